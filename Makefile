@@ -1,0 +1,49 @@
+# failwhale: every target does its own set-up, so a fresh clone needs no manual step.
+#   make scenarios   run the scenario catalog (the main job)
+#   make test        run the test suite (what CI runs)
+#   make lab         start the lab and keep it running until Ctrl-C
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.DEFAULT_GOAL := help
+.PHONY: help setup lab test test-unit test-integration bench scenarios clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $@
+
+setup: $(STAMP) ## create .venv, install failwhale, find or install Prometheus
+	@$(BIN)/failwhale setup
+
+lab: setup ## start every service and Prometheus; Ctrl-C stops them all
+	$(BIN)/failwhale up
+
+test: setup ## run every test (unit, integration with real Prometheus, browser)
+	@$(BIN)/failwhale setup --browser
+	$(BIN)/pytest
+
+test-unit: setup ## only the fast in-process tests
+	$(BIN)/pytest -m "not integration"
+
+test-integration: setup ## only the tests that start real processes
+	@$(BIN)/failwhale setup --browser
+	$(BIN)/pytest -m integration
+
+bench: setup ## benchmarks that print figures (not part of CI)
+	@$(BIN)/failwhale setup --wrk
+	$(BIN)/python -m bench.metrics_overhead
+
+scenarios: setup ## run the scenario catalog and write reports/ (not built yet)
+	@echo "error: the scenario catalog is not built yet; 'make lab' starts the lab to explore by hand" >&2
+	@exit 2
+
+clean: ## remove the virtualenv, lab data and caches
+	rm -rf $(VENV) .lab .pytest_cache test-artifacts *.egg-info

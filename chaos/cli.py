@@ -1,0 +1,114 @@
+"""The ``failwhale`` command: set up, start and (later) break the lab.
+
+Every error a user can cause is printed as one ``error: ...`` line with exit code 2; a lab
+that fails to start exits 1. Nothing here prints a traceback for bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+from pathlib import Path
+
+from chaos.errors import ChaosError
+from chaos.lab import provision
+from chaos.lab.supervisor import PROMETHEUS, Lab
+
+EPILOG = """\
+examples:
+  failwhale setup                 find or install Prometheus (and, with --browser, Chromium)
+  failwhale up                    start the lab; Ctrl-C stops every process it started
+  failwhale up --for 60           start the lab for one minute, then stop by itself
+  failwhale up --config my.yaml   use other ports (copy services/lab.yaml to start)
+
+The lab listens on 127.0.0.1 only. Open the web page it prints in a browser, point a
+mobile-app-like client at the API URL, and watch both in Prometheus.
+"""
+
+
+def _say(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def cmd_setup(args: argparse.Namespace) -> int:
+    provision.ensure_prometheus(_say)
+    if args.browser:
+        provision.ensure_browser(_say)
+    if args.wrk:
+        provision.ensure_wrk(_say)
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    lab = Lab.from_files(args.config, args.architecture, say=_say)
+    stop = {"signal": None}
+
+    def on_signal(signum, _frame) -> None:
+        stop["signal"] = signum
+
+    # Handle SIGINT/SIGTERM ourselves so a Ctrl-C during start-up still stops the children.
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        took = lab.start(timeout_s=args.timeout)
+        _say(f"lab ready in {took:.1f}s, running architecture {lab.arch.version}")
+        _say(f"  web page    {lab.url('web')}/")
+        _say(f"  API (edge)  {lab.url('edge')}/api/1.1/")
+        _say(f"  Prometheus  {lab.url(PROMETHEUS)}/")
+        _say(f"  control token in {lab.lab.token_path} (mode 0600)")
+        _say("press Ctrl-C to stop" if args.duration is None else f"stopping by itself in {args.duration:g}s (or Ctrl-C)")
+        deadline = None if args.duration is None else time.monotonic() + args.duration
+        reported: set[str] = set()
+        while stop["signal"] is None and (deadline is None or time.monotonic() < deadline):
+            for name in set(lab.dead()) - reported:
+                _say(f"warning: {name} exited ({lab.procs[name].last_log_line() or 'no log'})")
+                reported.add(name)
+            time.sleep(0.2)
+    finally:
+        n = lab.stop()
+        if n:
+            _say(f"stopped {n} processes")
+    # Ctrl-C is how a lab is meant to end, so it is a success, not an interruption.
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="failwhale",
+        description="A chaos-engineering lab that replays the 2022-12-28 Twitter backend rollout outage.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("setup", help="find or install the tools the lab needs (Prometheus; optionally Chromium, wrk)",
+                       description="Find Prometheus (PROMETHEUS_BIN, PATH, or the download cache) or install it: "
+                                   "Debian/Ubuntu package as root, Homebrew on macOS, else the official release.")
+    s.add_argument("--browser", action="store_true", help="also make sure Chromium is installed (browser tests)")
+    s.add_argument("--wrk", action="store_true", help="also make sure wrk is installed (benchmarks)")
+    s.set_defaults(func=cmd_setup)
+
+    u = sub.add_parser("up", help="start every service and Prometheus; Ctrl-C stops them all",
+                       description="Start the web frontend, the edge, the API replicas, the backends and a real "
+                                   "Prometheus scraping them every second; print their URLs; stop them all on Ctrl-C.")
+    u.add_argument("--config", type=Path, help="lab config with ports and data folder (default: services/lab.yaml)")
+    u.add_argument("--architecture", type=Path, help="architecture file to start with (default: the lab config's, v1)")
+    u.add_argument("--for", dest="duration", type=float, metavar="SECONDS", help="stop by itself after this long")
+    u.add_argument("--timeout", type=float, default=15.0, metavar="SECONDS", help="how long to wait for every process to be ready (default: %(default)s)")
+    u.set_defaults(func=cmd_up)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ChaosError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Running the lab: provisioning tools, generating Prometheus's config, supervising processes."""

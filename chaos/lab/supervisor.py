@@ -1,0 +1,239 @@
+"""Start, watch and stop every process of the lab: the services and a real Prometheus.
+
+Children die with the supervisor even when it is killed with SIGKILL (Linux's parent-death
+signal), so a crashed ``failwhale up`` leaves no process behind. Ports are checked before
+anything starts, so a port in use fails fast with its name instead of half a lab.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from chaos.errors import BadInput, LabError
+from chaos.lab import prometheus
+from chaos.lab.provision import find_prometheus
+from services.architecture import Architecture, load_architecture
+from services.config import LabConfig, load_lab_config
+from services.errors import ConfigError
+
+PROMETHEUS = "prometheus"
+STOP_GRACE_S = 5.0
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+@dataclass
+class Proc:
+    name: str
+    kind: str
+    cmd: list[str]
+    ready_url: str
+    log_path: Path
+    popen: subprocess.Popen | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def last_log_line(self) -> str:
+        try:
+            lines = [ln for ln in self.log_path.read_text(errors="replace").splitlines() if ln.strip()]
+        except OSError:
+            return ""
+        errors = [ln for ln in lines if ln.startswith("error:")]
+        return (errors or lines or [""])[-1]
+
+
+@dataclass
+class Lab:
+    """The processes of one lab. Use as a context manager, or call start()/stop()."""
+
+    lab: LabConfig
+    arch: Architecture
+    prometheus_bin: Path | None = None
+    procs: dict[str, Proc] = field(default_factory=dict)
+    say: Callable[[str], None] = lambda _msg: None
+
+    @classmethod
+    def from_files(cls, lab_config: Path | None = None, architecture: Path | None = None, **kw) -> Lab:
+        try:
+            lab = load_lab_config(lab_config) if lab_config else load_lab_config()
+            arch = load_architecture(architecture or lab.architecture_path)
+        except ConfigError as e:
+            raise BadInput(str(e)) from e
+        return cls(lab, arch, **kw)
+
+    # ---- planning -------------------------------------------------------------------------
+
+    def _plan(self) -> None:
+        missing = [n for n in [*self.arch.instance_kinds(), PROMETHEUS] if n not in self.lab.ports]
+        if missing:
+            where = self.lab.source or "lab config"
+            raise BadInput(f"{where}: ports: no port for {', '.join(missing)}")
+        logs = self.lab.data_path / "logs"
+        py = sys.executable
+        cfg_args = ["--lab-config", str(self.lab.source)] if self.lab.source else []
+        arch_file = self.lab.data_path / "architecture.json"
+        for name, kind in self.arch.instance_kinds().items():
+            self.procs[name] = Proc(
+                name, kind,
+                [py, "-m", "services", "--instance", name, *cfg_args, "--architecture", str(arch_file)],
+                f"{self.lab.url(name)}/readyz",
+                logs / f"{name}.log",
+            )
+        binary = self.prometheus_bin or find_prometheus()
+        if binary is None:
+            raise LabError("Prometheus not found: run `make setup` (or `failwhale setup`), or set PROMETHEUS_BIN")
+        prom_dir = self.lab.data_path / "prometheus"
+        self.procs[PROMETHEUS] = Proc(
+            PROMETHEUS, PROMETHEUS,
+            prometheus.command(binary, prom_dir / "prometheus.yml", prom_dir / "data", self.lab.host, self.lab.port(PROMETHEUS)),
+            f"{self.lab.url(PROMETHEUS)}/-/ready",
+            logs / f"{PROMETHEUS}.log",
+        )
+
+    def check_ports(self) -> None:
+        """Fail with the port's owner named if anything already listens on a lab port."""
+        for name in self.procs:
+            port = self.lab.port(name)
+            with socket.socket(socket.AF_INET6 if ":" in self.lab.host else socket.AF_INET) as s:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    s.bind((self.lab.host, port))
+                except OSError as e:
+                    raise BadInput(
+                        f"port {port} ({name}) is already in use on {self.lab.host}: stop what uses it "
+                        f"or change ports.{name} in {self.lab.source or 'the lab config'}"
+                    ) from e
+
+    def _prepare_files(self) -> None:
+        data = self.lab.data_path
+        (data / "logs").mkdir(parents=True, exist_ok=True)
+        # A new token every start: whoever can read this file may drive the control plane.
+        token = self.lab.token_path
+        token.unlink(missing_ok=True)
+        fd = os.open(token, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(32) + "\n")
+        # Children start from exactly the architecture this supervisor validated.
+        (data / "architecture.json").write_text(self.arch.model_dump_json(indent=1), encoding="utf-8")
+        prom_dir = data / "prometheus"
+        # Metrics are per lab session; runs keep what they need in their own run folders.
+        shutil.rmtree(prom_dir / "data", ignore_errors=True)
+        prometheus.write_config(prom_dir / "prometheus.yml", self.lab, self.arch)
+
+    # ---- running --------------------------------------------------------------------------
+
+    def start(self, timeout_s: float = 15.0) -> float:
+        """Start every process and wait until all are ready; returns the seconds it took."""
+        t0 = time.monotonic()
+        self._plan()
+        self.check_ports()
+        self._prepare_files()
+        self.say(f"starting {len(self.procs)} processes (logs in {self.lab.data_path / 'logs'})")
+        try:
+            for proc in self.procs.values():
+                self._spawn(proc)
+            self.wait_ready(timeout_s - (time.monotonic() - t0))
+        except BaseException:
+            self.stop()
+            raise
+        return time.monotonic() - t0
+
+    def _spawn(self, proc: Proc) -> None:
+        proc.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with proc.log_path.open("ab") as log:
+            proc.popen = subprocess.Popen(
+                proc.cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                preexec_fn=_die_with_parent, cwd=os.getcwd(),
+            )
+
+    def wait_ready(self, timeout_s: float, names: list[str] | None = None) -> None:
+        pending = list(names or self.procs)
+        deadline = time.monotonic() + max(timeout_s, 0.5)
+        while pending:
+            for name in list(pending):
+                proc = self.procs[name]
+                if not proc.running:
+                    code = proc.popen.returncode if proc.popen else "?"
+                    detail = proc.last_log_line() or f"exit code {code}"
+                    raise LabError(f"{name} exited while starting ({detail}); log: {proc.log_path}")
+                if _is_ready(proc.ready_url):
+                    pending.remove(name)
+            if pending and time.monotonic() > deadline:
+                raise LabError(f"not ready after {timeout_s:.0f}s: {', '.join(pending)} (see {self.lab.data_path / 'logs'})")
+            if pending:
+                time.sleep(0.1)
+
+    def stop_instance(self, name: str, sig: int = signal.SIGTERM) -> None:
+        """Stop one process (the chaos engine's kill; tests' "backend down")."""
+        proc = self.procs[name]
+        if proc.running:
+            proc.popen.send_signal(sig)
+            try:
+                proc.popen.wait(STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                proc.popen.kill()
+                proc.popen.wait()
+
+    def start_instance(self, name: str, timeout_s: float = 10.0) -> None:
+        proc = self.procs[name]
+        if not proc.running:
+            self._spawn(proc)
+            self.wait_ready(timeout_s, [name])
+
+    def dead(self) -> list[str]:
+        """Processes that have exited on their own since they were started."""
+        return [p.name for p in self.procs.values() if p.popen is not None and p.popen.poll() is not None]
+
+    def stop(self) -> int:
+        """Stop every process this lab started; returns how many were running."""
+        running = [p for p in self.procs.values() if p.running]
+        for p in running:
+            p.popen.terminate()
+        deadline = time.monotonic() + STOP_GRACE_S
+        for p in running:
+            try:
+                p.popen.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                p.popen.kill()
+                p.popen.wait()
+        return len(running)
+
+    def __enter__(self) -> Lab:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # ---- addresses ------------------------------------------------------------------------
+
+    def url(self, name: str) -> str:
+        return self.lab.url(name)
+
+
+def _is_ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=0.5) as resp:
+            return resp.status == 200
+    except (urllib.error.URLError, OSError):
+        return False

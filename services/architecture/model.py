@@ -1,0 +1,207 @@
+"""Typed model of an architecture file (see ``v1.yaml``) and the holder that swaps it at run time."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
+
+from services.common.yamlconf import load_model, validate
+
+InstanceName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,31}$")]
+Seconds = Annotated[float, Field(ge=0, le=3600)]
+Method = Literal["GET", "POST", "PUT", "DELETE"]
+
+# The kinds of process the code knows how to run; an instance names one of them.
+KINDS = ("web", "edge", "api", "auth", "timeline", "tweets", "notifications")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Upstream(_Model):
+    """How a caller reaches one dependency."""
+
+    service: InstanceName
+    timeout_s: PositiveFloat = 1.0
+    retries: Annotated[int, Field(ge=0, le=5)] = 0
+    retry_backoff_s: Seconds = 0.05
+
+
+class WebSection(_Model):
+    instances: list[InstanceName] = Field(min_length=1)
+    api: Upstream
+
+
+class EdgeSection(_Model):
+    instances: list[InstanceName] = Field(min_length=1)
+    timeout_s: PositiveFloat = 3.0
+    # Another replica is tried after a connection failure or timeout, for idempotent requests.
+    retries: Annotated[int, Field(ge=0, le=5)] = 1
+    eject_after_failures: PositiveInt = 3
+    eject_for_s: PositiveFloat = 5.0
+
+
+class Route(_Model):
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+    method: Method
+    path: Annotated[str, Field(pattern=r"^/")]
+    upstream: str
+    upstream_path: Annotated[str, Field(pattern=r"^/")]
+    # none: anyone; guest: a guest or user token; user: a logged-in user's token.
+    auth: Literal["none", "guest", "user"] = "guest"
+
+
+class ApiSection(_Model):
+    instances: list[InstanceName] = Field(min_length=1)
+    # How long a replica trusts a token it has verified with auth before asking again.
+    token_cache_ttl_s: Seconds = 30.0
+    upstreams: dict[str, Upstream]
+    routes: list[Route] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _routes_name_known_upstreams(self) -> ApiSection:
+        names = set()
+        for i, r in enumerate(self.routes):
+            if r.upstream not in self.upstreams:
+                raise ValueError(f"routes[{i}] ({r.name}) uses unknown upstream {r.upstream!r}")
+            if r.name in names:
+                raise ValueError(f"routes[{i}]: route name {r.name!r} is used twice")
+            names.add(r.name)
+        return self
+
+
+class Bucket(_Model):
+    """A token bucket: ``burst`` requests at once, refilled at ``rate_per_s``."""
+
+    rate_per_s: PositiveFloat
+    burst: PositiveInt
+
+
+class AuthBackend(_Model):
+    kind: Literal["auth"]
+    session_ttl_s: PositiveFloat = 86400.0
+    guest_token_ttl_s: PositiveFloat = 10800.0
+    buckets: dict[str, Bucket]
+    # Which bucket each endpoint draws from; two endpoints may share one bucket.
+    endpoint_buckets: dict[Literal["login", "guest_activate", "verify"], str]
+    users: PositiveInt = 5000
+
+    @model_validator(mode="after")
+    def _buckets_exist(self) -> AuthBackend:
+        for endpoint, bucket in self.endpoint_buckets.items():
+            if bucket not in self.buckets:
+                raise ValueError(f"endpoint_buckets.{endpoint} names unknown bucket {bucket!r}")
+        return self
+
+
+class TimelineBackend(_Model):
+    kind: Literal["timeline"]
+    # Timeline builds that may run at once; more wait up to queue_timeout_s, then get 503.
+    capacity: PositiveInt = 32
+    queue_timeout_s: Seconds = 0.5
+    cache_ttl_s: Seconds = 5.0
+    build_ms: Annotated[float, Field(ge=0, le=10000)] = 15.0
+    page_size: Annotated[int, Field(ge=1, le=200)] = 20
+    tweets: Upstream
+
+
+class TweetsBackend(_Model):
+    kind: Literal["tweets"]
+    max_length: Annotated[int, Field(ge=1, le=10000)] = 280
+
+
+class NotificationsBackend(_Model):
+    kind: Literal["notifications"]
+    page_size: Annotated[int, Field(ge=1, le=200)] = 20
+
+
+Backend = Annotated[
+    AuthBackend | TimelineBackend | TweetsBackend | NotificationsBackend,
+    Field(discriminator="kind"),
+]
+
+
+class Architecture(_Model):
+    version: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")]
+    description: str = ""
+    web: WebSection
+    edge: EdgeSection
+    api: ApiSection
+    backends: dict[InstanceName, Backend]
+
+    @model_validator(mode="after")
+    def _topology_is_consistent(self) -> Architecture:
+        names = self.instance_kinds()
+        for up_name, up in {**self.api.upstreams, "web.api": self.web.api}.items():
+            if up.service not in names:
+                raise ValueError(f"upstream {up_name} points at unknown instance {up.service!r}")
+        for name, b in self.backends.items():
+            if isinstance(b, TimelineBackend) and b.tweets.service not in names:
+                raise ValueError(f"backends.{name}.tweets points at unknown instance {b.tweets.service!r}")
+        return self
+
+    def instance_kinds(self) -> dict[str, str]:
+        """Every process this architecture runs, by instance name, with its kind."""
+        out: dict[str, str] = {}
+        groups: list[tuple[str, list[str]]] = [
+            ("web", self.web.instances),
+            ("edge", self.edge.instances),
+            ("api", self.api.instances),
+        ]
+        groups += [(b.kind, [name]) for name, b in self.backends.items()]
+        for kind, instances in groups:
+            for name in instances:
+                if name in out:
+                    raise ValueError(f"instance {name!r} is declared twice")
+                out[name] = kind
+        return out
+
+    def backend(self, name: str) -> Any:
+        return self.backends[name]
+
+
+def load_architecture(path: str | Path) -> Architecture:
+    return load_model(Architecture, path)
+
+
+def parse_architecture(data: Any, where: str = "architecture") -> Architecture:
+    """Validate an architecture sent as JSON (e.g. to a replica's control endpoint)."""
+    return validate(Architecture, data, where)
+
+
+Listener = Callable[[Architecture, Architecture], None]
+
+
+class ArchitectureState:
+    """The architecture one process runs now; listeners resize pools and buckets on a swap."""
+
+    def __init__(self, initial: Architecture) -> None:
+        self.current = initial
+        self.baseline = initial
+        self._listeners: list[Listener] = []
+
+    def on_change(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def swap(self, new: Architecture) -> Architecture:
+        old, self.current = self.current, new
+        for listener in self._listeners:
+            listener(old, new)
+        return old
+
+
+_PARAM = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
+
+
+def compile_path(template: str) -> re.Pattern[str]:
+    """``/api/1.1/users/{name}.json`` -> a regex with a named group per ``{param}``."""
+    parts = _PARAM.split(template)
+    out = []
+    for i, part in enumerate(parts):
+        out.append(f"(?P<{part}>[^/]+?)" if i % 2 else re.escape(part))
+    return re.compile("^" + "".join(out) + "$")

@@ -1,0 +1,238 @@
+"""The service skeleton: context, middlewares, health/metrics/control routes, JSON helpers.
+
+A service module builds its app with :func:`create_service_app`, passing its own routes and
+resources; everything common to all services (client-class metrics, JSON errors, ``/healthz``,
+``/readyz``, ``/metrics``, the authenticated control plane) lives here, once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from services.architecture.model import Architecture, ArchitectureState, parse_architecture
+from services.common.clients import client_class
+from services.common.metrics import HttpMetrics
+from services.common.upstream import UpstreamClient
+from services.config import LabConfig
+from services.errors import BadRequest, ConfigError, ServiceError, Unauthorized
+
+log = logging.getLogger("failwhale.services")
+
+# Tweets and control documents are small; anything larger is refused with 413.
+MAX_BODY_BYTES = 256 * 1024
+
+
+@dataclass
+class ServiceContext:
+    """What one service process is: its instance name and kind, the lab, and its architecture."""
+
+    instance: str
+    kind: str
+    lab: LabConfig
+    architecture: ArchitectureState
+    control_token: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def arch(self) -> Architecture:
+        return self.architecture.current
+
+
+CONTEXT = web.AppKey("context", ServiceContext)
+METRICS = web.AppKey("metrics", HttpMetrics)
+UPSTREAM = web.AppKey("upstream", UpstreamClient)
+READY = web.AppKey("ready", asyncio.Event)
+
+# Set by handlers that route by themselves (API replicas, proxies) to name the route in metrics.
+ROUTE_LABEL = web.RequestKey("route", str)
+
+
+def read_token(path: Path) -> str | None:
+    """The control-plane token, or None when the lab did not create one (control disabled)."""
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    return token or None
+
+
+def error_body(message: str, code: int) -> dict[str, Any]:
+    return {"errors": [{"message": message, "code": code}]}
+
+
+def json_error(status: int, message: str, code: int, retry_after: float | None = None) -> web.Response:
+    headers = {"Retry-After": str(max(1, round(retry_after)))} if retry_after is not None else None
+    return web.json_response(error_body(message, code), status=status, headers=headers)
+
+
+@web.middleware
+async def metrics_middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    metrics = request.app[METRICS]
+    start = time.perf_counter()
+    metrics.in_flight.inc()
+    status = 500
+    try:
+        resp = await handler(request)
+        status = resp.status
+        return resp
+    except web.HTTPException as e:
+        status = e.status
+        raise
+    except asyncio.CancelledError:
+        status = 499  # the caller went away (nginx's convention)
+        raise
+    finally:
+        metrics.in_flight.dec()
+        route = request.get(ROUTE_LABEL)
+        if route is None:
+            resource = request.match_info.route.resource
+            route = resource.canonical if resource is not None else "unmatched"
+        metrics.observe_request(route, request.method, status, client_class(request.headers), time.perf_counter() - start)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    """Domain errors and aiohttp's own HTTP errors become JSON; nothing escapes as a bare 500."""
+    try:
+        return await handler(request)
+    except ServiceError as e:
+        return json_error(e.status, e.message, e.code, e.retry_after)
+    except web.HTTPException as e:
+        if e.status < 400:
+            raise
+        return json_error(e.status, e.reason, 0)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("unhandled error serving %s %s", request.method, request.path)
+        return json_error(500, "Internal error", 131)
+
+
+async def read_json(request: web.Request) -> dict[str, Any]:
+    """The request body as a JSON object, or BadRequest/413 saying what is wrong with it."""
+    raw = await request.read()  # raises HTTPRequestEntityTooLarge beyond client_max_size
+    if not raw:
+        raise BadRequest("Request body is empty; expected a JSON object")
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise BadRequest(f"Request body is not valid JSON: {e}") from e
+    if not isinstance(data, dict):
+        raise BadRequest("Request body must be a JSON object")
+    return data
+
+
+def require_control(request: web.Request) -> None:
+    token = request.app[CONTEXT].control_token
+    given = request.headers.get("Authorization", "")
+    if token is None:
+        raise Unauthorized("Control plane is disabled: the lab created no token file")
+    if not given.startswith("Bearer ") or not hmac.compare_digest(given[7:].encode(), token.encode()):
+        raise Unauthorized("Control plane needs 'Authorization: Bearer <token>' with the lab's token")
+
+
+async def healthz(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    return web.json_response({"status": "alive", "service": ctx.kind, "replica": ctx.instance})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    ready = request.app[READY].is_set()
+    body = {"ready": ready, "service": ctx.kind, "replica": ctx.instance, "version": ctx.arch.version}
+    return web.json_response(body, status=200 if ready else 503)
+
+
+async def metrics_view(request: web.Request) -> web.Response:
+    data = generate_latest(request.app[METRICS].registry)
+    return web.Response(body=data, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def get_architecture(request: web.Request) -> web.Response:
+    require_control(request)
+    state = request.app[CONTEXT].architecture
+    return web.json_response({"version": state.current.version, "baseline": state.baseline.version})
+
+
+async def put_architecture(request: web.Request) -> web.Response:
+    """Move this process to another architecture version (validated whole before it applies)."""
+    require_control(request)
+    body = await read_json(request)
+    if "architecture" not in body:
+        raise BadRequest("Body needs an 'architecture' field holding the architecture document")
+    ctx = request.app[CONTEXT]
+    try:
+        new = parse_architecture(body["architecture"], where="request body")
+    except ConfigError as e:
+        raise BadRequest(str(e)) from e
+    if new.instance_kinds().get(ctx.instance) != ctx.kind:
+        raise BadRequest(f"Architecture {new.version} has no {ctx.kind} instance named {ctx.instance!r}")
+    old = ctx.architecture.swap(new)
+    request.app[METRICS].set_version(new.version)
+    log.info("%s moved from architecture %s to %s", ctx.instance, old.version, new.version)
+    return web.json_response({"version": new.version, "previous": old.version})
+
+
+CleanupCtx = Callable[[web.Application], AsyncIterator[None]]
+
+
+async def _upstream_ctx(app: web.Application) -> AsyncIterator[None]:
+    client = app[UPSTREAM]
+    await client.start()
+    yield
+    await client.close()
+
+
+async def _ready_ctx(app: web.Application) -> AsyncIterator[None]:
+    # Runs after every service resource is set up (it is registered last).
+    app[READY].set()
+    app[METRICS].ready.set(1)
+    yield
+    app[READY].clear()
+    app[METRICS].ready.set(0)
+
+
+def create_service_app(
+    ctx: ServiceContext,
+    routes: Iterable[web.AbstractRouteDef],
+    *,
+    cleanup: Iterable[CleanupCtx] = (),
+    catch_all: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None,
+    client_max_size: int = MAX_BODY_BYTES,
+    instrument: bool = True,
+) -> web.Application:
+    """Build a service's app: skeleton routes, the service's ``routes``, then an optional catch-all.
+
+    ``instrument=False`` leaves out the metrics middleware (the benchmark's baseline).
+    """
+    middlewares = [metrics_middleware, error_middleware] if instrument else [error_middleware]
+    app = web.Application(client_max_size=client_max_size, middlewares=middlewares)
+    metrics = HttpMetrics(ctx.kind, ctx.instance)
+    metrics.set_version(ctx.arch.version)
+    app[CONTEXT] = ctx
+    app[METRICS] = metrics
+    app[UPSTREAM] = UpstreamClient(ctx.lab, metrics)
+    app[READY] = asyncio.Event()
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics_view)
+    app.router.add_get("/control/architecture", get_architecture)
+    app.router.add_put("/control/architecture", put_architecture)
+    app.router.add_routes(routes)
+    if catch_all is not None:
+        app.router.add_route("*", "/{tail:.*}", catch_all)
+    app.cleanup_ctx.append(_upstream_ctx)
+    app.cleanup_ctx.extend(cleanup)
+    app.cleanup_ctx.append(_ready_ctx)
+    return app

@@ -1,0 +1,28 @@
+"""Which kind of client sent a request: ``web``, ``app`` or ``other``.
+
+This is for measurement only. Services label their metrics with it so Prometheus can split
+web from app impact; no service may behave differently because of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+CLIENT_HEADER = "X-Client"
+CLIENT_CLASSES = ("web", "app", "other")
+
+# The mobile apps announce themselves in their User-Agent, as the real ones do.
+_APP_AGENTS = ("TwitterAndroid/", "Twitter-iPhone/")
+
+
+def client_class(headers: Mapping[str, str]) -> str:
+    """Classify from the explicit header, else from the User-Agent (browsers send ``Mozilla/``)."""
+    declared = headers.get(CLIENT_HEADER)
+    if declared == "web" or declared == "app":
+        return declared
+    agent = headers.get("User-Agent", "")
+    if agent.startswith("Mozilla/"):
+        return "web"
+    if agent.startswith(_APP_AGENTS):
+        return "app"
+    return "other"

@@ -1,0 +1,132 @@
+"""Calls from one service to another: timeouts, retries, metrics and error mapping in one place.
+
+Used by the API replicas (to reach backends), the timeline (to reach tweets), and the two
+proxies, web and edge. A failed call becomes a domain error (502/504) at the caller's edge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from services.architecture.model import Upstream
+from services.common.metrics import HttpMetrics
+from services.config import LabConfig
+from services.errors import UpstreamError, UpstreamTimeout
+
+# Request headers a hop passes on; everything else (Host, Connection, ...) is per-hop.
+FORWARD_REQUEST_HEADERS = ("Authorization", "Content-Type", "User-Agent", "X-Client", "X-User", "Accept")
+FORWARD_RESPONSE_HEADERS = ("Content-Type", "Retry-After")
+IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+RETRYABLE_STATUS = frozenset({502, 503, 504})
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamResponse:
+    status: int
+    body: bytes
+    headers: Mapping[str, str]
+
+    def json(self) -> Any:
+        import json
+
+        return json.loads(self.body)
+
+
+class UpstreamClient:
+    """One pooled HTTP client per process; every dependency call goes through ``call``."""
+
+    def __init__(self, lab: LabConfig, metrics: HttpMetrics) -> None:
+        self.lab = lab
+        self.metrics = metrics
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        # No pool limit per host: the lab's own capacity limits are the ones under study.
+        connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=None)
+        self._session = aiohttp.ClientSession(connector=connector, auto_decompress=False)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    def url_for(self, service: str) -> str:
+        if service not in self.lab.ports:
+            raise UpstreamError(f"No route to service {service!r}")
+        return self.lab.url(service)
+
+    async def call(
+        self,
+        upstream: Upstream,
+        method: str,
+        path: str,
+        *,
+        name: str | None = None,
+        body: bytes | None = None,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> UpstreamResponse:
+        """Call ``upstream``; retry idempotent calls on 5xx/timeout/connection errors.
+
+        Raises UpstreamTimeout or UpstreamError when no attempt produced a response.
+        """
+        assert self._session is not None, "UpstreamClient.start() was not awaited"
+        label = name or upstream.service
+        url = self.url_for(upstream.service) + path
+        attempts = 1 + (upstream.retries if method in IDEMPOTENT else 0)
+        timeout = aiohttp.ClientTimeout(total=upstream.timeout_s)
+        fwd = {k: v for k in FORWARD_REQUEST_HEADERS if (v := (headers or {}).get(k)) is not None}
+        start = time.perf_counter()
+        last_error: Exception | None = None
+        outcome = "connection_error"
+        resp_out: UpstreamResponse | None = None
+        for attempt in range(attempts):
+            if attempt:
+                await asyncio.sleep(upstream.retry_backoff_s * (2 ** (attempt - 1)))
+            try:
+                async with self._session.request(
+                    method, url, data=body, params=params, headers=fwd, timeout=timeout,
+                    allow_redirects=False,
+                ) as resp:
+                    data = await resp.read()
+                    resp_out = UpstreamResponse(
+                        resp.status,
+                        data,
+                        {k: v for k in FORWARD_RESPONSE_HEADERS if (v := resp.headers.get(k)) is not None},
+                    )
+            except asyncio.TimeoutError as e:
+                outcome, last_error, resp_out = "timeout", e, None
+                continue
+            except aiohttp.ClientError as e:
+                outcome, last_error, resp_out = "connection_error", e, None
+                continue
+            if resp_out.status < 400:
+                outcome = "ok"
+            elif resp_out.status < 500:
+                outcome = "client_error"
+            else:
+                outcome = "server_error"
+            if resp_out.status not in RETRYABLE_STATUS:
+                break
+        self.metrics.observe_upstream(label, outcome, time.perf_counter() - start)
+        if resp_out is not None:
+            return resp_out
+        if outcome == "timeout":
+            raise UpstreamTimeout(f"{label} timed out after {upstream.timeout_s:g}s") from last_error
+        raise UpstreamError(f"{label} is unreachable") from last_error
+
+
+def respond(resp: UpstreamResponse) -> web.Response:
+    """Hand a dependency's answer back to our caller unchanged (status, body, type, Retry-After)."""
+    return web.Response(status=resp.status, body=resp.body, headers=dict(resp.headers))
+
+
+def forward_headers(request: web.Request) -> dict[str, str]:
+    """The end-to-end headers of an incoming request, for a proxy to pass on."""
+    return {k: v for k in FORWARD_REQUEST_HEADERS if (v := request.headers.get(k)) is not None}

@@ -1,0 +1,1 @@
+"""The edge: the load balancer in front of the API replicas."""

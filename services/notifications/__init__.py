@@ -1,0 +1,1 @@
+"""The notifications backend: likes, follows and mentions for a user."""

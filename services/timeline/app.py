@@ -1,0 +1,134 @@
+"""Timeline backend app: home timelines and trends.
+
+A cache hit is cheap and needs no capacity. A miss builds the timeline: it takes a slot of
+the capacity gate (waiting up to ``queue_timeout_s``, then 503 "Over capacity"), reads recent
+tweets from the tweets backend and spends ``build_ms`` assembling the page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections import Counter as Tally
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import Counter, Gauge
+
+from services.architecture.model import TimelineBackend
+from services.common.app import CONTEXT, METRICS, UPSTREAM, ServiceContext, create_service_app
+from services.errors import OverCapacity, UpstreamError
+from services.timeline.capacity import CapacityGate
+
+GATE = web.AppKey("timeline_gate", CapacityGate)
+CACHE = web.AppKey("timeline_cache", dict)
+TL_METRICS = web.AppKey("timeline_metrics", dict)
+HASHTAG = re.compile(r"#(\w+)")
+CACHE_MAX_ENTRIES = 50_000
+
+
+def _config(app: web.Application) -> TimelineBackend:
+    ctx = app[CONTEXT]
+    return ctx.arch.backend(ctx.instance)
+
+
+async def _cached(request: web.Request, key: str, build) -> tuple[Any, float]:
+    """Serve ``key`` from cache, or build it under the capacity gate. Returns (value, built_at)."""
+    app = request.app
+    cfg = _config(app)
+    cache = app[CACHE]
+    m = app[TL_METRICS]
+    now = time.time()
+    hit = cache.get(key)
+    if hit is not None and hit[0] > now:
+        m["hit"].inc()
+        return hit[1], hit[2]
+    m["miss"].inc()
+    gate = app[GATE]
+    if not await gate.acquire(cfg.queue_timeout_s):
+        m["rejected"].inc()
+        raise OverCapacity("Over capacity: too many timelines are being built")
+    m["building"].inc()
+    try:
+        value = await build(cfg)
+    finally:
+        m["building"].dec()
+        await gate.release()
+    built = time.time()
+    if len(cache) >= CACHE_MAX_ENTRIES:
+        cache.clear()  # crude but bounded; a full cache is rare at lab scale
+    cache[key] = (built + cfg.cache_ttl_s, value, built)
+    return value, built
+
+
+async def _recent_tweets(request: web.Request, cfg: TimelineBackend, limit: int) -> list[dict]:
+    resp = await request.app[UPSTREAM].call(
+        cfg.tweets, "GET", "/internal/tweets/recent", name="tweets",
+        params={"limit": str(limit)}, headers=request.headers,
+    )
+    if resp.status != 200:
+        raise UpstreamError(f"tweets answered {resp.status}")
+    return resp.json()
+
+
+async def home(request: web.Request) -> web.Response:
+    user = request.headers.get("X-User", "guest")
+
+    async def build(cfg: TimelineBackend) -> list[dict]:
+        tweets = await _recent_tweets(request, cfg, cfg.page_size)
+        await asyncio.sleep(cfg.build_ms / 1000)  # ranking and fan-in, simulated
+        return tweets
+
+    tweets, built = await _cached(request, f"home:{user}", build)
+    return web.json_response({"user": user, "built_at": built, "tweets": tweets})
+
+
+async def trends(request: web.Request) -> web.Response:
+    async def build(cfg: TimelineBackend) -> list[dict]:
+        tweets = await _recent_tweets(request, cfg, 100)
+        tally = Tally(tag.lower() for t in tweets for tag in HASHTAG.findall(t["text"]))
+        return [{"name": f"#{tag}", "tweet_volume": n} for tag, n in tally.most_common(10)]
+
+    items, built = await _cached(request, "trends", build)
+    return web.json_response({"built_at": built, "trends": items})
+
+
+def create_app(ctx: ServiceContext) -> web.Application:
+    routes = [web.get("/internal/timeline/home", home), web.get("/internal/trends", trends)]
+    app = create_service_app(ctx, routes)
+    cfg: TimelineBackend = ctx.arch.backend(ctx.instance)
+    gate = CapacityGate(cfg.capacity)
+    app[GATE] = gate
+    app[CACHE] = {}
+
+    def on_change(_old, new) -> None:
+        # Resizing wakes waiters, which needs the loop; the swap happens inside a request.
+        asyncio.get_running_loop().create_task(gate.resize(new.backend(ctx.instance).capacity))
+
+    ctx.architecture.on_change(on_change)
+    m = app[METRICS]
+    s, r = m.service, m.replica
+    cache_requests = Counter(
+        "failwhale_timeline_cache_requests_total",
+        "Timeline and trends lookups, by cache result.",
+        ["service", "replica", "result"],
+        registry=m.registry,
+    )
+    app[TL_METRICS] = {
+        "hit": cache_requests.labels(s, r, "hit"),
+        "miss": cache_requests.labels(s, r, "miss"),
+        "rejected": Counter(
+            "failwhale_timeline_rejected_total",
+            "Timeline builds refused with 503 'Over capacity' after waiting for a slot.",
+            ["service", "replica"],
+            registry=m.registry,
+        ).labels(s, r),
+        "building": Gauge(
+            "failwhale_timeline_builds_in_progress",
+            "Timeline builds holding a capacity slot right now.",
+            ["service", "replica"],
+            registry=m.registry,
+        ).labels(s, r),
+    }
+    return app

@@ -1,0 +1,1 @@
+"""The tweets backend: posts stored durably in SQLite."""

@@ -1,0 +1,73 @@
+"""Tweets backend app: post, read recent, read one."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from prometheus_client import Counter
+
+from services.common.app import CONTEXT, METRICS, ServiceContext, create_service_app, read_json
+from services.errors import BadRequest, NotFound, Unauthorized
+from services.tweets.store import TweetStore
+
+STORE = web.AppKey("tweet_store", TweetStore)
+STORED = web.AppKey("tweets_stored", Counter)
+
+
+async def post_tweet(request: web.Request) -> web.Response:
+    user = request.headers.get("X-User")
+    if not user or user == "guest":
+        raise Unauthorized("Posting needs a logged-in user")
+    body = await read_json(request)
+    text = body.get("text")
+    limit = request.app[CONTEXT].arch.backend(request.app[CONTEXT].instance).max_length
+    if not isinstance(text, str) or not text.strip():
+        raise BadRequest("A tweet needs a non-empty 'text' string")
+    if len(text) > limit:
+        raise BadRequest(f"A tweet may be at most {limit} characters, this one has {len(text)}")
+    tweet = await request.app[STORE].insert(user, text)
+    request.app[STORED].inc()
+    return web.json_response(tweet, status=201)
+
+
+async def recent(request: web.Request) -> web.Response:
+    try:
+        limit = int(request.query.get("limit", "20"))
+    except ValueError as e:
+        raise BadRequest("'limit' must be a whole number") from e
+    if not 1 <= limit <= 200:
+        raise BadRequest("'limit' must be between 1 and 200")
+    return web.json_response(await request.app[STORE].recent(limit))
+
+
+async def show(request: web.Request) -> web.Response:
+    raw = request.match_info["id"]
+    if not raw.isdigit():
+        raise BadRequest("A tweet id is a whole number")
+    tweet = await request.app[STORE].get(int(raw))
+    if tweet is None:
+        raise NotFound(f"No tweet with id {raw}")
+    return web.json_response(tweet)
+
+
+async def _store_ctx(app: web.Application):
+    await app[STORE].open()
+    yield
+    await app[STORE].close()
+
+
+def create_app(ctx: ServiceContext) -> web.Application:
+    routes = [
+        web.post("/internal/tweets", post_tweet),
+        web.get("/internal/tweets/recent", recent),
+        web.get("/internal/tweets/{id}", show),
+    ]
+    app = create_service_app(ctx, routes, cleanup=[_store_ctx])
+    app[STORE] = TweetStore(ctx.lab.data_path / f"{ctx.instance}.sqlite3")
+    m = app[METRICS]
+    app[STORED] = Counter(
+        "failwhale_tweets_stored_total",
+        "Tweets committed to SQLite (each one was acknowledged to its poster).",
+        ["service", "replica"],
+        registry=m.registry,
+    ).labels(m.service, m.replica)
+    return app

@@ -1,0 +1,123 @@
+"""Shared fixtures: free loopback ports, a lab config on them, and in-process services.
+
+Unit tests run real services on real loopback ports (aiohttp's TestServer), so calls between
+services are real HTTP. Integration tests (marked ``integration``) start real processes.
+"""
+
+from __future__ import annotations
+
+import copy
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import yaml
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from services.architecture import Architecture, parse_architecture
+from services.architecture.model import ArchitectureState
+from services.common.app import ServiceContext
+from services.config import LabConfig
+from services.registry import factory
+
+ROOT = Path(__file__).resolve().parents[1]
+V1 = ROOT / "services" / "architecture" / "v1.yaml"
+TOKEN = "test-control-token"
+
+
+def free_ports(n: int) -> list[int]:
+    """Ports the OS says are free right now (all sockets held open until every one is chosen)."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+@pytest.fixture
+def arch_data() -> dict[str, Any]:
+    """The v1 architecture as plain data, a fresh copy per test to modify freely."""
+    return copy.deepcopy(yaml.safe_load(V1.read_text()))
+
+
+@pytest.fixture
+def arch(arch_data: dict[str, Any]) -> Architecture:
+    return parse_architecture(arch_data, str(V1))
+
+
+@pytest.fixture
+def lab_config(tmp_path: Path, arch: Architecture) -> LabConfig:
+    """A lab config putting every v1 instance and Prometheus on free ports, data in tmp_path."""
+    names = [*arch.instance_kinds(), "prometheus"]
+    ports = dict(zip(names, free_ports(len(names)), strict=True))
+    data = tmp_path / "lab"
+    data.mkdir()
+    path = tmp_path / "lab.yaml"
+    path.write_text(yaml.safe_dump({"host": "127.0.0.1", "data_dir": str(data), "architecture": str(V1), "ports": ports}))
+    from services.config import load_lab_config
+
+    return load_lab_config(path)
+
+
+@dataclass
+class Running:
+    app: web.Application
+    server: TestServer
+    ctx: ServiceContext
+
+    @property
+    def url(self) -> str:
+        return str(self.server.make_url("")).rstrip("/")
+
+
+StartService = Callable[..., Awaitable[Running]]
+
+
+@pytest.fixture
+async def start_service(lab_config: LabConfig, arch: Architecture) -> AsyncIterator[StartService]:
+    """Start a service in-process on its lab port: ``await start_service("auth")``.
+
+    Pass ``architecture=`` to start it on another architecture, ``token=`` for its control token.
+    """
+    servers: list[TestServer] = []
+
+    async def start(instance: str, *, architecture: Architecture | None = None, token: str | None = TOKEN) -> Running:
+        a = architecture or arch
+        ctx = ServiceContext(instance, a.instance_kinds()[instance], lab_config, ArchitectureState(a), token)
+        app = factory(ctx.kind)(ctx)
+        server = TestServer(app, host=lab_config.host, port=lab_config.port(instance))
+        await server.start_server()
+        servers.append(server)
+        return Running(app, server, ctx)
+
+    yield start
+    for server in reversed(servers):
+        await server.close()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+def metric_value(app: web.Application, name: str, **labels: str) -> float:
+    """Sum of a metric's samples in an app's registry whose labels include ``labels``."""
+    from services.common.app import METRICS
+
+    total = 0.0
+    for family in app[METRICS].registry.collect():
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                total += sample.value
+    return total

@@ -1,0 +1,53 @@
+"""A whole lab (every service process plus a real Prometheus) shared by a test module."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from chaos.lab.supervisor import Lab
+from services.architecture import load_architecture
+from services.config import load_lab_config
+from tests.conftest import V1, free_ports
+
+
+def write_lab_config(folder: Path) -> Path:
+    """A lab config on free ports with its data inside ``folder``."""
+    names = [*load_architecture(V1).instance_kinds(), "prometheus"]
+    ports = dict(zip(names, free_ports(len(names)), strict=True))
+    path = folder / "lab.yaml"
+    path.write_text(yaml.safe_dump({"data_dir": str(folder / "data"), "architecture": str(V1), "ports": ports}))
+    return path
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    folder = tmp_path_factory.mktemp("lab")
+    cfg = load_lab_config(write_lab_config(folder))
+    with Lab(cfg, load_architecture(cfg.architecture_path)) as running:
+        yield running
+
+
+def prom_query(lab: Lab, promql: str) -> list[dict]:
+    url = f"{lab.url('prometheus')}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        body = json.load(resp)
+    assert body["status"] == "success", body
+    return body["data"]["result"]
+
+
+def wait_for_query(lab: Lab, promql: str, ok, timeout_s: float = 10.0) -> list[dict]:
+    """Poll Prometheus until ``ok(result)`` holds (scrapes land every second)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = prom_query(lab, promql)
+        if ok(result) or time.monotonic() > deadline:
+            return result
+        time.sleep(0.5)

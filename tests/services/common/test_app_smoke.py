@@ -1,0 +1,63 @@
+"""The skeleton answers bad input with 4xx JSON, never 500; the control plane needs its token."""
+
+from __future__ import annotations
+
+import io
+import json
+
+from tests.conftest import TOKEN, metric_value
+
+
+async def test_bad_json_is_400(start_service, http):
+    auth = await start_service("auth")
+    async with http.post(f"{auth.url}/internal/login", data=b"{not json") as resp:
+        assert resp.status == 400
+        body = await resp.json()
+    assert "not valid JSON" in body["errors"][0]["message"]
+
+
+async def test_huge_body_is_413(start_service, http):
+    auth = await start_service("auth")
+    async with http.post(f"{auth.url}/internal/login", data=io.BytesIO(b"x" * (2 * 1024 * 1024))) as resp:
+        assert resp.status == 413
+
+
+async def test_unknown_route_is_404_json_and_labelled_unmatched(start_service, http):
+    svc = await start_service("notifications")
+    async with http.get(f"{svc.url}/no/such/thing") as resp:
+        assert resp.status == 404
+        assert (await resp.json())["errors"][0]["message"]
+    assert metric_value(svc.app, "failwhale_http_requests_total", route="unmatched", code="404") == 1
+
+
+async def test_control_without_token_is_401_and_changes_nothing(start_service, http, arch_data):
+    svc = await start_service("api-1")
+    arch_data["version"] = "v2"
+    async with http.put(f"{svc.url}/control/architecture", json={"architecture": arch_data}) as resp:
+        assert resp.status == 401
+    assert svc.ctx.arch.version == "v1"
+
+
+async def test_control_swaps_architecture_and_deploy_info(start_service, http, arch_data):
+    svc = await start_service("api-1")
+    arch_data["version"] = "v2"
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    async with http.put(f"{svc.url}/control/architecture", json={"architecture": arch_data}, headers=headers) as resp:
+        assert resp.status == 200, await resp.text()
+        assert await resp.json() == {"version": "v2", "previous": "v1"}
+    assert metric_value(svc.app, "failwhale_deploy_info", version="v2") == 1
+    assert metric_value(svc.app, "failwhale_deploy_info", version="v1") == 0
+
+
+async def test_invalid_architecture_is_refused_whole(start_service, http, arch_data):
+    svc = await start_service("api-1")
+    arch_data["version"] = "v2"
+    arch_data["api"]["routes"][0]["upstream"] = "nowhere"
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    async with http.put(f"{svc.url}/control/architecture", json={"architecture": arch_data}, headers=headers) as resp:
+        assert resp.status == 400
+        message = (await resp.json())["errors"][0]["message"]
+    assert "unknown upstream 'nowhere'" in message
+    assert svc.ctx.arch.version == "v1"
+    json.dumps(message)  # one line, serialisable
+    assert "\n" not in message
