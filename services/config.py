@@ -10,7 +10,7 @@ import ipaddress
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from services.common.yamlconf import load_model
 
@@ -29,7 +29,11 @@ class LabConfig(BaseModel):
     ports: dict[str, Port]
 
     # Set by load_lab_config: the file this came from, to resolve relative paths against.
-    source: Path | None = None
+    _source: Path | None = PrivateAttr(default=None)
+
+    @property
+    def source(self) -> Path | None:
+        return self._source
 
     @field_validator("host")
     @classmethod
@@ -78,4 +82,5 @@ class LabConfig(BaseModel):
 def load_lab_config(path: str | Path = DEFAULT_LAB_CONFIG) -> LabConfig:
     path = Path(path)
     cfg = load_model(LabConfig, path)
-    return cfg.model_copy(update={"source": path.resolve()})
+    cfg._source = path.resolve()
+    return cfg

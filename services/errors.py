@@ -14,10 +14,13 @@ class ServiceError(Exception):
     code = 131  # the real API's "internal error" code
     message = "Internal error"
 
-    def __init__(self, message: str | None = None, *, retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str | None = None, *, retry_after: float | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message or self.message)
         self.message = message or self.message
         self.retry_after = retry_after
+        self.headers = headers or {}
 
 
 class ConfigError(ServiceError):
@@ -46,6 +49,12 @@ class NotFound(ServiceError):
     status = 404
     code = 34
     message = "Sorry, that page does not exist"
+
+
+class MethodNotAllowed(ServiceError):
+    status = 405
+    code = 0
+    message = "Method not allowed"
 
 
 class RateLimited(ServiceError):

@@ -20,7 +20,7 @@ from services.architecture.model import Architecture, Route, compile_path
 from services.common.app import CONTEXT, METRICS, ROUTE_LABEL, UPSTREAM, ServiceContext, create_service_app
 from services.common.upstream import UpstreamResponse, respond
 from services.common.clients import CLIENT_HEADER, client_class
-from services.errors import NotFound, ServiceError, Unauthorized
+from services.errors import MethodNotAllowed, NotFound, ServiceError, Unauthorized
 
 TOKEN_CACHE_MAX = 100_000
 
@@ -45,14 +45,9 @@ class RouteTable:
                 return c.route, m.groupdict()
             allowed.append(c.route.method)
         if allowed:
-            raise MethodNotAllowed(f"{method} is not allowed here; use {', '.join(sorted(set(allowed)))}")
+            allow = ", ".join(sorted(set(allowed)))
+            raise MethodNotAllowed(f"{method} is not allowed here; use {allow}", headers={"Allow": allow})
         raise NotFound()
-
-
-class MethodNotAllowed(ServiceError):
-    status = 405
-    code = 0
-    message = "Method not allowed"
 
 
 ROUTES = web.AppKey("api_routes", list)
@@ -115,7 +110,7 @@ class PassThrough(Exception):
 async def dispatch(request: web.Request) -> web.StreamResponse:
     table: RouteTable = request.app[ROUTES][0]
     try:
-        route, params = table.match(request.method, request.path)
+        route, params = table.match(request.method, request.rel_url.raw_path)
     except ServiceError:
         request[ROUTE_LABEL] = "unmatched"
         raise
@@ -135,6 +130,9 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
         upstream, request.method, route.upstream_path.format(**params), name=route.upstream,
         body=body, params=request.query, headers=headers,
     )
+    if route.revokes_token and resp.status < 300:
+        # Other replicas may trust the token until their cache entry lapses, as in real fleets.
+        request.app[TOKENS].pop(_bearer(request), None)
     return respond(resp)
 
 

@@ -54,6 +54,8 @@ class Route(_Model):
     upstream_path: Annotated[str, Field(pattern=r"^/")]
     # none: anyone; guest: a guest or user token; user: a logged-in user's token.
     auth: Literal["none", "guest", "user"] = "guest"
+    # A successful call ends the caller's token (logout): the replica forgets it at once.
+    revokes_token: bool = False
 
 
 class ApiSection(_Model):

@@ -113,9 +113,12 @@ class AuthState:
             self.revoke(token)
 
     def user_exists(self, name: str) -> bool:
-        if not name.startswith("user") or not name[4:].isdigit():
+        """Accounts are user0001 ... userNNNN, spelled exactly so (user1 is not user0001)."""
+        digits = name[4:]
+        if not name.startswith("user") or not (digits.isascii() and digits.isdigit()):
             return False
-        return 1 <= int(name[4:]) <= self._config.users
+        n = int(digits)
+        return 1 <= n <= self._config.users and name == f"user{n:04d}"
 
 
 STATE = web.AppKey("auth_state", AuthState)

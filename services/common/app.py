@@ -11,6 +11,7 @@ import asyncio
 import hmac
 import json
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -71,8 +72,12 @@ def error_body(message: str, code: int) -> dict[str, Any]:
     return {"errors": [{"message": message, "code": code}]}
 
 
-def json_error(status: int, message: str, code: int, retry_after: float | None = None) -> web.Response:
-    headers = {"Retry-After": str(max(1, round(retry_after)))} if retry_after is not None else None
+def json_error(
+    status: int, message: str, code: int, retry_after: float | None = None, headers: dict[str, str] | None = None
+) -> web.Response:
+    headers = dict(headers or {})
+    if retry_after is not None:
+        headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
     return web.json_response(error_body(message, code), status=status, headers=headers)
 
 
@@ -107,11 +112,12 @@ async def error_middleware(request: web.Request, handler: Callable[[web.Request]
     try:
         return await handler(request)
     except ServiceError as e:
-        return json_error(e.status, e.message, e.code, e.retry_after)
+        return json_error(e.status, e.message, e.code, e.retry_after, e.headers)
     except web.HTTPException as e:
         if e.status < 400:
             raise
-        return json_error(e.status, e.reason, 0)
+        allow = {"Allow": e.headers["Allow"]} if "Allow" in e.headers else None
+        return json_error(e.status, e.reason, 0, headers=allow)
     except asyncio.CancelledError:
         raise
     except Exception:

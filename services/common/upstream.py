@@ -14,6 +14,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from yarl import URL
 
 from services.architecture.model import Upstream
 from services.common.metrics import HttpMetrics
@@ -78,7 +79,8 @@ class UpstreamClient:
         """
         assert self._session is not None, "UpstreamClient.start() was not awaited"
         label = name or upstream.service
-        url = self.url_for(upstream.service) + path
+        # ``path`` is already percent-encoded (as received); keep it byte for byte.
+        url = URL(self.url_for(upstream.service) + path, encoded=True)
         attempts = 1 + (upstream.retries if method in IDEMPOTENT else 0)
         timeout = aiohttp.ClientTimeout(total=upstream.timeout_s)
         fwd = {k: v for k in FORWARD_REQUEST_HEADERS if (v := (headers or {}).get(k)) is not None}

@@ -44,7 +44,8 @@ def parse_yaml(text: str, where: str) -> tuple[Any, dict[Loc, int]]:
         data = yaml.load(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
-        line = mark.line + 1 if mark else 1
+        # An unclosed bracket is found at end of input, one past the last line: name the last line.
+        line = min(mark.line + 1, max(1, len(text.splitlines()))) if mark else 1
         problem = (e.problem or e.context or "invalid YAML").strip()
         raise ConfigError(f"{where}:{line}: YAML syntax error: {problem}") from e
     except yaml.YAMLError as e:
@@ -62,7 +63,7 @@ def _line_for(loc: Loc, lines: dict[Loc, int]) -> int:
     return 1
 
 
-def _data_loc(data: Any, loc: tuple[Any, ...]) -> Loc:
+def _data_loc(data: Any, loc: tuple[Any, ...], missing: bool) -> Loc:
     """Keep the parts of a pydantic error location that are real keys or indexes in ``data``.
 
     pydantic adds the names of union members to ``loc``; those are not in the file.
@@ -76,7 +77,7 @@ def _data_loc(data: Any, loc: tuple[Any, ...]) -> Loc:
         elif isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
             out.append(part)
             cur = cur[part]
-        elif i == len(loc) - 1 and isinstance(part, str) and isinstance(cur, dict):
+        elif missing and i == len(loc) - 1 and isinstance(part, str) and isinstance(cur, dict):
             out.append(part)  # a missing field: not in the data, but it is what is wrong
     return tuple(out)
 
@@ -91,7 +92,7 @@ def validate(model: type[M], data: Any, where: str, lines: dict[Loc, int] | None
         return model.model_validate(data)
     except ValidationError as e:
         err = e.errors()[0]
-        loc = _data_loc(data, err["loc"])
+        loc = _data_loc(data, err["loc"], missing=err["type"] == "missing")
         field = ".".join(str(p) for p in loc) or "(top level)"
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":

@@ -46,6 +46,9 @@ class Pool:
         n = len(self.replicas)
         for _ in range(n):
             r = self.replicas[next(self._rr)]
+            if r.ejected_until and r.ejected_until <= now:
+                r.ejected_until = 0.0  # back in rotation: the window is over
+                self._gauge.labels(*self._edge, r.name).set(0)
             if r.ejected_until <= now and r.name not in avoid:
                 return r
         for _ in range(n):  # panic mode: every candidate is ejected or already tried
@@ -88,7 +91,7 @@ async def route(request: web.Request) -> web.StreamResponse:
         upstream = Upstream(service=replica.name, timeout_s=edge.timeout_s)
         try:
             resp = await client.call(
-                upstream, request.method, request.path, name=replica.name,
+                upstream, request.method, request.rel_url.raw_path, name=replica.name,
                 body=body, params=request.query, headers=headers,
             )
         except (UpstreamError, UpstreamTimeout) as e:

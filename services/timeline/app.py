@@ -103,8 +103,7 @@ def create_app(ctx: ServiceContext) -> web.Application:
     app[CACHE] = {}
 
     def on_change(_old, new) -> None:
-        # Resizing wakes waiters, which needs the loop; the swap happens inside a request.
-        asyncio.get_running_loop().create_task(gate.resize(new.backend(ctx.instance).capacity))
+        gate.resize(new.backend(ctx.instance).capacity)
 
     ctx.architecture.on_change(on_change)
     m = app[METRICS]

@@ -11,6 +11,7 @@ from services.tweets.store import TweetStore
 
 STORE = web.AppKey("tweet_store", TweetStore)
 STORED = web.AppKey("tweets_stored", Counter)
+MAX_ID = 2**63 - 1  # SQLite's largest INTEGER
 
 
 async def post_tweet(request: web.Request) -> web.Response:
@@ -41,9 +42,9 @@ async def recent(request: web.Request) -> web.Response:
 
 async def show(request: web.Request) -> web.Response:
     raw = request.match_info["id"]
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):
         raise BadRequest("A tweet id is a whole number")
-    tweet = await request.app[STORE].get(int(raw))
+    tweet = await request.app[STORE].get(int(raw)) if int(raw) <= MAX_ID else None
     if tweet is None:
         raise NotFound(f"No tweet with id {raw}")
     return web.json_response(tweet)
