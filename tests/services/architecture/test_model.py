@@ -1,0 +1,158 @@
+"""Architecture files: v1 is a consistent topology, inconsistent ones are refused naming the
+field, a swap tells listeners, and API path templates match and extract parameters."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from services.architecture import ArchitectureState, load_architecture, parse_architecture
+from services.architecture.model import KINDS, compile_path
+from services.errors import ConfigError
+from tests.conftest import V1
+
+
+def refused(data) -> str:
+    with pytest.raises(ConfigError) as info:
+        parse_architecture(data, where="arch")
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def test_v1_loads_with_its_ten_instances():
+    a = load_architecture(V1)
+    raw = yaml.safe_load(V1.read_text())
+    kinds = a.instance_kinds()
+    expected = [*raw["web"]["instances"], *raw["edge"]["instances"], *raw["api"]["instances"], *raw["backends"]]
+    assert sorted(kinds) == sorted(expected)
+    assert len(kinds) == 10
+    assert set(kinds.values()) == set(KINDS)
+    assert [n for n, k in kinds.items() if k == "api"] == ["api-1", "api-2", "api-3", "api-4"]
+    assert a.version == "v1"
+
+
+def test_every_v1_route_uses_a_declared_upstream(arch):
+    for route in arch.api.routes:
+        assert route.upstream in arch.api.upstreams
+        assert arch.api.upstreams[route.upstream].service in arch.instance_kinds()
+
+
+def test_route_naming_an_unknown_upstream_is_refused(arch_data):
+    arch_data["api"]["routes"][3]["upstream"] = "cache"
+    name = arch_data["api"]["routes"][3]["name"]
+    message = refused(arch_data)
+    assert message.startswith("arch:1: api: ")
+    assert f"routes[3] ({name}) uses unknown upstream 'cache'" in message
+
+
+def test_upstream_pointing_at_unknown_instance_is_refused(arch_data):
+    arch_data["api"]["upstreams"]["timeline"]["service"] = "timeline-2"
+    message = refused(arch_data)
+    assert "upstream timeline points at unknown instance 'timeline-2'" in message
+
+
+def test_web_upstream_pointing_at_unknown_instance_is_refused(arch_data):
+    arch_data["web"]["api"]["service"] = "edge-2"
+    assert "upstream web.api points at unknown instance 'edge-2'" in refused(arch_data)
+
+
+def test_timeline_tweets_upstream_pointing_at_unknown_instance_is_refused(arch_data):
+    arch_data["backends"]["timeline"]["tweets"]["service"] = "tweets-eu"
+    assert "backends.timeline.tweets points at unknown instance 'tweets-eu'" in refused(arch_data)
+
+
+def test_bucket_mapping_naming_an_unknown_bucket_is_refused(arch_data):
+    arch_data["backends"]["auth"]["endpoint_buckets"]["verify"] = "checks"
+    message = refused(arch_data)
+    assert "endpoint_buckets.verify names unknown bucket 'checks'" in message
+    assert message.startswith("arch:1: backends.auth")
+
+
+def test_bucket_error_names_the_backend_once(arch_data):
+    arch_data["backends"]["auth"]["endpoint_buckets"]["verify"] = "checks"
+    message = refused(arch_data)
+    assert message.startswith("arch:1: backends.auth: ")
+
+
+def test_unknown_endpoint_in_bucket_mapping_is_refused(arch_data):
+    arch_data["backends"]["auth"]["endpoint_buckets"]["tweet"] = "login"
+    message = refused(arch_data)
+    assert "backends.auth.endpoint_buckets.tweet: " in message
+
+
+def test_two_endpoints_may_share_a_bucket(arch_data):
+    arch_data["backends"]["auth"]["endpoint_buckets"]["verify"] = "login"
+    a = parse_architecture(arch_data)
+    assert a.backend("auth").endpoint_buckets["verify"] == a.backend("auth").endpoint_buckets["login"] == "login"
+
+
+def test_instance_declared_twice_is_refused(arch_data):
+    arch_data["api"]["instances"].append("auth")
+    assert "instance 'auth' is declared twice" in refused(arch_data)
+
+
+def test_route_name_used_twice_is_refused(arch_data):
+    arch_data["api"]["routes"][1]["name"] = arch_data["api"]["routes"][0]["name"]
+    assert f"route name {arch_data['api']['routes'][0]['name']!r} is used twice" in refused(arch_data)
+
+
+def test_unknown_backend_kind_is_refused(arch_data):
+    arch_data["backends"]["search"] = {"kind": "search"}
+    message = refused(arch_data)
+    assert "backends.search" in message
+
+
+def test_unknown_field_is_refused(arch_data):
+    arch_data["edge"]["retry"] = 2
+    assert refused(arch_data) == "arch:1: edge.retry: unknown field"
+
+
+def test_architecture_is_immutable(arch):
+    with pytest.raises(Exception):
+        arch.version = "v2"  # type: ignore[misc]
+
+
+def test_swap_calls_listeners_with_old_and_new(arch, arch_data):
+    arch_data["version"] = "v2"
+    v2 = parse_architecture(arch_data)
+    state = ArchitectureState(arch)
+    calls: list[tuple[str, str, str]] = []
+    state.on_change(lambda old, new: calls.append(("first", old.version, new.version)))
+    state.on_change(lambda old, new: calls.append(("second", old.version, new.version)))
+    assert state.swap(v2) is arch
+    assert state.current is v2
+    assert state.baseline is arch  # the version the process started on is remembered
+    assert calls == [("first", "v1", "v2"), ("second", "v1", "v2")]
+    state.swap(arch)
+    assert calls[2:] == [("first", "v2", "v1"), ("second", "v2", "v1")]
+
+
+def test_listener_sees_the_new_architecture_as_current(arch, arch_data):
+    arch_data["version"] = "v2"
+    state = ArchitectureState(arch)
+    seen = []
+    state.on_change(lambda _old, _new: seen.append(state.current.version))
+    state.swap(parse_architecture(arch_data))
+    assert seen == ["v2"]
+
+
+def test_compile_path_matches_and_extracts():
+    pattern = compile_path("/api/1.1/users/{name}.json")
+    m = pattern.match("/api/1.1/users/user0042.json")
+    assert m is not None and m.groupdict() == {"name": "user0042"}
+    # A parameter is one whole path segment: no slashes, not empty.
+    assert pattern.match("/api/1.1/users/a/b.json") is None
+    assert pattern.match("/api/1.1/users/.json") is None
+    # The template's literal dots are literal, and the match is anchored at both ends.
+    assert pattern.match("/api/1x1/users/user0042.json") is None
+    assert pattern.match("/api/1.1/users/user0042.jsonx") is None
+    assert pattern.match("/x/api/1.1/users/user0042.json") is None
+
+
+def test_compile_path_with_several_params_and_none():
+    two = compile_path("/a/{kind}/items/{id}.json")
+    assert two.match("/a/tweets/items/17.json").groupdict() == {"kind": "tweets", "id": "17"}
+    plain = compile_path("/api/1.1/trends.json")
+    assert plain.match("/api/1.1/trends.json").groupdict() == {}
+    assert plain.match("/api/1.1/trendsXjson") is None

@@ -1,0 +1,109 @@
+"""The lab config: addresses are validated up front, and relative paths resolve sensibly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from services.config import DEFAULT_LAB_CONFIG, load_lab_config
+from services.errors import ConfigError
+
+
+def write_lab(tmp_path: Path, **fields) -> Path:
+    data = {"host": "127.0.0.1", "ports": {"web": 18080, "edge": 18000}} | fields
+    path = tmp_path / "lab.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def config_error(path: Path) -> str:
+    with pytest.raises(ConfigError) as info:
+        load_lab_config(path)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(f"{path}:")
+    return message
+
+
+def line_of(path: Path, needle: str) -> int:
+    return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if needle in line)
+
+
+def test_shipped_lab_config_loads():
+    cfg = load_lab_config(DEFAULT_LAB_CONFIG)
+    assert cfg.architecture_path.is_file()
+    assert len(set(cfg.ports.values())) == len(cfg.ports)
+
+
+@pytest.mark.parametrize("port", [80, 1023, 65536, 0, -1])
+def test_port_outside_range_is_rejected_naming_it(tmp_path, port):
+    path = write_lab(tmp_path, ports={"web": 18080, "edge": port})
+    message = config_error(path)
+    # Points at the offending entry and says which bound it breaks.
+    assert f":{line_of(path, 'edge:')}: ports.edge: " in message
+    bound = "1024" if port < 1024 else "65535"
+    assert bound in message.split("ports.edge: ", 1)[1]
+
+
+@pytest.mark.parametrize("port", [1024, 65535])
+def test_range_ends_are_allowed(tmp_path, port):
+    assert load_lab_config(write_lab(tmp_path, ports={"web": port})).port("web") == port
+
+
+def test_duplicated_port_names_both_users(tmp_path):
+    path = write_lab(tmp_path, ports={"web": 18080, "edge": 18000, "auth": 18080})
+    message = config_error(path)
+    assert f":{line_of(path, 'ports:')}: ports: " in message
+    assert "auth and web both use port 18080" in message
+
+
+@pytest.mark.parametrize("host", ["localhost", "example.com", "127.0.0.256", ""])
+def test_host_must_be_an_ip_address(tmp_path, host):
+    path = write_lab(tmp_path, host=host)
+    message = config_error(path)
+    assert f":{line_of(path, 'host:')}: host: " in message
+    assert f"not an IP address: {host!r}" in message
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+def test_ip_hosts_are_accepted_and_used_in_urls(tmp_path, host):
+    cfg = load_lab_config(write_lab(tmp_path, host=host))
+    assert cfg.url("web") == f"http://{host}:18080"
+
+
+def test_relative_architecture_resolves_against_the_config_file(tmp_path, monkeypatch):
+    conf_dir = tmp_path / "conf"
+    conf_dir.mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    path = write_lab(conf_dir, architecture="arch/v9.yaml")
+    cfg = load_lab_config(path)
+    assert cfg.architecture_path == (conf_dir / "arch" / "v9.yaml").resolve()
+    # The same file loaded through a relative path resolves the same way.
+    cfg2 = load_lab_config(Path("..") / "conf" / "lab.yaml")
+    assert cfg2.architecture_path == cfg.architecture_path
+
+
+def test_absolute_architecture_is_kept(tmp_path):
+    target = tmp_path / "somewhere" / "v1.yaml"
+    cfg = load_lab_config(write_lab(tmp_path, architecture=str(target)))
+    assert cfg.architecture_path == target
+
+
+def test_data_dir_is_relative_to_the_working_directory(tmp_path, monkeypatch):
+    """As documented on data_path: unlike the architecture, data goes where you run from."""
+    conf_dir = tmp_path / "conf"
+    conf_dir.mkdir()
+    monkeypatch.chdir(tmp_path)
+    cfg = load_lab_config(write_lab(conf_dir, data_dir="state"))
+    assert cfg.data_path == tmp_path / "state"
+    assert cfg.token_path == tmp_path / "state" / "control.token"
+
+
+def test_config_is_frozen(tmp_path):
+    cfg = load_lab_config(write_lab(tmp_path))
+    with pytest.raises(Exception):
+        cfg.host = "10.0.0.1"  # type: ignore[misc]
