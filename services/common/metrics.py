@@ -1,13 +1,22 @@
 """HTTP, upstream, deploy and readiness metrics every service exposes on ``/metrics``.
 
 Each app gets its own ``CollectorRegistry`` (so tests and several apps in one process never
-collide). Labelled children are cached per label tuple: ``labels()`` takes a lock and builds
-a key on every call, which alone costs more than the rest of the request accounting.
+collide). The per-request HTTP figures are plain numbers updated without locks (only the
+event loop's thread writes them) and turned into Prometheus samples when Prometheus scrapes:
+prometheus-client's locked counters and histograms cost about twice as much per request
+(see ``bench/metrics_overhead.py``). Upstream calls, rarer, use the ordinary metric types
+with their labelled children cached.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from collections.abc import Iterator
+from itertools import accumulate
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
+from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.utils import floatToGoString
 
 # Seconds; spans a cache hit (~1 ms) to a request that waits for a 3 s edge timeout.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -25,25 +34,17 @@ class HttpMetrics:
         r = self.registry
         # CPU and memory of this process (process_*), read only when Prometheus scrapes.
         ProcessCollector(registry=r)
-        self.requests = Counter(
-            "failwhale_http_requests_total",
-            "HTTP requests served, by route, method, status code and client class.",
-            ["service", "replica", "route", "method", "code", "client"],
-            registry=r,
-        )
-        self.latency = Histogram(
-            "failwhale_http_request_duration_seconds",
-            "Time to serve an HTTP request, by route, method and client class.",
-            ["service", "replica", "route", "method", "client"],
-            buckets=LATENCY_BUCKETS,
-            registry=r,
-        )
-        self.in_flight = Gauge(
+        # Per request: plain ints and floats, no locks (one event loop per process writes them);
+        # samples are built only when Prometheus scrapes.
+        self.in_flight = 0
+        self._http: dict[tuple[str, str, int, str], list] = {}
+        r.register(_HttpRequestCollector(self))
+        Gauge(
             "failwhale_http_requests_in_flight",
             "HTTP requests being served right now.",
             ["service", "replica"],
             registry=r,
-        ).labels(service, replica)
+        ).labels(service, replica).set_function(lambda: self.in_flight)
         self.upstream_requests = Counter(
             "failwhale_upstream_requests_total",
             "Calls this service made to a dependency, by outcome.",
@@ -75,22 +76,17 @@ class HttpMetrics:
             ["service", "replica"],
             registry=r,
         ).labels(service, replica)
-        self._http_children: dict[tuple[str, str, int, str], tuple[Counter, Histogram]] = {}
         self._upstream_children: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
         self._version: str | None = None
 
     def observe_request(self, route: str, method: str, code: int, client: str, seconds: float) -> None:
         key = (route, method, code, client)
-        children = self._http_children.get(key)
-        if children is None:
-            s, r = self.service, self.replica
-            children = (
-                self.requests.labels(s, r, route, method, str(code), client),
-                self.latency.labels(s, r, route, method, client),
-            )
-            self._http_children[key] = children
-        children[0].inc()
-        children[1].observe(seconds)
+        stats = self._http.get(key)
+        if stats is None:
+            stats = self._http[key] = [0, 0.0, [0] * (len(LATENCY_BUCKETS) + 1)]
+        stats[0] += 1
+        stats[1] += seconds
+        stats[2][bisect_left(LATENCY_BUCKETS, seconds)] += 1  # le is inclusive, as in prometheus_client
 
     def observe_upstream(self, upstream: str, outcome: str, seconds: float) -> None:
         key = (upstream, outcome)
@@ -111,3 +107,44 @@ class HttpMetrics:
             self.architecture_swaps.inc()
         self.deploy_info.labels(self.service, self.replica, version).set(1)
         self._version = version
+
+
+_LE = [floatToGoString(b) for b in LATENCY_BUCKETS] + ["+Inf"]
+
+
+class _HttpRequestCollector:
+    """failwhale_http_requests_total and _request_duration_seconds from HttpMetrics' plain counts."""
+
+    def __init__(self, metrics: HttpMetrics) -> None:
+        self.m = metrics
+
+    def _families(self) -> tuple[CounterMetricFamily, HistogramMetricFamily]:
+        return (
+            CounterMetricFamily(
+                "failwhale_http_requests_total",
+                "HTTP requests served, by route, method, status code and client class.",
+                labels=["service", "replica", "route", "method", "code", "client"],
+            ),
+            HistogramMetricFamily(
+                "failwhale_http_request_duration_seconds",
+                "Time to serve an HTTP request, by route, method and client class.",
+                labels=["service", "replica", "route", "method", "client"],
+            ),
+        )
+
+    def describe(self) -> Iterator[Metric]:
+        yield from self._families()
+
+    def collect(self) -> Iterator[Metric]:
+        s, r = self.m.service, self.m.replica
+        requests, latency = self._families()
+        by_series: dict[tuple[str, str, str], list] = {}  # the histogram has no code label
+        for (route, method, code, client), (n, total, buckets) in list(self.m._http.items()):
+            requests.add_metric([s, r, route, method, str(code), client], n)
+            agg = by_series.setdefault((route, method, client), [0.0, [0] * len(buckets)])
+            agg[0] += total
+            agg[1] = [a + b for a, b in zip(agg[1], buckets)]
+        for (route, method, client), (total, buckets) in by_series.items():
+            latency.add_metric([s, r, route, method, client], list(zip(_LE, accumulate(buckets))), total)
+        yield requests
+        yield latency

@@ -1,0 +1,431 @@
+"""How much throughput does failwhale's metrics middleware cost? One run, three variants.
+
+Runs the notifications service three ways, each as its own server process on 127.0.0.1:
+
+* ``bare``      -- the service with ``instrument=False``: no metrics middleware at all;
+* ``naive``     -- ``bare`` plus a prometheus-client middleware written the way most tutorials
+                   write it (``.labels(...)`` on every request, ``with histogram.time()``);
+* ``failwhale`` -- the service exactly as the lab builds it (``services.registry.build_app``).
+
+``wrk`` loads one server at a time. Every round runs all three variants back to back (each
+round starting with the next one), so that machine noise hits every variant alike, and each
+variant's figure is its median over the rounds. Prints requests/s, p99 latency, the server's CPU
+time per request and the ratios to bare, then whether failwhale keeps at least 0.90 of bare
+aiohttp. It is a benchmark, not a test: it exits 0 whatever it measures, and 2 only when it
+cannot measure (wrk missing, a port in use, a server that does not start).
+
+Run it from the repository root::
+
+    python -m bench.metrics_overhead                  # 3 rounds of 5 s per variant
+    python -m bench.metrics_overhead --rounds 5 --seconds 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import errno
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+HOST = "127.0.0.1"
+INSTANCE = "notifications"
+PATH = "/internal/notifications"
+# A real user, so the handler builds a feed instead of returning the guest's empty one.
+USER_HEADER = ("X-User", "user0042")
+VARIANTS = ("bare", "naive", "failwhale")
+TARGET = 0.90
+WARMUP_SECONDS = 2
+READY_TIMEOUT_S = 20.0
+
+
+class BenchError(Exception):
+    """Something that stops the benchmark; main() prints it on one line and exits 2."""
+
+
+# --------------------------------------------------------------------------- the servers
+
+
+def _naive_middleware():
+    """A tutorial-style prometheus middleware, built on first use so the driver never imports it."""
+    from aiohttp import web
+    from prometheus_client import Counter, Gauge, Histogram
+
+    # Global metrics on the default registry with default buckets, as tutorials declare them.
+    requests_total = Counter("http_requests_total", "HTTP requests", ["method", "path", "status"])
+    latency = Histogram("http_request_duration_seconds", "HTTP request latency", ["method", "path"])
+    # failwhale also keeps an in-flight gauge, so the naive variant does the same kind of work.
+    in_progress = Gauge("http_requests_in_progress", "HTTP requests in progress", ["method", "path"])
+
+    @web.middleware
+    async def naive_metrics(request, handler):
+        # .labels() on every request, as tutorials do: that lookup is the cost under study.
+        with in_progress.labels(request.method, request.path).track_inprogress():
+            with latency.labels(request.method, request.path).time():
+                response = await handler(request)
+        requests_total.labels(request.method, request.path, str(response.status)).inc()
+        return response
+
+    return naive_metrics
+
+
+def build_variant(variant: str, data_dir: Path):
+    """The notifications app for ``variant``, from the lab's own config and architecture."""
+    from aiohttp import web
+
+    from services.architecture import ArchitectureState, load_architecture
+    from services.common.app import ServiceContext, create_service_app
+    from services.config import load_lab_config
+    from services.notifications.app import notifications
+    from services.registry import build_app
+
+    # An empty data dir: no control token, and nothing shared with a lab that may be running.
+    lab = load_lab_config().model_copy(update={"data_dir": data_dir})
+    arch = load_architecture(lab.architecture_path)
+    if variant == "failwhale":
+        return build_app(INSTANCE, lab, arch)
+    ctx = ServiceContext(
+        instance=INSTANCE,
+        kind=arch.instance_kinds()[INSTANCE],
+        lab=lab,
+        architecture=ArchitectureState(arch),
+    )
+    # Same routes and error middleware as the real service; only the metrics middleware differs.
+    app = create_service_app(ctx, [web.get(PATH, notifications)], instrument=False)
+    if variant == "naive":
+        # Outermost, where failwhale's own metrics middleware sits; allowed until the app starts.
+        app.middlewares.insert(0, _naive_middleware())
+    return app
+
+
+def serve(variant: str, port: int) -> int:
+    from aiohttp import web
+
+    with tempfile.TemporaryDirectory(prefix="failwhale-bench-") as tmp:
+        app = build_variant(variant, Path(tmp))
+        try:
+            # access_log=None: a log line per request would cost more than what is measured.
+            web.run_app(app, host=HOST, port=port, print=None, access_log=None)
+        except OSError as e:
+            print(f"error: {variant} server cannot listen on {HOST}:{port}: {e.strerror or e}", file=sys.stderr)
+            return 2
+    return 0
+
+
+# --------------------------------------------------------------------------- the driver
+
+
+@dataclass
+class Server:
+    variant: str
+    port: int
+    proc: subprocess.Popen
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def last_error(self) -> str:
+        try:
+            lines = [ln for ln in self.log_path.read_text(errors="replace").splitlines() if ln.strip()]
+        except OSError:
+            lines = []
+        return lines[-1] if lines else f"exited with code {self.proc.returncode}"
+
+
+@dataclass
+class Sample:
+    rps: float
+    p99_ms: float
+    requests: int
+    errors: str = ""
+    # The server's own CPU time per request. Other processes on the machine lower req/s by taking
+    # the server's CPU away; they move this much less (a slower host still moves both).
+    cpu_us: float = 0.0
+
+
+@dataclass
+class Results:
+    samples: dict[str, list[Sample]] = field(default_factory=lambda: {v: [] for v in VARIANTS})
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, from /proc (the servers are single-threaded asyncio)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def free_ports(n: int) -> list[int]:
+    # Every socket stays open until all are chosen, so the OS cannot hand out one port twice.
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) for _ in range(n)]
+        for s in socks:
+            s.bind((HOST, 0))
+        return [s.getsockname()[1] for s in socks]
+
+
+def check_port_free(port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((HOST, port))
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                raise BenchError(f"port {port} on {HOST} is in use") from e
+            raise BenchError(f"cannot use port {port} on {HOST}: {e.strerror or e}") from e
+
+
+def cpu_plan() -> tuple[set[int] | None, set[int] | None]:
+    """CPUs for the servers and for wrk: apart when there are two, so they do not steal each other's core."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None, None
+    return {cpus[0]}, set(cpus[1:])
+
+
+def start_server(variant: str, port: int, log_dir: Path, cpus: set[int] | None) -> Server:
+    log_path = log_dir / f"{variant}.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.metrics_overhead", "serve", variant, str(port)],
+            cwd=REPO_ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            # Own session: a Ctrl-C reaches only us, and our finally stops the servers in order.
+            start_new_session=True,
+        )
+    if cpus is not None:
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(proc.pid, cpus)
+    return Server(variant, port, proc, log_path)
+
+
+def wait_ready(server: Server) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if server.proc.poll() is not None:
+            raise BenchError(server.last_error())
+        try:
+            with urllib.request.urlopen(server.url + "/readyz", timeout=1) as r:
+                if r.status == 200:
+                    break
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.1)
+    else:
+        raise BenchError(f"{server.variant} server on port {server.port} was not ready after {READY_TIMEOUT_S:.0f} s")
+    # Make sure wrk will measure the real handler, not a cheap error or the guest's empty feed.
+    req = urllib.request.Request(server.url + PATH, headers=dict([USER_HEADER]))
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            status, body = r.status, r.read()
+    except urllib.error.HTTPError as e:
+        status, body = e.code, e.read()
+    except (urllib.error.URLError, OSError) as e:
+        raise BenchError(f"{server.variant} server did not answer {PATH}: {e}") from e
+    if status != 200 or b'"notifications": [{' not in body:
+        raise BenchError(f"{server.variant} server answered {PATH} with {status}: {body[:80]!r}")
+
+
+def stop_servers(servers: list[Server]) -> None:
+    for s in servers:
+        if s.proc.poll() is None:
+            s.proc.send_signal(signal.SIGINT)  # aiohttp's run_app shuts down cleanly on SIGINT
+    deadline = time.monotonic() + 5
+    for s in servers:
+        try:
+            s.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            s.proc.kill()
+            s.proc.wait()
+
+
+_REQUESTS = re.compile(r"^\s*(\d+) requests in ", re.M)
+_RPS = re.compile(r"^Requests/sec:\s+([\d.]+)", re.M)
+_P99 = re.compile(r"^\s+99(?:\.000)?%\s+([\d.]+)(us|ms|s)\s*$", re.M)
+_ERRORS = re.compile(r"^\s*(Socket errors:.*|Non-2xx or 3xx responses:.*)$", re.M)
+_UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def parse_wrk(out: str) -> Sample:
+    rps, p99, n = _RPS.search(out), _P99.search(out), _REQUESTS.search(out)
+    if rps is None or p99 is None or n is None:
+        raise BenchError("could not read Requests/sec and the 99% latency from wrk's output: " + " ".join(out.split())[:200])
+    errors = "; ".join(m.strip() for m in _ERRORS.findall(out))
+    return Sample(float(rps.group(1)), float(p99.group(1)) * _UNIT_MS[p99.group(2)], int(n.group(1)), errors)
+
+
+def run_wrk(wrk: str, server: Server, seconds: int, connections: int, cpus: set[int] | None) -> Sample:
+    cmd = [
+        wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "--latency",
+        "-H", f"{USER_HEADER[0]}: {USER_HEADER[1]}",
+        server.url + PATH,
+    ]
+    if server.proc.poll() is not None:
+        raise BenchError(f"{server.variant} server died: {server.last_error()}")
+    cpu_before = cpu_seconds(server.proc.pid)
+    try:
+        done = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=seconds + 30,
+            preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus is not None else None,
+        )
+    except subprocess.TimeoutExpired as e:
+        raise BenchError(f"wrk did not finish within {seconds + 30} s against {server.variant}") from e
+    if done.returncode != 0:
+        raise BenchError(f"wrk failed against {server.variant}: {(done.stderr or done.stdout).strip()[:200]}")
+    cpu = cpu_seconds(server.proc.pid) - cpu_before
+    sample = parse_wrk(done.stdout)
+    sample.cpu_us = cpu / max(1, sample.requests) * 1e6
+    return sample
+
+
+def rotated(round_no: int) -> Iterator[str]:
+    # Start each round with the next variant, so none always runs first (or right after another).
+    for i in range(len(VARIANTS)):
+        yield VARIANTS[(round_no + i) % len(VARIANTS)]
+
+
+def report(results: Results, args: argparse.Namespace) -> None:
+    samples = results.samples
+    med = {v: statistics.median(s.rps for s in samples[v]) for v in VARIANTS}
+    p99 = {v: statistics.median(s.p99_ms for s in samples[v]) for v in VARIANTS}
+    cpu = {v: statistics.median(s.cpu_us for s in samples[v]) for v in VARIANTS}
+    print()
+    print(f"notifications GET {PATH} ({USER_HEADER[0]}: {USER_HEADER[1]}), "
+          f"wrk -t1 -c{args.connections} -d{args.seconds}s, median of {args.rounds} interleaved round(s)")
+    print()
+    print(f"{'variant':<10} {'req/s':>8} {'min .. max':>17} {'p99 ms':>7} {'vs bare':>8}"
+          f" {'server CPU us/req':>18} {'vs bare':>8}")
+    for v in VARIANTS:
+        lo, hi = min(s.rps for s in samples[v]), max(s.rps for s in samples[v])
+        print(f"{v:<10} {med[v]:>8,.0f} {f'{lo:,.0f} .. {hi:,.0f}':>17} {p99[v]:>7.2f} {med[v] / med['bare']:>8.3f}"
+              f" {cpu[v]:>18.1f} {cpu['bare'] / cpu[v]:>8.3f}")
+    errors = [f"{v}: {s.errors}" for v in VARIANTS for s in samples[v] if s.errors]
+    if errors:
+        print("\nwrk reported errors (those figures are suspect):\n  " + "\n  ".join(errors))
+    # A saturated single-threaded server serves 1/(CPU per request) req/s, so the CPU ratio is the
+    # same quantity as the req/s ratio, minus what other load on the machine does to wall time.
+    noisy = [v for v in VARIANTS if max(s.rps for s in samples[v]) > 1.15 * min(s.rps for s in samples[v])]
+    if noisy:
+        print(f"\nnote: req/s varied by more than 15% between rounds ({', '.join(noisy)}): the machine was busy,"
+              " so these ratios are uncertain; rerun, or use more --rounds")
+    ratio = med["failwhale"] / med["bare"]
+    verdict = "OK" if ratio >= TARGET else "BELOW TARGET"
+    print()
+    print(f"by server CPU per request: naive keeps {cpu['bare'] / cpu['naive']:.2f}, "
+          f"failwhale keeps {cpu['bare'] / cpu['failwhale']:.2f}")
+    print(f"naive prometheus-client middleware keeps {med['naive'] / med['bare']:.2f} of bare aiohttp")
+    print(f"failwhale metrics keep {ratio:.2f} of bare aiohttp (target >= {TARGET:.2f}): {verdict}")
+
+
+def bench(args: argparse.Namespace) -> int:
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise BenchError("wrk not found: run `make bench`, which installs it")
+    if args.port_base:
+        ports = {v: args.port_base + i for i, v in enumerate(VARIANTS)}
+        for p in ports.values():
+            check_port_free(p)
+    else:
+        ports = dict(zip(VARIANTS, free_ports(len(VARIANTS))))
+    server_cpus, wrk_cpus = cpu_plan()
+    total = len(VARIANTS) * (WARMUP_SECONDS + args.rounds * args.seconds)
+    print(f"benchmarking {', '.join(VARIANTS)}: about {total} s of load"
+          + (f"; servers on CPU {sorted(server_cpus)}, wrk on CPU {sorted(wrk_cpus)}" if server_cpus else ""),
+          flush=True)
+
+    servers: list[Server] = []
+    with tempfile.TemporaryDirectory(prefix="failwhale-bench-logs-") as log_dir:
+        try:
+            for v in VARIANTS:
+                servers.append(start_server(v, ports[v], Path(log_dir), server_cpus))
+            for s in servers:
+                wait_ready(s)
+            by_variant = {s.variant: s for s in servers}
+            # Warm-up: first connections, imports on first use, prometheus children, CPU clocks.
+            for s in servers:
+                run_wrk(wrk, s, WARMUP_SECONDS, args.connections, wrk_cpus)
+            results = Results()
+            for r in range(args.rounds):
+                line = []
+                for v in rotated(r):
+                    sample = run_wrk(wrk, by_variant[v], args.seconds, args.connections, wrk_cpus)
+                    results.samples[v].append(sample)
+                    line.append(f"{v} {sample.rps:,.0f} req/s {sample.cpu_us:.0f} us/req")
+                print(f"round {r + 1}/{args.rounds}: " + ", ".join(line), flush=True)
+        finally:
+            stop_servers(servers)
+    report(results, args)
+    return 0
+
+
+def _positive(limit: int):
+    def parse(text: str) -> int:
+        n = int(text)
+        if not 1 <= n <= limit:
+            raise argparse.ArgumentTypeError(f"must be between 1 and {limit}")
+        return n
+
+    return parse
+
+
+def _port(text: str) -> int:
+    n = int(text)
+    if not 1024 <= n <= 65533:
+        raise argparse.ArgumentTypeError("must be between 1024 and 65533")
+    return n
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m bench.metrics_overhead",
+        description=__doc__.split("\n\n")[0] + " Measures requests/s of the notifications service "
+        "bare, with a naive prometheus-client middleware, and with failwhale's metrics middleware, "
+        "and prints each one's ratio to bare. Needs wrk (`make bench` installs it).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--seconds", type=_positive(600), default=5, help="length of each wrk run")
+    p.add_argument("--rounds", type=_positive(50), default=3, help="interleaved rounds; each variant's figure is its median")
+    p.add_argument("--connections", type=_positive(10000), default=32, help="wrk's open connections (-c)")
+    p.add_argument("--port-base", type=_port, default=0, metavar="PORT",
+                   help="listen on PORT, PORT+1, PORT+2 on 127.0.0.1; 0 = free ports the OS picks")
+    sub = p.add_subparsers(dest="command")
+    s = sub.add_parser("serve", help="(internal) run one variant's server until interrupted")
+    s.add_argument("variant", choices=VARIANTS)
+    s.add_argument("port", type=_port)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.command == "serve":
+        return serve(args.variant, args.port)
+    # SIGTERM (e.g. a CI timeout) must run the finally that stops the servers, as Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        return bench(args)
+    except BenchError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; servers stopped", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
