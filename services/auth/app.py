@@ -168,8 +168,8 @@ async def verify(request: web.Request) -> web.Response:
 
 async def logout(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    token = request.headers.get("Authorization", "").removeprefix("Bearer ")
-    if not state.revoke(token):
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Bearer ") or not state.revoke(header[7:]):
         raise Unauthorized()
     return web.json_response({"logged_out": True})
 

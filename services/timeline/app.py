@@ -18,7 +18,7 @@ from prometheus_client import Counter, Gauge
 
 from services.architecture.model import TimelineBackend
 from services.common.app import CONTEXT, METRICS, UPSTREAM, ServiceContext, create_service_app
-from services.errors import OverCapacity, UpstreamError
+from services.errors import BadRequest, OverCapacity, UpstreamError
 from services.timeline.capacity import CapacityGate
 
 GATE = web.AppKey("timeline_gate", CapacityGate)
@@ -74,13 +74,18 @@ async def _recent_tweets(request: web.Request, cfg: TimelineBackend, limit: int)
 
 async def home(request: web.Request) -> web.Response:
     user = request.headers.get("X-User", "guest")
+    page_size = _config(request.app).page_size
+    raw = request.query.get("count", str(page_size))
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 200:
+        raise BadRequest("'count' must be a whole number from 1 to 200")
+    count = min(int(raw), page_size)  # the architecture caps how much one build may fetch
 
     async def build(cfg: TimelineBackend) -> list[dict]:
-        tweets = await _recent_tweets(request, cfg, cfg.page_size)
+        tweets = await _recent_tweets(request, cfg, count)
         await asyncio.sleep(cfg.build_ms / 1000)  # ranking and fan-in, simulated
         return tweets
 
-    tweets, built = await _cached(request, f"home:{user}", build)
+    tweets, built = await _cached(request, f"home:{user}:{count}", build)
     return web.json_response({"user": user, "built_at": built, "tweets": tweets})
 
 

@@ -148,3 +148,14 @@ async def test_tweets_down_is_502_json(start_service, http):
     # A failed build leaves nothing behind: no slot held, nothing cached.
     assert metric_value(timeline.app, "failwhale_timeline_builds_in_progress") == 0
     assert metric_value(timeline.app, "failwhale_timeline_cache_requests_total", result="hit") == 0
+
+
+async def test_count_limits_the_page_and_bad_counts_are_400(start_service, http):
+    await start_service("tweets")
+    timeline = await start_service("timeline")
+    async with http.get(f"{timeline.url}/internal/timeline/home", params={"count": "2"}) as resp:
+        assert resp.status == 200
+        assert len((await resp.json())["tweets"]) == 2
+    for bad in ("0", "201", "x", "²"):
+        async with http.get(f"{timeline.url}/internal/timeline/home", params={"count": bad}) as resp:
+            assert resp.status == 400, bad
