@@ -14,18 +14,37 @@ from pathlib import Path
 
 from chaos.errors import ChaosError
 from chaos.lab import provision
-from chaos.lab.supervisor import PROMETHEUS, Lab
+from chaos.lab.supervisor import LOADGEN, PROMETHEUS, Lab, LoadOptions
 
 EPILOG = """\
 examples:
   failwhale setup                 find or install Prometheus (and, with --browser, Chromium)
   failwhale up                    start the lab; Ctrl-C stops every process it started
   failwhale up --for 60           start the lab for one minute, then stop by itself
+  failwhale up --headless --users 60 --web-share 0.5
+                                  more load, half of it on the website, no Locust UI
+  failwhale up --no-load          just the services and Prometheus
   failwhale up --config my.yaml   use other ports (copy services/lab.yaml to start)
 
 The lab listens on 127.0.0.1 only. Open the web page it prints in a browser, point a
 mobile-app-like client at the API URL, and watch both in Prometheus.
 """
+
+
+def _ranged(kind, low: float, high: float | None = None):
+    """An argparse type that names the allowed range in its one-line error."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {'whole ' if kind is int else ''}number") from None
+        if value < low or (high is not None and value > high):
+            span = f"from {low:g} to {high:g}" if high is not None else f"at least {low:g}"
+            raise argparse.ArgumentTypeError(f"{text} is out of range: use a value {span}")
+        return value
+
+    return parse
 
 
 def _say(msg: str) -> None:
@@ -58,10 +77,22 @@ def cmd_up(args: argparse.Namespace) -> int:
         _say(f"  API (edge)  {lab.url('edge')}/api/1.1/")
         _say(f"  Prometheus  {lab.url(PROMETHEUS)}/")
         _say(f"  control token in {lab.lab.token_path} (mode 0600)")
+        if not args.no_load:
+            load = LoadOptions(
+                headless=args.headless, peak_users=args.users, web_share=args.web_share,
+                shape=args.shape, duration_s=args.load_duration, workers=args.load_workers,
+            )
+            lab.start_load(load)
+            where = "headless" if args.headless else f"web UI {lab.url('locust')}/"
+            _say(f"  load        {args.users} users at peak ({args.web_share:.0%} web), {args.shape} shape, "
+                 f"{args.load_duration:g}s, Locust {where}")
         _say("press Ctrl-C to stop" if args.duration is None else f"stopping by itself in {args.duration:g}s (or Ctrl-C)")
         deadline = None if args.duration is None else time.monotonic() + args.duration
         reported: set[str] = set()
         while stop["signal"] is None and (deadline is None or time.monotonic() < deadline):
+            if LOADGEN in lab.procs and LOADGEN not in reported and not lab.procs[LOADGEN].running:
+                _say(f"load finished (summary in {lab.procs[LOADGEN].log_path})")
+                reported.add(LOADGEN)
             for name in set(lab.dead()) - reported:
                 _say(f"warning: {name} exited ({lab.procs[name].last_log_line() or 'no log'})")
                 reported.add(name)
@@ -95,8 +126,16 @@ def build_parser() -> argparse.ArgumentParser:
                                    "Prometheus scraping them every second; print their URLs; stop them all on Ctrl-C.")
     u.add_argument("--config", type=Path, help="lab config with ports and data folder (default: services/lab.yaml)")
     u.add_argument("--architecture", type=Path, help="architecture file to start with (default: the lab config's, v1)")
-    u.add_argument("--for", dest="duration", type=float, metavar="SECONDS", help="stop by itself after this long")
-    u.add_argument("--timeout", type=float, default=15.0, metavar="SECONDS", help="how long to wait for every process to be ready (default: %(default)s)")
+    u.add_argument("--for", dest="duration", type=_ranged(float, 0.1), metavar="SECONDS", help="stop by itself after this long")
+    load = u.add_argument_group("load", "Locust's web-browser and mobile-app users (see loadtest/locustfile.py)")
+    load.add_argument("--no-load", action="store_true", help="start the lab without the load generator")
+    load.add_argument("--headless", action="store_true", help="run the load without Locust's web UI")
+    load.add_argument("--users", type=_ranged(int, 1, 10000), default=30, metavar="N", help="simulated users at the evening peak (default: %(default)s)")
+    load.add_argument("--web-share", type=_ranged(float, 0, 1), default=0.4, metavar="X", help="share of users on the desktop site, 0..1 (default: %(default)s)")
+    load.add_argument("--shape", choices=["evening", "constant"], default="evening", help="load over time (default: %(default)s)")
+    load.add_argument("--load-duration", type=_ranged(float, 1, 86400), default=360.0, metavar="SECONDS", help="the load stops by itself after this (default: %(default)s)")
+    load.add_argument("--load-workers", type=_ranged(int, 0, 64), default=0, metavar="N", help="Locust worker processes (default: one process)")
+    u.add_argument("--timeout", type=_ranged(float, 1, 600), default=15.0, metavar="SECONDS", help="how long to wait for every process to be ready (default: %(default)s)")
     u.set_defaults(func=cmd_up)
     return p
 

@@ -16,11 +16,16 @@ from services.architecture import Architecture
 from services.config import LabConfig
 
 
+LOADGEN_METRICS = "loadgen-metrics"
+
+
 def scrape_config(lab: LabConfig, arch: Architecture, extra_jobs: dict[str, list[str]] | None = None) -> dict:
     interval = f"{lab.scrape_interval_s:g}s"
     by_kind: dict[str, list[str]] = defaultdict(list)
     for instance, kind in arch.instance_kinds().items():
         by_kind[kind].append(f"{lab.host}:{lab.port(instance)}")
+    if LOADGEN_METRICS in lab.ports:
+        by_kind["loadgen"].append(f"{lab.host}:{lab.port(LOADGEN_METRICS)}")
     for job, targets in (extra_jobs or {}).items():
         by_kind[job].extend(targets)
     return {

@@ -29,7 +29,28 @@ from services.config import LabConfig, load_lab_config
 from services.errors import ConfigError
 
 PROMETHEUS = "prometheus"
+LOADGEN = "loadgen"
 STOP_GRACE_S = 5.0
+LOCUSTFILE = Path(__file__).resolve().parents[2] / "loadtest" / "locustfile.py"
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """How to run the load generator (every field maps to a locustfile option)."""
+
+    headless: bool = True
+    peak_users: int = 30
+    web_share: float = 0.4
+    shape: str = "evening"
+    duration_s: float = 360.0
+    workers: int = 0  # 0: one process; N: a master and N worker processes
+    extra: tuple[str, ...] = ()  # more locustfile options, e.g. ("--app-cache", "off")
+
+    def args(self) -> list[str]:
+        return [
+            "--peak-users", str(self.peak_users), "--web-share", str(self.web_share),
+            "--shape", self.shape, "--duration", str(self.duration_s), *self.extra,
+        ]
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
@@ -112,7 +133,8 @@ class Lab:
 
     def check_ports(self) -> None:
         """Fail with the port's owner named if anything already listens on a lab port."""
-        for name in self.procs:
+        names = [*self.procs, *[n for n in ("locust", "loadgen-metrics") if n in self.lab.ports]]
+        for name in names:
             port = self.lab.port(name)
             with socket.socket(socket.AF_INET6 if ":" in self.lab.host else socket.AF_INET) as s:
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -183,6 +205,47 @@ class Lab:
             if pending:
                 time.sleep(0.1)
 
+    # ---- load -----------------------------------------------------------------------------
+
+    def start_load(self, opts: LoadOptions, run_dir: Path | None = None) -> Proc:
+        """Start Locust against this lab; it stops by itself after ``opts.duration_s``."""
+        if LOADGEN in self.procs and self.procs[LOADGEN].running:
+            raise LabError("the load generator is already running")
+        needed = ["loadgen-metrics"] + ([] if opts.headless else ["locust"])
+        missing = [n for n in needed if n not in self.lab.ports]
+        if missing:
+            raise BadInput(f"{self.lab.source or 'lab config'}: ports: no port for {', '.join(missing)}")
+        run_dir = run_dir or self.lab.data_path / "load"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        cmd = [
+            sys.executable, "-m", "locust", "-f", str(LOCUSTFILE),
+            "--site-url", self.lab.url("web"), "--api-url", self.lab.url("edge"),
+            "--metrics-port", str(self.lab.port("loadgen-metrics")), "--metrics-host", self.lab.host,
+            "--ledger-dir", str(run_dir / "ledger"), "--csv", str(run_dir / "locust"),
+            # A hard stop a little after the shape ends, in case anything hangs.
+            "--run-time", f"{int(opts.duration_s) + 15}s", "--stop-timeout", "5",
+            *opts.args(),
+        ]
+        if opts.headless:
+            cmd += ["--headless", "--only-summary"]
+        else:
+            cmd += ["--web-host", self.lab.host, "--web-port", str(self.lab.port("locust")), "--autostart"]
+        if opts.workers:
+            cmd += ["--processes", str(opts.workers)]
+        proc = Proc(LOADGEN, LOADGEN, cmd, "", self.lab.data_path / "logs" / f"{LOADGEN}.log")
+        self.procs[LOADGEN] = proc
+        self._spawn(proc)
+        return proc
+
+    def wait_load(self, timeout_s: float) -> int:
+        """Wait for the load generator to finish; its exit code (Locust: 1 if any request failed)."""
+        proc = self.procs[LOADGEN]
+        try:
+            return proc.popen.wait(timeout_s)
+        except subprocess.TimeoutExpired as e:
+            self.stop_instance(LOADGEN)
+            raise LabError(f"the load generator did not stop within {timeout_s:.0f}s; log: {proc.log_path}") from e
+
     def stop_instance(self, name: str, sig: int = signal.SIGTERM) -> None:
         """Stop one process (the chaos engine's kill; tests' "backend down")."""
         proc = self.procs[name]
@@ -201,8 +264,9 @@ class Lab:
             self.wait_ready(timeout_s, [name])
 
     def dead(self) -> list[str]:
-        """Processes that have exited on their own since they were started."""
-        return [p.name for p in self.procs.values() if p.popen is not None and p.popen.poll() is not None]
+        """Lab processes that have exited on their own (the load generator ends by design)."""
+        return [p.name for p in self.procs.values()
+                if p.name != LOADGEN and p.popen is not None and p.popen.poll() is not None]
 
     def stop(self) -> int:
         """Stop every process this lab started; returns how many were running."""

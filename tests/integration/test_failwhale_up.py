@@ -34,8 +34,9 @@ def lab_pids(marker: str) -> list[int]:
     return pids
 
 
-def start_up(config: Path) -> tuple[subprocess.Popen, list[str]]:
-    proc = subprocess.Popen([*FAILWHALE, "up", "--config", str(config)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def start_up(config: Path, *extra: str) -> tuple[subprocess.Popen, list[str]]:
+    cmd = [*FAILWHALE, "up", "--config", str(config), "--headless", "--users", "4", *extra]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines = []
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -65,13 +66,14 @@ def test_up_prints_urls_and_ctrl_c_leaves_no_process(tmp_path):
         text = "\n".join(lines)
         assert f"http://127.0.0.1:{ports['web']}/" in text
         assert f"http://127.0.0.1:{ports['prometheus']}/" in text
+        assert any(line.startswith("  load ") and "4 users at peak" in line for line in lines), lines
         children = set(lab_pids(str(tmp_path))) - {proc.pid}
-        assert len(children) == 11  # 10 services + Prometheus
+        assert len(children) == 12  # 10 services, Prometheus and the load generator
     finally:
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
-    assert "stopped 11 processes" in out
+    assert "stopped 12 processes" in out
     assert wait_gone(str(tmp_path)) == []
 
 
@@ -106,7 +108,7 @@ def test_port_in_use_is_one_line_naming_the_port(tmp_path):
         ("ports: {web: eighty}\n", ":1: ports.web: Input should be a valid integer"),
         ("", ":1: (top level): expected a mapping of fields, got an empty file"),
         ("ports: {web: 18080}\nspeed: 3\n", ":2: speed: unknown field"),
-        ("ports: [\n", ":2: YAML syntax error"),
+        ("ports: [\n", ":1: YAML syntax error"),  # an unclosed bracket: the last line, not past it
     ],
 )
 def test_malformed_lab_config_is_one_line_with_file_and_line(tmp_path, content, expected):

@@ -1,0 +1,143 @@
+"""Locust's two cohorts against the real lab, recorded by the real Prometheus.
+
+Each test starts its own lab (fresh Prometheus data) and a short, bounded Locust run.
+"""
+
+from __future__ import annotations
+
+import csv
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from chaos.lab.supervisor import Lab, LoadOptions
+from loadtest.ledger import read_ledger
+from services.architecture import load_architecture
+from services.config import load_lab_config
+from tests.integration.conftest import prom_query, wait_for_query, write_lab_config
+
+pytestmark = pytest.mark.integration
+
+USERS = 16
+
+
+@pytest.fixture
+def fresh_lab(tmp_path: Path) -> Iterator[Lab]:
+    cfg = load_lab_config(write_lab_config(tmp_path))
+    with Lab(cfg, load_architecture(cfg.architecture_path)) as lab:
+        yield lab
+
+
+def journeys(lab: Lab, at_end: bool = True) -> dict[str, dict[str, float]]:
+    """Journeys by client and outcome as Prometheus has them (the last scrape, even after Locust exits)."""
+    expr = "last_over_time(failwhale_journeys_total[10m])" if at_end else "failwhale_journeys_total"
+    out: dict[str, dict[str, float]] = {"web": {}, "app": {}}
+    for s in prom_query(lab, f"sum by (client, outcome) ({expr})"):
+        out[s["metric"]["client"]][s["metric"]["outcome"]] = float(s["value"][1])
+    return out
+
+
+def reports(lab: Lab) -> dict[str, float]:
+    result = prom_query(lab, "sum by (category) (last_over_time(failwhale_user_reports_total[10m]))")
+    return {s["metric"]["category"]: float(s["value"][1]) for s in result}
+
+
+def ratio(counts: dict[str, float], outcome: str) -> float:
+    total = sum(counts.values())
+    return counts.get(outcome, 0.0) / total if total else float("nan")
+
+
+def minus(a: dict[str, dict[str, float]], b: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    return {c: {o: a[c].get(o, 0.0) - b[c].get(o, 0.0) for o in a[c]} for c in a}
+
+
+def run(lab: Lab, run_dir: Path, duration: float, **kw) -> int:
+    opts = LoadOptions(headless=True, peak_users=USERS, web_share=0.5, shape="constant", duration_s=duration, **kw)
+    lab.start_load(opts, run_dir)
+    return lab.wait_load(duration + 45)
+
+
+def locust_journey_count(run_dir: Path) -> int:
+    with (run_dir / "locust_stats.csv").open() as f:
+        return sum(int(row["Request Count"]) for row in csv.DictReader(f) if row["Type"] == "JOURNEY")
+
+
+def test_healthy_lab_both_cohorts_ok_and_every_acked_tweet_stored(fresh_lab, tmp_path):
+    run_dir = tmp_path / "run"
+    run(fresh_lab, run_dir, duration=15)
+    counts = journeys(fresh_lab)
+    for client in ("web", "app"):
+        assert sum(counts[client].values()) >= 20, counts
+        assert ratio(counts[client], "ok") >= 0.99, counts
+    assert sum(reports(fresh_lab).values()) == 0  # nobody reports a service that works
+
+    acked = read_ledger(run_dir / "ledger")
+    assert acked, "the run should have posted tweets"
+    db = sqlite3.connect(fresh_lab.lab.data_path / "tweets.sqlite3")
+    stored = {row[0] for row in db.execute("SELECT id FROM tweets")}
+    db.close()
+    assert set(acked) <= stored, f"acknowledged but lost: {sorted(set(acked) - stored)}"
+
+    # Prometheus holds exactly what Locust itself counted.
+    assert sum(sum(c.values()) for c in counts.values()) == locust_journey_count(run_dir)
+
+
+def test_two_worker_processes_sum_correctly_in_promql(fresh_lab, tmp_path):
+    run_dir = tmp_path / "run"
+    run(fresh_lab, run_dir, duration=12, workers=2)
+    counts = journeys(fresh_lab)
+    total = sum(sum(c.values()) for c in counts.values())
+    assert total >= 40, counts
+    assert total == locust_journey_count(run_dir)
+    users = prom_query(fresh_lab, "max_over_time(sum(failwhale_loadgen_users)[10m:1s])")
+    assert float(users[0]["value"][1]) == USERS
+
+
+def outage_window(lab: Lab, run_dir: Path, **kw) -> dict[str, dict[str, float]]:
+    """Warm up on a healthy lab, stop the timeline backend, and count journeys while it is down."""
+    warmup, outage = 8.0, 14.0
+    opts = LoadOptions(headless=True, peak_users=USERS, web_share=0.5, shape="constant", duration_s=warmup + outage, **kw)
+    lab.start_load(opts, run_dir)
+    time.sleep(warmup)
+    before = wait_for_query(lab, "sum(failwhale_journeys_total)", lambda r: bool(r))
+    assert before, "no journeys recorded during warm-up"
+    start = journeys(lab, at_end=False)
+    lab.stop_instance("timeline")
+    lab.wait_load(outage + 45)
+    return minus(journeys(lab), start)
+
+
+def test_timeline_down_hurts_web_far_more_than_app_unless_the_app_loses_its_habits(tmp_path):
+    # The same fault twice: the app as shipped, then without its cache and retries.
+    windows = {}
+    for name, extra in (("app as shipped", ()), ("app without cache or retries", ("--app-cache", "off", "--app-retries", "0"))):
+        folder = tmp_path / name.replace(" ", "-")
+        folder.mkdir()
+        cfg = load_lab_config(write_lab_config(folder))
+        with Lab(cfg, load_architecture(cfg.architecture_path)) as lab:
+            windows[name] = outage_window(lab, folder / "run", extra=extra)
+            windows[name]["reports"] = reports(lab)
+
+    print({name: w for name, w in windows.items()})  # shown by pytest when an assertion fails
+    shipped = windows["app as shipped"]
+    web_failed = ratio(shipped["web"], "failed")
+    app_failed = ratio(shipped["app"], "failed")
+    # Every page view needs the timeline and trends: the website is down for everyone.
+    assert web_failed >= 0.8, shipped
+    # The app shows its cached timeline instead: degraded, mostly not failed.
+    assert app_failed <= 0.35, shipped
+    assert ratio(shipped["app"], "degraded") >= 0.3, shipped
+    # Reports follow what people saw: many from the website, few from the app.
+    rep = shipped["reports"]
+    assert rep.get("website", 0) >= 3 and rep.get("website", 0) > rep.get("app", 0), rep
+
+    bare = windows["app without cache or retries"]
+    bare_failed = ratio(bare["app"], "failed")
+    # Without its habits the app fails much more often, toward the website's failure rate.
+    assert bare_failed >= app_failed + 0.25, (shipped, bare)
+    assert ratio(bare["app"], "degraded") == 0.0, bare
+    # ...and its users, now failing, file reports from the app.
+    assert bare["reports"].get("app", 0) >= 2 and bare["reports"].get("app", 0) > rep.get("app", 0), (rep, bare["reports"])
