@@ -11,33 +11,29 @@ app's resilience came from them.
 
 from __future__ import annotations
 
-import random
 from typing import Any
 
 import gevent
-from locust import FastHttpUser, between, task
+from locust import task
 
 from loadtest.backoff import Backoff, parse_retry_after
-from loadtest.journey import Journey, reason_for
-from loadtest.recorder import finish
-from loadtest.reports import Reporter
+from loadtest.cohort import Cohort
+from loadtest.journey import reason_for
 
 APP_UA = "TwitterAndroid/9.70.0-release.0 (29700000-r-0) Pixel 7/13 (Google;panther;google;panther;0;;1;2016)"
 RETRYABLE = frozenset({"rate_limited", "server_error", "timeout", "connection_error"})
 
 
-class AppUser(FastHttpUser):
-    abstract = False
+class AppUser(Cohort):
     weight = 60  # replaced from --web-share by the locustfile
-    wait_time = between(1, 4)
+    client_class, surface = "app", "app"
     network_timeout = 5.0
     connection_timeout = 3.0
     default_headers = {"User-Agent": APP_UA, "X-Client": "app", "Accept": "application/json"}
 
     def on_start(self) -> None:
-        opts = self.environment.parsed_options
-        self.rng = random.Random(f"{getattr(opts, 'seed', 0)}-app-{id(self)}")
-        self.reporter = Reporter("app", self.rng)
+        super().on_start()
+        opts = self.opts
         self.use_cache = getattr(opts, "app_cache", "on") == "on"
         self.retries = getattr(opts, "app_retries", 3)
         self.backoff = Backoff(jitter=getattr(opts, "app_jitter", "on") == "on")
@@ -68,9 +64,6 @@ class AppUser(FastHttpUser):
             gevent.sleep(self.backoff.delay(attempt, self.rng, retry_after))
         return reason, None
 
-    def _finish(self, journey: Journey) -> None:
-        finish(self.environment, journey, self.reporter)
-
     def _signed_out(self, reason: str | None) -> None:
         if reason == "unauthorized":
             self.token = None  # the app drops a rejected token and signs in again next time
@@ -78,19 +71,19 @@ class AppUser(FastHttpUser):
     # ---- journeys ------------------------------------------------------------------------
 
     def login(self) -> None:
-        journey = Journey("app", "login")
+        journey = self.journey("login")
         reason, data = self.call("POST", "/api/1.1/auth/login.json", "login",
                                  {"username": self.username, "password": "failwhale"})
         if reason is None and isinstance(data, dict) and data.get("token"):
             self.token = data["token"]
         else:
             journey.fail(reason or "bad_response")
-        self._finish(journey)
+        self.finish(journey)
 
     def _cached_read(self, journey_name: str, key: str, path: str) -> None:
         if self.token is None:
             return self.login()
-        journey = Journey("app", journey_name)
+        journey = self.journey(journey_name)
         reason, data = self.call("GET", path, key)
         if reason is None:
             if self.use_cache:
@@ -100,7 +93,7 @@ class AppUser(FastHttpUser):
         else:
             journey.fail(reason)
         self._signed_out(reason)
-        self._finish(journey)
+        self.finish(journey)
 
     @task(2)
     def home(self) -> None:
@@ -118,7 +111,7 @@ class AppUser(FastHttpUser):
     def post_tweet(self) -> None:
         if self.token is None:
             return self.login()
-        journey = Journey("app", "post_tweet")
+        journey = self.journey("post_tweet")
         text = f"from the app #{self.rng.randrange(1000)} #failwhale"
         reason, data = self.call("POST", "/api/1.1/statuses/update.json", "post_tweet", {"text": text})
         if reason is None and isinstance(data, dict):
@@ -126,4 +119,4 @@ class AppUser(FastHttpUser):
         else:
             journey.fail(reason or "bad_response")
         self._signed_out(reason)
-        self._finish(journey)
+        self.finish(journey)

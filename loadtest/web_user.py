@@ -9,23 +9,21 @@ after a few tries.
 
 from __future__ import annotations
 
-import random
+from collections.abc import Callable
 
 import gevent
 from gevent.pool import Group
-from locust import FastHttpUser, between, task
+from locust import task
 
+from loadtest.cohort import Cohort
 from loadtest.journey import Journey, reason_for
-from loadtest.recorder import finish
-from loadtest.reports import Reporter
 
 BROWSER_UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/108.0 Safari/537.36"
 
 
-class WebUser(FastHttpUser):
-    abstract = False
+class WebUser(Cohort):
     weight = 40  # replaced from --web-share by the locustfile
-    wait_time = between(1, 4)
+    client_class, surface = "web", "website"
     # A person stares at a spinner for a while before deciding the page is broken.
     network_timeout = 10.0
     connection_timeout = 5.0
@@ -34,9 +32,8 @@ class WebUser(FastHttpUser):
     manifest: dict | None = None  # shared by every WebUser of this process once fetched
 
     def on_start(self) -> None:
-        opts = self.environment.parsed_options
-        self.rng = random.Random(f"{getattr(opts, 'seed', 0)}-web-{id(self)}")
-        self.reporter = Reporter("website", self.rng)
+        super().on_start()
+        opts = self.opts
         self.reloads = getattr(opts, "web_reloads", 2)
         self.session_token: str | None = None
         self.screen_name: str | None = None
@@ -102,24 +99,25 @@ class WebUser(FastHttpUser):
         results = Group().map(lambda call: self._call(call, token)[0], page["calls"])
         return next((r for r in results if r is not None), None)
 
-    def view_with_reloads(self, journey: Journey) -> None:
-        """A person who sees the error page waits, reloads, and gives up after a few tries."""
-        for attempt in range(1 + self.reloads):
-            reason = self.page_view()
+    def persist(self, journey: Journey, attempt: Callable[[], str | None], give_up_on: frozenset[str] = frozenset()) -> bool:
+        """A person who meets an error waits, tries again, and gives up after a few tries.
+
+        ``attempt`` returns the reason it failed, or None. A success after a retry makes the
+        journey degraded; giving up (or a reason in ``give_up_on``) makes it failed.
+        """
+        for n in range(1 + self.reloads):
+            reason = attempt()
             if reason is None:
-                if attempt:
+                if n:
                     journey.degrade(journey.reason)
-                return
+                return True
             journey.reason = reason
-            if attempt < self.reloads:
+            if reason in give_up_on:
+                break
+            if n < self.reloads:
                 gevent.sleep(self.rng.uniform(1.0, 3.0))
         journey.fail(journey.reason)
-
-    def _journey(self, name: str) -> Journey:
-        return Journey("web", name)
-
-    def _finish(self, journey: Journey) -> None:
-        finish(self.environment, journey, self.reporter)
+        return False
 
     # ---- journeys ------------------------------------------------------------------------
 
@@ -127,22 +125,22 @@ class WebUser(FastHttpUser):
     def home(self) -> None:
         if self.wants_login and self.session_token is None:
             return self.login()
-        journey = self._journey("home")
-        self.view_with_reloads(journey)
-        self._finish(journey)
+        journey = self.journey("home")
+        self.persist(journey, self.page_view)
+        self.finish(journey)
 
     @task(3)
     def refresh(self) -> None:
-        journey = self._journey("refresh")  # on the web, a refresh is a whole new page view
-        self.view_with_reloads(journey)
-        self._finish(journey)
+        journey = self.journey("refresh")  # on the web, a refresh is a whole new page view
+        self.persist(journey, self.page_view)
+        self.finish(journey)
 
     @task(1)
     def notifications(self) -> None:
         # The desktop page loads notifications with every view; opening them is a page view.
-        journey = self._journey("notifications")
-        self.view_with_reloads(journey)
-        self._finish(journey)
+        journey = self.journey("notifications")
+        self.persist(journey, self.page_view)
+        self.finish(journey)
 
     @task(1)
     def post_tweet(self) -> None:
@@ -151,48 +149,39 @@ class WebUser(FastHttpUser):
         manifest = self._manifest()
         if manifest is None:
             return
-        journey = self._journey("post_tweet")
+        journey = self.journey("post_tweet")
         text = f"evening thoughts #{self.rng.randrange(1000)} #failwhale"
-        for attempt in range(1 + self.reloads):
+
+        def press_tweet() -> str | None:
             reason, data = self._call(manifest["actions"]["post_tweet"], self.session_token, {"text": text})
             if reason is None and isinstance(data, dict):
                 self.environment.failwhale_ledger.acked(data)
-                if attempt:
-                    journey.degrade(journey.reason)
-                break
-            journey.reason = reason
-            if reason == "unauthorized":
+            elif reason == "unauthorized":
                 self.session_token = None
-                journey.fail(reason)
-                break
-            if attempt < self.reloads:
-                gevent.sleep(self.rng.uniform(1.0, 3.0))  # the person presses Tweet again
-        else:
-            journey.fail(journey.reason)
-        self._finish(journey)
+            return reason
+
+        # Logged out: pressing Tweet again will not help.
+        self.persist(journey, press_tweet, give_up_on=frozenset({"unauthorized"}))
+        self.finish(journey)
 
     def login(self) -> None:
         manifest = self._manifest()
         if manifest is None:
             return
-        journey = self._journey("login")
+        journey = self.journey("login")
         username = f"user{self.rng.randrange(1, 5001):04d}"
-        for attempt in range(1 + self.reloads):
+
+        def press_login() -> str | None:
             reason, data = self._call(manifest["actions"]["login"], None, {"username": username, "password": "failwhale"})
-            if reason is None and isinstance(data, dict) and data.get("token"):
+            if reason is None and not (isinstance(data, dict) and data.get("token")):
+                reason = "bad_response"
+            if reason is None:
                 self.session_token, self.screen_name = data["token"], username
-                break
-            journey.reason = reason or "bad_response"
-            if attempt < self.reloads:
-                gevent.sleep(self.rng.uniform(1.0, 3.0))
-        else:
-            journey.fail(journey.reason)
-            self._finish(journey)
-            return
+            return reason
+
         # After logging in, the site loads the home page as the user.
-        reason = self.page_view()
-        if reason is not None:
-            journey.fail(reason)
-        elif attempt:
-            journey.degrade(journey.reason)
-        self._finish(journey)
+        if self.persist(journey, press_login):
+            reason = self.page_view()
+            if reason is not None:
+                journey.fail(reason)
+        self.finish(journey)
