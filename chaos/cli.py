@@ -24,6 +24,8 @@ examples:
   failwhale up --headless --users 60 --web-share 0.5
                                   more load, half of it on the website, no Locust UI
   failwhale up --no-load          just the services and Prometheus
+  failwhale status                which architecture each process runs, which faults are active
+  failwhale halt                  kill switch: every fault gone, every process back on its baseline
   failwhale up --config my.yaml   use other ports (copy services/lab.yaml to start)
 
 The lab listens on 127.0.0.1 only. Open the web page it prints in a browser, point a
@@ -105,6 +107,49 @@ def cmd_up(args: argparse.Namespace) -> int:
     return 0
 
 
+def _control(args: argparse.Namespace):
+    from chaos.control import LabControl
+
+    lab = Lab.from_files(args.config)
+    return LabControl.connect(lab.lab, lab.arch)
+
+
+def cmd_halt(args: argparse.Namespace) -> int:
+    """Kill switch: every fault gone, every process on its baseline architecture, within a second."""
+    import asyncio
+
+    from chaos.control import halt
+
+    started = time.monotonic()
+    answers = asyncio.run(halt(_control(args)))
+    took = time.monotonic() - started
+    failed = [a for a in answers if not a.ok]
+    removed = sum(a.body.get("removed", 0) for a in answers if a.ok)
+    _say(f"halted {len(answers) - len(failed)} of {len(answers)} processes in {took:.2f}s: "
+         f"{removed} fault(s) removed, every reachable process on its baseline architecture")
+    for a in failed:
+        _say(f"warning: {a.instance} did not answer ({a.body}); its faults still lapse by their TTL")
+    return 1 if failed else 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    import asyncio
+
+    control = _control(args)
+
+    async def gather():
+        return await asyncio.gather(control.each("GET", "/readyz"), control.each("GET", "/control/faults"))
+
+    ready, faults = asyncio.run(gather())
+    _say(f"{'process':<15}{'ready':<8}{'version':<10}faults")
+    for r, f in zip(ready, faults, strict=True):
+        version = r.body.get("version", "?") if isinstance(r.body, dict) else "?"
+        active = f.body.get("faults", []) if f.ok else []
+        described = ", ".join(f"{x['kind']} ({x['expires_in_s']:.0f}s left)" for x in active) or "-"
+        _say(f"{r.instance:<15}{'yes' if r.ok else 'NO':<8}{version:<10}{described}")
+    return 0 if all(r.ok for r in ready) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="failwhale",
@@ -137,6 +182,16 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--load-workers", type=_ranged(int, 0, 64), default=0, metavar="N", help="Locust worker processes (default: one process)")
     u.add_argument("--timeout", type=_ranged(float, 1, 600), default=15.0, metavar="SECONDS", help="how long to wait for every process to be ready (default: %(default)s)")
     u.set_defaults(func=cmd_up)
+
+    h = sub.add_parser("halt", help="kill switch: remove every fault, put every process back on its baseline architecture",
+                       description="Remove every active fault from every lab process and move each one back to the "
+                                   "architecture it started with. Needs a running lab (it reads the lab's control token).")
+    h.add_argument("--config", type=Path, help="lab config (default: services/lab.yaml)")
+    h.set_defaults(func=cmd_halt)
+
+    st = sub.add_parser("status", help="each process: ready or not, architecture version, active faults")
+    st.add_argument("--config", type=Path, help="lab config (default: services/lab.yaml)")
+    st.set_defaults(func=cmd_status)
     return p
 
 

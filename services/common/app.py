@@ -23,10 +23,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.architecture.model import Architecture, ArchitectureState, parse_architecture
 from services.common.clients import client_class
+from services.common.faults import FaultCollector, FaultSpec, FaultStore, fault_middleware
 from services.common.metrics import HttpMetrics
 from services.common.upstream import UpstreamClient
 from services.config import LabConfig
-from services.errors import BadRequest, ConfigError, ServiceError, Unauthorized
+from services.common.yamlconf import validate
+from services.errors import BadRequest, ConfigError, NotFound, ServiceError, Unauthorized
 
 log = logging.getLogger("failwhale.services")
 
@@ -54,6 +56,7 @@ CONTEXT = web.AppKey("context", ServiceContext)
 METRICS = web.AppKey("metrics", HttpMetrics)
 UPSTREAM = web.AppKey("upstream", UpstreamClient)
 READY = web.AppKey("ready", asyncio.Event)
+FAULTS = web.AppKey("faults", FaultStore)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
@@ -199,6 +202,62 @@ async def put_architecture(request: web.Request) -> web.Response:
     return web.json_response({"version": new.version, "previous": old.version})
 
 
+async def restore_baseline(request: web.Request) -> web.Response:
+    """Put this process back on the architecture it started with (rollback, halt)."""
+    require_control(request)
+    ctx = request.app[CONTEXT]
+    old = ctx.architecture.swap(ctx.architecture.baseline)
+    request.app[METRICS].set_version(ctx.arch.version)
+    return web.json_response({"version": ctx.arch.version, "previous": old.version})
+
+
+# What an injected error says: the words the real API used for these statuses.
+_FAULT_MESSAGES = {429: "Rate limit exceeded", 500: "Internal error", 502: "Upstream error",
+                   503: "Over capacity", 504: "Upstream timed out"}
+
+
+def _fault_view(f, now: float) -> dict[str, Any]:
+    return {"id": f.id, "expires_in_s": round(f.remaining(now), 3), **f.spec.model_dump(exclude_defaults=True), "kind": f.spec.kind}
+
+
+async def list_faults(request: web.Request) -> web.Response:
+    require_control(request)
+    now = time.monotonic()
+    return web.json_response({"faults": [_fault_view(f, now) for f in request.app[FAULTS].active()]})
+
+
+async def add_faults(request: web.Request) -> web.Response:
+    """Apply faults: ``{"faults": [spec, ...]}``. All are validated first; none or all apply."""
+    require_control(request)
+    body = await read_json(request)
+    raw = body.get("faults")
+    if not isinstance(raw, list) or not raw:
+        raise BadRequest("Body needs a non-empty 'faults' list")
+    specs = []
+    for i, item in enumerate(raw):
+        try:
+            specs.append(validate(FaultSpec, item, f"faults[{i}]"))
+        except ConfigError as e:
+            raise BadRequest(str(e)) from e
+    added = request.app[FAULTS].add_all(specs)
+    now = time.monotonic()
+    log.warning("%s: %d fault(s) applied: %s", request.app[CONTEXT].instance, len(added), ", ".join(f.spec.kind for f in added))
+    return web.json_response({"faults": [_fault_view(f, now) for f in added]}, status=201)
+
+
+async def clear_faults(request: web.Request) -> web.Response:
+    require_control(request)
+    return web.json_response({"removed": request.app[FAULTS].clear()})
+
+
+async def remove_fault(request: web.Request) -> web.Response:
+    require_control(request)
+    raw = request.match_info["id"]
+    if not (raw.isascii() and raw.isdigit()) or not request.app[FAULTS].remove(int(raw)):
+        raise NotFound(f"No active fault with id {raw}")
+    return web.json_response({"removed": 1})
+
+
 CleanupCtx = Callable[[web.Application], AsyncIterator[None]]
 
 
@@ -232,18 +291,28 @@ def create_service_app(
     ``instrument=False`` leaves out the metrics middleware (the benchmark's baseline).
     """
     metrics = HttpMetrics(ctx.kind, ctx.instance)
-    middlewares = [metrics_middleware(metrics), error_middleware] if instrument else [error_middleware]
+    faults = FaultStore()
+    # Faults sit inside the metrics middleware, so what they do to callers is measured.
+    chaos = fault_middleware(faults, lambda status, retry_after: json_error(status, _FAULT_MESSAGES.get(status, "Internal error"), 131, retry_after))
+    middlewares = [metrics_middleware(metrics), chaos, error_middleware] if instrument else [chaos, error_middleware]
     app = web.Application(client_max_size=client_max_size, middlewares=middlewares)
     metrics.set_version(ctx.arch.version)
     app[CONTEXT] = ctx
     app[METRICS] = metrics
-    app[UPSTREAM] = UpstreamClient(ctx.lab, metrics)
+    app[FAULTS] = faults
+    metrics.registry.register(FaultCollector(faults, ctx.kind, ctx.instance))
+    app[UPSTREAM] = UpstreamClient(ctx.lab, metrics, faults)
     app[READY] = asyncio.Event()
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_view)
     app.router.add_get("/control/architecture", get_architecture)
     app.router.add_put("/control/architecture", put_architecture)
+    app.router.add_post("/control/architecture/baseline", restore_baseline)
+    app.router.add_get("/control/faults", list_faults)
+    app.router.add_post("/control/faults", add_faults)
+    app.router.add_delete("/control/faults", clear_faults)
+    app.router.add_delete("/control/faults/{id}", remove_fault)
     app.router.add_routes(routes)
     if catch_all is not None:
         app.router.add_route("*", "/{tail:.*}", catch_all)

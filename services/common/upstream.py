@@ -17,6 +17,7 @@ from aiohttp import web
 from yarl import URL
 
 from services.architecture.model import Upstream
+from services.common.faults import FaultStore
 from services.common.metrics import HttpMetrics
 from services.config import LabConfig
 from services.errors import UpstreamError, UpstreamTimeout
@@ -43,9 +44,10 @@ class UpstreamResponse:
 class UpstreamClient:
     """One pooled HTTP client per process; every dependency call goes through ``call``."""
 
-    def __init__(self, lab: LabConfig, metrics: HttpMetrics) -> None:
+    def __init__(self, lab: LabConfig, metrics: HttpMetrics, faults: FaultStore | None = None) -> None:
         self.lab = lab
         self.metrics = metrics
+        self.faults = faults or FaultStore()
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
@@ -58,6 +60,7 @@ class UpstreamClient:
             await self._session.close()
 
     def url_for(self, service: str) -> str:
+        service = self.faults.reroute(service)  # a reroute fault may send it elsewhere, even nowhere
         if service not in self.lab.ports:
             raise UpstreamError(f"No route to service {service!r}")
         return self.lab.url(service)
