@@ -2,10 +2,13 @@
 
 Runs the notifications service three ways, each as its own server process on 127.0.0.1:
 
-* ``bare``      -- the service with ``instrument=False``: no metrics middleware at all;
+* ``bare``      -- the service with ``instrument=False, chaos=False``: neither the metrics
+                   middleware nor the fault middleware;
 * ``naive``     -- ``bare`` plus a prometheus-client middleware written the way most tutorials
                    write it (``.labels(...)`` on every request, ``with histogram.time()``);
-* ``failwhale`` -- the service exactly as the lab builds it (``services.registry.build_app``).
+* ``chaos``     -- ``bare`` plus the fault middleware with no fault active (target: >= 0.98);
+* ``failwhale`` -- the service exactly as the lab builds it (``services.registry.build_app``):
+                   metrics and fault middlewares both.
 
 ``wrk`` loads one server at a time. Every round runs all three variants back to back (each
 round starting with the next one), so that machine noise hits every variant alike, and each
@@ -47,7 +50,8 @@ INSTANCE = "notifications"
 PATH = "/internal/notifications"
 # A real user, so the handler builds a feed instead of returning the guest's empty one.
 USER_HEADER = ("X-User", "user0042")
-VARIANTS = ("bare", "naive", "failwhale")
+VARIANTS = ("bare", "naive", "chaos", "failwhale")
+CHAOS_TARGET = 0.98
 TARGET = 0.90
 WARMUP_SECONDS = 2
 READY_TIMEOUT_S = 20.0
@@ -104,8 +108,8 @@ def build_variant(variant: str, data_dir: Path):
         lab=lab,
         architecture=ArchitectureState(arch),
     )
-    # Same routes and error middleware as the real service; only the metrics middleware differs.
-    app = create_service_app(ctx, [web.get(PATH, notifications)], instrument=False)
+    # Same routes and error middleware as the real service; only the middlewares under test differ.
+    app = create_service_app(ctx, [web.get(PATH, notifications)], instrument=False, chaos=variant == "chaos")
     if variant == "naive":
         # Outermost, where failwhale's own metrics middleware sits; allowed until the app starts.
         app.middlewares.insert(0, _naive_middleware())
@@ -331,6 +335,9 @@ def report(results: Results, args: argparse.Namespace) -> None:
           f"failwhale keeps {cpu['bare'] / cpu['failwhale']:.2f}")
     print(f"naive prometheus-client middleware keeps {med['naive'] / med['bare']:.2f} of bare aiohttp")
     print(f"failwhale metrics keep {ratio:.2f} of bare aiohttp (target >= {TARGET:.2f}): {verdict}")
+    chaos_ratio = med["chaos"] / med["bare"]
+    print(f"the idle fault middleware keeps {chaos_ratio:.3f} of bare aiohttp, {cpu['bare'] / cpu['chaos']:.3f} by CPU "
+          f"(target >= {CHAOS_TARGET:.2f}): {'OK' if min(chaos_ratio, cpu['bare'] / cpu['chaos']) >= CHAOS_TARGET else 'BELOW TARGET'}")
 
 
 def bench(args: argparse.Namespace) -> int:

@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from chaos.errors import ChaosError
+from chaos.errors import BadInput, ChaosError
 from chaos.lab import provision
 from chaos.lab.supervisor import LOADGEN, PROMETHEUS, Lab, LoadOptions
 
@@ -132,6 +132,55 @@ def cmd_halt(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_rollout(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from chaos.rollout import plan_waves, rollout
+    from services.architecture import load_architecture
+    from services.errors import ConfigError
+
+    control = _control(args)
+    try:
+        new = load_architecture(args.file)
+    except ConfigError as e:
+        raise BadInput(str(e)) from e
+    if set(new.instance_kinds()) != set(control.arch.instance_kinds()):
+        raise BadInput(f"{args.file}: its processes differ from the running lab's; a rollout changes settings, not processes")
+    waves = plan_waves(new, args.waves)
+    _say(f"rolling out {new.version} in {len(waves)} wave(s), baking {args.bake:g}s between waves"
+         + (f", guarded by: {args.guard}" if args.guard else ", unguarded"))
+    try:
+        result = asyncio.run(rollout(control, new, waves, bake_s=args.bake, guard=args.guard,
+                                     prometheus_url=control.lab.url("prometheus"), say=_say))
+    except KeyboardInterrupt:
+        _say("interrupted: rolled back")
+        return 130
+    if result.rolled_back:
+        _say(f"rolled back after {result.completed_waves} of {result.total_waves} wave(s): {result.reason}")
+        return 1
+    _say(f"{result.version} is on every process")
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from chaos.rollout import rollback
+
+    stuck = asyncio.run(rollback(_control(args)))
+    for name in stuck:
+        _say(f"warning: {name} did not answer")
+    _say("every process is back on its baseline architecture" if not stuck else "rollback incomplete")
+    return 1 if stuck else 0
+
+
+def _fractions(text: str) -> list[float]:
+    try:
+        return [float(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected fractions like 0.25,0.5,1") from None
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     import asyncio
 
@@ -188,6 +237,24 @@ def build_parser() -> argparse.ArgumentParser:
                                    "architecture it started with. Needs a running lab (it reads the lab's control token).")
     h.add_argument("--config", type=Path, help="lab config (default: services/lab.yaml)")
     h.set_defaults(func=cmd_halt)
+
+    ro = sub.add_parser("rollout", help="move the running lab to another architecture, in waves, with an optional guard",
+                        description="Roll an architecture file out to the running lab: non-API processes with the first "
+                                    "wave, then the API replicas by cumulative fractions. Between waves the guard (a PromQL "
+                                    "expression that returns something only when things are bad) is checked every 2 s; "
+                                    "if it fires, or on Ctrl-C, every moved process goes back to its baseline.")
+    ro.add_argument("file", type=Path, help="the new architecture file, e.g. services/architecture/v2.yaml")
+    ro.add_argument("--waves", type=_fractions, default=[0.25, 0.5, 1.0], metavar="F,F,...",
+                    help="cumulative share of API replicas per wave (default: 0.25,0.5,1)")
+    ro.add_argument("--bake", type=_ranged(float, 0, 3600), default=10.0, metavar="SECONDS", help="wait between waves (default: %(default)s)")
+    ro.add_argument("--guard", metavar="PROMQL", help='e.g. \'sum(rate(failwhale_journeys_total{client="web",outcome="failed"}[15s])) '
+                    '/ sum(rate(failwhale_journeys_total{client="web"}[15s])) > 0.1\'')
+    ro.add_argument("--config", type=Path, help="lab config (default: services/lab.yaml)")
+    ro.set_defaults(func=cmd_rollout)
+
+    rb = sub.add_parser("rollback", help="put every process back on the architecture it started with")
+    rb.add_argument("--config", type=Path, help="lab config (default: services/lab.yaml)")
+    rb.set_defaults(func=cmd_rollback)
 
     st = sub.add_parser("status", help="each process: ready or not, architecture version, active faults")
     st.add_argument("--config", type=Path, help="lab config (default: services/lab.yaml)")

@@ -285,16 +285,20 @@ def create_service_app(
     catch_all: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None,
     client_max_size: int = MAX_BODY_BYTES,
     instrument: bool = True,
+    chaos: bool = True,
 ) -> web.Application:
     """Build a service's app: skeleton routes, the service's ``routes``, then an optional catch-all.
 
-    ``instrument=False`` leaves out the metrics middleware (the benchmark's baseline).
+    ``instrument=False`` leaves out the metrics middleware and ``chaos=False`` the fault
+    middleware (the benchmark's baselines; the lab always runs both).
     """
     metrics = HttpMetrics(ctx.kind, ctx.instance)
     faults = FaultStore()
     # Faults sit inside the metrics middleware, so what they do to callers is measured.
-    chaos = fault_middleware(faults, lambda status, retry_after: json_error(status, _FAULT_MESSAGES.get(status, "Internal error"), 131, retry_after))
-    middlewares = [metrics_middleware(metrics), chaos, error_middleware] if instrument else [chaos, error_middleware]
+    fault_mw = fault_middleware(faults, lambda status, retry_after: json_error(status, _FAULT_MESSAGES.get(status, "Internal error"), 131, retry_after))
+    middlewares = [metrics_middleware(metrics)] if instrument else []
+    middlewares += [fault_mw] if chaos else []
+    middlewares.append(error_middleware)
     app = web.Application(client_max_size=client_max_size, middlewares=middlewares)
     metrics.set_version(ctx.arch.version)
     app[CONTEXT] = ctx

@@ -1,0 +1,128 @@
+"""Rolling an architecture change out in waves, with a guard that rolls it back by itself.
+
+A rollout moves processes to a new architecture wave by wave. Between waves it *bakes*: it
+waits, checking a guard every few seconds. The guard is a PromQL expression that returns
+something only when things are bad (for example a failure ratio ``> 0.05``); when it does,
+the rollout stops and every process it moved goes back to its baseline. Ctrl-C or any error
+mid-rollout rolls back too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import aiohttp
+
+from chaos.control import LabControl
+from chaos.errors import BadInput, LabError
+from services.architecture import Architecture
+
+Say = Callable[[str], None]
+
+
+def plan_waves(arch: Architecture, fractions: list[float]) -> list[list[str]]:
+    """Waves over the lab's processes: every non-API process with the first wave, then the API
+    replicas in cumulative ``fractions`` (e.g. 0.25, 0.5, 1.0 of the replicas)."""
+    if not fractions or any(not 0 < f <= 1 for f in fractions) or fractions != sorted(fractions):
+        raise BadInput(f"wave fractions must rise from above 0 to at most 1, got {fractions}")
+    if fractions[-1] != 1:
+        fractions = [*fractions, 1.0]
+    replicas = list(arch.api.instances)
+    others = [name for name, kind in arch.instance_kinds().items() if kind != "api"]
+    waves, done = [], 0
+    for f in fractions:
+        upto = max(done + 1, math.ceil(f * len(replicas))) if done < len(replicas) else done
+        wave = replicas[done:upto]
+        if not waves:
+            wave = others + wave
+        if wave:
+            waves.append(wave)
+        done = upto
+    return waves
+
+
+@dataclass
+class RolloutResult:
+    version: str
+    completed_waves: int
+    total_waves: int
+    moved: list[str] = field(default_factory=list)
+    rolled_back: bool = False
+    reason: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.rolled_back
+
+
+async def guard_breached(session: aiohttp.ClientSession, prometheus_url: str, promql: str) -> str | None:
+    """The guard's answer: None when healthy, else a description of what it returned."""
+    url = f"{prometheus_url}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
+    async with session.get(url) as resp:
+        body = await resp.json()
+    if body.get("status") != "success":
+        raise BadInput(f"guard query failed: {body.get('error', body)}")
+    result = body["data"]["result"]
+    if not result:
+        return None
+    values = ", ".join(f"{s['value'][1]}" for s in result[:3])
+    return f"guard returned {values}"
+
+
+async def rollback(control: LabControl, names: list[str] | None = None) -> list[str]:
+    """Every named process (default: all) back on its baseline; names of those that did not answer."""
+    answers = await control.each("POST", "/control/architecture/baseline", only=names)
+    return [a.instance for a in answers if not a.ok]
+
+
+async def rollout(
+    control: LabControl,
+    new: Architecture,
+    waves: list[list[str]],
+    *,
+    bake_s: float,
+    guard: str | None,
+    prometheus_url: str,
+    guard_every_s: float = 2.0,
+    say: Say = lambda _m: None,
+) -> RolloutResult:
+    result = RolloutResult(new.version, 0, len(waves))
+    body = {"architecture": new.model_dump(mode="json")}
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
+            for i, wave in enumerate(waves, 1):
+                answers = await control.each("PUT", "/control/architecture", json=body, only=wave, timeout_s=3)
+                result.moved += [a.instance for a in answers if a.ok]
+                failed = [f"{a.instance} ({a.body})" for a in answers if not a.ok]
+                if failed:
+                    raise LabError(f"wave {i} could not move {', '.join(failed)}")
+                say(f"wave {i}/{len(waves)}: {', '.join(wave)} now run {new.version}")
+                result.completed_waves = i
+                deadline = time.monotonic() + (bake_s if i < len(waves) else 0)
+                while guard and time.monotonic() < deadline:
+                    await asyncio.sleep(min(guard_every_s, max(0.0, deadline - time.monotonic())))
+                    breach = await guard_breached(session, prometheus_url, guard)
+                    if breach:
+                        raise GuardBreached(f"guard breached after wave {i} ({breach})")
+                if not guard and i < len(waves):
+                    await asyncio.sleep(bake_s)
+    except (GuardBreached, LabError, BadInput, asyncio.CancelledError, KeyboardInterrupt, aiohttp.ClientError) as e:
+        result.rolled_back = True
+        result.reason = str(e) or type(e).__name__
+        say(f"rolling back {len(result.moved)} process(es): {result.reason}")
+        # Shielded: a second Ctrl-C must not stop the rollback half way.
+        stuck = await asyncio.shield(rollback(control, result.moved or None))
+        if stuck:
+            say(f"warning: {', '.join(stuck)} did not answer the rollback")
+        if isinstance(e, (asyncio.CancelledError, KeyboardInterrupt)):
+            raise
+    return result
+
+
+class GuardBreached(Exception):
+    """The guard's PromQL returned something: the change is hurting users."""
