@@ -181,6 +181,22 @@ def _fractions(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"{text!r}: expected fractions like 0.25,0.5,1") from None
 
 
+def cmd_validate(args: argparse.Namespace) -> int:
+    from chaos.scenario import ScenarioError, load_scenario
+
+    bad = 0
+    for path in args.files:
+        try:
+            s = load_scenario(path)
+        except ScenarioError as e:
+            print(f"error: {e}", file=sys.stderr)
+            bad += 1
+        else:
+            _say(f"ok: {path}: {s.title} ({len(s.timeline)} steps, {len(s.phases)} phases, "
+                 f"{len(s.expectations)} expectations, {s.duration:g}s at speed {s.speed:g})")
+    return 2 if bad else 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     import asyncio
 
@@ -255,6 +271,13 @@ def build_parser() -> argparse.ArgumentParser:
     rb = sub.add_parser("rollback", help="put every process back on the architecture it started with")
     rb.add_argument("--config", type=Path, help="lab config (default: services/lab.yaml)")
     rb.set_defaults(func=cmd_rollback)
+
+    va = sub.add_parser("validate", help="check scenario files without running anything",
+                        description="Check scenario files against the schema (chaos/scenario.schema.json) and for what "
+                                    "a schema cannot say: steps in time order, phases that exist, architecture files that "
+                                    "exist. Each problem is one line: file:line: field: what is wrong. Exit code 2 if any.")
+    va.add_argument("files", type=Path, nargs="+", metavar="FILE")
+    va.set_defaults(func=cmd_validate)
 
     st = sub.add_parser("status", help="each process: ready or not, architecture version, active faults")
     st.add_argument("--config", type=Path, help="lab config (default: services/lab.yaml)")

@@ -49,7 +49,9 @@ def parse_yaml(text: str, where: str) -> tuple[Any, dict[Loc, int]]:
         problem = (e.problem or e.context or "invalid YAML").strip()
         raise ConfigError(f"{where}:{line}: YAML syntax error: {problem}") from e
     except yaml.YAMLError as e:
-        raise ConfigError(f"{where}:1: YAML error: {e}") from e
+        # e.g. a non-printable character; PyYAML adds a second line saying where, already known.
+        first = (str(e).splitlines() or ["invalid YAML"])[0]
+        raise ConfigError(f"{where}:1: YAML error: {first}") from e
     lines: dict[Loc, int] = {}
     if node is not None:
         _walk(node, (), lines, where)

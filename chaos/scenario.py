@@ -1,0 +1,248 @@
+"""Scenario files: a replayed incident as data, validated whole before anything runs.
+
+A scenario says what it teaches and which incident facts it replays, the load to run, the
+steady state to check before and after, a timeline of steps (inject faults, roll out or back
+an architecture, kill a process, pause, leave a note), the phases it measures, what it expects
+in each phase, and the rollbacks that always run at the end. Every problem in a file is one
+line naming file, line and field: ``failwhale validate FILE...`` checks files without a lab.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, model_validator
+
+from chaos.errors import BadInput
+from services.architecture.model import InstanceName
+from services.common.faults import FaultSpec
+from services.common.yamlconf import Loc, parse_yaml, validate
+from services.errors import ConfigError
+
+SCHEMA_FILE = Path(__file__).with_name("scenario.schema.json")
+_DURATION = re.compile(r"^(?:(?P<h>\d+(?:\.\d+)?)h)?(?:(?P<m>\d+(?:\.\d+)?)m)?(?:(?P<s>\d+(?:\.\d+)?)s)?$")
+
+
+class ScenarioError(BadInput):
+    """A scenario file cannot be used; the message is one line naming file, line and field."""
+
+
+def _seconds(value: Any) -> Any:
+    """``90``, ``90.5``, ``"90s"``, ``"1m30s"``, ``"2h"`` -> seconds; anything else is left for the type check."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        m = _DURATION.match(value.strip())
+        if not value.strip() or m is None:
+            raise ValueError(f"{value!r} is not a duration (use seconds, or e.g. 90s, 2m, 1m30s)")
+        return sum(float(m.group(k) or 0) * f for k, f in (("h", 3600), ("m", 60), ("s", 1)))
+    return value
+
+
+Duration = Annotated[float, BeforeValidator(_seconds), Field(ge=0, le=24 * 3600)]
+Fraction = Annotated[float, Field(ge=0, le=1)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Incident(_Model):
+    date: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
+    facts: list[str] = Field(min_length=1)
+
+
+class Load(_Model):
+    users: Annotated[int, Field(ge=1, le=10000)] = 30
+    web_share: Fraction = 0.4
+    shape: Literal["evening", "constant"] = "evening"
+    app_cache: bool = True
+    app_retries: Annotated[int, Field(ge=0, le=10)] = 3
+    app_jitter: bool = True
+    web_reloads: Annotated[int, Field(ge=0, le=10)] = 2
+
+
+class Probe(_Model):
+    name: str
+    promql: str = Field(min_length=1)
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _has_a_bound(self) -> Probe:
+        if self.min is None and self.max is None:
+            raise ValueError("a probe needs min, max or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} is above max {self.max}")
+        return self
+
+
+class SteadyState(_Model):
+    probes: list[Probe] = Field(min_length=1)
+
+
+class _Step(_Model):
+    at: Duration
+    name: str = ""
+
+
+class Inject(_Step):
+    action: Literal["inject"]
+    target: list[InstanceName] = Field(min_length=1)
+    faults: list[FaultSpec] = Field(min_length=1)
+
+
+class Rollout(_Step):
+    action: Literal["rollout"]
+    architecture: str  # a file, relative to the scenario file
+    waves: list[Annotated[float, Field(gt=0, le=1)]] = [1.0]
+    bake: Duration = 0.0
+    guard: str | None = None
+
+
+class Rollback(_Step):
+    action: Literal["rollback"]
+
+
+class Kill(_Step):
+    action: Literal["kill"]
+    target: InstanceName
+    restart_after: Duration | None = None
+
+
+class Pause(_Step):
+    action: Literal["pause"]
+    seconds: Duration
+
+
+class Note(_Step):
+    action: Literal["note"]
+    text: str = Field(min_length=1)
+
+
+Step = Annotated[Inject | Rollout | Rollback | Kill | Pause | Note, Field(discriminator="action")]
+
+
+class Phase(_Model):
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,39}$")]
+    start: Duration
+    end: Duration
+
+
+MEASURES = (
+    "web.failure_ratio", "app.failure_ratio", "web.degraded_ratio", "app.degraded_ratio",
+    "web.ok_ratio", "app.ok_ratio", "reports.website_share", "reports.app_share",
+    "reports.server_connection_share", "health_checks", "lost_tweets",
+)
+
+
+class Expectation(_Model):
+    name: str
+    phase: str
+    measure: Literal[MEASURES] | None = None  # type: ignore[valid-type]
+    promql: str | None = None
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _one_source_and_a_bound(self) -> Expectation:
+        if (self.measure is None) == (self.promql is None):
+            raise ValueError("an expectation needs exactly one of measure or promql")
+        if self.min is None and self.max is None:
+            raise ValueError("an expectation needs min, max or both")
+        return self
+
+
+class Final(_Model):
+    """A rollback that always runs at the end, however the run ended."""
+
+    action: Literal["rollback", "halt", "restart"]
+    target: InstanceName | None = None
+
+
+class Scenario(_Model):
+    title: str = Field(min_length=1, max_length=120)
+    description: str = Field(min_length=1)
+    teaches: str = Field(min_length=1)
+    incident: Incident
+    duration: Annotated[Duration, Field(gt=0)]
+    speed: Annotated[float, Field(gt=0, le=100)] = 1.0
+    load: Load = Load()
+    steady_state: SteadyState
+    timeline: list[Step] = Field(min_length=1)
+    phases: list[Phase] = Field(min_length=1)
+    expectations: list[Expectation] = []
+    rollbacks: list[Final] = [Final(action="halt")]
+
+    # Set by load_scenario: where the file is, to find architecture files beside it.
+    _source: Path | None = PrivateAttr(default=None)
+
+    @property
+    def source(self) -> Path | None:
+        return self._source
+
+
+def _check(s: Scenario, where: str, lines: dict[Loc, int], folder: Path) -> None:
+    """What a schema cannot say: order in time, references between parts, files that exist."""
+
+    def fail(loc: Loc, message: str) -> None:
+        line = next((lines[loc[:cut]] for cut in range(len(loc), -1, -1) if loc[:cut] in lines), 1)
+        raise ScenarioError(f"{where}:{line}: {'.'.join(map(str, loc))}: {message}")
+
+    last = 0.0
+    for i, step in enumerate(s.timeline):
+        if step.at < last:
+            fail(("timeline", i, "at"), f"steps must be in time order: {step.at:g}s comes after {last:g}s")
+        if step.at > s.duration:
+            fail(("timeline", i, "at"), f"{step.at:g}s is after the end of the scenario ({s.duration:g}s)")
+        last = step.at
+        if isinstance(step, Rollout):
+            path = (folder / step.architecture).resolve()
+            if not path.is_file():
+                fail(("timeline", i, "architecture"), f"file not found: {path}")
+    names = set()
+    for i, p in enumerate(s.phases):
+        if p.end <= p.start:
+            fail(("phases", i, "end"), f"a phase must end after it starts ({p.start:g}s)")
+        if p.end > s.duration:
+            fail(("phases", i, "end"), f"{p.end:g}s is after the end of the scenario ({s.duration:g}s)")
+        if p.name in names:
+            fail(("phases", i, "name"), f"phase {p.name!r} is defined twice")
+        names.add(p.name)
+    for i, e in enumerate(s.expectations):
+        if e.phase not in names:
+            fail(("expectations", i, "phase"), f"no phase named {e.phase!r} (phases: {', '.join(sorted(names))})")
+
+
+def parse_scenario(text: str, where: str, folder: Path) -> Scenario:
+    try:
+        data, lines = parse_yaml(text, where)
+        scenario = validate(Scenario, data, where, lines)
+    except ConfigError as e:
+        raise ScenarioError(str(e)) from e
+    _check(scenario, where, lines, folder)
+    return scenario
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and check a scenario file; every problem is a ScenarioError (one line)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as e:
+        raise ScenarioError(f"{path}: file not found") from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise ScenarioError(f"{path}: cannot read file: {e}") from e
+    scenario = parse_scenario(text, str(path), path.parent)
+    scenario._source = path.resolve()
+    return scenario
+
+
+def json_schema() -> dict[str, Any]:
+    """The scenario schema, as shipped in ``chaos/scenario.schema.json`` for editors and tools."""
+    schema = Scenario.model_json_schema()
+    schema["$id"] = "https://failwhale.invalid/scenario.schema.json"
+    schema["title"] = "failwhale scenario"
+    return schema
