@@ -197,6 +197,47 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 2 if bad else 0
 
 
+SCENARIOS = Path(__file__).with_name("scenarios")
+
+
+def _scenario_path(name: str) -> Path:
+    path = Path(name)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        return path
+    candidate = SCENARIOS / f"{name}.yaml"
+    if not candidate.exists():
+        known = ", ".join(sorted(p.stem for p in SCENARIOS.glob("*.yaml"))) or "none yet"
+        raise BadInput(f"no scenario named {name!r} (known: {known}; or give a file path)")
+    return candidate
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from chaos.scenario import ScenarioError, load_scenario
+
+    files = sorted(SCENARIOS.glob("*.yaml"))
+    if not files:
+        _say(f"no scenarios in {SCENARIOS} yet")
+    for path in files:
+        try:
+            _say(f"{path.stem:<32}{load_scenario(path).title}")
+        except ScenarioError as e:
+            _say(f"{path.stem:<32}(invalid: {e})")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from chaos.runner import Runner
+    from chaos.scenario import load_scenario
+
+    path = _scenario_path(args.scenario)
+    scenario = load_scenario(path)
+    speed = args.speed or scenario.speed
+    _say(f"{scenario.title}: {scenario.duration:g}s of scenario time at speed {speed:g} "
+         f"(about {scenario.duration / speed + 40:.0f}s with set-up and recovery)")
+    runner = Runner(scenario, path.stem, args.out, speed, args.config, say=_say)
+    return runner.run()
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     import asyncio
 
@@ -278,6 +319,20 @@ def build_parser() -> argparse.ArgumentParser:
                                     "exist. Each problem is one line: file:line: field: what is wrong. Exit code 2 if any.")
     va.add_argument("files", type=Path, nargs="+", metavar="FILE")
     va.set_defaults(func=cmd_validate)
+
+    ru = sub.add_parser("run", help="run one scenario: lab, load, timeline, rollbacks, verdict, run folder",
+                        description="Start a fresh lab and the load, check the steady state, play the scenario's timeline "
+                                    "in compressed time, always run its rollbacks (also on Ctrl-C), check the steady state "
+                                    "again, and write <out>/<scenario>-<time>/journal.json and summary.json. Exit code 0: "
+                                    "expectations held; 1: something deviated; 2: bad input; 130: interrupted.")
+    ru.add_argument("scenario", help="a scenario name (see failwhale list) or a scenario file")
+    ru.add_argument("--speed", type=_ranged(float, 0.01, 100), help="time compression (default: the scenario's own)")
+    ru.add_argument("--out", type=Path, default=Path("reports"), help="where run folders go (default: %(default)s)")
+    ru.add_argument("--config", type=Path, help="lab config (default: services/lab.yaml)")
+    ru.set_defaults(func=cmd_run)
+
+    li = sub.add_parser("list", help="every scenario in the catalog with its title")
+    li.set_defaults(func=cmd_list)
 
     st = sub.add_parser("status", help="each process: ready or not, architecture version, active faults")
     st.add_argument("--config", type=Path, help="lab config (default: services/lab.yaml)")

@@ -17,7 +17,7 @@ from services.architecture import Architecture
 from services.common.app import read_token
 from services.config import LabConfig
 
-NOT_SERVICES = frozenset({"prometheus", "locust", "loadgen-metrics"})
+NOT_SERVICES = frozenset({"prometheus", "locust", "loadgen-metrics", "chaos-metrics"})
 
 
 @dataclass(frozen=True)

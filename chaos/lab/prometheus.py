@@ -17,6 +17,7 @@ from services.config import LabConfig
 
 
 LOADGEN_METRICS = "loadgen-metrics"
+CHAOS_METRICS = "chaos-metrics"
 
 
 def scrape_config(lab: LabConfig, arch: Architecture, extra_jobs: dict[str, list[str]] | None = None) -> dict:
@@ -26,6 +27,8 @@ def scrape_config(lab: LabConfig, arch: Architecture, extra_jobs: dict[str, list
         by_kind[kind].append(f"{lab.host}:{lab.port(instance)}")
     if LOADGEN_METRICS in lab.ports:
         by_kind["loadgen"].append(f"{lab.host}:{lab.port(LOADGEN_METRICS)}")
+    if CHAOS_METRICS in lab.ports:
+        by_kind["chaos"].append(f"{lab.host}:{lab.port(CHAOS_METRICS)}")
     for job, targets in (extra_jobs or {}).items():
         by_kind[job].extend(targets)
     return {

@@ -133,7 +133,7 @@ class Lab:
 
     def check_ports(self) -> None:
         """Fail with the port's owner named if anything already listens on a lab port."""
-        names = [*self.procs, *[n for n in ("locust", "loadgen-metrics") if n in self.lab.ports]]
+        names = [*self.procs, *[n for n in ("locust", "loadgen-metrics", "chaos-metrics") if n in self.lab.ports]]
         for name in names:
             port = self.lab.port(name)
             with socket.socket(socket.AF_INET6 if ":" in self.lab.host else socket.AF_INET) as s:

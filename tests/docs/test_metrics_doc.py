@@ -52,7 +52,7 @@ async def test_every_exposed_metric_is_documented_with_its_labels(start_service,
     # Labelled families only show labels once a child exists; compare where we saw any.
     wrong = {n: (seen[n], doc[n]) for n in seen if seen[n] and seen[n] != doc[n]}
     assert not wrong, f"labels differ from docs/metrics.md (exposed, documented): {wrong}"
-    stale = sorted(n for n in doc if n.startswith("failwhale_") and n not in seen and n not in loadgen_exposed())
+    stale = sorted(n for n in doc if n.startswith("failwhale_") and n not in seen and n not in loadgen_exposed() and n not in chaos_exposed())
     assert not stale, f"docs/metrics.md lists metrics nothing exposes: {stale}"
 
 
@@ -73,6 +73,26 @@ def loadgen_exposed() -> dict[str, set[str]]:
         name = family.name + ("_total" if family.type == "counter" else "")
         out[name] = set().union(*(set(s.labels) - {"le"} for s in family.samples))
     return out
+
+
+def chaos_exposed() -> dict[str, set[str]]:
+    from chaos.runner import Events
+
+    events = Events(None, "127.0.0.1")
+    events.steps.labels("inject", "ok").inc()
+    events.phase.labels("outage").set(1)
+    out = {}
+    for family in events.registry.collect():
+        name = family.name + ("_total" if family.type == "counter" else "")
+        out[name] = set().union(*(set(s.labels) for s in family.samples if not s.name.endswith("_created")))
+    return out
+
+
+def test_scenario_run_metrics_are_documented_with_their_labels():
+    doc = documented()
+    for name, labels in chaos_exposed().items():
+        assert name in doc, f"{name} is not in docs/metrics.md"
+        assert labels == doc[name], (name, labels, doc[name])
 
 
 def test_load_generator_metrics_are_documented_with_their_labels():

@@ -20,7 +20,7 @@ from tests.conftest import V1, free_ports
 
 def write_lab_config(folder: Path) -> Path:
     """A lab config on free ports with its data inside ``folder``."""
-    names = [*load_architecture(V1).instance_kinds(), "prometheus", "locust", "loadgen-metrics"]
+    names = [*load_architecture(V1).instance_kinds(), "prometheus", "locust", "loadgen-metrics", "chaos-metrics"]
     ports = dict(zip(names, free_ports(len(names)), strict=True))
     path = folder / "lab.yaml"
     path.write_text(yaml.safe_dump({"data_dir": str(folder / "data"), "architecture": str(V1), "ports": ports}))

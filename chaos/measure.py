@@ -1,0 +1,87 @@
+"""Figures of a run, read back from Prometheus for any window of time.
+
+Counters are read at the window's start and end (``last_over_time``, so a load generator that
+has already stopped still counts) and subtracted. Works for any phase after the run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import urllib.parse
+import urllib.request
+from typing import Any
+
+from chaos.errors import LabError
+
+CLIENTS = ("web", "app")
+OUTCOMES = ("ok", "degraded", "failed")
+CATEGORIES = ("website", "app", "server_connection")
+
+
+def query(prometheus_url: str, promql: str, at: float | None = None) -> list[dict[str, Any]]:
+    params = {"query": promql}
+    if at is not None:
+        params["time"] = f"{at:.3f}"
+    url = f"{prometheus_url}/api/v1/query?" + urllib.parse.urlencode(params)
+    try:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            body = json.load(resp)
+    except (OSError, ValueError) as e:
+        raise LabError(f"Prometheus query failed ({promql}): {e}") from e
+    if body.get("status") != "success":
+        raise LabError(f"Prometheus refused {promql!r}: {body.get('error')}")
+    return body["data"]["result"]
+
+
+def scalar(prometheus_url: str, promql: str, at: float | None = None) -> float | None:
+    result = query(prometheus_url, promql, at)
+    if not result:
+        return None
+    value = float(result[0]["value"][1])
+    return None if math.isnan(value) else value
+
+
+def _counts(prometheus_url: str, metric: str, by: str, at: float) -> dict[tuple[str, ...], float]:
+    out = {}
+    for s in query(prometheus_url, f"sum by ({by}) (last_over_time({metric}[2m]))", at):
+        out[tuple(s["metric"].get(k, "") for k in by.split(", "))] = float(s["value"][1])
+    return out
+
+
+def window(prometheus_url: str, start: float, end: float) -> dict[str, Any]:
+    """Journeys by client and outcome, reports by category, and health-check share in [start, end]."""
+    j0 = _counts(prometheus_url, "failwhale_journeys_total", "client, outcome", start)
+    j1 = _counts(prometheus_url, "failwhale_journeys_total", "client, outcome", end)
+    r0 = _counts(prometheus_url, "failwhale_user_reports_total", "category", start)
+    r1 = _counts(prometheus_url, "failwhale_user_reports_total", "category", end)
+    clients = {}
+    for c in CLIENTS:
+        counts = {o: max(0.0, j1.get((c, o), 0.0) - j0.get((c, o), 0.0)) for o in OUTCOMES}
+        total = sum(counts.values())
+        clients[c] = {
+            "journeys": int(total),
+            **{o: int(counts[o]) for o in OUTCOMES},
+            "failure_ratio": round(counts["failed"] / total, 4) if total else None,
+            "degraded_ratio": round(counts["degraded"] / total, 4) if total else None,
+            "ok_ratio": round(counts["ok"] / total, 4) if total else None,
+        }
+    reports = {k: int(max(0.0, r1.get((k,), 0.0) - r0.get((k,), 0.0))) for k in CATEGORIES}
+    seconds = max(1, round(end - start))
+    # Every scrape of a service process is a health check; the status page reads only these.
+    health = scalar(prometheus_url, f'avg(avg_over_time(up{{job!="loadgen"}}[{seconds}s]))', end)
+    return {"clients": clients, "user_reports": reports, "health_checks": None if health is None else round(health, 4)}
+
+
+def measure(figures: dict[str, Any], name: str, lost_tweets: int) -> float | None:
+    """One named measure (see chaos.scenario.MEASURES) from a window's figures."""
+    if name == "lost_tweets":
+        return float(lost_tweets)
+    if name == "health_checks":
+        return figures["health_checks"]
+    group, _, what = name.partition(".")
+    if group in CLIENTS:
+        return figures["clients"][group][what]
+    total = sum(figures["user_reports"].values())
+    category = what.removesuffix("_share")
+    return figures["user_reports"][category] / total if total else None

@@ -1,0 +1,353 @@
+"""``failwhale run``: play a scenario against a fresh lab under load, and always roll back.
+
+The run: start the lab and the load, warm up, check the steady state, play the timeline in
+compressed time (scenario seconds / speed), run the scenario's rollbacks whatever happened
+(normal end, failed step, Ctrl-C, SIGTERM), check the steady state again, measure each phase
+from Prometheus, and write ``<out>/<scenario>-<timestamp>/`` with ``journal.json`` (every action
+with start, end and outcome, written as it happens) and ``summary.json`` (the verdict).
+
+Exit codes: 0 expectations held, 1 a hypothesis or expectation deviated, 2 bad input,
+130 interrupted (after rolling back).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sqlite3
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+
+from chaos import measure
+from chaos.control import LabControl, halt
+from chaos.errors import ChaosError
+from chaos.lab.supervisor import Lab, LoadOptions
+from chaos.rollout import plan_waves, rollback, rollout
+from chaos.scenario import Inject, Kill, Note, Pause, Rollback, Rollout, Scenario
+from loadtest.ledger import read_ledger
+from services.architecture import load_architecture
+from services.errors import ConfigError
+
+EXIT_HELD, EXIT_DEVIATED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+WARMUP_S = 8.0  # wall seconds of healthy load before the steady-state check
+RECOVERY_S = 20.0  # wall seconds allowed for the steady state to return after rollback
+Say = Callable[[str], None]
+
+
+class Interrupted(Exception):
+    """Ctrl-C or SIGTERM: stop the timeline, roll back, exit 130."""
+
+
+class Journal:
+    """Every action of a run, rewritten to disk after each change so a crash loses nothing."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.entries: list[dict[str, Any]] = []
+
+    def start(self, kind: str, **fields: Any) -> dict[str, Any]:
+        entry = {"kind": kind, **fields, "started": time.time(), "ended": None, "outcome": "running"}
+        self.entries.append(entry)
+        self.save()
+        return entry
+
+    def end(self, entry: dict[str, Any], outcome: str, **detail: Any) -> None:
+        entry.update(ended=time.time(), outcome=outcome, **detail)
+        self.save()
+
+    def save(self) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.entries, indent=1, default=str), encoding="utf-8")
+        tmp.replace(self.path)
+
+
+class Events:
+    """The run as Prometheus sees it (job ``chaos``): steps by outcome, the phase now, faults sent."""
+
+    def __init__(self, port: int | None, host: str) -> None:
+        self.registry = r = CollectorRegistry()
+        self.steps = Counter("failwhale_chaos_steps_total", "Scenario steps run, by action and outcome.", ["action", "outcome"], registry=r)
+        self.phase = Gauge("failwhale_chaos_phase", "1 while the scenario is in this phase.", ["phase"], registry=r)
+        self.running = Gauge("failwhale_chaos_run_active", "1 while a scenario run plays its timeline.", registry=r)
+        if port:
+            start_http_server(port, addr=host, registry=r)
+
+
+@dataclass
+class Runner:
+    scenario: Scenario
+    name: str
+    out: Path
+    speed: float
+    lab_config: Path | None = None
+    say: Say = print
+
+    def wall(self, scenario_s: float) -> float:
+        return scenario_s / self.speed
+
+    # ---- the run --------------------------------------------------------------------------
+
+    def run(self) -> int:
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        self.run_dir = self.out / f"{self.name}-{stamp}"
+        self.run_dir.mkdir(parents=True, exist_ok=False)
+        self.journal = Journal(self.run_dir / "journal.json")
+        previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+
+        def interrupt(signum, _frame):
+            raise Interrupted(signal.Signals(signum).name)
+
+        signal.signal(signal.SIGINT, interrupt)
+        signal.signal(signal.SIGTERM, interrupt)
+        self.lab = Lab.from_files(self.lab_config, say=self.say)
+        verdict, problems = "held", []
+        t0 = None
+        self.events = None
+        try:
+            self.say(f"run folder {self.run_dir}")
+            took = self.lab.start()
+            self.say(f"lab ready in {took:.1f}s")
+            self.control = LabControl.connect(self.lab.lab, self.lab.arch)
+            port = self.lab.lab.ports.get("chaos-metrics")
+            self.events = Events(port, self.lab.lab.host)
+            load = self.scenario.load
+            extra = ("--app-cache", "on" if load.app_cache else "off", "--app-retries", str(load.app_retries),
+                     "--app-jitter", "on" if load.app_jitter else "off", "--web-reloads", str(load.web_reloads))
+            total = WARMUP_S + self.wall(self.scenario.duration) + RECOVERY_S + 15
+            self.lab.start_load(LoadOptions(peak_users=load.users, web_share=load.web_share, shape=load.shape,
+                                            duration_s=total, extra=extra), self.run_dir)
+            self.sleep_until(time.time() + WARMUP_S, "warm-up", None)
+            if not self.steady_state("before"):
+                verdict, problems = "deviated", ["steady state did not hold before the timeline"]
+            else:
+                t0 = time.time()
+                self.events.running.set(1)
+                failed = self.play(t0)
+                if failed:
+                    verdict, problems = "deviated", [failed]
+                self.sleep_until(t0 + self.wall(self.scenario.duration), "to the end", t0)
+        except Interrupted as e:
+            verdict, problems = "aborted", [f"interrupted by {e}"]
+            self.say(f"\ninterrupted by {e}: rolling back")
+        finally:
+            # Nothing may stop the rollbacks now, not even a second Ctrl-C.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            try:
+                if hasattr(self, "control") and self.events is not None:
+                    self.events.running.set(0)
+                    self.rollbacks()
+                    if verdict != "aborted" and not self.recovered():
+                        verdict = "deviated"
+                        problems.append("steady state did not return after rollback")
+                    summary = self.summarise(verdict, problems, t0)
+                    verdict = summary["verdict"]
+            finally:
+                stopped = self.lab.stop()
+                self.say(f"stopped {stopped} processes")
+                for s, handler in previous.items():
+                    signal.signal(s, handler)
+        self.say(f"verdict: {verdict.upper()}" + (f" ({'; '.join(problems)})" if problems else ""))
+        return {"held": EXIT_HELD, "deviated": EXIT_DEVIATED, "aborted": EXIT_INTERRUPTED}[verdict]
+
+    # ---- timeline ---------------------------------------------------------------------------
+
+    def play(self, t0: float) -> str | None:
+        """Run every step at its time; the first failed step ends the timeline (its reason)."""
+        for i, step in enumerate(self.scenario.timeline):
+            self.sleep_until(t0 + self.wall(step.at), f"step {i + 1}", t0)
+            label = step.name or step.action
+            entry = self.journal.start("step", index=i, action=step.action, name=label, at=step.at)
+            try:
+                outcome, detail = self.do(step)
+            except ChaosError as e:
+                self.journal.end(entry, "failed", error=str(e))
+                self.events.steps.labels(step.action, "failed").inc()
+                return f"step {i + 1} ({label}) failed: {e}"
+            self.journal.end(entry, outcome, **detail)
+            self.events.steps.labels(step.action, outcome).inc()
+            self.say(f"\n[{step.at:>6.0f}s] {label}: {outcome}" + (f" ({detail['note']})" if "note" in detail else ""))
+        return None
+
+    def do(self, step) -> tuple[str, dict[str, Any]]:
+        if isinstance(step, Note):
+            return "ok", {"note": step.text}
+        if isinstance(step, Pause):
+            time.sleep(self.wall(step.seconds))
+            return "ok", {}
+        if isinstance(step, Inject):
+            faults = [f.model_dump(exclude_defaults=True) | {"kind": f.kind, "ttl_s": max(1.0, self.wall(f.ttl_s))} for f in step.faults]
+            answers = asyncio.run(self.control.each("POST", "/control/faults", json={"faults": faults}, only=step.target))
+            bad = [f"{a.instance}: {a.body}" for a in answers if not a.ok]
+            if bad:
+                raise ChaosError(f"faults refused: {'; '.join(bad)}")
+            return "ok", {"note": f"{len(faults)} fault(s) on {', '.join(step.target)}"}
+        if isinstance(step, Rollout):
+            path = (self.scenario.source.parent / step.architecture).resolve()
+            try:
+                new = load_architecture(path)
+            except ConfigError as e:
+                raise ChaosError(str(e)) from e
+            waves = plan_waves(new, step.waves)
+            result = asyncio.run(rollout(self.control, new, waves, bake_s=self.wall(step.bake), guard=step.guard,
+                                         prometheus_url=self.lab.url("prometheus"), say=lambda m: self.say("\n" + m)))
+            outcome = "rolled_back" if result.rolled_back else "ok"
+            return outcome, {"note": result.reason or f"{new.version} on {result.completed_waves}/{result.total_waves} waves",
+                             "waves": waves, "completed_waves": result.completed_waves}
+        if isinstance(step, Rollback):
+            stuck = asyncio.run(rollback(self.control))
+            if stuck:
+                raise ChaosError(f"no answer from {', '.join(stuck)}")
+            return "ok", {}
+        if isinstance(step, Kill):
+            if step.target not in self.lab.procs:
+                raise ChaosError(f"no process named {step.target}")
+            self.lab.stop_instance(step.target, signal.SIGKILL)
+            if step.restart_after is not None:
+                timer = threading.Timer(self.wall(step.restart_after), self._restart, args=(step.target,))
+                timer.daemon = True
+                timer.start()
+            return "ok", {"note": f"killed {step.target}"}
+        raise ChaosError(f"unknown step {step!r}")
+
+    def _restart(self, name: str) -> None:
+        entry = self.journal.start("restart", target=name)
+        try:
+            self.lab.start_instance(name)
+            self.journal.end(entry, "ok")
+        except ChaosError as e:
+            self.journal.end(entry, "failed", error=str(e))
+
+    # ---- rollbacks, steady state ---------------------------------------------------------------
+
+    def rollbacks(self) -> None:
+        for final in self.scenario.rollbacks:
+            entry = self.journal.start("rollback", action=final.action, target=final.target)
+            try:
+                if final.action == "halt":
+                    answers = asyncio.run(halt(self.control))
+                    bad = [a.instance for a in answers if not a.ok]
+                elif final.action == "rollback":
+                    bad = asyncio.run(rollback(self.control))
+                else:  # restart: the named process, or every lab process that is down
+                    names = [final.target] if final.target else self.lab.dead()
+                    for name in names:
+                        self.lab.start_instance(name)
+                    bad = []
+                self.journal.end(entry, "failed" if bad else "ok", **({"error": f"no answer from {bad}"} if bad else {}))
+            except ChaosError as e:
+                self.journal.end(entry, "failed", error=str(e))
+            self.say(f"rollback: {final.action}: {entry['outcome']}")
+
+    def probes_hold(self) -> tuple[bool, list[dict[str, Any]]]:
+        results = []
+        for p in self.scenario.steady_state.probes:
+            value = measure.scalar(self.lab.url("prometheus"), p.promql)
+            held = value is not None and (p.min is None or value >= p.min) and (p.max is None or value <= p.max)
+            results.append({"name": p.name, "value": value, "min": p.min, "max": p.max, "held": held})
+        return all(r["held"] for r in results), results
+
+    def steady_state(self, when: str) -> bool:
+        entry = self.journal.start("steady_state", when=when)
+        held, results = self.probes_hold()
+        self.journal.end(entry, "held" if held else "deviated", probes=results)
+        self.say(f"steady state {when}: {'held' if held else 'DEVIATED'} "
+                 + ", ".join(f"{r['name']}={r['value'] if r['value'] is None else round(r['value'], 3)}" for r in results))
+        return held
+
+    def recovered(self) -> bool:
+        """After rollback, give the lab RECOVERY_S to get back to its steady state."""
+        deadline = time.time() + RECOVERY_S
+        while True:
+            held, _ = self.probes_hold()
+            if held or time.time() > deadline:
+                return self.steady_state("after")
+            time.sleep(2)
+
+    # ---- progress ------------------------------------------------------------------------
+
+    def sleep_until(self, when: float, what: str, t0: float | None) -> None:
+        """Wait, showing progress: phase, scenario time, and how web and app users are doing now."""
+        while (left := when - time.time()) > 0:
+            time.sleep(min(left, 2.0))
+            if t0 is None:
+                continue
+            now_s = (time.time() - t0) * self.speed
+            phase = next((p.name for p in self.scenario.phases if p.start <= now_s < p.end), "-")
+            for p in self.scenario.phases:
+                self.events.phase.labels(p.name).set(1 if p.name == phase else 0)
+            ok = {}
+            for c in ("web", "app"):
+                v = measure.scalar(self.lab.url("prometheus"),
+                                   f'sum(rate(failwhale_journeys_total{{client="{c}",outcome!="failed"}}[15s]))'
+                                   f' / sum(rate(failwhale_journeys_total{{client="{c}"}}[15s]))')
+                ok[c] = "  -" if v is None else f"{100 * v:3.0f}%"
+            line = (f"[{phase:<10}] {now_s:6.0f}s of {self.scenario.duration:.0f}s (scenario time), "
+                    f"{max(0.0, self.wall(self.scenario.duration) - (time.time() - t0)):4.0f}s left | "
+                    f"journeys not failed: web {ok['web']}  app {ok['app']} | next: {what}")
+            if sys.stdout.isatty():
+                print("\r" + line, end="", flush=True)
+            else:
+                self.say(line)
+
+    # ---- summary ---------------------------------------------------------------------------
+
+    def lost_tweets(self) -> tuple[int, int]:
+        acked = read_ledger(self.run_dir / "ledger") if (self.run_dir / "ledger").exists() else []
+        db_path = self.lab.lab.data_path / "tweets.sqlite3"
+        db = sqlite3.connect(db_path)
+        try:
+            stored = {row[0] for row in db.execute("SELECT id FROM tweets")}
+        finally:
+            db.close()
+        return len(acked), len(set(acked) - stored)
+
+    def summarise(self, verdict: str, problems: list[str], t0: float | None) -> dict[str, Any]:
+        prom = self.lab.url("prometheus")
+        self.lab.stop_instance("loadgen")  # final counts scraped, then stopped
+        time.sleep(1.5)
+        acked, lost = self.lost_tweets()
+        phases, expectations = {}, []
+        if t0 is not None:
+            for p in self.scenario.phases:
+                figures = measure.window(prom, t0 + self.wall(p.start), t0 + self.wall(p.end))
+                phases[p.name] = {"start": p.start, "end": p.end, **figures["clients"],
+                                  "user_reports": figures["user_reports"], "health_checks": figures["health_checks"],
+                                  "_figures": figures}
+            end = t0 + self.wall(self.scenario.duration)
+            whole = measure.window(prom, t0, end)
+            for e in self.scenario.expectations:
+                p = next(p for p in self.scenario.phases if p.name == e.phase)
+                if e.measure:
+                    value = measure.measure(phases[p.name]["_figures"], e.measure, lost)
+                else:
+                    value = measure.scalar(prom, e.promql, t0 + self.wall(p.end))
+                held = value is not None and (e.min is None or value >= e.min) and (e.max is None or value <= e.max)
+                bound = " and ".join(x for x in (f">= {e.min:g}" if e.min is not None else "", f"<= {e.max:g}" if e.max is not None else "") if x)
+                expectations.append({"name": e.name, "phase": e.phase, "bound": bound, "measured": value, "held": held})
+                if not held and verdict == "held":
+                    verdict = "deviated"
+                    problems.append(f"expectation '{e.name}' measured {value} (wanted {bound})")
+        else:
+            whole = {"user_reports": {}, "health_checks": None}
+        for p in phases.values():
+            p.pop("_figures")
+        summary = {
+            "scenario": self.name, "title": self.scenario.title, "verdict": verdict, "problems": problems,
+            "speed": self.speed, "duration": self.scenario.duration, "phases": phases,
+            "user_reports": whole["user_reports"], "health_checks": whole["health_checks"],
+            "acked_tweets": acked, "lost_tweets": lost, "expectations": expectations,
+            "run_dir": str(self.run_dir), "started": t0,
+        }
+        (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
+        for e in expectations:
+            self.say(f"  {'held' if e['held'] else 'DEVIATED':<9}{e['name']}: {e['measured']} (wanted {e['bound']})")
+        return summary

@@ -1,0 +1,81 @@
+"""``failwhale run`` end to end: a held verdict with the run-folder contract, and Ctrl-C mid-outage."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import write_lab_config
+from tests.integration.test_failwhale_up import lab_pids
+
+pytestmark = pytest.mark.integration
+
+QUICK = Path(__file__).parents[1] / "chaos" / "data" / "quick.yaml"
+
+
+def run_cmd(tmp_path: Path) -> list[str]:
+    return [sys.executable, "-m", "chaos.cli", "run", str(QUICK), "--config", str(write_lab_config(tmp_path)),
+            "--out", str(tmp_path / "reports")]
+
+
+def only_run_dir(tmp_path: Path) -> Path:
+    (run_dir,) = (tmp_path / "reports").iterdir()
+    return run_dir
+
+
+def test_a_scenario_run_holds_and_writes_the_run_folder(tmp_path):
+    result = subprocess.run(run_cmd(tmp_path), capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    assert "verdict: HELD" in result.stdout
+    run_dir = only_run_dir(tmp_path)
+    assert run_dir.name.startswith("quick-")
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["verdict"] == "held" and summary["scenario"] == "quick" and summary["speed"] == 1
+    outage = summary["phases"]["outage"]
+    for client in ("web", "app"):
+        assert set(outage[client]) >= {"journeys", "ok", "degraded", "failed", "failure_ratio"}
+    # The split comes from how the clients behave against the same broken backend.
+    assert outage["web"]["failure_ratio"] >= 0.7 and outage["app"]["failure_ratio"] <= 0.35
+    assert outage["app"]["degraded"] > 0
+    assert summary["phases"]["baseline"]["web"]["failure_ratio"] <= 0.05
+    assert summary["user_reports"]["website"] > summary["user_reports"]["app"]
+    assert summary["health_checks"] >= 0.99
+    assert summary["acked_tweets"] > 0 and summary["lost_tweets"] == 0
+    assert [e["held"] for e in summary["expectations"]] == [True] * 4
+    journal = json.loads((run_dir / "journal.json").read_text())
+    kinds = [(e["kind"], e.get("action"), e["outcome"]) for e in journal]
+    assert kinds == [("steady_state", None, "held"), ("step", "note", "ok"), ("step", "inject", "ok"),
+                     ("step", "rollback", "ok"), ("rollback", "halt", "ok"), ("steady_state", None, "held")]
+    assert all(e["ended"] >= e["started"] for e in journal)
+    assert lab_pids(str(tmp_path)) == []
+
+
+def test_ctrl_c_during_the_outage_rolls_back_and_says_aborted(tmp_path):
+    proc = subprocess.Popen(run_cmd(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        lines.append(line)
+        if "timeline answers 503: ok" in line:
+            break
+    else:
+        proc.kill()
+        raise AssertionError("the fault step never ran:\n" + "".join(lines))
+    time.sleep(3)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=90)
+    out = "".join(lines) + out
+    assert proc.returncode == 130, out[-3000:]
+    assert "interrupted by SIGINT: rolling back" in out and "rollback: halt: ok" in out
+    summary = json.loads((only_run_dir(tmp_path) / "summary.json").read_text())
+    assert summary["verdict"] == "aborted"
+    journal = json.loads((only_run_dir(tmp_path) / "journal.json").read_text())
+    assert [e["kind"] for e in journal][-1] == "rollback" and journal[-1]["outcome"] == "ok"
+    assert lab_pids(str(tmp_path)) == []
