@@ -18,8 +18,9 @@ from prometheus_client import Counter, Gauge
 
 from services.architecture.model import Architecture, AuthBackend
 from services.auth.ratelimit import TokenBucket
+from services.common.faults import FaultStore
+from services.common.app import FAULTS, METRICS, ServiceContext, create_service_app, read_json
 from services.common.metrics import HttpMetrics
-from services.common.app import METRICS, ServiceContext, create_service_app, read_json
 from services.errors import BadRequest, NotFound, RateLimited, Unauthorized
 
 # Every seeded account has this password: the lab is about availability, not secrecy.
@@ -55,9 +56,11 @@ class AuthMetrics:
 
 
 class AuthState:
-    def __init__(self, instance: str, arch: Architecture, metrics: AuthMetrics) -> None:
+    def __init__(self, instance: str, arch: Architecture, metrics: AuthMetrics, faults: FaultStore | None = None) -> None:
         self.instance = instance
         self.metrics = metrics
+        self.faults = faults or FaultStore()
+        self.fault_buckets: dict[int, TokenBucket] = {}  # by fault id, while a rate_limit fault lasts
         self.tokens: dict[str, Session] = {}
         self.buckets: dict[str, TokenBucket] = {}
         self.apply(arch)
@@ -79,7 +82,15 @@ class AuthState:
 
     def limit(self, endpoint: str) -> None:
         bucket_name = self._config.endpoint_buckets[endpoint]
-        wait = self.buckets[bucket_name].take()
+        bucket = self.buckets[bucket_name]
+        fault = self.faults.rate_limit(bucket_name)
+        if fault is not None:  # a rate-limit change in force: its own bucket, for as long as it lasts
+            bucket = self.fault_buckets.get(fault.id)
+            if bucket is None:
+                bucket = self.fault_buckets[fault.id] = TokenBucket(fault.spec.rate_per_s, fault.spec.burst)
+        elif self.fault_buckets:
+            self.fault_buckets.clear()
+        wait = bucket.take()
         if wait is not None:
             self.metrics.limited(endpoint, bucket_name)
             raise RateLimited(retry_after=wait)
@@ -213,7 +224,7 @@ def create_app(ctx: ServiceContext) -> web.Application:
         web.get("/internal/users/{name}", show_user),
     ]
     app = create_service_app(ctx, routes, cleanup=[_prune_ctx])
-    state = AuthState(ctx.instance, ctx.arch, AuthMetrics(app[METRICS]))
+    state = AuthState(ctx.instance, ctx.arch, AuthMetrics(app[METRICS]), app[FAULTS])
     ctx.architecture.on_change(lambda _old, new: state.apply(new))
     app[STATE] = state
     return app

@@ -23,7 +23,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 MAX_TTL_S = 3600.0
 DEFAULT_TTL_S = 15.0
-FaultKind = Literal["latency", "error", "abort", "blackhole", "capacity", "reroute"]
+FaultKind = Literal["latency", "error", "abort", "blackhole", "capacity", "reroute", "rate_limit"]
+# Kinds that change how this process behaves as a whole rather than matching requests.
+PROCESS_KINDS = frozenset({"reroute", "rate_limit"})
 
 
 class FaultSpec(BaseModel):
@@ -50,6 +52,10 @@ class FaultSpec(BaseModel):
     # reroute: calls this process makes to ``upstream_service`` go to ``to_service`` instead
     upstream_service: str | None = None
     to_service: str | None = None
+    # rate_limit: the auth bucket ``bucket`` allows ``rate_per_s`` with bursts of ``burst``
+    bucket: str | None = None
+    rate_per_s: Annotated[float, Field(gt=0, le=1e6)] | None = None
+    burst: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
 
     @model_validator(mode="after")
     def _fields_fit_kind(self) -> FaultSpec:
@@ -58,6 +64,7 @@ class FaultSpec(BaseModel):
             "error": {"status", "retry_after_s"},
             "capacity": {"max_in_flight"},
             "reroute": {"upstream_service", "to_service"},
+            "rate_limit": {"bucket", "rate_per_s", "burst"},
             "abort": set(),
             "blackhole": set(),
         }
@@ -72,6 +79,8 @@ class FaultSpec(BaseModel):
             raise ValueError("a capacity fault needs max_in_flight")
         if self.kind == "reroute" and not (self.upstream_service and self.to_service):
             raise ValueError("a reroute fault needs upstream_service and to_service")
+        if self.kind == "rate_limit" and not (self.bucket and self.rate_per_s and self.burst):
+            raise ValueError("a rate_limit fault needs bucket, rate_per_s and burst")
         return self
 
     def matches(self, request: web.Request) -> bool:
@@ -136,6 +145,13 @@ class FaultStore:
                 return f.spec.to_service or service
         return service
 
+    def rate_limit(self, bucket: str) -> ActiveFault | None:
+        """The newest active rate_limit fault on ``bucket``, if any."""
+        if not self.faults:
+            return None
+        found = [f for f in self.active() if f.spec.kind == "rate_limit" and f.spec.bucket == bucket]
+        return found[-1] if found else None
+
 
 KINDS: tuple[str, ...] = FaultKind.__args__
 
@@ -177,7 +193,7 @@ def fault_middleware(store: FaultStore, error_response: ErrorResponse):
             # Admission first: a capacity cut must count requests that other faults then slow down.
             for f in sorted(store.active(), key=lambda f: f.spec.kind != "capacity"):
                 spec = f.spec
-                if spec.kind == "reroute" or not spec.matches(request):
+                if spec.kind in PROCESS_KINDS or not spec.matches(request):
                     continue
                 if spec.probability < 1.0 and store.rng.random() >= spec.probability:
                     continue

@@ -158,3 +158,26 @@ async def test_restore_baseline_undoes_an_architecture_swap(start_service, http,
     async with http.post(f"{svc.url}/control/architecture/baseline", headers=AUTH) as resp:
         assert await resp.json() == {"version": "v1", "previous": "v2"}
     assert metric_value(svc.app, "failwhale_deploy_info", version="v1") == 1
+
+
+async def test_rate_limit_change_squeezes_logins_until_it_lapses(start_service, http):
+    auth = await start_service("auth")
+    body = {"username": "user0001", "password": "failwhale"}
+    await inject(http, auth, {"kind": "rate_limit", "bucket": "login", "rate_per_s": 0.1, "burst": 2, "ttl_s": 0.5})
+    statuses = []
+    for _ in range(4):
+        async with http.post(f"{auth.url}/internal/login", json=body) as resp:
+            statuses.append(resp.status)
+            if resp.status == 429:
+                assert (await resp.json())["errors"][0]["message"] == "Rate limit exceeded"
+    assert statuses == [200, 200, 429, 429]
+    await asyncio.sleep(0.6)
+    for _ in range(5):  # the architecture's own bucket (burst 100) is back
+        async with http.post(f"{auth.url}/internal/login", json=body) as resp:
+            assert resp.status == 200
+
+
+async def test_rate_limit_fault_needs_its_fields(start_service, http):
+    svc = await start_service("auth")
+    body = await inject(http, svc, {"kind": "rate_limit", "bucket": "login"}, status=400)
+    assert "needs bucket, rate_per_s and burst" in body["errors"][0]["message"]
