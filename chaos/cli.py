@@ -234,7 +234,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     speed = args.speed or scenario.speed
     _say(f"{scenario.title}: {scenario.duration:g}s of scenario time at speed {speed:g} "
          f"(about {scenario.duration / speed + 40:.0f}s with set-up and recovery)")
-    runner = Runner(scenario, path.stem, args.out, speed, args.config, say=_say)
+    runner = Runner(scenario, path.stem, args.out, speed, args.config, say=_say, attach=args.attach)
     return runner.run()
 
 
@@ -329,6 +329,8 @@ def build_parser() -> argparse.ArgumentParser:
     ru.add_argument("--speed", type=_ranged(float, 0.01, 100), help="time compression (default: the scenario's own)")
     ru.add_argument("--out", type=Path, default=Path("reports"), help="where run folders go (default: %(default)s)")
     ru.add_argument("--config", type=Path, help="lab config (default: services/lab.yaml)")
+    ru.add_argument("--attach", action="store_true",
+                    help="play the scenario on the lab `failwhale up` is running, with its load, instead of a fresh one")
     ru.set_defaults(func=cmd_run)
 
     li = sub.add_parser("list", help="every scenario in the catalog with its title")

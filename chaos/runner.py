@@ -28,7 +28,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_serv
 
 from chaos import measure
 from chaos.control import LabControl, halt
-from chaos.errors import ChaosError
+from chaos.errors import BadInput, ChaosError
 from chaos.lab.supervisor import Lab, LoadOptions
 from chaos.rollout import plan_waves, rollback, rollout
 from chaos.scenario import Inject, Kill, Note, Pause, Rollback, Rollout, Scenario
@@ -89,6 +89,8 @@ class Runner:
     speed: float
     lab_config: Path | None = None
     say: Say = print
+    # Use the lab `failwhale up` is running (with its own load) instead of starting one.
+    attach: bool = False
 
     def wall(self, scenario_s: float) -> float:
         return scenario_s / self.speed
@@ -96,6 +98,8 @@ class Runner:
     # ---- the run --------------------------------------------------------------------------
 
     def run(self) -> int:
+        if self.attach and any(isinstance(s, Kill) for s in self.scenario.timeline):
+            raise BadInput("kill steps need processes this run starts itself: run without --attach")
         stamp = time.strftime("%Y%m%dT%H%M%S")
         self.run_dir = self.out / f"{self.name}-{stamp}"
         self.run_dir.mkdir(parents=True, exist_ok=False)
@@ -113,17 +117,22 @@ class Runner:
         self.events = None
         try:
             self.say(f"run folder {self.run_dir}")
-            took = self.lab.start()
-            self.say(f"lab ready in {took:.1f}s")
-            self.control = LabControl.connect(self.lab.lab, self.lab.arch)
+            if self.attach:
+                self.control = LabControl.connect(self.lab.lab, self.lab.arch)
+                self.say(f"attached to the running lab ({self.lab.url('web')}/) and its load")
+            else:
+                took = self.lab.start()
+                self.say(f"lab ready in {took:.1f}s")
+                self.control = LabControl.connect(self.lab.lab, self.lab.arch)
             port = self.lab.lab.ports.get("chaos-metrics")
             self.events = Events(port, self.lab.lab.host)
             load = self.scenario.load
             extra = ("--app-cache", "on" if load.app_cache else "off", "--app-retries", str(load.app_retries),
                      "--app-jitter", "on" if load.app_jitter else "off", "--web-reloads", str(load.web_reloads))
             total = WARMUP_S + self.wall(self.scenario.duration) + RECOVERY_S + 15
-            self.lab.start_load(LoadOptions(peak_users=load.users, web_share=load.web_share, shape=load.shape,
-                                            duration_s=total, extra=extra), self.run_dir)
+            if not self.attach:
+                self.lab.start_load(LoadOptions(peak_users=load.users, web_share=load.web_share, shape=load.shape,
+                                                duration_s=total, extra=extra), self.run_dir)
             self.sleep_until(time.time() + WARMUP_S, "warm-up", None)
             if not self.steady_state("before"):
                 verdict, problems = "deviated", ["steady state did not hold before the timeline"]
@@ -152,7 +161,8 @@ class Runner:
                     verdict = summary["verdict"]
             finally:
                 stopped = self.lab.stop()
-                self.say(f"stopped {stopped} processes")
+                if stopped:
+                    self.say(f"stopped {stopped} processes")
                 for s, handler in previous.items():
                     signal.signal(s, handler)
         self.say(f"verdict: {verdict.upper()}" + (f" ({'; '.join(problems)})" if problems else ""))
@@ -301,7 +311,9 @@ class Runner:
     # ---- summary ---------------------------------------------------------------------------
 
     def lost_tweets(self) -> tuple[int, int]:
-        acked = read_ledger(self.run_dir / "ledger") if (self.run_dir / "ledger").exists() else []
+        # Attached runs use the load `failwhale up` started, which keeps its ledger in the lab's folder.
+        ledger = (self.lab.lab.data_path / "load" if self.attach else self.run_dir) / "ledger"
+        acked = read_ledger(ledger) if ledger.exists() else []
         db_path = self.lab.lab.data_path / "tweets.sqlite3"
         db = sqlite3.connect(db_path)
         try:
@@ -312,7 +324,8 @@ class Runner:
 
     def summarise(self, verdict: str, problems: list[str], t0: float | None) -> dict[str, Any]:
         prom = self.lab.url("prometheus")
-        self.lab.stop_instance("loadgen")  # final counts scraped, then stopped
+        if not self.attach:
+            self.lab.stop_instance("loadgen")  # final counts scraped, then stopped
         time.sleep(1.5)
         acked, lost = self.lost_tweets()
         phases, expectations = {}, []
