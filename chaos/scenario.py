@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, model_validator
 
 from chaos.errors import BadInput
-from services.architecture.model import InstanceName
+from services.architecture.model import InstanceName, load_architecture
 from services.common.faults import FaultSpec
 from services.common.yamlconf import Loc, parse_yaml, validate
 from services.errors import ConfigError
@@ -202,6 +202,10 @@ def _check(s: Scenario, where: str, lines: dict[Loc, int], folder: Path) -> None
             path = (folder / step.architecture).resolve()
             if not path.is_file():
                 fail(("timeline", i, "architecture"), f"file not found: {path}")
+            try:
+                load_architecture(path)
+            except ConfigError as e:
+                fail(("timeline", i, "architecture"), f"not a valid architecture ({e})")
     names = set()
     for i, p in enumerate(s.phases):
         if p.end <= p.start:

@@ -87,6 +87,7 @@ CASES = [
     ("inject without target", deleter("timeline", 2, "target"), "timeline.2.target", "required field is missing"),
     ("bad instance name", setter("timeline", 3, "target", "Time Line!"), "timeline.3.target", "should match pattern"),
     ("missing architecture file", setter("timeline", 1, "architecture", "v9.yaml"), "timeline.1.architecture", "file not found"),
+    ("invalid architecture file", setter("timeline", 1, "architecture", str(DATA / "valid.yaml")), "timeline.1.architecture", "not a valid architecture (" + str(DATA / "valid.yaml") + ":1: version: required field is missing)"),
     ("wave share above 1", setter("timeline", 1, "waves", [0.5, 2]), "timeline.1.waves.1", "less than or equal to 1"),
     ("pause without seconds", deleter("timeline", 4, "seconds"), "timeline.4.seconds", "required field is missing"),
     ("phase ends before it starts", setter("phases", 1, "end", 10), "phases.1.end", "must end after it starts"),

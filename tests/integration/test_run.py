@@ -79,3 +79,35 @@ def test_ctrl_c_during_the_outage_rolls_back_and_says_aborted(tmp_path):
     journal = json.loads((only_run_dir(tmp_path) / "journal.json").read_text())
     assert [e["kind"] for e in journal][-1] == "rollback" and journal[-1]["outcome"] == "ok"
     assert lab_pids(str(tmp_path)) == []
+
+
+ROLLOUT = Path(__file__).parents[1] / "chaos" / "data" / "rollout.yaml"
+
+
+def test_ctrl_c_during_a_rollout_rolls_it_back_and_exits_130(tmp_path):
+    cmd = [sys.executable, "-m", "chaos.cli", "run", str(ROLLOUT), "--config", str(write_lab_config(tmp_path)),
+           "--out", str(tmp_path / "reports")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        lines.append(line)
+        if line.startswith("wave 1/2:"):
+            break
+    else:
+        proc.kill()
+        raise AssertionError("the rollout never started:\n" + "".join(lines))
+    assert "api-1 now run v2-test" in lines[-1]
+    time.sleep(2)  # baking, waiting for wave 2
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=90)
+    out = "".join(lines) + out
+    assert proc.returncode == 130, out[-3000:]
+    assert "wave 2/2" not in out
+    summary = json.loads((only_run_dir(tmp_path) / "summary.json").read_text())
+    assert summary["verdict"] == "aborted"
+    journal = json.loads((only_run_dir(tmp_path) / "journal.json").read_text())
+    finals = [(e["action"], e["outcome"]) for e in journal if e["kind"] == "rollback"]
+    assert finals == [("rollback", "ok"), ("halt", "ok")]
+    assert lab_pids(str(tmp_path)) == []
