@@ -23,6 +23,7 @@ from services.common.clients import CLIENT_HEADER, client_class
 from services.errors import MethodNotAllowed, NotFound, ServiceError, Unauthorized
 
 TOKEN_CACHE_MAX = 100_000
+CATCH_ALL = "/{tail}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,9 +138,20 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
 
 
 def create_app(ctx: ServiceContext) -> web.Application:
-    app = create_service_app(ctx, [], catch_all=dispatch)
     # A one-slot list so a swap can replace the table without touching the frozen app.
     table = [RouteTable(ctx.arch)]
+
+    def route_of(request: web.Request) -> str:
+        """The architecture's name for a request's route (faults can target e.g. home_timeline)."""
+        resource = request.match_info.route.resource
+        if resource is not None and resource.canonical != CATCH_ALL:
+            return resource.canonical  # the skeleton's own routes: /healthz, /metrics, /control/...
+        try:
+            return table[0].match(request.method, request.rel_url.raw_path)[0].name
+        except ServiceError:
+            return "unmatched"
+
+    app = create_service_app(ctx, [], catch_all=dispatch, route_of=route_of)
     app[ROUTES] = table
     app[TOKENS] = {}
 

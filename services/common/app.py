@@ -23,7 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.architecture.model import Architecture, ArchitectureState, parse_architecture
 from services.common.clients import client_class
-from services.common.faults import FaultCollector, FaultSpec, FaultStore, fault_middleware
+from services.common.faults import FaultCollector, FaultSpec, FaultStore, canonical_route, fault_middleware
 from services.common.metrics import HttpMetrics
 from services.common.upstream import UpstreamClient
 from services.config import LabConfig
@@ -87,8 +87,11 @@ def json_error(
     return web.json_response(error_body(message, code), status=status, headers=headers)
 
 
-def metrics_middleware(metrics: HttpMetrics) -> Middleware:
-    """Count and time every request; a closure so the hot path does no app lookups."""
+def metrics_middleware(metrics: HttpMetrics, route_of: Callable[[web.Request], str] = canonical_route) -> Middleware:
+    """Count and time every request; a closure so the hot path does no app lookups.
+
+    The route label is what the handler set, else ``route_of`` (e.g. when a fault answered first).
+    """
     observe = metrics.observe_request
     clock = time.perf_counter
 
@@ -111,8 +114,7 @@ def metrics_middleware(metrics: HttpMetrics) -> Middleware:
             metrics.in_flight -= 1
             route = request.get(ROUTE_LABEL)
             if route is None:
-                resource = request.match_info.route.resource
-                route = resource.canonical if resource is not None else "unmatched"
+                route = route_of(request)
             observe(route, request.method, status, client_class(request.headers), clock() - start)
 
     return middleware
@@ -283,6 +285,7 @@ def create_service_app(
     *,
     cleanup: Iterable[CleanupCtx] = (),
     catch_all: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None,
+    route_of: Callable[[web.Request], str] | None = None,
     client_max_size: int = MAX_BODY_BYTES,
     instrument: bool = True,
     chaos: bool = True,
@@ -295,8 +298,13 @@ def create_service_app(
     metrics = HttpMetrics(ctx.kind, ctx.instance)
     faults = FaultStore()
     # Faults sit inside the metrics middleware, so what they do to callers is measured.
-    fault_mw = fault_middleware(faults, lambda status, retry_after: json_error(status, _FAULT_MESSAGES.get(status, "Internal error"), 131, retry_after))
-    middlewares = [metrics_middleware(metrics)] if instrument else []
+    route_of = route_of or canonical_route
+    fault_mw = fault_middleware(
+        faults,
+        lambda status, retry_after: json_error(status, _FAULT_MESSAGES.get(status, "Internal error"), 131, retry_after),
+        route_of,
+    )
+    middlewares = [metrics_middleware(metrics, route_of)] if instrument else []
     middlewares += [fault_mw] if chaos else []
     middlewares.append(error_middleware)
     app = web.Application(client_max_size=client_max_size, middlewares=middlewares)

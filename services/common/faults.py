@@ -38,6 +38,7 @@ class FaultSpec(BaseModel):
     # Which requests: all of them unless narrowed. (A header match exists as a generic tool;
     # shipped scenarios never use it to single out web or app traffic.)
     path_prefix: str = "/"
+    route: str | None = None  # a route name as metrics label it (e.g. home_timeline on the API)
     method: str | None = None
     header: dict[str, str] = {}
     probability: Annotated[float, Field(ge=0, le=1)] = 1.0
@@ -83,8 +84,10 @@ class FaultSpec(BaseModel):
             raise ValueError("a rate_limit fault needs bucket, rate_per_s and burst")
         return self
 
-    def matches(self, request: web.Request) -> bool:
+    def matches(self, request: web.Request, route_of: Callable[[web.Request], str]) -> bool:
         if not request.path.startswith(self.path_prefix):
+            return False
+        if self.route is not None and route_of(request) != self.route:
             return False
         if self.method is not None and request.method != self.method:
             return False
@@ -178,8 +181,17 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ErrorResponse = Callable[[int, float | None], web.StreamResponse]
 
 
-def fault_middleware(store: FaultStore, error_response: ErrorResponse):
-    """The one chaos middleware every service runs (inside the metrics middleware)."""
+def canonical_route(request: web.Request) -> str:
+    """The route name of a request as the metrics label it, for services routed by aiohttp."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
+
+
+def fault_middleware(store: FaultStore, error_response: ErrorResponse, route_of: Callable[[web.Request], str] = canonical_route):
+    """The one chaos middleware every service runs (inside the metrics middleware).
+
+    ``route_of`` names a request's route the way the metrics do, for faults matched by route.
+    """
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -193,7 +205,7 @@ def fault_middleware(store: FaultStore, error_response: ErrorResponse):
             # Admission first: a capacity cut must count requests that other faults then slow down.
             for f in sorted(store.active(), key=lambda f: f.spec.kind != "capacity"):
                 spec = f.spec
-                if spec.kind in PROCESS_KINDS or not spec.matches(request):
+                if spec.kind in PROCESS_KINDS or not spec.matches(request, route_of):
                     continue
                 if spec.probability < 1.0 and store.rng.random() >= spec.probability:
                     continue

@@ -258,3 +258,13 @@ async def test_logout_through_a_replica_ends_the_session_there(start_service, ht
     assert (await call(http, "POST", f"{api.url}/api/1.1/auth/logout.json", token))[0] == 200
     status, _, _ = await call(http, "POST", f"{api.url}/api/1.1/statuses/update.json", token, json={"text": "after logout"})
     assert status == 401
+
+
+async def test_skeleton_routes_keep_their_own_labels_on_replicas(start_service, http):
+    from tests.conftest import metric_value
+
+    api = await start_service("api-1")
+    async with http.get(f"{api.url}/healthz") as resp:
+        assert resp.status == 200
+    assert metric_value(api.app, "failwhale_http_requests_total", route="/healthz") == 1
+    assert metric_value(api.app, "failwhale_http_requests_total", route="unmatched") == 0

@@ -181,3 +181,22 @@ async def test_rate_limit_fault_needs_its_fields(start_service, http):
     svc = await start_service("auth")
     body = await inject(http, svc, {"kind": "rate_limit", "bucket": "login"}, status=400)
     assert "needs bucket, rate_per_s and burst" in body["errors"][0]["message"]
+
+
+async def test_a_fault_can_target_an_api_route_by_name(start_service, http):
+    for name in ("auth", "timeline", "tweets", "notifications"):
+        await start_service(name)
+    api = await start_service("api-1")
+    async with http.post(f"{api.url}/api/1.1/guest/activate.json") as resp:
+        headers = {"Authorization": f"Bearer {(await resp.json())['guest_token']}"}
+    await inject(http, api, {"kind": "error", "status": 503, "route": "home_timeline"})
+    assert await get_status(http, f"{api.url}/api/1.1/timeline/home.json", headers=headers) == 503
+    assert await get_status(http, f"{api.url}/api/1.1/trends.json", headers=headers) == 200
+    assert metric_value(api.app, "failwhale_http_requests_total", route="home_timeline", code="503") == 1
+
+
+async def test_a_fault_can_target_a_backend_route_by_its_path_template(start_service, http):
+    svc = await start_service("tweets")
+    await inject(http, svc, {"kind": "error", "status": 500, "route": "/internal/tweets/{id}"})
+    assert await get_status(http, f"{svc.url}/internal/tweets/1") == 500
+    assert await get_status(http, f"{svc.url}/internal/tweets/recent") == 200
