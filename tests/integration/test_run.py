@@ -56,7 +56,8 @@ def test_a_scenario_run_holds_and_writes_the_run_folder(tmp_path):
     assert lab_pids(str(tmp_path)) == []
 
 
-def test_ctrl_c_during_the_outage_rolls_back_and_says_aborted(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_interrupting_the_outage_rolls_back_and_says_aborted(tmp_path, sig):
     proc = subprocess.Popen(run_cmd(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines = []
     deadline = time.monotonic() + 120
@@ -69,11 +70,11 @@ def test_ctrl_c_during_the_outage_rolls_back_and_says_aborted(tmp_path):
         proc.kill()
         raise AssertionError("the fault step never ran:\n" + "".join(lines))
     time.sleep(3)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     out, _ = proc.communicate(timeout=90)
     out = "".join(lines) + out
     assert proc.returncode == 130, out[-3000:]
-    assert "interrupted by SIGINT: rolling back" in out and "rollback: halt: ok" in out
+    assert f"interrupted by {sig.name}: rolling back" in out and "rollback: halt: ok" in out
     summary = json.loads((only_run_dir(tmp_path) / "summary.json").read_text())
     assert summary["verdict"] == "aborted"
     journal = json.loads((only_run_dir(tmp_path) / "journal.json").read_text())
@@ -111,3 +112,20 @@ def test_ctrl_c_during_a_rollout_rolls_it_back_and_exits_130(tmp_path):
     finals = [(e["action"], e["outcome"]) for e in journal if e["kind"] == "rollback"]
     assert finals == [("rollback", "ok"), ("halt", "ok")]
     assert lab_pids(str(tmp_path)) == []
+
+
+FAILING = Path(__file__).parents[1] / "chaos" / "data" / "failing-step.yaml"
+
+
+def test_a_failed_step_deviates_and_still_rolls_back(tmp_path):
+    cmd = [sys.executable, "-m", "chaos.cli", "run", str(FAILING), "--config", str(write_lab_config(tmp_path)),
+           "--out", str(tmp_path / "reports")]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr
+    assert "verdict: DEVIATED (step 2 (fault on a process that is not there) failed: not part of the lab: nowhere" in result.stdout
+    journal = json.loads((only_run_dir(tmp_path) / "journal.json").read_text())
+    steps = [(e["action"], e["outcome"]) for e in journal if e["kind"] == "step"]
+    assert steps == [("inject", "ok"), ("inject", "failed")]  # the timeline stopped at the failed step
+    assert [(e["action"], e["outcome"]) for e in journal if e["kind"] == "rollback"] == [("halt", "ok")]
+    summary = json.loads((only_run_dir(tmp_path) / "summary.json").read_text())
+    assert summary["verdict"] == "deviated"
