@@ -47,6 +47,8 @@ def _options(parser) -> None:
     g.add_argument("--seed", type=int, default=0, help="seed for the users' random choices (default %(default)s)")
     g.add_argument("--metrics-port", type=int, default=0, help="serve journey metrics for Prometheus here (0: off)")
     g.add_argument("--metrics-host", default="127.0.0.1", help="address for --metrics-port (default %(default)s)")
+    g.add_argument("--hard-stop", type=float, default=15.0,
+                   help="quit this many seconds after --duration even if something hangs (default %(default)s)")
     g.add_argument("--metrics-linger", type=float, default=2.5, help="seconds to keep serving metrics after the load ends, so Prometheus scrapes the final counts")
     g.add_argument("--ledger-dir", default="", help="folder for the acknowledged-tweets ledger (empty: no ledger)")
 
@@ -78,6 +80,8 @@ def _init(environment, **_kw) -> None:
         # Ship what this worker counted with each of Locust's stats reports (and the final one).
         events.report_to_master.add_listener(lambda client_id, data: data.__setitem__(REPORT_KEY, TALLY.drain()))
         return
+    # Locust ignores --run-time when a load shape is in use, so the bound is enforced here.
+    gevent.spawn_later(opts.duration + opts.hard_stop, _hard_stop, environment)
     if isinstance(runner, MasterRunner):
         events.worker_report.add_listener(lambda client_id, data: TALLY.merge(data.get(REPORT_KEY, {})))
     if opts.metrics_port:
@@ -88,6 +92,11 @@ def _init(environment, **_kw) -> None:
         except OSError as e:
             raise SystemExit(f"error: cannot serve journey metrics on {opts.metrics_host}:{opts.metrics_port}: {e.strerror or e}") from e
         log.info("journey metrics on http://%s:%d/metrics", opts.metrics_host, opts.metrics_port)
+
+
+def _hard_stop(environment) -> None:
+    log.warning("load still running %.0fs after its end: stopping it", environment.parsed_options.hard_stop)
+    environment.runner.quit()
 
 
 @events.quitting.add_listener

@@ -222,8 +222,8 @@ class Lab:
             "--site-url", self.lab.url("web"), "--api-url", self.lab.url("edge"),
             "--metrics-port", str(self.lab.port("loadgen-metrics")), "--metrics-host", self.lab.host,
             "--ledger-dir", str(run_dir / "ledger"), "--csv", str(run_dir / "locust"),
-            # A hard stop a little after the shape ends, in case anything hangs.
-            "--run-time", f"{int(opts.duration_s) + 15}s", "--stop-timeout", "5",
+            # The locustfile quits by itself shortly after the shape ends (--hard-stop).
+            "--stop-timeout", "5",
             *opts.args(),
         ]
         if opts.headless:
