@@ -40,6 +40,7 @@ test-integration: setup ## only the tests that start real processes
 bench: setup ## benchmarks that print figures (not part of CI)
 	@$(BIN)/failwhale setup --wrk
 	$(BIN)/python -m bench.metrics_overhead
+	$(BIN)/python -m bench.lab_throughput
 
 scenarios: setup ## run the scenario catalog and write reports/ (not built yet)
 	@echo "error: the scenario catalog is not built yet; 'make lab' starts the lab to explore by hand" >&2
