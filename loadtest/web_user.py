@@ -82,12 +82,15 @@ class WebUser(Cohort):
                 return reason
         page = manifest["pages"]["home"]
         if self.session_token:
-            reason, _ = self._call(page["session"]["user"], self.session_token)
+            # A fresh access token for this view, from the login session.
+            reason, data = self._call(page["session"]["user"], self.session_token)
             if reason == "unauthorized":
                 self.session_token = None  # logged out: the page shows the error, then a guest view
             if reason is not None:
                 return reason
-            token = self.session_token
+            token = data.get("access_token") if isinstance(data, dict) else None
+            if not token:
+                return "bad_response"
         else:
             reason, data = self._call(page["session"]["guest"], None)
             if reason is not None:

@@ -88,9 +88,10 @@ class AuthBackend(_Model):
     kind: Literal["auth"]
     session_ttl_s: PositiveFloat = 86400.0
     guest_token_ttl_s: PositiveFloat = 10800.0
+    access_token_ttl_s: PositiveFloat = 900.0
     buckets: dict[str, Bucket]
     # Which bucket each endpoint draws from; two endpoints may share one bucket.
-    endpoint_buckets: dict[Literal["login", "guest_activate", "verify"], str]
+    endpoint_buckets: dict[Literal["login", "guest_activate", "verify", "session"], str]
     users: PositiveInt = 5000
 
     @model_validator(mode="after")

@@ -33,6 +33,8 @@ PRUNE_EVERY_S = 10.0
 class Session:
     user: str  # GUEST for guest tokens
     expires: float
+    # "session": from a login, long-lived; "access": minted from a session for one page view.
+    kind: str = "session"
 
 
 class AuthMetrics:
@@ -98,9 +100,9 @@ class AuthState:
     def _gauge(self, user: str):
         return self.metrics.guest_sessions if user == GUEST else self.metrics.user_sessions
 
-    def issue(self, user: str, ttl: float) -> str:
+    def issue(self, user: str, ttl: float, kind: str = "session") -> str:
         token = secrets.token_urlsafe(24)
-        self.tokens[token] = Session(user, time.monotonic() + ttl)
+        self.tokens[token] = Session(user, time.monotonic() + ttl, kind)
         self._gauge(user).inc()
         return token
 
@@ -177,6 +179,21 @@ async def verify(request: web.Request) -> web.Response:
     return web.json_response({"user": sess.user, "kind": "guest" if sess.user == GUEST else "user", "expires_in": round(sess.expires - time.monotonic())})
 
 
+async def exchange_session(request: web.Request) -> web.Response:
+    """A fresh, short-lived access token for a logged-in user's session: the desktop site asks
+    for one on every page view, as it did for real (the session itself stays in the cookie)."""
+    state = request.app[STATE]
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Bearer "):
+        raise Unauthorized("Missing session: send 'Authorization: Bearer <session token>'")
+    state.limit("session")
+    sess = state.resolve(header[7:])
+    if sess.user == GUEST or sess.kind != "session":
+        raise Unauthorized("Only a login session can be exchanged for an access token")
+    token = state.issue(sess.user, state.config.access_token_ttl_s, kind="access")
+    return web.json_response({"access_token": token, "screen_name": sess.user})
+
+
 async def logout(request: web.Request) -> web.Response:
     state = request.app[STATE]
     header = request.headers.get("Authorization", "")
@@ -220,6 +237,7 @@ def create_app(ctx: ServiceContext) -> web.Application:
         web.post("/internal/login", login),
         web.post("/internal/verify", verify),
         web.post("/internal/logout", logout),
+        web.post("/internal/session", exchange_session),
         web.get("/internal/account", account),
         web.get("/internal/users/{name}", show_user),
     ]

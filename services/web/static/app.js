@@ -94,8 +94,11 @@ async function loadPage(page) {
   let token = session.token;
   if (token) {
     try {
+      // The session stays stored; each view gets a fresh access token for its calls.
       const me = await callApi(page.session.user, { token });
       if (me.screen_name) session.save(token, me.screen_name);
+      token = me.access_token;
+      if (!token) throw new ApiError(page.session.user.name, 200, "No access token in the answer");
     } catch (e) {
       // 401 means the session is gone (expired, or auth restarted); a newer login may have
       // stored another token meanwhile, and that one must survive.

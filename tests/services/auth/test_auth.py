@@ -253,3 +253,29 @@ async def test_retry_after_is_long_enough_to_earn_a_token(start_service, http, a
     # Waiting Retry-After seconds must earn the missing token (a little slack for the time
     # that passed between the two logins).
     assert int(headers["Retry-After"]) * rate >= 0.99
+
+
+async def test_a_login_session_is_exchanged_for_fresh_access_tokens(start_service, http):
+    auth = await start_service("auth")
+    async with http.post(f"{auth.url}/internal/login", json={"username": "user0042", "password": "failwhale"}) as resp:
+        session = (await resp.json())["token"]
+    tokens = set()
+    for _ in range(2):  # every page view gets its own
+        async with http.post(f"{auth.url}/internal/session", headers={"Authorization": f"Bearer {session}"}) as resp:
+            assert resp.status == 200
+            body = await resp.json()
+        assert body["screen_name"] == "user0042"
+        tokens.add(body["access_token"])
+    assert len(tokens) == 2 and session not in tokens
+    access = tokens.pop()
+    async with http.post(f"{auth.url}/internal/verify", json={"token": access}) as resp:
+        assert (await resp.json())["user"] == "user0042"
+    # An access token cannot mint more tokens, and neither can a guest token.
+    async with http.post(f"{auth.url}/internal/session", headers={"Authorization": f"Bearer {access}"}) as resp:
+        assert resp.status == 401
+    async with http.post(f"{auth.url}/internal/guest/activate") as resp:
+        guest = (await resp.json())["guest_token"]
+    async with http.post(f"{auth.url}/internal/session", headers={"Authorization": f"Bearer {guest}"}) as resp:
+        assert resp.status == 401
+    async with http.post(f"{auth.url}/internal/session") as resp:
+        assert resp.status == 401
