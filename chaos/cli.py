@@ -174,11 +174,14 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     return 1 if stuck else 0
 
 
-def _fractions(text: str) -> list[float]:
+def _waves(text: str) -> list[float] | list[list[str]]:
+    """``0.25,0.5,1`` (shares of the replicas) or ``api-1;api-2,api-3`` (named replicas per wave)."""
+    if any(c.isalpha() for c in text):
+        return [[n.strip() for n in wave.split(",") if n.strip()] for wave in text.split(";")]
     try:
         return [float(x) for x in text.split(",")]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected fractions like 0.25,0.5,1") from None
+        raise argparse.ArgumentTypeError(f"{text!r}: expected shares like 0.25,0.5,1 or replicas like api-1;api-2,api-3") from None
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -301,8 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
                                     "expression that returns something only when things are bad) is checked every 2 s; "
                                     "if it fires, or on Ctrl-C, every moved process goes back to its baseline.")
     ro.add_argument("file", type=Path, help="the new architecture file, e.g. services/architecture/v2.yaml")
-    ro.add_argument("--waves", type=_fractions, default=[0.25, 0.5, 1.0], metavar="F,F,...",
-                    help="cumulative share of API replicas per wave (default: 0.25,0.5,1)")
+    ro.add_argument("--waves", type=_waves, default=[0.25, 0.5, 1.0], metavar="WAVES",
+                    help="cumulative shares of the API replicas (0.25,0.5,1: the default) or the replicas "
+                         "of each wave (api-1;api-2,api-3: api-4 then follows in a last wave)")
     ro.add_argument("--bake", type=_ranged(float, 0, 3600), default=10.0, metavar="SECONDS", help="wait between waves (default: %(default)s)")
     ro.add_argument("--guard", metavar="PROMQL", help='e.g. \'sum(rate(failwhale_journeys_total{client="web",outcome="failed"}[15s])) '
                     '/ sum(rate(failwhale_journeys_total{client="web"}[15s])) > 0.1\'')

@@ -25,9 +25,15 @@ from services.architecture import Architecture
 Say = Callable[[str], None]
 
 
-def plan_waves(arch: Architecture, fractions: list[float]) -> list[list[str]]:
+def plan_waves(arch: Architecture, waves: list[float] | list[list[str]]) -> list[list[str]]:
     """Waves over the lab's processes: every non-API process with the first wave, then the API
-    replicas in cumulative ``fractions`` (e.g. 0.25, 0.5, 1.0 of the replicas)."""
+    replicas either in cumulative fractions (0.25, 0.5, 1.0 of the replicas) or as named lists
+    ([[api-1], [api-2, api-3]]). Replicas no wave names move in a last wave."""
+    if waves and all(isinstance(w, list) for w in waves):
+        return _named_waves(arch, waves)
+    if any(isinstance(w, list) for w in waves):
+        raise BadInput("waves must be all fractions or all lists of replicas, not a mix")
+    fractions = list(waves)
     if not fractions or any(not 0 < f <= 1 for f in fractions) or fractions != sorted(fractions):
         raise BadInput(f"wave fractions must rise from above 0 to at most 1, got {fractions}")
     if fractions[-1] != 1:
@@ -43,6 +49,25 @@ def plan_waves(arch: Architecture, fractions: list[float]) -> list[list[str]]:
         if wave:
             waves.append(wave)
         done = upto
+    return waves
+
+
+def _named_waves(arch: Architecture, named: list[list[str]]) -> list[list[str]]:
+    replicas = list(arch.api.instances)
+    seen: set[str] = set()
+    for wave in named:
+        for name in wave:
+            if name not in replicas:
+                raise BadInput(f"wave names {name!r}, which is not an API replica ({', '.join(replicas)})")
+            if name in seen:
+                raise BadInput(f"{name} is in two waves")
+            seen.add(name)
+    waves = [list(w) for w in named if w]
+    rest = [r for r in replicas if r not in seen]
+    if rest:
+        waves.append(rest)
+    others = [name for name, kind in arch.instance_kinds().items() if kind != "api"]
+    waves[0] = others + waves[0]
     return waves
 
 

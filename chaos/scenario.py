@@ -97,7 +97,8 @@ class Inject(_Step):
 class Rollout(_Step):
     action: Literal["rollout"]
     architecture: str  # a file, relative to the scenario file
-    waves: list[Annotated[float, Field(gt=0, le=1)]] = [1.0]
+    # Cumulative shares of the API replicas, or the replicas of each wave by name.
+    waves: list[Annotated[float, Field(gt=0, le=1)]] | list[list[InstanceName]] = [1.0]
     bake: Duration = 0.0
     guard: str | None = None
 

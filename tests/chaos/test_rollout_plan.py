@@ -30,3 +30,25 @@ def test_tiny_first_wave_still_moves_one_replica(arch):
 def test_bad_fractions_are_refused(arch, bad):
     with pytest.raises(BadInput, match="wave fractions"):
         plan_waves(arch, bad)
+
+
+def test_named_waves_with_the_rest_last(arch):
+    assert plan_waves(arch, [["api-3"], ["api-1", "api-2"]]) == [[*OTHERS, "api-3"], ["api-1", "api-2"], ["api-4"]]
+
+
+@pytest.mark.parametrize(("waves", "words"), [
+    ([["api-9"]], "not an API replica"),
+    ([["api-1"], ["api-1"]], "in two waves"),
+    ([["web"]], "not an API replica"),
+    ([0.5, ["api-1"]], "not a mix"),
+])
+def test_bad_named_waves_are_refused(arch, waves, words):
+    with pytest.raises(BadInput, match=words):
+        plan_waves(arch, waves)
+
+
+def test_cli_reads_both_forms_of_waves():
+    from chaos.cli import _waves
+
+    assert _waves("0.25,0.5,1") == [0.25, 0.5, 1.0]
+    assert _waves("api-1;api-2,api-3") == [["api-1"], ["api-2", "api-3"]]
