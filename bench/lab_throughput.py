@@ -48,7 +48,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -58,6 +57,9 @@ import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from chaos.lab.ports import free_port_lab_config, free_ports
+from chaos.lab.supervisor import die_with_parent
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
@@ -200,22 +202,6 @@ class Result:
         return self.requests / self.window_s if self.window_s else 0.0
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-def free_ports(n: int) -> list[int]:
-    # Every socket stays open until all are chosen, so the OS cannot hand out one port twice.
-    with contextlib.ExitStack() as stack:
-        socks = [stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) for _ in range(n)]
-        for s in socks:
-            s.bind((HOST, 0))
-        return [s.getsockname()[1] for s in socks]
-
-
 def cpu_seconds(pid: int) -> float | None:
     """utime + stime of a process (its threads included), from /proc; None once it is gone."""
     try:
@@ -331,19 +317,6 @@ def check_csv(result: Result, run_dir: Path) -> None:
 # ---- the lab run -------------------------------------------------------------------------
 
 
-def write_lab_config(folder: Path) -> Path:
-    """A lab config on free ports with its data inside ``folder`` (as tests/integration do)."""
-    import yaml
-
-    from services.architecture import load_architecture
-
-    names = [*load_architecture(ARCHITECTURE).instance_kinds(), "prometheus", "locust", "loadgen-metrics"]
-    ports = dict(zip(names, free_ports(len(names)), strict=True))
-    path = folder / "lab.yaml"
-    path.write_text(yaml.safe_dump({"data_dir": str(folder / "data"), "architecture": str(ARCHITECTURE), "ports": ports}))
-    return path
-
-
 def run_lab(args: argparse.Namespace, folder: Path, probe: Path) -> Result:
     from chaos.errors import ChaosError
     from chaos.lab.supervisor import LOADGEN, LOCUSTFILE, Lab, LoadOptions
@@ -352,7 +325,7 @@ def run_lab(args: argparse.Namespace, folder: Path, probe: Path) -> Result:
     from services.errors import ConfigError
 
     try:
-        cfg = load_lab_config(write_lab_config(folder))
+        cfg = load_lab_config(free_port_lab_config(folder, ARCHITECTURE))
         lab = Lab(cfg, load_architecture(cfg.architecture_path))
     except ConfigError as e:
         raise BenchError(str(e)) from e
@@ -398,7 +371,7 @@ def start_quiet(cmd: list[str], log_path: Path) -> subprocess.Popen:
         return subprocess.Popen(
             cmd, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             # Own session: a Ctrl-C reaches only us, and our finally stops it; dies with us anyway.
-            start_new_session=True, preexec_fn=_die_with_parent,
+            start_new_session=True, preexec_fn=die_with_parent,
         )
 
 

@@ -41,6 +41,8 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+
+from chaos.lab.ports import free_ports
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -172,15 +174,6 @@ def cpu_seconds(pid: int) -> float:
     """utime + stime of a process, from /proc (the servers are single-threaded asyncio)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def free_ports(n: int) -> list[int]:
-    # Every socket stays open until all are chosen, so the OS cannot hand out one port twice.
-    with contextlib.ExitStack() as stack:
-        socks = [stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) for _ in range(n)]
-        for s in socks:
-            s.bind((HOST, 0))
-        return [s.getsockname()[1] for s in socks]
 
 
 def check_port_free(port: int) -> None:

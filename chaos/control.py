@@ -13,11 +13,12 @@ from typing import Any
 import aiohttp
 
 from chaos.errors import BadInput, LabError
+from chaos.lab.ports import AUX_PORTS
 from services.architecture import Architecture
 from services.common.app import read_token
 from services.config import LabConfig
 
-NOT_SERVICES = frozenset({"prometheus", "locust", "loadgen-metrics", "chaos-metrics"})
+NOT_SERVICES = frozenset(AUX_PORTS)
 
 
 @dataclass(frozen=True)

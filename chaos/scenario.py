@@ -18,7 +18,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr,
 from chaos.errors import BadInput
 from services.architecture.model import InstanceName, load_architecture
 from services.common.faults import FaultSpec
-from services.common.yamlconf import Loc, parse_yaml, validate
+from services.common.yamlconf import Loc, parse_yaml, read_text, validate
 from services.errors import ConfigError
 
 SCHEMA_FILE = Path(__file__).with_name("scenario.schema.json")
@@ -235,11 +235,9 @@ def load_scenario(path: str | Path) -> Scenario:
     """Read and check a scenario file; every problem is a ScenarioError (one line)."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as e:
-        raise ScenarioError(f"{path}: file not found") from e
-    except (OSError, UnicodeDecodeError) as e:
-        raise ScenarioError(f"{path}: cannot read file: {e}") from e
+        text = read_text(path)
+    except ConfigError as e:
+        raise ScenarioError(str(e)) from e
     scenario = parse_scenario(text, str(path), path.parent)
     scenario._source = path.resolve()
     return scenario

@@ -7,7 +7,6 @@ services are real HTTP. Integration tests (marked ``integration``) start real pr
 from __future__ import annotations
 
 import copy
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ import yaml
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from chaos.lab.ports import free_ports
 from services.architecture import Architecture, parse_architecture
 from services.architecture.model import ArchitectureState
 from services.common.app import ServiceContext
@@ -28,20 +28,6 @@ from services.registry import factory
 ROOT = Path(__file__).resolve().parents[1]
 V1 = ROOT / "services" / "architecture" / "v1.yaml"
 TOKEN = "test-control-token"
-
-
-def free_ports(n: int) -> list[int]:
-    """Ports the OS says are free right now (all sockets held open until every one is chosen)."""
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 @pytest.fixture

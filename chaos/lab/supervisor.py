@@ -23,6 +23,7 @@ from pathlib import Path
 
 from chaos.errors import BadInput, LabError
 from chaos.lab import prometheus
+from chaos.lab.ports import AUX_PORTS
 from chaos.lab.provision import find_prometheus
 from services.architecture import Architecture, load_architecture
 from services.config import LabConfig, load_lab_config
@@ -53,7 +54,7 @@ class LoadOptions:
         ]
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+def die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
     if sys.platform.startswith("linux"):
         import ctypes
 
@@ -133,7 +134,7 @@ class Lab:
 
     def check_ports(self) -> None:
         """Fail with the port's owner named if anything already listens on a lab port."""
-        names = [*self.procs, *[n for n in ("locust", "loadgen-metrics", "chaos-metrics") if n in self.lab.ports]]
+        names = [*self.procs, *[n for n in AUX_PORTS if n in self.lab.ports and n not in self.procs]]
         for name in names:
             port = self.lab.port(name)
             with socket.socket(socket.AF_INET6 if ":" in self.lab.host else socket.AF_INET) as s:
@@ -185,7 +186,7 @@ class Lab:
         with proc.log_path.open("ab") as log:
             proc.popen = subprocess.Popen(
                 proc.cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                preexec_fn=_die_with_parent, cwd=os.getcwd(),
+                preexec_fn=die_with_parent, cwd=os.getcwd(),
             )
 
     def wait_ready(self, timeout_s: float, names: list[str] | None = None) -> None:

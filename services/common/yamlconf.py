@@ -104,14 +104,19 @@ def validate(model: type[M], data: Any, where: str, lines: dict[Loc, int] | None
         raise ConfigError(f"{where}:{_line_for(loc, lines)}: {field}: {msg}") from e
 
 
-def load_model(model: type[M], path: str | Path) -> M:
-    """Read ``path`` and validate it into ``model``; every failure is a ConfigError naming the file."""
-    path = Path(path)
+def read_text(path: Path) -> str:
+    """A config file's text, or a ConfigError naming the file and what went wrong."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError as e:
         raise ConfigError(f"{path}: file not found") from e
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path}: cannot read file: {e}") from e
+
+
+def load_model(model: type[M], path: str | Path) -> M:
+    """Read ``path`` and validate it into ``model``; every failure is a ConfigError naming the file."""
+    path = Path(path)
+    text = read_text(path)
     data, lines = parse_yaml(text, str(path))
     return validate(model, data, str(path), lines)

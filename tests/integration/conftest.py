@@ -10,21 +10,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
-
+from chaos.lab.ports import free_port_lab_config
 from chaos.lab.supervisor import Lab
 from services.architecture import load_architecture
 from services.config import load_lab_config
-from tests.conftest import V1, free_ports
+from tests.conftest import V1
 
 
 def write_lab_config(folder: Path) -> Path:
     """A lab config on free ports with its data inside ``folder``."""
-    names = [*load_architecture(V1).instance_kinds(), "prometheus", "locust", "loadgen-metrics", "chaos-metrics"]
-    ports = dict(zip(names, free_ports(len(names)), strict=True))
-    path = folder / "lab.yaml"
-    path.write_text(yaml.safe_dump({"data_dir": str(folder / "data"), "architecture": str(V1), "ports": ports}))
-    return path
+    return free_port_lab_config(folder, V1)
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
 
 from services.architecture import parse_architecture
 from services.auth.app import LAB_PASSWORD
