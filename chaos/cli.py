@@ -267,6 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # Every command that talks to a lab finds it through its lab config.
+    lab_config = argparse.ArgumentParser(add_help=False)
+    lab_config.add_argument("--config", type=Path, help="lab config (default: services/lab.yaml)")
 
     s = sub.add_parser("setup", help="find or install the tools the lab needs (Prometheus; optionally Chromium, wrk)",
                        description="Find Prometheus (PROMETHEUS_BIN, PATH, or the download cache) or install it: "
@@ -292,15 +295,14 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--timeout", type=_ranged(float, 1, 600), default=15.0, metavar="SECONDS", help="how long to wait for every process to be ready (default: %(default)s)")
     u.set_defaults(func=cmd_up)
 
-    h = sub.add_parser("halt", help="kill switch: remove every fault, put every process back on its baseline architecture",
+    h = sub.add_parser("halt", parents=[lab_config], help="kill switch: remove every fault, put every process back on its baseline architecture",
                        description="Remove every active fault from every lab process and move each one back to the "
                                    "architecture it started with. Needs a running lab (it reads the lab's control token).")
-    h.add_argument("--config", type=Path, help="lab config (default: services/lab.yaml)")
     h.set_defaults(func=cmd_halt)
 
-    ro = sub.add_parser("rollout", help="move the running lab to another architecture, in waves, with an optional guard",
+    ro = sub.add_parser("rollout", parents=[lab_config], help="move the running lab to another architecture, in waves, with an optional guard",
                         description="Roll an architecture file out to the running lab: non-API processes with the first "
-                                    "wave, then the API replicas by cumulative fractions. Between waves the guard (a PromQL "
+                                    "wave, then the API replicas by cumulative shares or named lists. Between waves the guard (a PromQL "
                                     "expression that returns something only when things are bad) is checked every 2 s; "
                                     "if it fires, or on Ctrl-C, every moved process goes back to its baseline.")
     ro.add_argument("file", type=Path, help="the new architecture file, e.g. services/architecture/v2.yaml")
@@ -310,11 +312,9 @@ def build_parser() -> argparse.ArgumentParser:
     ro.add_argument("--bake", type=_ranged(float, 0, 3600), default=10.0, metavar="SECONDS", help="wait between waves (default: %(default)s)")
     ro.add_argument("--guard", metavar="PROMQL", help='e.g. \'sum(rate(failwhale_journeys_total{client="web",outcome="failed"}[15s])) '
                     '/ sum(rate(failwhale_journeys_total{client="web"}[15s])) > 0.1\'')
-    ro.add_argument("--config", type=Path, help="lab config (default: services/lab.yaml)")
     ro.set_defaults(func=cmd_rollout)
 
-    rb = sub.add_parser("rollback", help="put every process back on the architecture it started with")
-    rb.add_argument("--config", type=Path, help="lab config (default: services/lab.yaml)")
+    rb = sub.add_parser("rollback", parents=[lab_config], help="put every process back on the architecture it started with")
     rb.set_defaults(func=cmd_rollback)
 
     va = sub.add_parser("validate", help="check scenario files without running anything",
@@ -324,7 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     va.add_argument("files", type=Path, nargs="+", metavar="FILE")
     va.set_defaults(func=cmd_validate)
 
-    ru = sub.add_parser("run", help="run one scenario: lab, load, timeline, rollbacks, verdict, run folder",
+    ru = sub.add_parser("run", parents=[lab_config], help="run one scenario: lab, load, timeline, rollbacks, verdict, run folder",
                         description="Start a fresh lab and the load, check the steady state, play the scenario's timeline "
                                     "in compressed time, always run its rollbacks (also on Ctrl-C), check the steady state "
                                     "again, and write <out>/<scenario>-<time>/journal.json and summary.json. Exit code 0: "
@@ -332,7 +332,6 @@ def build_parser() -> argparse.ArgumentParser:
     ru.add_argument("scenario", help="a scenario name (see failwhale list) or a scenario file")
     ru.add_argument("--speed", type=_ranged(float, 0.01, 100), help="time compression (default: the scenario's own)")
     ru.add_argument("--out", type=Path, default=Path("reports"), help="where run folders go (default: %(default)s)")
-    ru.add_argument("--config", type=Path, help="lab config (default: services/lab.yaml)")
     ru.add_argument("--attach", action="store_true",
                     help="play the scenario on the lab `failwhale up` is running, with its load, instead of a fresh one")
     ru.set_defaults(func=cmd_run)
@@ -340,8 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
     li = sub.add_parser("list", help="every scenario in the catalog with its title")
     li.set_defaults(func=cmd_list)
 
-    st = sub.add_parser("status", help="each process: ready or not, architecture version, active faults")
-    st.add_argument("--config", type=Path, help="lab config (default: services/lab.yaml)")
+    st = sub.add_parser("status", parents=[lab_config], help="each process: ready or not, architecture version, active faults")
     st.set_defaults(func=cmd_status)
     return p
 
