@@ -52,12 +52,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.procs import cpu_seconds, stop_processes, wait_http_ok
 from chaos.lab.ports import free_port_lab_config, free_ports
 from chaos.lab.supervisor import die_with_parent
 
@@ -200,15 +199,6 @@ class Result:
     @property
     def rps(self) -> float:
         return self.requests / self.window_s if self.window_s else 0.0
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """utime + stime of a process (its threads included), from /proc; None once it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 MACHINE = "(whole machine)"
@@ -375,33 +365,13 @@ def start_quiet(cmd: list[str], log_path: Path) -> subprocess.Popen:
         )
 
 
-def stop_procs(procs: list[subprocess.Popen]) -> None:
-    for p in procs:
-        if p.poll() is None:
-            p.send_signal(signal.SIGINT)  # aiohttp's run_app and Locust both stop cleanly on SIGINT
-    deadline = time.monotonic() + 5
-    for p in procs:
-        try:
-            p.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-
-
 def wait_bare_ready(server: subprocess.Popen, url: str, log_path: Path) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            lines = [ln for ln in log_path.read_text(errors="replace").splitlines() if ln.strip()]
-            raise BenchError(lines[-1] if lines else f"the bare server exited with code {server.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as r:
-                if r.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.1)
-    raise BenchError(f"the bare server at {url} was not ready after {READY_TIMEOUT_S:.0f} s")
+    problem = wait_http_ok(url, server, READY_TIMEOUT_S)
+    if problem == "exited":
+        lines = [ln for ln in log_path.read_text(errors="replace").splitlines() if ln.strip()]
+        raise BenchError(lines[-1] if lines else f"the bare server exited with code {server.returncode}")
+    if problem == "timeout":
+        raise BenchError(f"the bare server at {url} was not ready after {READY_TIMEOUT_S:.0f} s")
 
 
 def run_ceiling(args: argparse.Namespace, folder: Path) -> Result:
@@ -432,7 +402,7 @@ def run_ceiling(args: argparse.Namespace, folder: Path) -> Result:
         if server.poll() is not None:
             raise BenchError(f"the bare server died during the run; log: {server_log}")
     finally:
-        stop_procs(list(reversed(procs)))
+        stop_processes(list(reversed(procs)))
     result = read_probe(out, "ceiling", locust_log, sampler)
     check_csv(result, run_dir)
     return result

@@ -10,7 +10,7 @@ Runs the notifications service three ways, each as its own server process on 127
 * ``failwhale`` -- the service exactly as the lab builds it (``services.registry.build_app``):
                    metrics and fault middlewares both.
 
-``wrk`` loads one server at a time. Every round runs all three variants back to back (each
+``wrk`` loads one server at a time. Every round runs every variant back to back (each
 round starting with the next one), so that machine noise hits every variant alike, and each
 variant's figure is its median over the rounds. Prints requests/s, p99 latency, the server's CPU
 time per request and the ratios to bare, then whether failwhale keeps at least 0.90 of bare
@@ -37,11 +37,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 
+from bench.procs import cpu_seconds, stop_processes, wait_http_ok
 from chaos.lab.ports import free_ports
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -170,10 +170,12 @@ class Results:
     samples: dict[str, list[Sample]] = field(default_factory=lambda: {v: [] for v in VARIANTS})
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process, from /proc (the servers are single-threaded asyncio)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def server_cpu(server: Server) -> float:
+    """CPU seconds the server has used (single-threaded asyncio: one thread to count)."""
+    used = cpu_seconds(server.proc.pid)
+    if used is None:
+        raise BenchError(server.last_error())
+    return used
 
 
 def check_port_free(port: int) -> None:
@@ -213,18 +215,10 @@ def start_server(variant: str, port: int, log_dir: Path, cpus: set[int] | None) 
 
 
 def wait_ready(server: Server) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if server.proc.poll() is not None:
-            raise BenchError(server.last_error())
-        try:
-            with urllib.request.urlopen(server.url + "/readyz", timeout=1) as r:
-                if r.status == 200:
-                    break
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.1)
-    else:
+    problem = wait_http_ok(server.url + "/readyz", server.proc, READY_TIMEOUT_S)
+    if problem == "exited":
+        raise BenchError(server.last_error())
+    if problem == "timeout":
         raise BenchError(f"{server.variant} server on port {server.port} was not ready after {READY_TIMEOUT_S:.0f} s")
     # Make sure wrk will measure the real handler, not a cheap error or the guest's empty feed.
     req = urllib.request.Request(server.url + PATH, headers=dict([USER_HEADER]))
@@ -237,19 +231,6 @@ def wait_ready(server: Server) -> None:
         raise BenchError(f"{server.variant} server did not answer {PATH}: {e}") from e
     if status != 200 or b'"notifications": [{' not in body:
         raise BenchError(f"{server.variant} server answered {PATH} with {status}: {body[:80]!r}")
-
-
-def stop_servers(servers: list[Server]) -> None:
-    for s in servers:
-        if s.proc.poll() is None:
-            s.proc.send_signal(signal.SIGINT)  # aiohttp's run_app shuts down cleanly on SIGINT
-    deadline = time.monotonic() + 5
-    for s in servers:
-        try:
-            s.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            s.proc.kill()
-            s.proc.wait()
 
 
 _REQUESTS = re.compile(r"^\s*(\d+) requests in ", re.M)
@@ -275,7 +256,7 @@ def run_wrk(wrk: str, server: Server, seconds: int, connections: int, cpus: set[
     ]
     if server.proc.poll() is not None:
         raise BenchError(f"{server.variant} server died: {server.last_error()}")
-    cpu_before = cpu_seconds(server.proc.pid)
+    cpu_before = server_cpu(server)
     try:
         done = subprocess.run(
             cmd, capture_output=True, text=True, timeout=seconds + 30,
@@ -285,7 +266,7 @@ def run_wrk(wrk: str, server: Server, seconds: int, connections: int, cpus: set[
         raise BenchError(f"wrk did not finish within {seconds + 30} s against {server.variant}") from e
     if done.returncode != 0:
         raise BenchError(f"wrk failed against {server.variant}: {(done.stderr or done.stdout).strip()[:200]}")
-    cpu = cpu_seconds(server.proc.pid) - cpu_before
+    cpu = server_cpu(server) - cpu_before
     sample = parse_wrk(done.stdout)
     sample.cpu_us = cpu / max(1, sample.requests) * 1e6
     return sample
@@ -369,7 +350,7 @@ def bench(args: argparse.Namespace) -> int:
                     line.append(f"{v} {sample.rps:,.0f} req/s {sample.cpu_us:.0f} us/req")
                 print(f"round {r + 1}/{args.rounds}: " + ", ".join(line), flush=True)
         finally:
-            stop_servers(servers)
+            stop_processes([s.proc for s in servers])
     report(results, args)
     return 0
 
