@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import signal
 import sqlite3
 import sys
@@ -194,7 +195,8 @@ class Runner:
             time.sleep(self.wall(step.seconds))
             return "ok", {}
         if isinstance(step, Inject):
-            faults = [f.model_dump(exclude_defaults=True) | {"kind": f.kind, "ttl_s": max(1.0, self.wall(f.ttl_s))} for f in step.faults]
+            # kind has no default, so it is always in the dump; the TTL runs in wall time.
+            faults = [f.model_dump(exclude_defaults=True) | {"ttl_s": max(1.0, self.wall(f.ttl_s))} for f in step.faults]
             answers = asyncio.run(self.control.each("POST", "/control/faults", json={"faults": faults}, only=step.target))
             bad = [f"{a.instance}: {a.body}" for a in answers if not a.ok]
             if bad:
@@ -294,12 +296,12 @@ class Runner:
             phase = next((p.name for p in self.scenario.phases if p.start <= now_s < p.end), "-")
             for p in self.scenario.phases:
                 self.events.phase.labels(p.name).set(1 if p.name == phase else 0)
-            ok = {}
-            for c in ("web", "app"):
-                v = measure.scalar(self.lab.url("prometheus"),
-                                   f'sum(rate(failwhale_journeys_total{{client="{c}",outcome!="failed"}}[15s]))'
-                                   f' / sum(rate(failwhale_journeys_total{{client="{c}"}}[15s]))')
-                ok[c] = "  -" if v is None else f"{100 * v:3.0f}%"
+            shares = {s["metric"].get("client"): float(s["value"][1]) for s in measure.query(
+                self.lab.url("prometheus"),
+                'sum by (client) (rate(failwhale_journeys_total{outcome!="failed"}[15s]))'
+                ' / sum by (client) (rate(failwhale_journeys_total[15s]))')}
+            ok = {c: "  -" if shares.get(c) is None or math.isnan(shares[c]) else f"{100 * shares[c]:3.0f}%"
+                  for c in ("web", "app")}
             line = (f"[{phase:<10}] {now_s:6.0f}s of {self.scenario.duration:.0f}s (scenario time), "
                     f"{max(0.0, self.wall(self.scenario.duration) - (time.time() - t0)):4.0f}s left | "
                     f"journeys not failed: web {ok['web']}  app {ok['app']} | next: {what}")
@@ -328,19 +330,18 @@ class Runner:
             self.lab.stop_instance("loadgen")  # final counts scraped, then stopped
         time.sleep(1.5)
         acked, lost = self.lost_tweets()
-        phases, expectations = {}, []
+        phases, figures, expectations = {}, {}, []
         if t0 is not None:
             for p in self.scenario.phases:
-                figures = measure.window(prom, t0 + self.wall(p.start), t0 + self.wall(p.end))
-                phases[p.name] = {"start": p.start, "end": p.end, **figures["clients"],
-                                  "user_reports": figures["user_reports"], "health_checks": figures["health_checks"],
-                                  "_figures": figures}
+                f = figures[p.name] = measure.window(prom, t0 + self.wall(p.start), t0 + self.wall(p.end))
+                phases[p.name] = {"start": p.start, "end": p.end, **f["clients"],
+                                  "user_reports": f["user_reports"], "health_checks": f["health_checks"]}
             end = t0 + self.wall(self.scenario.duration)
             whole = measure.window(prom, t0, end)
             for e in self.scenario.expectations:
                 p = next(p for p in self.scenario.phases if p.name == e.phase)
                 if e.measure:
-                    value = measure.measure(phases[p.name]["_figures"], e.measure, lost)
+                    value = measure.measure(figures[p.name], e.measure, lost)
                 else:
                     value = measure.scalar(prom, e.promql, t0 + self.wall(p.end))
                 held = value is not None and (e.min is None or value >= e.min) and (e.max is None or value <= e.max)
@@ -351,8 +352,6 @@ class Runner:
                     problems.append(f"expectation '{e.name}' measured {value} (wanted {bound})")
         else:
             whole = {"user_reports": {}, "health_checks": None}
-        for p in phases.values():
-            p.pop("_figures")
         summary = {
             "scenario": self.name, "title": self.scenario.title, "verdict": verdict, "problems": problems,
             "speed": self.speed, "duration": self.scenario.duration, "phases": phases,

@@ -219,7 +219,8 @@ _FAULT_MESSAGES = {429: "Rate limit exceeded", 500: "Internal error", 502: "Upst
 
 
 def _fault_view(f, now: float) -> dict[str, Any]:
-    return {"id": f.id, "expires_in_s": round(f.remaining(now), 3), **f.spec.model_dump(exclude_defaults=True), "kind": f.spec.kind}
+    # kind has no default, so exclude_defaults keeps it.
+    return {"id": f.id, "expires_in_s": round(f.remaining(now), 3), **f.spec.model_dump(exclude_defaults=True)}
 
 
 async def list_faults(request: web.Request) -> web.Response:
