@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from locust.env import Environment
+from typing import TYPE_CHECKING
 
 from loadtest.journey import Journey
 from loadtest.reports import Reporter
 from loadtest.tally import Tally
+
+if TYPE_CHECKING:  # importing locust monkey-patches the process (gevent); callers have done it already
+    from locust.env import Environment
 
 # One per Locust process; the locustfile wires it to Prometheus (master/local) or to the master.
 TALLY = Tally()
@@ -29,6 +32,9 @@ def finish(env: Environment, journey: Journey, reporter: Reporter) -> None:
         exception=JourneyFailed(journey.reason) if journey.outcome == "failed" else None,
         context={},
     )
+    if journey.outcome == "failed" and not reporter.hurt:
+        reporter.hurt = True
+        TALLY.user_hurt(journey.client)
     category = reporter.after(journey.outcome, journey.reason)
     if category is not None:
         TALLY.report(category)

@@ -36,6 +36,7 @@ class Reporter:
     sensitivity: float = 0.35
     frustration: float = 0.0
     reported: bool = False
+    hurt: bool = False  # has had a failed journey this run
 
     def after(self, outcome: str, reason: str | None) -> str | None:
         """Update frustration after a journey; return a report category if the user files one."""

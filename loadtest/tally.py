@@ -37,6 +37,7 @@ class Tally:
         self.reasons: dict[tuple[str, str, str], int] = {}
         self.latency: dict[tuple[str, str], list[Any]] = {}  # (sum, bucket counts)
         self.reports: dict[str, int] = {}
+        self.hurt: dict[str, int] = {}  # users counted once, at their first failed journey
 
     def journey(self, client: str, journey: str, outcome: str, reason: str | None, seconds: float) -> None:
         key = (client, journey, outcome)
@@ -53,6 +54,9 @@ class Tally:
     def report(self, category: str) -> None:
         self.reports[category] = self.reports.get(category, 0) + 1
 
+    def user_hurt(self, client: str) -> None:
+        self.hurt[client] = self.hurt.get(client, 0) + 1
+
     def drain(self) -> dict[str, Any]:
         """Everything counted so far, as JSON-friendly data, and start again from zero."""
         data = {
@@ -60,6 +64,7 @@ class Tally:
             "reasons": [[*k, v] for k, v in self.reasons.items()],
             "latency": [[*k, s, b] for k, (s, b) in self.latency.items()],
             "reports": dict(self.reports),
+            "hurt": dict(self.hurt),
         }
         self.__init__()
         return data
@@ -79,6 +84,8 @@ class Tally:
             lat[1] = [a + b for a, b in zip(lat[1], buckets, strict=True)]
         for category, n in data.get("reports", {}).items():
             self.reports[category] = self.reports.get(category, 0) + n
+        for client, n in data.get("hurt", {}).items():
+            self.hurt[client] = self.hurt.get(client, 0) + n
 
     def totals(self) -> dict[str, dict[str, int]]:
         """Journeys by client and outcome (for summaries and tests)."""
@@ -124,7 +131,13 @@ class TallyCollector:
         )
         for category in REPORT_CATEGORIES:
             reports.add_metric([category], t.reports.get(category, 0))
+        hurt = CounterMetricFamily(
+            "failwhale_users_hurt", "Simulated users who have had at least one failed journey, by client; each user counts once.",
+            labels=["client"],
+        )
+        for client in CLIENTS:
+            hurt.add_metric([client], t.hurt.get(client, 0))
         users = GaugeMetricFamily("failwhale_loadgen_users", "Simulated users running now, by client.", labels=["client"])
         for client, n in self.users().items():
             users.add_metric([client], n)
-        yield from (journeys, reasons, latency, reports, users)
+        yield from (journeys, reasons, latency, reports, hurt, users)

@@ -77,3 +77,40 @@ def test_totals_by_client_and_outcome():
         tally.journey(*e)
     assert tally.totals()["web"] == {"ok": 1, "degraded": 0, "failed": 2}
     assert tally.totals()["app"] == {"ok": 1, "degraded": 1, "failed": 0}
+
+
+def test_a_user_is_hurt_once_however_often_they_fail():
+    from types import SimpleNamespace
+
+    from loadtest.journey import Journey
+    from loadtest.recorder import TALLY, finish
+    from loadtest.reports import Reporter
+
+    TALLY.drain()
+    fired = []  # Locust's request event, as the recorder sees it
+    env = SimpleNamespace(events=SimpleNamespace(request=SimpleNamespace(fire=lambda **kw: fired.append(kw))))
+    unlucky, lucky = Reporter("website", random.Random(1)), Reporter("app", random.Random(2))
+    for outcome in ("ok", "failed", "failed", "ok", "failed"):
+        j = Journey("web", "home")
+        if outcome == "failed":
+            j.fail("rate_limited")
+        finish(env, j, unlucky)
+    for _ in range(3):
+        j = Journey("app", "refresh")
+        j.degrade("timeout")  # stale content is not a failure: not hurt
+        finish(env, j, lucky)
+    assert TALLY.drain()["hurt"] == {"web": 1}
+    assert len(fired) == 8  # every journey still shows in Locust's own table
+
+
+def test_users_hurt_merge_across_workers_and_are_exposed_for_both_clients():
+    master, worker = Tally(), Tally()
+    worker.user_hurt("web")
+    worker.user_hurt("web")
+    master.merge(json.loads(json.dumps(worker.drain())))
+    worker.user_hurt("web")
+    master.merge(worker.drain())
+    registry = CollectorRegistry()
+    registry.register(TallyCollector(master))
+    assert registry.get_sample_value("failwhale_users_hurt_total", {"client": "web"}) == 3
+    assert registry.get_sample_value("failwhale_users_hurt_total", {"client": "app"}) == 0
