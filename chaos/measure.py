@@ -50,11 +50,16 @@ def _counts(prometheus_url: str, metric: str, by: str, at: float) -> dict[tuple[
 
 
 def window(prometheus_url: str, start: float, end: float) -> dict[str, Any]:
-    """Journeys by client and outcome, reports by category, and health-check share in [start, end]."""
+    """Journeys by client and outcome, users hurt, problems by reason, reports by category, and
+    health-check share in [start, end]."""
     j0 = _counts(prometheus_url, "failwhale_journeys_total", "client, outcome", start)
     j1 = _counts(prometheus_url, "failwhale_journeys_total", "client, outcome", end)
     r0 = _counts(prometheus_url, "failwhale_user_reports_total", "category", start)
     r1 = _counts(prometheus_url, "failwhale_user_reports_total", "category", end)
+    h0 = _counts(prometheus_url, "failwhale_users_hurt_total", "client", start)
+    h1 = _counts(prometheus_url, "failwhale_users_hurt_total", "client", end)
+    p0 = _counts(prometheus_url, "failwhale_journey_problems_total", "client, reason", start)
+    p1 = _counts(prometheus_url, "failwhale_journey_problems_total", "client, reason", end)
     clients = {}
     for c in CLIENTS:
         counts = {o: max(0.0, j1.get((c, o), 0.0) - j0.get((c, o), 0.0)) for o in OUTCOMES}
@@ -65,12 +70,19 @@ def window(prometheus_url: str, start: float, end: float) -> dict[str, Any]:
             "failure_ratio": round(counts["failed"] / total, 4) if total else None,
             "degraded_ratio": round(counts["degraded"] / total, 4) if total else None,
             "ok_ratio": round(counts["ok"] / total, 4) if total else None,
+            "users_hurt": int(max(0.0, h1.get((c,), 0.0) - h0.get((c,), 0.0))),
         }
+    reasons: dict[str, dict[str, int]] = {c: {} for c in CLIENTS}
+    for (c, reason), n in sorted(p1.items()):
+        diff = int(max(0.0, n - p0.get((c, reason), 0.0)))
+        if c in reasons and diff:
+            reasons[c][reason] = diff
     reports = {k: int(max(0.0, r1.get((k,), 0.0) - r0.get((k,), 0.0))) for k in CATEGORIES}
     seconds = max(1, round(end - start))
     # Every scrape of a service process is a health check; the status page reads only these.
     health = scalar(prometheus_url, f'avg(avg_over_time(up{{job!="loadgen"}}[{seconds}s]))', end)
-    return {"clients": clients, "user_reports": reports, "health_checks": None if health is None else round(health, 4)}
+    return {"clients": clients, "user_reports": reports, "reasons": reasons,
+            "health_checks": None if health is None else round(health, 4)}
 
 
 def measure(figures: dict[str, Any], name: str, lost_tweets: int) -> float | None:
@@ -79,6 +91,8 @@ def measure(figures: dict[str, Any], name: str, lost_tweets: int) -> float | Non
         return float(lost_tweets)
     if name == "health_checks":
         return figures["health_checks"]
+    if name == "users_hurt":
+        return float(sum(figures["clients"][c]["users_hurt"] for c in CLIENTS))
     group, _, what = name.partition(".")
     if group in CLIENTS:
         return figures["clients"][group][what]

@@ -79,6 +79,8 @@ class RolloutResult:
     moved: list[str] = field(default_factory=list)
     rolled_back: bool = False
     reason: str = ""
+    wave_times: list[float] = field(default_factory=list)  # wall clock, when each wave had moved
+    rolled_back_at: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -128,6 +130,7 @@ async def rollout(
                     raise LabError(f"wave {i} could not move {', '.join(failed)}")
                 say(f"wave {i}/{len(waves)}: {', '.join(wave)} now run {new.version}")
                 result.completed_waves = i
+                result.wave_times.append(time.time())
                 deadline = time.monotonic() + (bake_s if i < len(waves) else 0)
                 while guard and time.monotonic() < deadline:
                     await asyncio.sleep(min(guard_every_s, max(0.0, deadline - time.monotonic())))
@@ -138,6 +141,7 @@ async def rollout(
                     await asyncio.sleep(bake_s)
     except (GuardBreached, LabError, BadInput, asyncio.CancelledError, KeyboardInterrupt, aiohttp.ClientError) as e:
         result.rolled_back = True
+        result.rolled_back_at = time.time()
         result.reason = str(e) or type(e).__name__
         say(f"rolling back {len(result.moved)} process(es): {result.reason}")
         # Shielded: a second Ctrl-C must not stop the rollback half way.

@@ -1,0 +1,184 @@
+"""The time series a run's report is drawn from, exported from Prometheus into the run folder.
+
+The lab's Prometheus keeps its data only until the next lab starts, so before a run stops the
+lab it saves everything the report needs as ``series.json`` in the run folder. The report is
+then made from the run folder alone, at any time, on any machine.
+
+``series.json``::
+
+    {
+      "version": 1,
+      "scenario": "twitter-2022-12-28", "speed": 2.0, "duration": 180.0,
+      "t0": 1763700000.0,            # wall-clock time (epoch s) of scenario time 0
+      "step": 1.0,                   # scenario seconds between points
+      "phases": [{"name": "outcome", "start": 25.0, "end": 130.0}, ...],
+      "marks": [{"at": 10.0, "end": null, "kind": "wave", "label": "wave 1/3: ..."}, ...],
+      "series": {
+        "<name>": {"title": "...", "unit": "ratio" | "per_s" | "seconds" | "count",
+                   "lines": {"<label>": [[scenario_s, value or null], ...]}},
+        ...
+      }
+    }
+
+Times are scenario seconds (wall seconds since ``t0`` times ``speed``), the axis every scenario
+file speaks in. Series (see :data:`QUERIES`): ``journeys_not_failed`` and ``journeys_ok`` (share
+of journeys by client), ``api_errors_by_route`` (share of API answers that were 5xx or 429, by
+route), ``user_reports`` (reports filed since scenario time 0, by category), ``users_hurt`` (users
+with a failed journey since time 0, by client), ``health_checks`` (share of service processes
+answering Prometheus, and share reporting ready: what a status page reads), ``journey_p95``
+(95th percentile journey time by client), ``api_p95`` (95th percentile API answer time),
+``users`` (simulated users by client) and ``api_versions`` (API replicas on each architecture
+version). Mark kinds: ``rollout``, ``wave``, ``guard`` (a guard rolled the change back),
+``rollback``, ``fault`` (with ``end``, when its TTL lapses), ``kill``, ``restart``, ``note``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from chaos.errors import LabError
+
+VERSION = 1
+RATE = "[{w}]"  # filled in per run: see rate_window
+# name -> (title, unit, PromQL, label that names each line)
+QUERIES: dict[str, tuple[str, str, str, str]] = {
+    "journeys_not_failed": (
+        "Journeys not failed", "ratio",
+        f'sum by (client) (rate(failwhale_journeys_total{{outcome!="failed"}}{RATE}))'
+        f" / sum by (client) (rate(failwhale_journeys_total{RATE}))", "client"),
+    "journeys_ok": (
+        "Journeys fully ok (not failed, not stale)", "ratio",
+        f'sum by (client) (rate(failwhale_journeys_total{{outcome="ok"}}{RATE}))'
+        f" / sum by (client) (rate(failwhale_journeys_total{RATE}))", "client"),
+    "api_errors_by_route": (
+        "API answers that were errors (5xx or 429), by route", "ratio",
+        f'sum by (route) (rate(failwhale_http_requests_total{{service="api",code=~"5..|429"}}{RATE}))'
+        f' / sum by (route) (rate(failwhale_http_requests_total{{service="api"}}{RATE}))', "route"),
+    "user_reports": (
+        "User reports filed, by category", "count",
+        "sum by (category) (failwhale_user_reports_total)", "category"),
+    "users_hurt": (
+        "Users who had a failed journey", "count",
+        "sum by (client) (failwhale_users_hurt_total)", "client"),
+    "health_checks": (
+        "Health checks", "ratio",
+        'label_replace(avg(up{job!~"loadgen|chaos"}), "check", "up", "", "")'
+        ' or label_replace(avg(failwhale_service_ready), "check", "ready", "", "")', "check"),
+    "journey_p95": (
+        "Journey time, 95th percentile", "seconds",
+        f"histogram_quantile(0.95, sum by (client, le) (rate(failwhale_journey_duration_seconds_bucket{RATE})))", "client"),
+    "api_p95": (
+        "API answer time, 95th percentile", "seconds",
+        f'label_replace(histogram_quantile(0.95, sum by (le) (rate(failwhale_http_request_duration_seconds_bucket{{service="api"}}{RATE}))),'
+        ' "tier", "api", "", "")', "tier"),
+    "users": ("Simulated users", "count", "sum by (client) (failwhale_loadgen_users)", "client"),
+    "api_versions": (
+        "API replicas by architecture version", "count",
+        'count by (version) (failwhale_deploy_info{service="api"})', "version"),
+}
+# Counters shown as "since scenario time 0": the value at t0 is subtracted.
+SINCE_START = ("user_reports", "users_hurt")
+
+
+def rate_window(speed: float) -> str:
+    """Wall seconds of each rate: about ten scenario seconds (so onset and recovery show where
+    they happened), but never under three scrapes."""
+    return f"{max(3.0, 10.0 / speed):g}s"
+
+
+def query_range(prometheus_url: str, promql: str, start: float, end: float, step: float) -> list[dict[str, Any]]:
+    params = {"query": promql, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"}
+    url = f"{prometheus_url}/api/v1/query_range?" + urllib.parse.urlencode(params)
+    try:
+        with urllib.request.urlopen(url, timeout=20) as resp:
+            body = json.load(resp)
+    except (OSError, ValueError) as e:
+        raise LabError(f"Prometheus range query failed ({promql}): {e}") from e
+    if body.get("status") != "success":
+        raise LabError(f"Prometheus refused {promql!r}: {body.get('error')}")
+    return body["data"]["result"]
+
+
+def _value(text: str) -> float | None:
+    v = float(text)
+    return None if math.isnan(v) or math.isinf(v) else round(v, 5)
+
+
+def export(prometheus_url: str, *, t0: float, end: float, speed: float, lead_s: float = 0.0) -> dict[str, dict[str, Any]]:
+    """Every series from ``lead_s`` wall seconds before t0 to ``end``, on the scenario-time axis."""
+    step_wall = max(0.25, 1.0 / speed)  # about one point per scenario second, at most 4 a wall second
+    start = t0 - lead_s
+    out: dict[str, dict[str, Any]] = {}
+    window = rate_window(speed)
+    for name, (title, unit, promql, label) in QUERIES.items():
+        promql = promql.replace("{w}", window)
+        lines: dict[str, list[list[float | None]]] = {}
+        for s in query_range(prometheus_url, promql, start, end, step_wall):
+            key = s["metric"].get(label, "")
+            points = [[round((float(t) - t0) * speed, 3), _value(v)] for t, v in s["values"]]
+            if name in SINCE_START:
+                base = next((v for t, v in points if t >= 0 and v is not None), 0.0)
+                base = next((v for t, v in reversed(points) if t <= 0 and v is not None), base)
+                points = [[t, None if v is None else max(0.0, v - base)] for t, v in points]
+            lines[key] = points
+        out[name] = {"title": title, "unit": unit, "lines": dict(sorted(lines.items()))}
+    return out
+
+
+def time_to_recover(series: dict[str, dict[str, Any]], threshold: float = 0.95) -> dict[str, float] | None:
+    """When users' trouble started and ended, in scenario seconds, from ``journeys_not_failed``.
+
+    Trouble starts at the first point (at or after time 0) where either client's share of
+    journeys not failed falls below ``threshold`` and ends at the last such point; None if
+    it never falls. ``seconds`` is the time between, or None while trouble lasts to the end.
+    """
+    lines = series.get("journeys_not_failed", {}).get("lines", {})
+    bad = sorted({t for pts in lines.values() for t, v in pts if t >= 0 and v is not None and v < threshold})
+    if not bad:
+        return None
+    last_t = max((t for pts in lines.values() for t, v in pts if v is not None), default=bad[-1])
+    ended = bad[-1] < last_t
+    return {"start": bad[0], "end": bad[-1], "seconds": round(bad[-1] - bad[0], 1) if ended else None}
+
+
+def write(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
+    tmp.replace(path)
+
+
+def marks_from_journal(entries: list[dict[str, Any]], t0: float, speed: float) -> list[dict[str, Any]]:
+    """What happened when, on the scenario-time axis: waves, guard rollbacks, rollbacks, faults,
+    kills, restarts and notes, from the run's journal."""
+
+    def at(wall: float) -> float:
+        return round((wall - t0) * speed, 2)
+
+    out: list[dict[str, Any]] = []
+    for e in entries:
+        kind, action = e.get("kind"), e.get("action")
+        if kind == "restart" and e.get("started"):
+            out.append({"at": at(e["started"]), "end": None, "kind": "restart", "label": f"{e.get('target')} restarted"})
+        if kind != "step" or e.get("outcome") == "failed":
+            continue
+        name = e.get("name") or action
+        if action == "rollout":
+            for i, w in enumerate(e.get("wave_times") or [], 1):
+                wave = (e.get("waves") or [[]] * i)[i - 1]
+                replicas = [n for n in wave if n.startswith("api")] or wave
+                out.append({"at": at(w), "end": None, "kind": "wave", "label": f"wave {i}: {', '.join(replicas)}"})
+            if e.get("rolled_back_at"):
+                out.append({"at": at(e["rolled_back_at"]), "end": None, "kind": "guard", "label": "guard rolled back"})
+        elif action == "inject":
+            start = at(e["started"])
+            ttl = e.get("ttl_s")
+            out.append({"at": start, "end": None if ttl is None else round(start + ttl, 2), "kind": "fault", "label": name})
+        elif action in ("rollback", "kill", "note"):
+            label = e.get("note", name) if action == "note" else name
+            out.append({"at": at(e["started"]), "end": None, "kind": action, "label": label})
+    return out
