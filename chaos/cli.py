@@ -228,17 +228,93 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def _play(name_or_file: str, args: argparse.Namespace, quick: bool | None = None) -> tuple[int, Path | None]:
+    """Run one scenario, then write its report and the folder's index; (exit code, run folder)."""
     from chaos.runner import Runner
     from chaos.scenario import load_scenario
 
-    path = _scenario_path(args.scenario)
+    path = _scenario_path(name_or_file)
     scenario = load_scenario(path)
-    speed = args.speed or scenario.speed
+    quick = args.quick if quick is None else quick
+    if quick and scenario.quick is None:
+        raise BadInput(f"{path}: the scenario has no quick variant (add a quick: section with a speed)")
+    speed = args.speed or (scenario.quick.speed if quick else scenario.speed)
+    setup = 25 if quick else 40
     _say(f"{scenario.title}: {scenario.duration:g}s of scenario time at speed {speed:g} "
-         f"(about {scenario.duration / speed + 40:.0f}s with set-up and recovery)")
-    runner = Runner(scenario, path.stem, args.out, speed, args.config, say=_say, attach=args.attach)
-    return runner.run()
+         f"(about {scenario.duration / speed + setup:.0f}s with set-up and recovery)")
+    runner = Runner(scenario, path.stem, args.out, speed, args.config, say=_say, attach=args.attach, quick=quick)
+    code = runner.run()
+    run_dir = getattr(runner, "run_dir", None)
+    if run_dir is not None and (run_dir / "summary.json").exists():
+        _write_reports(args.out, [run_dir])
+    return code, run_dir
+
+
+def _write_reports(out: Path, run_dirs: list[Path]) -> bool:
+    """Each run's report, then the folder's index; False if a report could not be made."""
+    from chaos.report import ReportError, render_index, render_run
+
+    ok = True
+    for run_dir in run_dirs:
+        try:
+            _say(f"report: {render_run(run_dir)}")
+        except ReportError as e:
+            print(f"error: {e}", file=sys.stderr)
+            ok = False
+    everything = sorted(d for d in out.iterdir() if (d / "summary.json").exists())
+    _say(f"index: {render_index(out, everything)}")
+    return ok
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    return _play(args.scenario, args)[0]
+
+
+def _catalog_order(paths: list[Path]) -> list[Path]:
+    """Catalog order: by name, except that scenarios comparing themselves with another run last."""
+    from chaos.scenario import load_scenario
+
+    return sorted(paths, key=lambda p: (load_scenario(p).compare is not None, p.stem))
+
+
+def cmd_scenarios(args: argparse.Namespace) -> int:
+    import json
+
+    from chaos.report import table
+    from chaos.scenario import load_scenario
+
+    paths = [SCENARIOS / f"{n}.yaml" for n in args.only] if args.only else sorted(SCENARIOS.glob("*.yaml"))
+    for p in paths:
+        if not p.is_file():
+            raise BadInput(f"no scenario named {p.stem} (see failwhale list)")
+    paths = _catalog_order(paths)
+    _say(f"{len(paths)} scenarios: {', '.join(p.stem for p in paths)}")
+    started = time.time()
+    summaries, codes = [], []
+    for i, path in enumerate(paths, 1):
+        _say(f"\n=== {i}/{len(paths)} {path.stem} ({time.time() - started:.0f}s so far) ===")
+        code, run_dir = _play(str(path), args, quick=args.quick and load_scenario(path).quick is not None)
+        codes.append(code)
+        if code == 130:
+            _say("interrupted: the rest of the catalog is skipped")
+            break
+        if run_dir is not None and (run_dir / "summary.json").exists():
+            summaries.append(json.loads((run_dir / "summary.json").read_text(encoding="utf-8")))
+    _say(f"\n{table(summaries)}")
+    _say(f"whole catalog: {time.time() - started:.0f}s; reports: {args.out / 'index.html'}")
+    if 130 in codes:
+        return 130
+    return 0 if codes and all(c == 0 for c in codes) and len(codes) == len(paths) else 1
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    for d in args.run_dirs:
+        if not (d / "summary.json").is_file():
+            raise BadInput(f"{d}: not a run folder (no summary.json)")
+    ok = True
+    for out in sorted({d.resolve().parent for d in args.run_dirs}):
+        ok &= _write_reports(out, [d for d in args.run_dirs if d.resolve().parent == out])
+    return 0 if ok else 2
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -334,7 +410,26 @@ def build_parser() -> argparse.ArgumentParser:
     ru.add_argument("--out", type=Path, default=Path("reports"), help="where run folders go (default: %(default)s)")
     ru.add_argument("--attach", action="store_true",
                     help="play the scenario on the lab `failwhale up` is running, with its load, instead of a fresh one")
-    ru.set_defaults(func=cmd_run)
+    ru.add_argument("--quick", action="store_true",
+                    help="play the scenario's quick variant: the same timeline faster (its quick: speed), for tests")
+    ru.set_defaults(func=cmd_run, attach=False)
+
+    sc = sub.add_parser("scenarios", parents=[lab_config], help="run the whole catalog, one scenario after another; reports and a table",
+                        description="Run every scenario in the catalog headless, one after another, each on a fresh lab, "
+                                    "and write one run folder each plus <out>/index.html linking every report. Ends with a "
+                                    "table: scenario, verdict, web and app failure ratio, reports by category, time to "
+                                    "recover. Exit code 0 only if every verdict is held.")
+    sc.add_argument("--out", type=Path, default=Path("reports"), help="where run folders go (default: %(default)s)")
+    sc.add_argument("--quick", action="store_true", help="play each scenario's quick variant where it has one")
+    sc.add_argument("--speed", type=_ranged(float, 0.01, 100), help="one time compression for all (default: each scenario's own)")
+    sc.add_argument("--only", nargs="+", metavar="NAME", help="run just these scenarios (in catalog order)")
+    sc.set_defaults(func=cmd_scenarios, attach=False)
+
+    rp = sub.add_parser("report", help="write (again) the report of run folders and their folder's index.html",
+                        description="Make report.md, report.html and plots/*.png of each run folder from its summary.json "
+                                    "and series.json, then rewrite index.html in the folder that holds the runs.")
+    rp.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
+    rp.set_defaults(func=cmd_report)
 
     li = sub.add_parser("list", help="every scenario in the catalog with its title")
     li.set_defaults(func=cmd_list)

@@ -27,7 +27,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
-from chaos import measure
+from chaos import measure, series
 from chaos.control import LabControl, halt
 from chaos.errors import BadInput, ChaosError
 from chaos.lab.supervisor import Lab, LoadOptions
@@ -39,6 +39,9 @@ from services.errors import ConfigError
 
 EXIT_HELD, EXIT_DEVIATED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 WARMUP_S = 8.0  # wall seconds of healthy load before the steady-state check
+QUICK_WARMUP_S = 5.0
+SERIES_LEAD_S = 5.0  # wall seconds of warm-up kept in series.json, to show the baseline
+SETTLE_S = 15.0  # more wall seconds of warm-up allowed when the steady state does not hold yet
 RECOVERY_S = 20.0  # wall seconds allowed for the steady state to return after rollback
 Say = Callable[[str], None]
 
@@ -92,6 +95,12 @@ class Runner:
     say: Say = print
     # Use the lab `failwhale up` is running (with its own load) instead of starting one.
     attach: bool = False
+    # Play the scenario's quick variant (its `quick:` speed and users).
+    quick: bool = False
+
+    @property
+    def warmup_s(self) -> float:
+        return QUICK_WARMUP_S if self.quick else WARMUP_S
 
     def wall(self, scenario_s: float) -> float:
         return scenario_s / self.speed
@@ -129,13 +138,15 @@ class Runner:
             self.events = Events(port, self.lab.lab.host)
             load = self.scenario.load
             extra = ("--app-cache", "on" if load.app_cache else "off", "--app-retries", str(load.app_retries),
-                     "--app-jitter", "on" if load.app_jitter else "off", "--web-reloads", str(load.web_reloads))
-            total = WARMUP_S + self.wall(self.scenario.duration) + RECOVERY_S + 15
+                     "--app-jitter", "on" if load.app_jitter else "off", "--web-reloads", str(load.web_reloads),
+                     "--think", *(f"{t:g}" for t in load.think_s))
+            total = self.warmup_s + self.wall(self.scenario.duration) + RECOVERY_S + 15
             if not self.attach:
-                self.lab.start_load(LoadOptions(peak_users=load.users, web_share=load.web_share, shape=load.shape,
+                users = self.scenario.quick.users if self.quick and self.scenario.quick and self.scenario.quick.users else load.users
+                self.lab.start_load(LoadOptions(peak_users=users, web_share=load.web_share, shape=load.shape,
                                                 duration_s=total, extra=extra), self.run_dir)
-            self.sleep_until(time.time() + WARMUP_S, "warm-up", None)
-            if not self.steady_state("before"):
+            self.sleep_until(time.time() + self.warmup_s, "warm-up", None)
+            if not self.settled():
                 verdict, problems = "deviated", ["steady state did not hold before the timeline"]
             else:
                 t0 = time.time()
@@ -201,7 +212,8 @@ class Runner:
             bad = [f"{a.instance}: {a.body}" for a in answers if not a.ok]
             if bad:
                 raise ChaosError(f"faults refused: {'; '.join(bad)}")
-            return "ok", {"note": f"{len(faults)} fault(s) on {', '.join(step.target)}"}
+            return "ok", {"note": f"{len(faults)} fault(s) on {', '.join(step.target)}",
+                          "ttl_s": max(f.ttl_s for f in step.faults)}
         if isinstance(step, Rollout):
             path = (self.scenario.source.parent / step.architecture).resolve()
             try:
@@ -210,10 +222,12 @@ class Runner:
                 raise ChaosError(str(e)) from e
             waves = plan_waves(new, step.waves)
             result = asyncio.run(rollout(self.control, new, waves, bake_s=self.wall(step.bake), guard=step.guard,
+                                         guard_every_s=max(0.25, self.wall(step.guard_every)),
                                          prometheus_url=self.lab.url("prometheus"), say=lambda m: self.say("\n" + m)))
             outcome = "rolled_back" if result.rolled_back else "ok"
             return outcome, {"note": result.reason or f"{new.version} on {result.completed_waves}/{result.total_waves} waves",
-                             "waves": waves, "completed_waves": result.completed_waves}
+                             "waves": waves, "completed_waves": result.completed_waves,
+                             "wave_times": result.wave_times, "rolled_back_at": result.rolled_back_at}
         if isinstance(step, Rollback):
             stuck = asyncio.run(rollback(self.control))
             if stuck:
@@ -275,6 +289,13 @@ class Runner:
                  + ", ".join(f"{r['name']}={r['value'] if r['value'] is None else round(r['value'], 3)}" for r in results))
         return held
 
+    def settled(self) -> bool:
+        """Before the timeline: the probes need data, so give a slow-starting load SETTLE_S more."""
+        deadline = time.time() + SETTLE_S
+        while not self.probes_hold()[0] and time.time() < deadline:
+            time.sleep(1)
+        return self.steady_state("before")
+
     def recovered(self) -> bool:
         """After rollback, give the lab RECOVERY_S to get back to its steady state."""
         deadline = time.time() + RECOVERY_S
@@ -331,35 +352,84 @@ class Runner:
         time.sleep(1.5)
         acked, lost = self.lost_tweets()
         phases, figures, expectations = {}, {}, []
+        trouble, comparison = None, None
         if t0 is not None:
             for p in self.scenario.phases:
                 f = figures[p.name] = measure.window(prom, t0 + self.wall(p.start), t0 + self.wall(p.end))
-                phases[p.name] = {"start": p.start, "end": p.end, **f["clients"],
+                phases[p.name] = {"start": p.start, "end": p.end, **f["clients"], "reasons": f["reasons"],
                                   "user_reports": f["user_reports"], "health_checks": f["health_checks"]}
             end = t0 + self.wall(self.scenario.duration)
             whole = measure.window(prom, t0, end)
+            hurt = {c: whole["clients"][c]["users_hurt"] for c in measure.CLIENTS}
+            # Saved before the lab stops: the next lab start wipes Prometheus's data.
+            data = series.export(prom, t0=t0, end=time.time(), speed=self.speed, lead_s=SERIES_LEAD_S)
+            trouble = series.time_to_recover(data)
+            series.write(self.run_dir / "series.json", {
+                "version": series.VERSION, "scenario": self.name, "speed": self.speed,
+                "duration": self.scenario.duration, "t0": t0, "step": max(0.25, 1 / self.speed) * self.speed,
+                "phases": [p.model_dump() for p in self.scenario.phases],
+                "marks": series.marks_from_journal(self.journal.entries, t0, self.speed), "series": data})
+            if self.scenario.compare:
+                comparison = self.compare(sum(hurt.values()))
             for e in self.scenario.expectations:
                 p = next(p for p in self.scenario.phases if p.name == e.phase)
-                if e.measure:
+                if e.measure == "comparison.times_fewer":
+                    value = comparison and comparison["times_fewer"]
+                elif e.measure:
                     value = measure.measure(figures[p.name], e.measure, lost)
                 else:
-                    value = measure.scalar(prom, e.promql, t0 + self.wall(p.end))
+                    # "$phase" in a range stands for the phase's length in wall-clock time.
+                    promql = e.promql.replace("$phase", f"{max(1.0, self.wall(p.end - p.start)):.3f}s")
+                    value = measure.scalar(prom, promql, t0 + self.wall(p.end))
                 held = value is not None and (e.min is None or value >= e.min) and (e.max is None or value <= e.max)
                 bound = " and ".join(x for x in (f">= {e.min:g}" if e.min is not None else "", f"<= {e.max:g}" if e.max is not None else "") if x)
                 expectations.append({"name": e.name, "phase": e.phase, "bound": bound, "measured": value, "held": held})
                 if not held and verdict == "held":
                     verdict = "deviated"
-                    problems.append(f"expectation '{e.name}' measured {value} (wanted {bound})")
+                    why = (comparison or {}).get("missing") if e.measure == "comparison.times_fewer" else None
+                    problems.append(f"expectation '{e.name}' measured {value} (wanted {bound})" + (f": {why}" if why else ""))
         else:
             whole = {"user_reports": {}, "health_checks": None}
+            hurt = {}
+        s = self.scenario
         summary = {
-            "scenario": self.name, "title": self.scenario.title, "verdict": verdict, "problems": problems,
-            "speed": self.speed, "duration": self.scenario.duration, "phases": phases,
-            "user_reports": whole["user_reports"], "health_checks": whole["health_checks"],
+            "scenario": self.name, "title": s.title, "verdict": verdict, "problems": problems,
+            "speed": self.speed, "quick": self.quick, "duration": s.duration, "phases": phases,
+            "focus_phase": self.focus_phase(),
+            "user_reports": whole["user_reports"], "health_checks": whole["health_checks"], "users_hurt": hurt,
+            "trouble": trouble, "time_to_recover_s": trouble and trouble["seconds"], "comparison": comparison,
             "acked_tweets": acked, "lost_tweets": lost, "expectations": expectations,
+            "teaches": s.teaches, "description": s.description, "facts": s.incident.facts, "incident_date": s.incident.date,
             "run_dir": str(self.run_dir), "started": t0,
         }
         (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
         for e in expectations:
             self.say(f"  {'held' if e['held'] else 'DEVIATED':<9}{e['name']}: {e['measured']} (wanted {e['bound']})")
         return summary
+
+    def focus_phase(self) -> str:
+        """The phase the headline figures come from: the first one an expectation about users names."""
+        for e in self.scenario.expectations:
+            if e.measure and e.measure.startswith(("web.", "app.")):
+                return e.phase
+        return self.scenario.phases[0].name
+
+    def compare(self, users_hurt: int) -> dict[str, Any]:
+        """Users hurt here against the newest finished run of the other scenario in the same folder."""
+        against = self.scenario.compare.against
+        out: dict[str, Any] = {"against": against, "against_run": None, "users_hurt": users_hurt,
+                               "against_users_hurt": None, "times_fewer": None}
+        for folder in sorted(self.out.glob(f"{against}-*"), reverse=True):
+            try:
+                other = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            if other.get("scenario") != against or other.get("verdict") == "aborted" or bool(other.get("quick")) != self.quick:
+                continue
+            theirs = sum((other.get("users_hurt") or {}).values())
+            # With no user hurt here, "times fewer" is at least their count: divide by one.
+            return out | {"against_run": folder.name, "against_users_hurt": theirs,
+                          "times_fewer": round(theirs / max(users_hurt, 1), 2)}
+        out["missing"] = f"no finished run of {against} in {self.out} to compare with (run it first; make scenarios does)"
+        self.say(out["missing"])
+        return out

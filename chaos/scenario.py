@@ -62,6 +62,14 @@ class Load(_Model):
     app_retries: Annotated[int, Field(ge=0, le=10)] = 3
     app_jitter: bool = True
     web_reloads: Annotated[int, Field(ge=0, le=10)] = 2
+    # Seconds a user waits between journeys: [min, max].
+    think_s: Annotated[list[Annotated[float, Field(ge=0, le=600)]], Field(min_length=2, max_length=2)] = [1.0, 4.0]
+
+    @model_validator(mode="after")
+    def _think_in_order(self) -> Load:
+        if self.think_s[0] > self.think_s[1]:
+            raise ValueError(f"think_s: min {self.think_s[0]:g} is above max {self.think_s[1]:g}")
+        return self
 
 
 class Probe(_Model):
@@ -101,6 +109,8 @@ class Rollout(_Step):
     waves: list[Annotated[float, Field(gt=0, le=1)]] | list[list[InstanceName]] = [1.0]
     bake: Duration = 0.0
     guard: str | None = None
+    # How often the guard is asked while a wave bakes (scenario seconds, at least 0.25 s of wall time).
+    guard_every: Annotated[Duration, Field(gt=0)] = 4.0
 
 
 class Rollback(_Step):
@@ -136,10 +146,14 @@ MEASURES = (
     "web.failure_ratio", "app.failure_ratio", "web.degraded_ratio", "app.degraded_ratio",
     "web.ok_ratio", "app.ok_ratio", "reports.website_share", "reports.app_share",
     "reports.server_connection_share", "health_checks", "lost_tweets",
+    "users_hurt", "web.users_hurt", "app.users_hurt", "comparison.times_fewer",
 )
 
 
 class Expectation(_Model):
+    """A bound on a named measure of a phase, or on a PromQL value at the phase's end, in which
+    ``$phase`` in a range (``[$phase]``) stands for the phase's length in wall-clock time."""
+
     name: str
     phase: str
     measure: Literal[MEASURES] | None = None  # type: ignore[valid-type]
@@ -156,6 +170,19 @@ class Expectation(_Model):
         return self
 
 
+class Quick(_Model):
+    """How ``failwhale run --quick`` plays the scenario: the same timeline, faster, for tests."""
+
+    speed: Annotated[float, Field(gt=0, le=100)]
+    users: Annotated[int, Field(ge=1, le=10000)] | None = None
+
+
+class Compare(_Model):
+    """Compare the users this run hurt with the newest run of another scenario (same folder)."""
+
+    against: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,79}$")]
+
+
 class Final(_Model):
     """A rollback that always runs at the end, however the run ended."""
 
@@ -170,11 +197,13 @@ class Scenario(_Model):
     incident: Incident
     duration: Annotated[Duration, Field(gt=0)]
     speed: Annotated[float, Field(gt=0, le=100)] = 1.0
+    quick: Quick | None = None
     load: Load = Load()
     steady_state: SteadyState
     timeline: list[Step] = Field(min_length=1)
     phases: list[Phase] = Field(min_length=1)
     expectations: list[Expectation] = []
+    compare: Compare | None = None
     rollbacks: list[Final] = [Final(action="halt")]
 
     # Set by load_scenario: where the file is, to find architecture files beside it.
@@ -219,6 +248,10 @@ def _check(s: Scenario, where: str, lines: dict[Loc, int], folder: Path) -> None
     for i, e in enumerate(s.expectations):
         if e.phase not in names:
             fail(("expectations", i, "phase"), f"no phase named {e.phase!r} (phases: {', '.join(sorted(names))})")
+        if e.measure == "comparison.times_fewer" and s.compare is None:
+            fail(("expectations", i, "measure"), "comparison.times_fewer needs a compare section naming the other scenario")
+    if s.quick is not None and s.quick.speed < s.speed:
+        fail(("quick", "speed"), f"quick speed {s.quick.speed:g} is slower than the scenario's speed {s.speed:g}")
 
 
 def parse_scenario(text: str, where: str, folder: Path) -> Scenario:

@@ -100,6 +100,11 @@ CASES = [
     ("probe with min above max", setter("steady_state", "probes", 0, "max", 0.5), "steady_state.probes.0", "min 0.99 is above max 0.5"),
     ("unknown rollback action", setter("rollbacks", 0, "action", "pray"), "rollbacks.0.action", "Input should be"),
     ("incident date malformed", setter("incident", "date", "28 Dec"), "incident.date", "should match pattern"),
+    ("quick slower than the scenario", setter("quick", {"speed": 1}), "quick.speed", "quick speed 1 is slower than the scenario's speed 2"),
+    ("quick without speed", setter("quick", {"users": 5}), "quick.speed", "required field is missing"),
+    ("comparison without compare", setter("expectations", 0, "measure", "comparison.times_fewer"), "expectations.0.measure", "needs a compare section"),
+    ("compare with a bad name", setter("compare", {"against": "../etc"}), "compare.against", "should match pattern"),
+    ("guard asked every 0 s", setter("timeline", 1, "guard_every", 0), "timeline.1.guard_every", "greater than 0"),
 ]
 
 

@@ -1,0 +1,52 @@
+"""The catalog commands refuse bad input with one line and exit 2, before starting anything."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from chaos.cli import main
+
+
+def one_error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith("error: "), err
+    return err
+
+
+def test_scenarios_names_an_unknown_scenario(capsys, tmp_path):
+    assert main(["scenarios", "--only", "twitter-2022-12-28", "no-such-thing", "--out", str(tmp_path)]) == 2
+    assert "no scenario named no-such-thing" in one_error_line(capsys)
+    assert list(tmp_path.iterdir()) == []  # nothing ran, nothing written
+
+
+def test_quick_needs_a_quick_variant(capsys, tmp_path):
+    bare = Path(__file__).parent / "data" / "quick.yaml"  # a test scenario with no quick: section
+    assert main(["run", str(bare), "--quick", "--out", str(tmp_path)]) == 2
+    assert "has no quick variant" in one_error_line(capsys)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_report_refuses_a_folder_that_is_not_a_run(capsys, tmp_path):
+    assert main(["report", str(tmp_path)]) == 2
+    assert "not a run folder" in one_error_line(capsys)
+
+
+def test_report_of_a_run_without_series_exits_2_and_still_indexes_it(capsys, tmp_path):
+    run = tmp_path / "old-20260101T000000"
+    run.mkdir()
+    (run / "summary.json").write_text(json.dumps({"scenario": "old", "title": "Old", "verdict": "held"}))
+    assert main(["report", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "series.json" in err and err.count("\n") == 1
+    assert "old-20260101T000000" in (tmp_path / "index.html").read_text()
+
+
+@pytest.mark.parametrize("argv", [["scenarios", "--help"], ["report", "--help"], ["run", "--help"]])
+def test_help_explains_each_catalog_command(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 0
+    assert "usage: failwhale" in capsys.readouterr().out
