@@ -69,6 +69,15 @@ class Running:
 StartService = Callable[..., Awaitable[Running]]
 
 
+class LabServer(TestServer):
+    """A test server that runs handlers as the lab does (``web.run_app``): a handler keeps going
+    when its caller hangs up, where aiohttp's TestServer would cancel it."""
+
+    async def _make_runner(self, **kwargs):
+        kwargs["handler_cancellation"] = False
+        return await super()._make_runner(**kwargs)
+
+
 @pytest.fixture
 async def start_service(lab_config: LabConfig, arch: Architecture) -> AsyncIterator[StartService]:
     """Start a service in-process on its lab port: ``await start_service("auth")``.
@@ -81,7 +90,7 @@ async def start_service(lab_config: LabConfig, arch: Architecture) -> AsyncItera
         a = architecture or arch
         ctx = ServiceContext(instance, a.instance_kinds()[instance], lab_config, ArchitectureState(a), token)
         app = factory(ctx.kind)(ctx)
-        server = TestServer(app, host=lab_config.host, port=lab_config.port(instance))
+        server = LabServer(app, host=lab_config.host, port=lab_config.port(instance))
         await server.start_server()
         servers.append(server)
         return Running(app, server, ctx)

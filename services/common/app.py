@@ -102,7 +102,9 @@ def metrics_middleware(metrics: HttpMetrics, route_of: Callable[[web.Request], s
         status = 500
         try:
             resp = await handler(request)
-            status = resp.status
+            # The handler finished, but its caller hung up first: an answer nobody receives.
+            transport = request.transport
+            status = 499 if transport is None or transport.is_closing() else resp.status
             return resp
         except web.HTTPException as e:
             status = e.status

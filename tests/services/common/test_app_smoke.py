@@ -61,3 +61,26 @@ async def test_invalid_architecture_is_refused_whole(start_service, http, arch_d
     assert svc.ctx.arch.version == "v1"
     json.dumps(message)  # one line, serialisable
     assert "\n" not in message
+
+
+async def test_an_answer_whose_caller_hung_up_is_counted_499(start_service, http):
+    import asyncio
+
+    import aiohttp
+
+    svc = await start_service("timeline")
+    fault = {"kind": "latency", "latency_ms": 600, "path_prefix": "/internal/trends", "ttl_s": 5}
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    async with http.post(f"{svc.url}/control/faults", json={"faults": [fault]}, headers=headers) as resp:
+        assert resp.status == 201, await resp.text()
+    try:
+        async with http.get(f"{svc.url}/internal/trends", timeout=aiohttp.ClientTimeout(total=0.15)):
+            raise AssertionError("the slow answer should not arrive in time")
+    except asyncio.TimeoutError:
+        pass  # the caller gives up; the service finishes the work anyway
+    for _ in range(40):
+        await asyncio.sleep(0.05)
+        if metric_value(svc.app, "failwhale_http_requests_total", route="/internal/trends", code="499"):
+            break
+    assert metric_value(svc.app, "failwhale_http_requests_total", route="/internal/trends", code="499") == 1
+    assert not metric_value(svc.app, "failwhale_http_requests_total", route="/internal/trends", code="200")
