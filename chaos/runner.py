@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_serv
 
 from chaos import measure, series
 from chaos.control import LabControl, halt
-from chaos.errors import BadInput, ChaosError
+from chaos.errors import BadInput, ChaosError, LabError
 from chaos.lab.supervisor import Lab, LoadOptions
 from chaos.rollout import plan_waves, rollback, rollout
 from chaos.scenario import Inject, Kill, Note, Pause, Rollback, Rollout, Scenario
@@ -122,6 +123,8 @@ class Runner:
         signal.signal(signal.SIGINT, interrupt)
         signal.signal(signal.SIGTERM, interrupt)
         self.lab = Lab.from_files(self.lab_config, say=self.say)
+        self.restarter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="restart")
+        self.stopping = threading.Event()
         verdict, problems = "held", []
         t0 = None
         self.events = None
@@ -165,6 +168,7 @@ class Runner:
             try:
                 if hasattr(self, "control") and self.events is not None:
                     self.events.running.set(0)
+                    self.stopping.set()
                     self.rollbacks()
                     if verdict != "aborted" and not self.recovered():
                         verdict = "deviated"
@@ -172,6 +176,8 @@ class Runner:
                     summary = self.summarise(verdict, problems, t0)
                     verdict = summary["verdict"]
             finally:
+                self.stopping.set()
+                self.restarter.shutdown(wait=False, cancel_futures=True)
                 stopped = self.lab.stop()
                 if stopped:
                     self.say(f"stopped {stopped} processes")
@@ -238,13 +244,15 @@ class Runner:
                 raise ChaosError(f"no process named {step.target}")
             self.lab.stop_instance(step.target, signal.SIGKILL)
             if step.restart_after is not None:
-                timer = threading.Timer(self.wall(step.restart_after), self._restart, args=(step.target,))
-                timer.daemon = True
-                timer.start()
+                # Not a Timer thread: a child dies when the *thread* that started it ends (Linux's
+                # parent-death signal is per thread), so restarts run on one long-lived worker.
+                self.restarter.submit(self._restart, step.target, time.time() + self.wall(step.restart_after))
             return "ok", {"note": f"killed {step.target}"}
         raise ChaosError(f"unknown step {step!r}")
 
-    def _restart(self, name: str) -> None:
+    def _restart(self, name: str, when: float) -> None:
+        if self.stopping.wait(max(0.0, when - time.time())):
+            return  # the run is ending: the final rollbacks restart what is down
         entry = self.journal.start("restart", target=name)
         try:
             self.lab.start_instance(name)
@@ -362,13 +370,17 @@ class Runner:
             whole = measure.window(prom, t0, end)
             hurt = {c: whole["clients"][c]["users_hurt"] for c in measure.CLIENTS}
             # Saved before the lab stops: the next lab start wipes Prometheus's data.
-            data = series.export(prom, t0=t0, end=time.time(), speed=self.speed, lead_s=SERIES_LEAD_S)
-            trouble = series.time_to_recover(data)
-            series.write(self.run_dir / "series.json", {
-                "version": series.VERSION, "scenario": self.name, "speed": self.speed,
-                "duration": self.scenario.duration, "t0": t0, "step": max(0.25, 1 / self.speed) * self.speed,
-                "phases": [p.model_dump() for p in self.scenario.phases],
-                "marks": series.marks_from_journal(self.journal.entries, t0, self.speed), "series": data})
+            try:
+                data = series.export(prom, t0=t0, end=time.time(), speed=self.speed, lead_s=SERIES_LEAD_S)
+            except LabError as e:  # the verdict and figures still matter without the plots
+                self.say(f"warning: no series.json, so no plots: {e}")
+            else:
+                trouble = series.time_to_recover(data)
+                series.write(self.run_dir / "series.json", {
+                    "version": series.VERSION, "scenario": self.name, "speed": self.speed,
+                    "duration": self.scenario.duration, "t0": t0, "step": max(0.25, 1 / self.speed) * self.speed,
+                    "phases": [p.model_dump() for p in self.scenario.phases],
+                    "marks": series.marks_from_journal(self.journal.entries, t0, self.speed), "series": data})
             if self.scenario.compare:
                 comparison = self.compare(sum(hurt.values()))
             for e in self.scenario.expectations:
@@ -379,8 +391,12 @@ class Runner:
                     value = measure.measure(figures[p.name], e.measure, lost)
                 else:
                     # "$phase" in a range stands for the phase's length in wall-clock time.
-                    promql = e.promql.replace("$phase", f"{max(1.0, self.wall(p.end - p.start)):.3f}s")
-                    value = measure.scalar(prom, promql, t0 + self.wall(p.end))
+                    promql = e.promql.replace("$phase", f"{max(1000, round(1000 * self.wall(p.end - p.start)))}ms")
+                    try:
+                        value = measure.scalar(prom, promql, t0 + self.wall(p.end))
+                    except LabError as err:  # a bad query is this expectation's problem, not the run's
+                        value = None
+                        problems.append(f"expectation '{e.name}': {err}")
                 held = value is not None and (e.min is None or value >= e.min) and (e.max is None or value <= e.max)
                 bound = " and ".join(x for x in (f">= {e.min:g}" if e.min is not None else "", f"<= {e.max:g}" if e.max is not None else "") if x)
                 expectations.append({"name": e.name, "phase": e.phase, "bound": bound, "measured": value, "held": held})

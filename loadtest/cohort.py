@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from locust import FastHttpUser, between
+from locust import FastHttpUser
 
 from loadtest.journey import Journey
 from loadtest.recorder import finish
@@ -13,7 +13,6 @@ from loadtest.reports import Reporter
 
 class Cohort(FastHttpUser):
     abstract = True
-    wait_time = between(1, 4)
     client_class = ""  # "web" or "app": the label this cohort's journeys carry
     surface = ""  # where its users see errors: the report category "website" or "app"
 
@@ -22,6 +21,11 @@ class Cohort(FastHttpUser):
         self.opts = opts
         self.rng = random.Random(f"{getattr(opts, 'seed', 0)}-{self.client_class}-{id(self)}")
         self.reporter = Reporter(self.surface, self.rng)
+
+    def wait_time(self) -> float:
+        """Seconds between journeys (``--think MIN MAX``): how often a person uses the service."""
+        low, high = getattr(getattr(self, "opts", None), "think", None) or (1.0, 4.0)
+        return self.rng.uniform(low, high)
 
     def journey(self, name: str) -> Journey:
         return Journey(self.client_class, name)

@@ -44,6 +44,8 @@ def _options(parser) -> None:
     g.add_argument("--app-cache", choices=["on", "off"], default="on", help="app shows its last good copy when a refresh fails")
     g.add_argument("--app-retries", type=int, default=3, help="app retries per call, with backoff (default %(default)s)")
     g.add_argument("--app-jitter", choices=["on", "off"], default="on", help="randomise app backoff (off: synchronised retries)")
+    g.add_argument("--think", type=float, nargs=2, default=[1.0, 4.0], metavar=("MIN", "MAX"),
+                   help="seconds a user waits between journeys, drawn evenly from MIN..MAX (default 1 4)")
     g.add_argument("--seed", type=int, default=0, help="seed for the users' random choices (default %(default)s)")
     g.add_argument("--metrics-port", type=int, default=0, help="serve journey metrics for Prometheus here (0: off)")
     g.add_argument("--metrics-host", default="127.0.0.1", help="address for --metrics-port (default %(default)s)")

@@ -25,7 +25,7 @@ def run_cmd(tmp_path: Path) -> list[str]:
 
 
 def only_run_dir(tmp_path: Path) -> Path:
-    (run_dir,) = (tmp_path / "reports").iterdir()
+    (run_dir,) = (d for d in (tmp_path / "reports").iterdir() if d.is_dir())
     return run_dir
 
 

@@ -1,0 +1,58 @@
+"""The headline scenario, quick: the 2022-12-28 replay end to end (real Prometheus, real Locust)
+holds the bounds the incident sets, and leaves a report with plots a person can open."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.integration.conftest import write_lab_config
+from tests.integration.test_failwhale_up import lab_pids
+
+pytestmark = pytest.mark.integration
+
+
+def test_quick_headline_reproduces_the_split_and_reports_it(tmp_path):
+    out = tmp_path / "reports"
+    cmd = [sys.executable, "-m", "chaos.cli", "run", "twitter-2022-12-28", "--quick",
+           "--config", str(write_lab_config(tmp_path)), "--out", str(out)]
+    started = time.monotonic()
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
+    took = time.monotonic() - started
+    print(f"quick headline run: {took:.0f}s")  # the README promises about a minute; see bench for figures
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    (run_dir,) = (d for d in out.iterdir() if d.is_dir())
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["quick"] is True and summary["verdict"] == "held"
+
+    outage = summary["phases"]["outage"]
+    reports = outage["user_reports"]
+    website_share = reports["website"] / sum(reports.values())
+    # The bounds of the issue, checked here as well as by the scenario's own expectations.
+    assert outage["web"]["failure_ratio"] >= 0.5, outage
+    assert outage["app"]["failure_ratio"] <= 0.2, outage
+    assert 0.7 <= website_share <= 0.9, reports
+    assert outage["health_checks"] >= 0.99
+    assert summary["lost_tweets"] == 0 and summary["acked_tweets"] > 0
+    # By mechanism: the web is told "Rate limit exceeded"; the app mostly shows old content.
+    assert max(outage["reasons"]["web"], key=outage["reasons"]["web"].get) == "rate_limited"
+    assert outage["app"]["degraded"] > outage["app"]["failed"]
+    assert summary["phases"]["recovery"]["web"]["failure_ratio"] <= 0.05
+    assert summary["trouble"] is not None and summary["time_to_recover_s"] is not None
+
+    # The report a person opens: real PNGs, linked from the report and the index.
+    html = (run_dir / "report.html").read_text()
+    for png in ("journeys", "errors_by_route", "reports", "health_vs_users", "latency"):
+        path = run_dir / "plots" / f"{png}.png"
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", path
+        assert f"plots/{png}.png" in html
+    assert "HELD" in html
+    assert f'href="{run_dir.name}/report.html"' in (out / "index.html").read_text()
+    series = json.loads((run_dir / "series.json").read_text())
+    web = [v for t, v in series["series"]["journeys_not_failed"]["lines"]["web"] if 40 <= t <= 120 and v is not None]
+    assert web and max(web) < 0.5  # the outage is in the saved series, not only in the summary
+    assert lab_pids(str(tmp_path)) == []
