@@ -28,12 +28,13 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
-from chaos import measure, series
+from chaos import measure, probe, series
+from chaos.probe import AppUser, describe, fresh_web_visit
 from chaos.control import LabControl, halt
 from chaos.errors import BadInput, ChaosError, LabError
 from chaos.lab.supervisor import Lab, LoadOptions
 from chaos.rollout import plan_waves, rollback, rollout
-from chaos.scenario import Inject, Kill, Note, Pause, Rollback, Rollout, Scenario
+from chaos.scenario import Inject, Kill, Note, Pause, Rollback, Rollout, Scenario, WorksForMe
 from loadtest.ledger import read_ledger
 from services.architecture import load_architecture
 from services.errors import ConfigError
@@ -82,8 +83,14 @@ class Events:
         self.steps = Counter("failwhale_chaos_steps_total", "Scenario steps run, by action and outcome.", ["action", "outcome"], registry=r)
         self.phase = Gauge("failwhale_chaos_phase", "1 while the scenario is in this phase.", ["phase"], registry=r)
         self.running = Gauge("failwhale_chaos_run_active", "1 while a scenario run plays its timeline.", registry=r)
-        if port:
-            start_http_server(port, addr=host, registry=r)
+        self.server = start_http_server(port, addr=host, registry=r)[0] if port else None
+
+    def close(self) -> None:
+        """Free the port: `failwhale scenarios` plays many runs in one process."""
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
 
 
 @dataclass
@@ -125,6 +132,9 @@ class Runner:
         self.lab = Lab.from_files(self.lab_config, say=self.say)
         self.restarter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="restart")
         self.stopping = threading.Event()
+        self.app_user: AppUser | None = None
+        self.probes: list[dict[str, Any]] = []
+        self.status_samples: list[tuple[float, bool]] = []
         verdict, problems = "held", []
         t0 = None
         self.events = None
@@ -152,7 +162,9 @@ class Runner:
             if not self.settled():
                 verdict, problems = "deviated", ["steady state did not hold before the timeline"]
             else:
+                self.warm_probe()
                 t0 = time.time()
+                self.watch_status_page(t0)
                 self.events.running.set(1)
                 failed = self.play(t0)
                 if failed:
@@ -178,6 +190,8 @@ class Runner:
             finally:
                 self.stopping.set()
                 self.restarter.shutdown(wait=False, cancel_futures=True)
+                if self.events is not None:
+                    self.events.close()
                 stopped = self.lab.stop()
                 if stopped:
                     self.say(f"stopped {stopped} processes")
@@ -234,6 +248,11 @@ class Runner:
             return outcome, {"note": result.reason or f"{new.version} on {result.completed_waves}/{result.total_waves} waves",
                              "waves": waves, "completed_waves": result.completed_waves,
                              "wave_times": result.wave_times, "rolled_back_at": result.rolled_back_at}
+        if isinstance(step, WorksForMe):
+            app = self.app_user.look() if self.app_user else {"sees": "error", "fresh": False, "refresh_error": "could not sign in before the timeline"}
+            web = fresh_web_visit(self.lab.url("web"))
+            self.probes.append({"at": step.at, "app_user": app, "web_visit": web})
+            return "ok", {"note": describe(app, web), "app_user": app, "web_visit": web}
         if isinstance(step, Rollback):
             stuck = asyncio.run(rollback(self.control))
             if stuck:
@@ -249,6 +268,30 @@ class Runner:
                 self.restarter.submit(self._restart, step.target, time.time() + self.wall(step.restart_after))
             return "ok", {"note": f"killed {step.target}"}
         raise ChaosError(f"unknown step {step!r}")
+
+    # ---- probes -----------------------------------------------------------------------------
+
+    def warm_probe(self) -> None:
+        """Sign the "works for me" app user in and load their timeline, before anything breaks."""
+        if not any(isinstance(s, WorksForMe) for s in self.scenario.timeline):
+            return
+        entry = self.journal.start("probe", what="works-for-me app user signs in and loads the timeline")
+        user = AppUser(self.lab.url("edge"))
+        warmed = user.warm()
+        self.app_user = user if warmed else None
+        self.journal.end(entry, "ok" if warmed else "failed")
+
+    def watch_status_page(self, t0: float) -> None:
+        """Read the public status page every second, as a user checking it would, until the run ends."""
+        url = f"{self.lab.url('web')}/status.json"
+
+        def loop() -> None:
+            while not self.stopping.wait(1.0):
+                status, body = probe.call("GET", url, probe.WEB_AGENT, timeout_s=2)
+                ok = status == 200 and isinstance(body, dict) and body.get("status") == "operational"
+                self.status_samples.append(((time.time() - t0) * self.speed, ok))
+
+        threading.Thread(target=loop, name="status-page", daemon=True).start()
 
     def _restart(self, name: str, when: float) -> None:
         if self.stopping.wait(max(0.0, when - time.time())):
@@ -365,7 +408,9 @@ class Runner:
             for p in self.scenario.phases:
                 f = figures[p.name] = measure.window(prom, t0 + self.wall(p.start), t0 + self.wall(p.end))
                 phases[p.name] = {"start": p.start, "end": p.end, **f["clients"], "reasons": f["reasons"],
-                                  "user_reports": f["user_reports"], "health_checks": f["health_checks"]}
+                                  "user_reports": f["user_reports"], "health_checks": f["health_checks"],
+                                  "status_page": self.status_share(p.start, p.end),
+                                  "works_for_me": [x for x in self.probes if p.start <= x["at"] <= p.end]}
             end = t0 + self.wall(self.scenario.duration)
             whole = measure.window(prom, t0, end)
             hurt = {c: whole["clients"][c]["users_hurt"] for c in measure.CLIENTS}
@@ -387,6 +432,10 @@ class Runner:
                 p = next(p for p in self.scenario.phases if p.name == e.phase)
                 if e.measure == "comparison.times_fewer":
                     value = comparison and comparison["times_fewer"]
+                elif e.measure == "status_page":
+                    value = phases[p.name]["status_page"]
+                elif e.measure in ("works_for_me", "works_for_me.web_failed"):
+                    value = self.probe_share(p, e.measure)
                 elif e.measure:
                     value = measure.measure(figures[p.name], e.measure, lost)
                 else:
@@ -414,6 +463,7 @@ class Runner:
             "focus_phase": self.focus_phase(),
             "user_reports": whole["user_reports"], "health_checks": whole["health_checks"], "users_hurt": hurt,
             "trouble": trouble, "time_to_recover_s": trouble and trouble["seconds"], "comparison": comparison,
+            "status_page": self.status_share(0, s.duration), "works_for_me": self.probes,
             "acked_tweets": acked, "lost_tweets": lost, "expectations": expectations,
             "teaches": s.teaches, "description": s.description, "facts": s.incident.facts, "incident_date": s.incident.date,
             "run_dir": str(self.run_dir), "started": t0,
@@ -422,6 +472,20 @@ class Runner:
         for e in expectations:
             self.say(f"  {'held' if e['held'] else 'DEVIATED':<9}{e['name']}: {e['measured']} (wanted {e['bound']})")
         return summary
+
+    def status_share(self, start: float, end: float) -> float | None:
+        """Share of the status page's readings in [start, end) (scenario s) that said operational."""
+        seen = [ok for t, ok in list(self.status_samples) if start <= t < end]
+        return round(sum(seen) / len(seen), 4) if seen else None
+
+    def probe_share(self, phase, name: str) -> float | None:
+        """works_for_me: share of probes whose app user saw a timeline; .web_failed: whose fresh web visit failed."""
+        probes = [x for x in self.probes if phase.start <= x["at"] <= phase.end]
+        if not probes:
+            return None
+        if name == "works_for_me":
+            return sum(x["app_user"]["sees"] == "timeline" for x in probes) / len(probes)
+        return sum(x["web_visit"]["page"] != "ok" for x in probes) / len(probes)
 
     def focus_phase(self) -> str:
         """The phase the headline figures come from: the first one an expectation about users names."""

@@ -2,8 +2,9 @@
 
 A scenario says what it teaches and which incident facts it replays, the load to run, the
 steady state to check before and after, a timeline of steps (inject faults, roll out or back
-an architecture, kill a process, pause, leave a note), the phases it measures, what it expects
-in each phase, and the rollbacks that always run at the end. Every problem in a file is one
+an architecture, kill a process, pause, leave a note, look at the service as a "works for me"
+user), the phases it measures, what it expects in each phase, and the rollbacks that always
+run at the end. Every problem in a file is one
 line naming file, line and field: ``failwhale validate FILE...`` checks files without a lab.
 """
 
@@ -133,7 +134,13 @@ class Note(_Step):
     text: str = Field(min_length=1)
 
 
-Step = Annotated[Inject | Rollout | Rollback | Kill | Pause | Note, Field(discriminator="action")]
+class WorksForMe(_Step):
+    """Look at the service as a logged-in app user with a warm cache, and as a fresh web visitor."""
+
+    action: Literal["works_for_me"]
+
+
+Step = Annotated[Inject | Rollout | Rollback | Kill | Pause | Note | WorksForMe, Field(discriminator="action")]
 
 
 class Phase(_Model):
@@ -147,6 +154,7 @@ MEASURES = (
     "web.ok_ratio", "app.ok_ratio", "reports.website_share", "reports.app_share",
     "reports.server_connection_share", "health_checks", "lost_tweets",
     "users_hurt", "web.users_hurt", "app.users_hurt", "comparison.times_fewer",
+    "status_page", "works_for_me", "works_for_me.web_failed",
 )
 
 

@@ -181,4 +181,6 @@ def marks_from_journal(entries: list[dict[str, Any]], t0: float, speed: float) -
         elif action in ("rollback", "kill", "note"):
             label = e.get("note", name) if action == "note" else name
             out.append({"at": at(e["started"]), "end": None, "kind": action, "label": label})
+        elif action == "works_for_me":  # what the two probes saw, in the report's timeline
+            out.append({"at": at(e["started"]), "end": None, "kind": "note", "label": f"{name}: {e.get('note', '')}"})
     return out

@@ -1,4 +1,5 @@
-"""Web frontend app: the desktop page, its static files, its manifest, and the /api/ proxy.
+"""Web frontend app: the desktop page, its static files, its manifest, the /api/ proxy, and the
+public status page (``/status``, see ``status.py``).
 
 The browser talks only to this origin: the page's ``/api/...`` calls are passed to the edge
 unchanged, so the web and the app reach the very same API tier.
@@ -15,6 +16,7 @@ from aiohttp import web
 from services.common.app import CONTEXT, ROUTE_LABEL, UPSTREAM, ServiceContext, create_service_app
 from services.common.upstream import forward_headers, respond
 from services.web.pages import Manifest, load_manifest
+from services.web.status import checker, status_html, status_json
 
 STATIC = Path(__file__).with_name("static")
 MANIFEST = web.AppKey("page_manifest", Manifest)
@@ -52,10 +54,12 @@ def create_app(ctx: ServiceContext) -> web.Application:
     routes = [
         web.get("/", index),
         web.get("/pages.json", manifest),
+        web.get("/status", status_html),
+        web.get("/status.json", status_json),
         web.route("*", "/api/{tail:.*}", api_proxy),
         web.static("/static", STATIC),
     ]
-    app = create_service_app(ctx, routes)
+    app = create_service_app(ctx, routes, cleanup=[checker])
     m = load_manifest()
     app[MANIFEST] = m
     app[INDEX] = render_index(m)

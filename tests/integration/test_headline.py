@@ -37,6 +37,10 @@ def test_quick_headline_reproduces_the_split_and_reports_it(tmp_path):
     assert outage["app"]["failure_ratio"] <= 0.2, outage
     assert 0.7 <= website_share <= 0.9, reports
     assert outage["health_checks"] >= 0.99
+    assert outage["status_page"] >= 0.99  # the status page read only health checks: all green
+    (probe,) = outage["works_for_me"]
+    assert probe["app_user"]["sees"] == "timeline"  # "works for me"...
+    assert probe["web_visit"]["page"] == "failed" and probe["web_visit"]["error"].startswith("429")  # ...not for a new visitor
     assert summary["lost_tweets"] == 0 and summary["acked_tweets"] > 0
     # By mechanism: the web is told "Rate limit exceeded"; the app mostly shows old content.
     assert max(outage["reasons"]["web"], key=outage["reasons"]["web"].get) == "rate_limited"
