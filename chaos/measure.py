@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import urllib.error
 import urllib.parse
 import urllib.request
 from typing import Any
@@ -19,19 +20,30 @@ OUTCOMES = ("ok", "degraded", "failed")
 CATEGORIES = ("website", "app", "server_connection")
 
 
+def api(prometheus_url: str, endpoint: str, params: dict[str, str], timeout_s: float = 10) -> list[dict[str, Any]]:
+    """One call of Prometheus's HTTP API (``query`` or ``query_range``); its result list."""
+    url = f"{prometheus_url}/api/v1/{endpoint}?" + urllib.parse.urlencode(params)
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as resp:
+            body = json.load(resp)
+    except urllib.error.HTTPError as e:  # a bad query: Prometheus says why in the body
+        try:
+            why = json.load(e).get("error", e.reason)
+        except ValueError:
+            why = e.reason
+        raise LabError(f"Prometheus refused {params['query']!r}: {why}") from e
+    except (OSError, ValueError) as e:
+        raise LabError(f"Prometheus query failed ({params['query']}): {e}") from e
+    if body.get("status") != "success":
+        raise LabError(f"Prometheus refused {params['query']!r}: {body.get('error')}")
+    return body["data"]["result"]
+
+
 def query(prometheus_url: str, promql: str, at: float | None = None) -> list[dict[str, Any]]:
     params = {"query": promql}
     if at is not None:
         params["time"] = f"{at:.3f}"
-    url = f"{prometheus_url}/api/v1/query?" + urllib.parse.urlencode(params)
-    try:
-        with urllib.request.urlopen(url, timeout=10) as resp:
-            body = json.load(resp)
-    except (OSError, ValueError) as e:
-        raise LabError(f"Prometheus query failed ({promql}): {e}") from e
-    if body.get("status") != "success":
-        raise LabError(f"Prometheus refused {promql!r}: {body.get('error')}")
-    return body["data"]["result"]
+    return api(prometheus_url, "query", params)
 
 
 def scalar(prometheus_url: str, promql: str, at: float | None = None) -> float | None:

@@ -36,12 +36,10 @@ from __future__ import annotations
 
 import json
 import math
-import urllib.parse
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-from chaos.errors import LabError
+from chaos import measure
 
 VERSION = 1
 RATE = "[{w}]"  # filled in per run: see rate_window
@@ -93,15 +91,7 @@ def rate_window(speed: float) -> str:
 
 def query_range(prometheus_url: str, promql: str, start: float, end: float, step: float) -> list[dict[str, Any]]:
     params = {"query": promql, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"}
-    url = f"{prometheus_url}/api/v1/query_range?" + urllib.parse.urlencode(params)
-    try:
-        with urllib.request.urlopen(url, timeout=20) as resp:
-            body = json.load(resp)
-    except (OSError, ValueError) as e:
-        raise LabError(f"Prometheus range query failed ({promql}): {e}") from e
-    if body.get("status") != "success":
-        raise LabError(f"Prometheus refused {promql!r}: {body.get('error')}")
-    return body["data"]["result"]
+    return measure.api(prometheus_url, "query_range", params, timeout_s=20)
 
 
 def _value(text: str) -> float | None:

@@ -13,6 +13,17 @@ async def whole_lab(start_service, arch) -> dict:
     return {name: await start_service(name) for name in arch.instance_kinds()}
 
 
+async def warm_user_then_break(start_service, arch, http, target: str, fault: dict) -> tuple[dict, AppUser]:
+    """A whole lab, an app user signed in with a warm cache, then ``fault`` on ``target``."""
+    lab = await whole_lab(start_service, arch)
+    user = AppUser(lab["edge"].url)
+    assert await asyncio.to_thread(user.warm)
+    async with http.post(f"{lab[target].url}/control/faults", json={"faults": [fault]},
+                         headers={"Authorization": f"Bearer {TOKEN}"}) as resp:
+        assert resp.status == 201
+    return lab, user
+
+
 async def test_both_views_work_on_a_healthy_lab(start_service, arch):
     lab = await whole_lab(start_service, arch)
     user = AppUser(lab["edge"].url)
@@ -22,14 +33,9 @@ async def test_both_views_work_on_a_healthy_lab(start_service, arch):
 
 
 async def test_works_for_me_while_fresh_web_visits_are_rate_limited(start_service, arch, http):
-    lab = await whole_lab(start_service, arch)
-    user = AppUser(lab["edge"].url)
-    assert await asyncio.to_thread(user.warm)
     # Auth stops handing out tokens and checking them: the same fault for every caller.
     fault = {"kind": "error", "status": 429, "path_prefix": "/internal/", "ttl_s": 20}
-    async with http.post(f"{lab['auth'].url}/control/faults", json={"faults": [fault]},
-                         headers={"Authorization": f"Bearer {TOKEN}"}) as resp:
-        assert resp.status == 201
+    lab, user = await warm_user_then_break(start_service, arch, http, "auth", fault)
     app = await asyncio.to_thread(user.look)
     web = await asyncio.to_thread(fresh_web_visit, lab["web"].url)
     # The app's token was checked before the fault and is still trusted by the replicas.
@@ -39,13 +45,8 @@ async def test_works_for_me_while_fresh_web_visits_are_rate_limited(start_servic
 
 
 async def test_a_broken_timeline_shows_the_cached_one_to_the_app_user(start_service, arch, http):
-    lab = await whole_lab(start_service, arch)
-    user = AppUser(lab["edge"].url)
-    assert await asyncio.to_thread(user.warm)
     fault = {"kind": "error", "status": 503, "path_prefix": "/internal/timeline", "ttl_s": 20}
-    async with http.post(f"{lab['timeline'].url}/control/faults", json={"faults": [fault]},
-                         headers={"Authorization": f"Bearer {TOKEN}"}) as resp:
-        assert resp.status == 201
+    _, user = await warm_user_then_break(start_service, arch, http, "timeline", fault)
     app = await asyncio.to_thread(user.look)
     assert app["sees"] == "timeline" and app["fresh"] is False and app["refresh_error"].startswith("503")
     assert "sees its timeline from" in describe(app, {"page": "ok"}) and "refresh failed: 503" in describe(app, {"page": "ok"})
