@@ -152,7 +152,7 @@ class Runner:
             load = self.scenario.load
             extra = ("--app-cache", "on" if load.app_cache else "off", "--app-retries", str(load.app_retries),
                      "--app-jitter", "on" if load.app_jitter else "off", "--web-reloads", str(load.web_reloads),
-                     "--think", *(f"{t:g}" for t in load.think_s))
+                     "--think", *(f"{t:g}" for t in load.think_s), "--app-signed-in", f"{load.app_signed_in:g}")
             total = self.warmup_s + self.wall(self.scenario.duration) + RECOVERY_S + 15
             if not self.attach:
                 users = self.scenario.quick.users if self.quick and self.scenario.quick and self.scenario.quick.users else load.users

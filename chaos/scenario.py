@@ -62,6 +62,8 @@ class Load(_Model):
     app_cache: bool = True
     app_retries: Annotated[int, Field(ge=0, le=10)] = 3
     app_jitter: bool = True
+    # Share of app users who open the app already signed in (a session from an earlier day).
+    app_signed_in: Fraction = 0.6
     web_reloads: Annotated[int, Field(ge=0, le=10)] = 2
     # Seconds a user waits between journeys: [min, max].
     think_s: Annotated[list[Annotated[float, Field(ge=0, le=600)]], Field(min_length=2, max_length=2)] = [1.0, 4.0]

@@ -1,6 +1,8 @@
 """Mobile-app users: the API called directly, the way the iOS and Android apps do.
 
-The app logs in once and keeps its long-lived token. It keeps the last timeline and
+The app logs in once and keeps its long-lived token: most people who open the app that evening
+signed in on some earlier day (``--app-signed-in``, the share of them; their sessions are opened
+when the load starts, while the service is well), the rest sign in now. It keeps the last timeline and
 notifications it fetched, and when a refresh fails it shows those (a *degraded* journey: the
 user sees old content, not an error). It retries failed calls with exponential backoff and
 full jitter, and waits at least as long as a ``Retry-After`` header asks.
@@ -24,6 +26,31 @@ APP_UA = "TwitterAndroid/9.70.0-release.0 (29700000-r-0) Pixel 7/13 (Google;pant
 RETRYABLE = frozenset({"rate_limited", "server_error", "timeout", "connection_error"})
 
 
+# Sessions from earlier days, (username, token): each is handed to one user who opens the app.
+SIGNED_IN: list[tuple[str, str]] = []
+
+
+def sign_in_earlier(api_url: str, count: int, seed: int) -> int:
+    """Open ``count`` app sessions now, standing for sign-ins on earlier days; how many worked."""
+    import random
+
+    import requests  # locust's own dependency; cooperative under gevent
+
+    rng = random.Random(f"{seed}-signed-in")
+    with requests.Session() as http:
+        for _ in range(count):
+            username = f"user{rng.randrange(1, 5001):04d}"
+            try:
+                resp = http.post(f"{api_url}/api/1.1/auth/login.json", json={"username": username, "password": "failwhale"},
+                                 headers={"User-Agent": APP_UA, "X-Client": "app"}, timeout=5)
+                token = resp.json().get("token") if resp.status_code == 200 else None
+            except (requests.RequestException, ValueError):
+                token = None
+            if token:
+                SIGNED_IN.append((username, token))
+    return len(SIGNED_IN)
+
+
 class AppUser(Cohort):
     weight = 60  # replaced from --web-share by the locustfile
     client_class, surface = "app", "app"
@@ -38,9 +65,12 @@ class AppUser(Cohort):
         self.retries = getattr(opts, "app_retries", 3)
         self.backoff = Backoff(jitter=getattr(opts, "app_jitter", "on") == "on")
         self.token: str | None = None
-        self.username = f"user{self.rng.randrange(1, 5001):04d}"
         self.cache: dict[str, Any] = {}
-        self.login()
+        if SIGNED_IN and self.rng.random() < getattr(opts, "app_signed_in", 0.0):
+            self.username, self.token = SIGNED_IN.pop()  # opens the app already signed in
+        else:
+            self.username = f"user{self.rng.randrange(1, 5001):04d}"
+            self.login()
 
     # ---- calls ---------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from locust import events
 from locust.runners import MasterRunner, WorkerRunner
 from prometheus_client import CollectorRegistry, start_http_server
 
-from loadtest.app_user import AppUser
+from loadtest.app_user import AppUser, sign_in_earlier
 from loadtest.ledger import Ledger
 from loadtest.recorder import TALLY
 from loadtest.shape import LabShape
@@ -44,6 +44,8 @@ def _options(parser) -> None:
     g.add_argument("--app-cache", choices=["on", "off"], default="on", help="app shows its last good copy when a refresh fails")
     g.add_argument("--app-retries", type=int, default=3, help="app retries per call, with backoff (default %(default)s)")
     g.add_argument("--app-jitter", choices=["on", "off"], default="on", help="randomise app backoff (off: synchronised retries)")
+    g.add_argument("--app-signed-in", type=float, default=0.6,
+                   help="share of app users who open the app already signed in from an earlier day (default %(default)s)")
     g.add_argument("--think", type=float, nargs=2, default=[1.0, 4.0], metavar=("MIN", "MAX"),
                    help="seconds a user waits between journeys, drawn evenly from MIN..MAX (default 1 4)")
     g.add_argument("--seed", type=int, default=0, help="seed for the users' random choices (default %(default)s)")
@@ -70,8 +72,9 @@ def _init(environment, **_kw) -> None:
     opts = environment.parsed_options
     if opts is None:
         return
-    if not 0.0 <= opts.web_share <= 1.0:
-        raise SystemExit(f"error: --web-share must be between 0 and 1, got {opts.web_share}")
+    for name in ("web_share", "app_signed_in"):
+        if not 0.0 <= getattr(opts, name) <= 1.0:
+            raise SystemExit(f"error: --{name.replace('_', '-')} must be between 0 and 1, got {getattr(opts, name)}")
     WebUser.host, AppUser.host = opts.site_url, opts.api_url
     # Weights are whole numbers; a share of 0 or 1 leaves one cohort out entirely.
     WebUser.weight = round(opts.web_share * 100)
@@ -94,6 +97,16 @@ def _init(environment, **_kw) -> None:
         except OSError as e:
             raise SystemExit(f"error: cannot serve journey metrics on {opts.metrics_host}:{opts.metrics_port}: {e.strerror or e}") from e
         log.info("journey metrics on http://%s:%d/metrics", opts.metrics_host, opts.metrics_port)
+
+
+@events.test_start.add_listener
+def _sessions_from_earlier_days(environment, **_kw) -> None:
+    opts = environment.parsed_options
+    if opts is None or isinstance(environment.runner, MasterRunner) or opts.app_signed_in <= 0:
+        return
+    want = round(opts.app_signed_in * opts.peak_users * (1 - opts.web_share))
+    got = sign_in_earlier(opts.api_url, want, opts.seed)
+    log.info("%d of %d app sessions from earlier days opened", got, want)
 
 
 def _hard_stop(environment) -> None:
