@@ -56,7 +56,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.procs import cpu_seconds, stop_processes, wait_http_ok
+from bench.procs import cpu_seconds, serve_app, stop_processes, wait_http_ok
 from chaos.lab.ports import free_port_lab_config, free_ports
 from chaos.lab.supervisor import die_with_parent
 
@@ -169,13 +169,7 @@ def serve_bare(port: int) -> int:
 
     app = web.Application()
     app.router.add_get("/", handle)
-    try:
-        # access_log=None, as the lab's services run.
-        web.run_app(app, host=HOST, port=port, print=None, access_log=None)
-    except OSError as e:
-        print(f"error: the bare server cannot listen on {HOST}:{port}: {e.strerror or e}", file=sys.stderr)
-        return 2
-    return 0
+    return serve_app(app, HOST, port, "the bare server")
 
 
 # --------------------------------------------------------------------------- the driver

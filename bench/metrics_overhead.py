@@ -41,7 +41,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 
-from bench.procs import cpu_seconds, stop_processes, wait_http_ok
+from bench.procs import cpu_seconds, serve_app, stop_processes, wait_http_ok
 from chaos.lab.ports import free_ports
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,17 +119,8 @@ def build_variant(variant: str, data_dir: Path):
 
 
 def serve(variant: str, port: int) -> int:
-    from aiohttp import web
-
     with tempfile.TemporaryDirectory(prefix="failwhale-bench-") as tmp:
-        app = build_variant(variant, Path(tmp))
-        try:
-            # access_log=None: a log line per request would cost more than what is measured.
-            web.run_app(app, host=HOST, port=port, print=None, access_log=None)
-        except OSError as e:
-            print(f"error: {variant} server cannot listen on {HOST}:{port}: {e.strerror or e}", file=sys.stderr)
-            return 2
-    return 0
+        return serve_app(build_variant(variant, Path(tmp)), HOST, port, f"the {variant} server")
 
 
 # --------------------------------------------------------------------------- the driver
