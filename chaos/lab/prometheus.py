@@ -1,7 +1,7 @@
 """Prometheus's scrape config, generated from the lab config and the architecture.
 
 One job per kind of service (``web``, ``edge``, ``api``, ...), one target per instance, scraped
-every ``scrape_interval_s``. Prometheus adds ``job`` and ``instance`` labels; the services add
+every ``scrape_interval_s``, with failwhale's recording rules and alerts loaded. Prometheus adds ``job`` and ``instance`` labels; the services add
 their own ``service`` and ``replica`` labels, so queries can use either.
 """
 
@@ -12,6 +12,7 @@ from pathlib import Path
 
 import yaml
 
+from dashboards.spec import RULES_FILE
 from services.architecture import Architecture
 from services.config import LabConfig
 
@@ -33,6 +34,8 @@ def scrape_config(lab: LabConfig, arch: Architecture, extra_jobs: dict[str, list
         by_kind[job].extend(targets)
     return {
         "global": {"scrape_interval": interval, "evaluation_interval": interval, "scrape_timeout": interval},
+        # The SLO recording rules and alerts the dashboards read (dashboards/rules/).
+        "rule_files": [str(RULES_FILE)],
         "scrape_configs": [
             {"job_name": kind, "static_configs": [{"targets": targets}]}
             for kind, targets in sorted(by_kind.items())

@@ -81,6 +81,7 @@ def chaos_exposed() -> dict[str, set[str]]:
     events = Events(None, "127.0.0.1")
     events.steps.labels("inject", "ok").inc()
     events.phase.labels("outage").set(1)
+    events.start_clock(0.0, 2.0)
     out = {}
     for family in events.registry.collect():
         name = family.name + ("_total" if family.type == "counter" else "")
