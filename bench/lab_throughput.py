@@ -56,7 +56,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.procs import cpu_seconds, serve_app, stop_processes, wait_http_ok
+from bench.procs import cpu_seconds, stop_processes, wait_http_ok
+from services.common.app import serve
 from chaos.lab.ports import free_port_lab_config, free_ports
 from chaos.lab.supervisor import die_with_parent
 
@@ -169,7 +170,7 @@ def serve_bare(port: int) -> int:
 
     app = web.Application()
     app.router.add_get("/", handle)
-    return serve_app(app, HOST, port, "the bare server")
+    return serve(app, HOST, port, "the bare server")
 
 
 # --------------------------------------------------------------------------- the driver

@@ -41,7 +41,8 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 
-from bench.procs import cpu_seconds, serve_app, stop_processes, wait_http_ok
+from bench.procs import cpu_seconds, stop_processes, wait_http_ok
+from services.common.app import serve
 from chaos.lab.ports import free_ports
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,7 +121,7 @@ def build_variant(variant: str, data_dir: Path):
 
 def serve(variant: str, port: int) -> int:
     with tempfile.TemporaryDirectory(prefix="failwhale-bench-") as tmp:
-        return serve_app(build_variant(variant, Path(tmp)), HOST, port, f"the {variant} server")
+        return serve(build_variant(variant, Path(tmp)), HOST, port, f"the {variant} server")
 
 
 # --------------------------------------------------------------------------- the driver

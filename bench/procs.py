@@ -1,4 +1,4 @@
-"""Process chores both benchmarks share: serving an app, CPU time from /proc, readiness polls,
+"""Process chores both benchmarks share: CPU time from /proc, readiness polls,
 clean stops."""
 
 from __future__ import annotations
@@ -6,25 +6,10 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
-
-
-def serve_app(app: Any, host: str, port: int, what: str) -> int:
-    """Run an aiohttp app until interrupted, as the lab's services run (no access log: a log line
-    per request would cost more than what is measured); exit code 2 if it cannot listen."""
-    from aiohttp import web
-
-    try:
-        web.run_app(app, host=host, port=port, print=None, access_log=None)
-    except OSError as e:
-        print(f"error: {what} cannot listen on {host}:{port}: {e.strerror or e}", file=sys.stderr)
-        return 2
-    return 0
 
 
 def cpu_seconds(pid: int) -> float | None:

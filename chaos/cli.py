@@ -14,7 +14,7 @@ from pathlib import Path
 
 from chaos.errors import BadInput, ChaosError
 from chaos.lab import provision
-from chaos.lab.supervisor import LOADGEN, PROMETHEUS, Lab, LoadOptions
+from chaos.lab.supervisor import DASHBOARD, LOADGEN, PROMETHEUS, Lab, LoadOptions
 
 EPILOG = """\
 examples:
@@ -78,6 +78,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         _say(f"  web page    {lab.url('web')}/")
         _say(f"  API (edge)  {lab.url('edge')}/api/1.1/")
         _say(f"  Prometheus  {lab.url(PROMETHEUS)}/")
+        if DASHBOARD in lab.procs:
+            _say(f"  dashboard   {lab.url(DASHBOARD)}/  (live; also ?board=web, api, backends)")
         _say(f"  control token in {lab.lab.token_path} (mode 0600)")
         if not args.no_load:
             load = LoadOptions(

@@ -10,9 +10,8 @@ import logging
 import sys
 from pathlib import Path
 
-from aiohttp import web
-
 from services.architecture import load_architecture
+from services.common.app import serve
 from services.config import DEFAULT_LAB_CONFIG, load_lab_config
 from services.errors import ConfigError
 from services.registry import build_app
@@ -37,13 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyError:
         print(f"error: the architecture has no instance named {args.instance!r}", file=sys.stderr)
         return 2
-    port = lab.port(args.instance)
-    try:
-        web.run_app(app, host=lab.host, port=port, print=None, access_log=None)
-    except OSError as e:
-        print(f"error: {args.instance} cannot listen on {lab.host}:{port}: {e.strerror or e}", file=sys.stderr)
-        return 2
-    return 0
+    return serve(app, lab.host, lab.port(args.instance), args.instance)
 
 
 if __name__ == "__main__":

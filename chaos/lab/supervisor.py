@@ -1,4 +1,4 @@
-"""Start, watch and stop every process of the lab: the services and a real Prometheus.
+"""Start, watch and stop every process of the lab: the services, a real Prometheus and the dashboard.
 
 Children die with the supervisor even when it is killed with SIGKILL (Linux's parent-death
 signal), so a crashed ``failwhale up`` leaves no process behind. Ports are checked before
@@ -30,6 +30,7 @@ from services.config import LabConfig, load_lab_config
 from services.errors import ConfigError
 
 PROMETHEUS = "prometheus"
+DASHBOARD = "dashboard"
 LOADGEN = "loadgen"
 STOP_GRACE_S = 5.0
 LOCUSTFILE = Path(__file__).resolve().parents[2] / "loadtest" / "locustfile.py"
@@ -131,6 +132,11 @@ class Lab:
             f"{self.lab.url(PROMETHEUS)}/-/ready",
             logs / f"{PROMETHEUS}.log",
         )
+        if DASHBOARD in self.lab.ports:
+            self.procs[DASHBOARD] = Proc(
+                DASHBOARD, DASHBOARD, [py, "-m", "dashboards", *cfg_args],
+                f"{self.lab.url(DASHBOARD)}/readyz", logs / f"{DASHBOARD}.log",
+            )
 
     def check_ports(self) -> None:
         """Fail with the port's owner named if anything already listens on a lab port."""

@@ -12,6 +12,7 @@ import hmac
 import json
 import logging
 import math
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -335,3 +336,16 @@ def create_service_app(
     app.cleanup_ctx.extend(cleanup)
     app.cleanup_ctx.append(_ready_ctx)
     return app
+
+
+def serve(app: web.Application, host: str, port: int, who: str) -> int:
+    """Run ``app`` until stopped (the lab's way: no banner, no access log); the exit code.
+
+    A port already taken is one line naming the port and who wanted it, never a traceback.
+    """
+    try:
+        web.run_app(app, host=host, port=port, print=None, access_log=None)
+    except OSError as e:
+        print(f"error: {who} cannot listen on {host}:{port}: {e.strerror or e}", file=sys.stderr)
+        return 2
+    return 0

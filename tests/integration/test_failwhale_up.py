@@ -66,14 +66,15 @@ def test_up_prints_urls_and_ctrl_c_leaves_no_process(tmp_path):
         text = "\n".join(lines)
         assert f"http://127.0.0.1:{ports['web']}/" in text
         assert f"http://127.0.0.1:{ports['prometheus']}/" in text
+        assert f"http://127.0.0.1:{ports['dashboard']}/" in text
         assert any(line.startswith("  load ") and "4 users at peak" in line for line in lines), lines
         children = set(lab_pids(str(tmp_path))) - {proc.pid}
-        assert len(children) == 12  # 10 services, Prometheus and the load generator
+        assert len(children) == 13  # 10 services, Prometheus, the dashboard and the load generator
     finally:
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
-    assert "stopped 12 processes" in out
+    assert "stopped 13 processes" in out
     assert wait_gone(str(tmp_path)) == []
 
 
