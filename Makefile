@@ -43,6 +43,7 @@ bench: setup ## benchmarks that print figures (not part of CI)
 	$(BIN)/python -m bench.lab_throughput
 
 scenarios: setup ## run every scenario (about 9 min); reports/index.html and a table
+	@$(BIN)/failwhale setup --browser
 	$(BIN)/failwhale scenarios --out reports
 
 clean: ## remove the virtualenv, lab data, reports and caches

@@ -702,8 +702,55 @@ def content(summary: Summary, series: SeriesDoc, run_dir: Path | None = None) ->
                       "kind": m["kind"], "label": str(m.get("label") or "")}
                      for m in sorted(series.get("marks") or [], key=lambda m: m["at"])],
         "plots": [{"file": f"plots/{name}.png", "title": title, "caption": caption} for name, title, caption in PLOTS],
+        "dashboard": dashboard_shots(summary, run_dir),
         "files": [f for f in files if run_dir is None or (run_dir / f).exists()],
     }
+
+
+def _reading(dash: dict[str, Any]) -> str:
+    """One sentence of what the dashboard showed in a photograph."""
+    panels = dash.get("panels") or {}
+    parts = []
+    last = (panels.get("journey_success") or {}).get("last")
+    if isinstance(last, dict) and last:
+        parts.append("journeys served: " + ", ".join(f"{k} {pct(_num(v))}" for k, v in sorted(last.items(), key=lambda kv: kv[0] != "web")))
+    status = panels.get("status_page") or {}
+    if status.get("text"):
+        parts.append(f"status page: {status['text']} ({status.get('color', '?')})")
+    alerts = panels.get("firing_alerts") or {}
+    if "rows" in alerts:
+        firing = [r for r in alerts.get("rows_text") or [] if r]
+        parts.append("alerts firing: " + ("; ".join(firing) if firing else "none"))
+    return "; ".join(parts) + "." if parts else "No readings."
+
+
+def _site_reading(site: dict[str, Any]) -> str:
+    visits = [v for v in site.get("visits") or [] if isinstance(v, dict)]
+    if not visits:
+        return "No visit settled."
+    failed = [v for v in visits if v.get("state") == "error"]
+    first = visits[0]
+    seen = (f'"{first.get("message", "")}"' if first.get("state") == "error"
+            else f"a timeline of {first.get('tweets', 0)} tweets.")
+    return (f"{len(visits)} new visitors opened the website: {len(failed)} got the error message, "
+            f"{len(visits) - len(failed)} a timeline. The first (shown) saw {seen}")
+
+
+def dashboard_shots(summary: Summary, run_dir: Path | None) -> list[dict[str, Any]]:
+    """The run's photographs (dashboard and website) that exist, with what each showed."""
+    out = []
+    for shot in summary.get("dashboard") or []:
+        if not isinstance(shot, dict):
+            continue
+        title = f"{shot.get('name', '?')}, at {_seconds(_num(shot.get('at')))}"
+        for kind, reading, what in (("dashboard", _reading, "the live dashboard"), ("site", _site_reading, "the website")):
+            view = shot.get(kind)
+            if not isinstance(view, dict) or not view.get("file"):
+                continue
+            if run_dir is not None and not (run_dir / view["file"]).is_file():
+                continue
+            out.append({"file": view["file"], "title": f"{title}: {what}", "caption": reading(view)})
+    return out
 
 
 def _md(text: Any) -> str:
@@ -744,6 +791,11 @@ def markdown(c: dict[str, Any]) -> str:
     if c["comparison"]:
         out += ["## Compared with the big-bang rollout", "", _md(c["comparison"]), ""]
     out += ["## Why web and app differed", "", " ".join(_md(s) for s in c["why"]), ""]
+    if c["dashboard"]:
+        out += ["## The live dashboard and the website during the run", "",
+                "Photographed in headless Chromium late in each phase, as a person watching, or visiting, would have seen them.", ""]
+        for d in c["dashboard"]:
+            out += [f"### {_md(d['title'])}", "", f"![{_md(d['title'])}]({d['file']})", "", _md(d["caption"]), ""]
     if c["timeline"]:
         out += ["## Timeline", ""]
         out += _md_table(["scenario time", "what", "detail"], [[m["at"], m["kind"], m["label"]] for m in c["timeline"]])

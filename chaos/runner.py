@@ -20,28 +20,39 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+from prometheus_client.metrics_core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
-from chaos import measure, probe, series
+from chaos import camera, measure, probe, series
+from chaos.camera import Camera
 from chaos.probe import AppUser, describe, fresh_web_visit
 from chaos.control import LabControl, halt
 from chaos.errors import BadInput, ChaosError, LabError
-from chaos.lab.supervisor import Lab, LoadOptions
+from chaos.lab.supervisor import DASHBOARD, Lab, LoadOptions
 from chaos.rollout import plan_waves, rollback, rollout
 from chaos.scenario import Inject, Kill, Note, Pause, Rollback, Rollout, Scenario, WorksForMe
 from loadtest.ledger import read_ledger
 from services.architecture import load_architecture
 from services.errors import ConfigError
 
+# Step counters start at zero for every action and outcome (see Events).
+STEP_ACTIONS = ("inject", "rollout", "rollback", "kill", "pause", "note", "works_for_me")
+STEP_OUTCOMES = ("ok", "rolled_back", "failed")
 EXIT_HELD, EXIT_DEVIATED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 WARMUP_S = 8.0  # wall seconds of healthy load before the steady-state check
 QUICK_WARMUP_S = 5.0
+# Where in each phase the dashboard is photographed: late, once the phase has shown itself,
+# and before the step that ends it.
+PHOTO_AT = 0.8
+# Wall seconds a photograph takes: three visits to the site and one look at the dashboard.
+PHOTO_TAKES_S = 2.5
 SERIES_LEAD_S = 5.0  # wall seconds of warm-up kept in series.json, to show the baseline
 SETTLE_S = 15.0  # more wall seconds of warm-up allowed when the steady state does not hold yet
 RECOVERY_S = 20.0  # wall seconds allowed for the steady state to return after rollback
@@ -75,6 +86,23 @@ class Journal:
         tmp.replace(self.path)
 
 
+class _ScenarioClock(Collector):
+    """``failwhale_chaos_scenario_seconds``: present only while a timeline plays, so dashboards
+    can tell scenario time from wall time and show nothing outside a run."""
+
+    def __init__(self, events: Events) -> None:
+        self.events = events
+
+    def describe(self) -> list:
+        return []
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        now = self.events.scenario_now()
+        if now is not None:
+            yield GaugeMetricFamily("failwhale_chaos_scenario_seconds",
+                                    "The scenario's clock: seconds since its t = 0.", value=now)
+
+
 class Events:
     """The run as Prometheus sees it (job ``chaos``): steps by outcome, the phase now, faults sent."""
 
@@ -83,7 +111,26 @@ class Events:
         self.steps = Counter("failwhale_chaos_steps_total", "Scenario steps run, by action and outcome.", ["action", "outcome"], registry=r)
         self.phase = Gauge("failwhale_chaos_phase", "1 while the scenario is in this phase.", ["phase"], registry=r)
         self.running = Gauge("failwhale_chaos_run_active", "1 while a scenario run plays its timeline.", registry=r)
+        # Every action and outcome from zero, so a step's first occurrence is an increase that
+        # dashboards can mark (a series born at 1 has no increase to see).
+        for action in STEP_ACTIONS:
+            for outcome in STEP_OUTCOMES:
+                self.steps.labels(action, outcome)
+        self._t0: float | None = None
+        self._speed = 1.0
+        r.register(_ScenarioClock(self))
         self.server = start_http_server(port, addr=host, registry=r)[0] if port else None
+
+    def scenario_now(self) -> float | None:
+        return None if self._t0 is None else (time.time() - self._t0) * self._speed
+
+    def start_clock(self, t0: float, speed: float) -> None:
+        self._t0, self._speed = t0, speed
+        self.running.set(1)
+
+    def stop_clock(self) -> None:
+        self._t0 = None
+        self.running.set(0)
 
     def close(self) -> None:
         """Free the port: `failwhale scenarios` plays many runs in one process."""
@@ -135,6 +182,8 @@ class Runner:
         self.app_user: AppUser | None = None
         self.probes: list[dict[str, Any]] = []
         self.status_samples: list[tuple[float, bool]] = []
+        self.camera: Camera | None = None
+        self.dashboard_shots: list[dict[str, Any]] = []
         verdict, problems = "held", []
         t0 = None
         self.events = None
@@ -158,6 +207,7 @@ class Runner:
                 users = self.scenario.quick.users if self.quick and self.scenario.quick and self.scenario.quick.users else load.users
                 self.lab.start_load(LoadOptions(peak_users=users, web_share=load.web_share, shape=load.shape,
                                                 duration_s=total, extra=extra), self.run_dir)
+            self.open_camera()
             self.sleep_until(time.time() + self.warmup_s, "warm-up", None)
             if not self.settled():
                 verdict, problems = "deviated", ["steady state did not hold before the timeline"]
@@ -165,7 +215,8 @@ class Runner:
                 self.warm_probe()
                 t0 = time.time()
                 self.watch_status_page(t0)
-                self.events.running.set(1)
+                self.events.start_clock(t0, self.speed)
+                self.start_camera(t0)
                 failed = self.play(t0)
                 if failed:
                     verdict, problems = "deviated", [failed]
@@ -179,8 +230,10 @@ class Runner:
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
             try:
                 if hasattr(self, "control") and self.events is not None:
-                    self.events.running.set(0)
+                    self.events.stop_clock()
                     self.stopping.set()
+                    if self.camera is not None:
+                        self.dashboard_shots = self.camera.finish()
                     self.rollbacks()
                     if verdict != "aborted" and not self.recovered():
                         verdict = "deviated"
@@ -189,6 +242,8 @@ class Runner:
                     verdict = summary["verdict"]
             finally:
                 self.stopping.set()
+                if self.camera is not None:
+                    self.camera.finish(timeout_s=5)  # closes the browser if the run ended early
                 self.restarter.shutdown(wait=False, cancel_futures=True)
                 if self.events is not None:
                     self.events.close()
@@ -280,6 +335,29 @@ class Runner:
         warmed = user.warm()
         self.app_user = user if warmed else None
         self.journal.end(entry, "ok" if warmed else "failed")
+
+    def open_camera(self) -> None:
+        """Start a browser for photographs of the live dashboard and the website, if there is one."""
+        if DASHBOARD not in self.lab.lab.ports:
+            return
+        missing = camera.available()
+        if missing:
+            self.say(f"no dashboard photographs in this run: {missing}")
+            return
+        # The charts span the warm-up and the whole timeline, however short a quick run is.
+        window = math.ceil(self.warmup_s + self.wall(self.scenario.duration) + 10)
+        self.camera = Camera(f"{self.lab.url(DASHBOARD)}/?board=overview&window={window}", f"{self.lab.url('web')}/",
+                             self.run_dir / "photos", self.say, self.stopping)
+
+    def start_camera(self, t0: float) -> None:
+        """Photograph late in each phase, when the phase shows at its clearest."""
+        if self.camera is not None:
+            moments = []
+            for p in self.scenario.phases:
+                late = p.start + PHOTO_AT * (p.end - p.start)
+                # Done before the phase ends, even when a quick run makes it last two seconds.
+                moments.append((p.name, max(p.start, min(late, p.end - PHOTO_TAKES_S * self.speed))))
+            self.camera.schedule(moments, t0, self.speed)
 
     def watch_status_page(self, t0: float) -> None:
         """Read the public status page every second, as a user checking it would, until the run ends."""
@@ -403,7 +481,7 @@ class Runner:
         time.sleep(1.5)
         acked, lost = self.lost_tweets()
         phases, figures, expectations = {}, {}, []
-        trouble, comparison = None, None
+        trouble, comparison, fired = None, None, []
         if t0 is not None:
             for p in self.scenario.phases:
                 f = figures[p.name] = measure.window(prom, t0 + self.wall(p.start), t0 + self.wall(p.end))
@@ -416,6 +494,7 @@ class Runner:
             hurt = {c: whole["clients"][c]["users_hurt"] for c in measure.CLIENTS}
             # Saved before the lab stops: the next lab start wipes Prometheus's data.
             try:
+                fired = series.alerts(prom, t0=t0, end=time.time(), speed=self.speed)
                 data = series.export(prom, t0=t0, end=time.time(), speed=self.speed, lead_s=SERIES_LEAD_S)
             except LabError as e:  # the verdict and figures still matter without the plots
                 self.say(f"warning: no series.json, so no plots: {e}")
@@ -425,7 +504,8 @@ class Runner:
                     "version": series.VERSION, "scenario": self.name, "speed": self.speed,
                     "duration": self.scenario.duration, "t0": t0, "step": max(0.25, 1 / self.speed) * self.speed,
                     "phases": [p.model_dump() for p in self.scenario.phases],
-                    "marks": series.marks_from_journal(self.journal.entries, t0, self.speed), "series": data})
+                    "marks": series.marks_from_journal(self.journal.entries, t0, self.speed) + series.alert_marks(fired),
+                    "series": data})
             if self.scenario.compare:
                 comparison = self.compare(sum(hurt.values()))
             for e in self.scenario.expectations:
@@ -466,7 +546,7 @@ class Runner:
             "status_page": self.status_share(0, s.duration), "works_for_me": self.probes,
             "acked_tweets": acked, "lost_tweets": lost, "expectations": expectations,
             "teaches": s.teaches, "description": s.description, "facts": s.incident.facts, "incident_date": s.incident.date,
-            "run_dir": str(self.run_dir), "started": t0,
+            "run_dir": str(self.run_dir), "started": t0, "dashboard": self.dashboard_shots, "alerts": fired,
         }
         (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
         for e in expectations:

@@ -120,6 +120,23 @@ def export(prometheus_url: str, *, t0: float, end: float, speed: float, lead_s: 
     return out
 
 
+def alerts(prometheus_url: str, *, t0: float, end: float, speed: float) -> list[dict[str, Any]]:
+    """Each alert that fired during the run (``dashboards/rules``), with the scenario times it
+    first and last fired: when the on-call would have been paged, and for how long."""
+    out = []
+    for s in query_range(prometheus_url, 'ALERTS{alertstate="firing"}', t0, end, 1.0):
+        times = [round((float(t) - t0) * speed, 1) for t, _v in s["values"]]
+        labels = s["metric"]
+        out.append({"alert": labels.get("alertname", "?"), "client": labels.get("client"),
+                    "severity": labels.get("severity"), "first_at": times[0], "last_at": times[-1]})
+    return sorted(out, key=lambda a: (a["first_at"], a["alert"], a["client"] or ""))
+
+
+def alert_marks(fired: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"at": a["first_at"], "end": a["last_at"], "kind": "alert",
+             "label": f"{a['alert']}" + (f" ({a['client']})" if a["client"] else "") + " fires"} for a in fired]
+
+
 def time_to_recover(series: dict[str, dict[str, Any]], threshold: float = 0.95) -> dict[str, float] | None:
     """When users' trouble started and ended, in scenario seconds, from ``journeys_not_failed``.
 

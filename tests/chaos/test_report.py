@@ -342,3 +342,47 @@ def test_a_missing_or_corrupt_summary_is_one_line_naming_it(make_run, text, says
 def test_a_folder_that_does_not_exist_is_one_line(tmp_path: Path):
     with pytest.raises(ReportError, match="not a run folder"):
         render_run(tmp_path / "nowhere")
+
+
+# ---- photographs of the dashboard and the website ---------------------------------------------------
+
+
+def _photographed(run_summary: dict) -> dict:
+    message = "Something went wrong, but don't fret \u2014 it's not your fault. Let's try again."
+    run_summary["dashboard"] = [{
+        "name": "outage", "planned_at": 100.0, "at": 104.2,
+        "dashboard": {"file": "photos/dashboard-outage.png", "panels": {
+            "journey_success": {"last": {"app": 0.91, "web": 0.04}},
+            "status_page": {"color": "green", "text": "All systems operational"},
+            "firing_alerts": {"rows": "1", "rows_text": ["JourneyErrorBudgetBurn web page"]}}},
+        "site": {"file": "photos/site-outage.png", "visits": [
+            {"state": "error", "message": message, "tweets": 0},
+            {"state": "error", "message": message, "tweets": 0},
+            {"state": "ready", "tweets": 20}]},
+    }]
+    return run_summary
+
+
+def test_the_report_shows_each_photograph_with_what_it_showed(make_run, run_summary, run_series):
+    run_dir = make_run(summary=_photographed(run_summary))
+    (run_dir / "photos").mkdir()
+    for name in ("dashboard-outage", "site-outage"):
+        (run_dir / "photos" / f"{name}.png").write_bytes(PNG_MAGIC)
+    page = html(content(run_summary, run_series, run_dir))
+    md = markdown(content(run_summary, run_series, run_dir))
+    for text in (page, md):
+        assert "photos/dashboard-outage.png" in text and "photos/site-outage.png" in text
+        assert "journeys served: web 4%, app 91%" in text
+        assert "All systems operational (green)" in text
+        assert "JourneyErrorBudgetBurn web page" in text
+        assert "3 new visitors opened the website: 2 got the error message, 1 a timeline" in text
+
+
+def test_photographs_missing_from_the_folder_are_left_out(make_run, run_summary, run_series):
+    run_dir = make_run(summary=_photographed(run_summary))
+    (run_dir / "photos").mkdir()
+    (run_dir / "photos" / "site-outage.png").write_bytes(PNG_MAGIC)
+    md = markdown(content(run_summary, run_series, run_dir))
+    assert "photos/site-outage.png" in md and "dashboard-outage.png" not in md
+    run_summary["dashboard"] = []
+    assert "live dashboard" not in markdown(content(run_summary, run_series, run_dir))

@@ -4,6 +4,7 @@ holds the bounds the incident sets, and leaves a report with plots a person can 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -11,6 +12,7 @@ import time
 import pytest
 
 from tests.integration.conftest import write_lab_config
+from tests.integration.test_browser import ARTIFACTS
 from tests.integration.test_failwhale_up import lab_pids
 
 pytestmark = pytest.mark.integration
@@ -63,3 +65,35 @@ def test_quick_headline_reproduces_the_split_and_reports_it(tmp_path):
     web = [v for t, v in series["series"]["journeys_not_failed"]["lines"]["web"] if 40 <= t <= 120 and v is not None]
     assert web and max(web) < 0.5  # the outage is in the saved series, not only in the summary
     assert lab_pids(str(tmp_path)) == []
+
+    # The live dashboard, photographed in headless Chromium during the run, as a watcher saw it:
+    # green everywhere before the change; in the outage the web line down, its SLO alert
+    # firing, and the status tile still green (it reads only health checks).
+    shots = {s["name"]: s for s in summary["dashboard"]}
+    assert set(shots) == {"baseline", "outage", "recovery"}, summary["dashboard"]
+    before, during = shots["baseline"]["dashboard"]["panels"], shots["outage"]["dashboard"]["panels"]
+    assert before["journey_success"]["last"]["web"] > 0.9
+    assert before["status_page"]["color"] == "green"
+    assert not any("web" in row for row in before["firing_alerts"]["rows_text"]), before["firing_alerts"]
+    assert during["journey_success"]["last"]["web"] < 0.5, during["journey_success"]
+    assert during["journey_success"]["last"]["app"] > 0.7, during["journey_success"]
+    assert during["status_page"]["color"] == "green" and during["status_page"]["text"] == "All systems operational"
+    assert "JourneyErrorBudgetBurn web page" in during["firing_alerts"]["rows_text"], during["firing_alerts"]
+    assert [r for r in during["api_versions"]["rows_text"] if r.endswith("v2")] == [f"api-{i} v2" for i in range(1, 5)]
+    for name in ("dashboard-outage", "site-outage"):
+        path = run_dir / "photos" / f"{name}.png"
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", path
+        assert f"photos/{name}.png" in html
+    # The web SLO pages after the change and well before user reports peak (19:44, 54 s in).
+    (web_page,) = [a for a in summary["alerts"] if a["alert"] == "JourneyErrorBudgetBurn" and a["client"] == "web"]
+    assert 10 < web_page["first_at"] < 54, summary["alerts"]
+    assert "JourneyErrorBudgetBurn (web) fires" in html
+    # Kept as test artifacts, for a person to look at after CI.
+    ARTIFACTS.mkdir(exist_ok=True)
+    for png in (run_dir / "photos").glob("*.png"):
+        shutil.copy(png, ARTIFACTS / f"headline-{png.name}")
+    # New visitors to the website during the outage get the page's own error message.
+    visits = shots["outage"]["site"]["visits"]
+    told = [v for v in visits if v["state"] == "error"]
+    assert len(told) >= 2, visits
+    assert {v["message"] for v in told} == {"Something went wrong, but don't fret \u2014 it's not your fault. Let's try again."}
