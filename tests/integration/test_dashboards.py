@@ -3,20 +3,25 @@ built-in dashboard draws real data in a real browser."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import yaml
 
+from chaos.control import LabControl
 from chaos.lab.provision import find_promtool
 from chaos.lab.supervisor import Lab, LoadOptions
+from chaos.rollout import rollback, rollout
 from dashboards.spec import RULES_FILE, default_spec
 from services.architecture import load_architecture
 from services.config import load_lab_config
+from tests.conftest import ROOT
 from tests.integration.conftest import prom_query, write_lab_config
 from tests.integration.test_browser import browser, page, shot  # noqa: F401  (fixtures)
 
@@ -129,3 +134,25 @@ def test_every_board_renders_every_panel(busy_lab, page, board):  # noqa: F811
     assert shown == [p.id for p in SPEC.panels_of(board)]
     assert SPEC.board(board).title in page.locator("body").inner_text()
     shot(page, f"dashboard-{board}")
+
+
+def in_thread(coro):
+    """Run a coroutine to its end; on a thread of its own, because the browser fixture's
+    Playwright keeps an event loop running on this one."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+def test_an_architecture_change_is_marked_on_the_charts(busy_lab):
+    """Last in this module: it changes the lab. The rollout annotation sees one replica move."""
+    new = load_architecture(ROOT / "services" / "architecture" / "v2.yaml")
+    control = LabControl.connect(busy_lab.lab, busy_lab.arch)
+    (mark,) = [a for a in SPEC.annotations if a.id == "rollout"]
+    in_thread(rollout(control, new, [["api-1"]], bake_s=0, guard=None, prometheus_url=busy_lab.url("prometheus")))
+    try:
+        deadline = time.monotonic() + 10
+        while not (result := query(busy_lab, mark.expr)) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert [s["metric"] for s in result] == [{"version": new.version}]
+    finally:
+        assert in_thread(rollback(control)) == []
