@@ -7,6 +7,8 @@ that fails to start exits 1. Nothing here prints a traceback for bad input.
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import signal
 import sys
 import time
@@ -15,6 +17,7 @@ from pathlib import Path
 from chaos.errors import BadInput, ChaosError
 from chaos.lab import provision
 from chaos.lab.supervisor import DASHBOARD, LOADGEN, PROMETHEUS, Lab, LoadOptions
+from chaos.workshop import LEVERS as WORKSHOP_LEVERS
 
 EPILOG = """\
 examples:
@@ -438,7 +441,109 @@ def build_parser() -> argparse.ArgumentParser:
 
     st = sub.add_parser("status", parents=[lab_config], help="each process: ready or not, architecture version, active faults")
     st.set_defaults(func=cmd_status)
+
+    wk = sub.add_parser("workshop", help="a game day: a hidden outage, levers for the participants, a scorecard",
+                        description="Teach incident response on a replayed outage. `start` plays a scenario without "
+                                    "naming it and leaves its fix to the participants; `sheet` prints the facilitator's "
+                                    "private sheet; `lever` pulls a lever on the running lab; `end` stops the game and "
+                                    "writes the scorecard and a postmortem draft into the run folder. See docs/workshop.md.")
+    wsub = wk.add_subparsers(dest="workshop_command", required=True, metavar="ACTION")
+    ws = wsub.add_parser("start", parents=[lab_config], help="start the lab, the load and the dashboard; play a hidden scenario",
+                         description="Start a fresh lab with its load and dashboard and play a workshop scenario without "
+                                     "naming it: after a quiet lead-in only the seed knows, the change happens, and the "
+                                     "scenario's own rollback is left to the participants. Runs until `failwhale workshop "
+                                     "end` or --for. Same seed, same scenario, same times.")
+    pick = ws.add_mutually_exclusive_group()
+    pick.add_argument("--scenario", metavar="NAME", help="play this scenario (failwhale list); default: one picked by the seed")
+    pick.add_argument("--random", action="store_true", help="let the seed pick the scenario (the default)")
+    ws.add_argument("--seed", type=int, metavar="N", help="the seed: scenario and lead-in (default: a new one, printed)")
+    ws.add_argument("--speed", type=_ranged(float, 0.01, 100), help="time compression (default: the scenario's own)")
+    ws.add_argument("--quick", action="store_true", help="the scenario's quick variant (faster, lighter): for a try-out and tests")
+    ws.add_argument("--for", dest="limit", type=_ranged(float, 10, 4 * 3600), default=1800.0, metavar="SECONDS",
+                    help="the game ends by itself after this long (default: %(default)s)")
+    ws.add_argument("--out", type=Path, default=Path("reports"), help="where the run folder goes (default: %(default)s)")
+    ws.set_defaults(func=cmd_workshop_start)
+    wsh = wsub.add_parser("sheet", parents=[lab_config], help="print the facilitator's private sheet of the running workshop")
+    wsh.set_defaults(func=cmd_workshop_sheet)
+    wl = wsub.add_parser("lever", parents=[lab_config], help="pull a lever on the running workshop's lab",
+                         description="Levers: " + "; ".join(f"{k}: {v}" for k, v in WORKSHOP_LEVERS.items()) + ". "
+                                     "Each acts on the lab for real and is logged with who and when.")
+    wl.add_argument("lever", choices=sorted(WORKSHOP_LEVERS), help="what to do")
+    wl.add_argument("--who", default=os.environ.get("USER", "someone"), help="who pulls it (default: $USER)")
+    wl.add_argument("--severity", choices=["SEV1", "SEV2", "SEV3"], help="for declare (default SEV2)")
+    wl.add_argument("--backend", default="timeline", help="for scale (default: %(default)s)")
+    wl.add_argument("--factor", type=_ranged(float, 0.1, 10), default=2.0, help="for scale and rate-limit (default: %(default)s)")
+    wl.set_defaults(func=cmd_workshop_lever)
+    we = wsub.add_parser("end", parents=[lab_config], help="end the running workshop: scorecard and postmortem draft")
+    we.add_argument("--who", default=os.environ.get("USER", "someone"), help="who ends it (default: $USER)")
+    we.set_defaults(func=cmd_workshop_end)
     return p
+
+
+def _lab_config(args: argparse.Namespace):
+    return Lab.from_files(args.config).lab
+
+
+def cmd_workshop_start(args: argparse.Namespace) -> int:
+    from chaos import workshop
+
+    p = workshop.plan(args.seed, args.scenario)
+    from chaos.scenario import load_scenario
+
+    scenario = load_scenario(p.path)
+    if args.quick and scenario.quick is None:
+        raise BadInput(f"{p.path}: the scenario has no quick variant")
+    speed = args.speed or (scenario.quick.speed if args.quick else scenario.speed)
+    hidden = workshop.hidden(scenario, p.lead_in_s)
+    lab = _lab_config(args)
+    folder = workshop.workshop_dir(lab)
+    folder.mkdir(parents=True, exist_ok=True)
+    sheet = folder / "sheet.md"
+    sheet.unlink(missing_ok=True)
+    sheet.touch(mode=0o600)
+    sheet.write_text(workshop.sheet(p, hidden, speed), encoding="utf-8")
+    _say(f"workshop (seed {p.seed}): the facilitator's sheet is {sheet} (or: failwhale workshop sheet)")
+    _say(f"  dashboard   {lab.url(DASHBOARD)}/   levers: failwhale workshop lever --help")
+    runner = workshop.WorkshopRunner(hidden, "workshop", args.out, speed, args.config, say=_say, quick=args.quick,
+                                     plan=p, limit_s=args.limit)
+    code = runner.run()
+    run_dir = getattr(runner, "run_dir", None)
+    if run_dir is not None and (run_dir / "summary.json").exists():
+        _write_reports(args.out, [run_dir])
+        card = json.loads((run_dir / "scorecard.json").read_text())
+        _say(workshop.scorecard_text(card))
+        _say(f"postmortem draft: {run_dir / 'postmortem.md'}")
+    return code
+
+
+def cmd_workshop_sheet(args: argparse.Namespace) -> int:
+    from chaos import workshop
+
+    path = workshop.workshop_dir(_lab_config(args)) / "sheet.md"
+    try:
+        print(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise BadInput(f"no facilitator sheet at {path}: start a workshop first (failwhale workshop start)") from e
+    return 0
+
+
+def cmd_workshop_lever(args: argparse.Namespace) -> int:
+    from chaos import workshop
+
+    extra = {"declare": {"severity": args.severity}, "scale": {"backend": args.backend, "factor": args.factor},
+             "rate-limit": {"factor": args.factor}}.get(args.lever, {})
+    answer = workshop.send(_lab_config(args), args.lever, args.who, {k: v for k, v in extra.items() if v is not None})
+    at = answer.get("at")
+    _say(f"{args.lever} by {args.who}" + (f" at T+{at:g}s" if at is not None else "") + f": {answer.get('note')}")
+    return 0
+
+
+def cmd_workshop_end(args: argparse.Namespace) -> int:
+    from chaos import workshop
+
+    answer = workshop.send(_lab_config(args), "end", args.who, {})
+    _say(f"{answer.get('note')}: the scorecard follows in the workshop's terminal")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

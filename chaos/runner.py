@@ -69,21 +69,26 @@ class Journal:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.entries: list[dict[str, Any]] = []
+        # A workshop's levers write from another thread than the timeline's.
+        self._lock = threading.RLock()
 
     def start(self, kind: str, **fields: Any) -> dict[str, Any]:
         entry = {"kind": kind, **fields, "started": time.time(), "ended": None, "outcome": "running"}
-        self.entries.append(entry)
-        self.save()
+        with self._lock:
+            self.entries.append(entry)
+            self.save()
         return entry
 
     def end(self, entry: dict[str, Any], outcome: str, **detail: Any) -> None:
-        entry.update(ended=time.time(), outcome=outcome, **detail)
-        self.save()
+        with self._lock:
+            entry.update(ended=time.time(), outcome=outcome, **detail)
+            self.save()
 
     def save(self) -> None:
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.entries, indent=1, default=str), encoding="utf-8")
-        tmp.replace(self.path)
+        with self._lock:
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self.entries, indent=1, default=str), encoding="utf-8")
+            tmp.replace(self.path)
 
 
 class _ScenarioClock(Collector):
@@ -184,6 +189,7 @@ class Runner:
         self.status_samples: list[tuple[float, bool]] = []
         self.camera: Camera | None = None
         self.dashboard_shots: list[dict[str, Any]] = []
+        self.t0: float | None = None
         verdict, problems = "held", []
         t0 = None
         self.events = None
@@ -196,6 +202,7 @@ class Runner:
                 took = self.lab.start()
                 self.say(f"lab ready in {took:.1f}s")
                 self.control = LabControl.connect(self.lab.lab, self.lab.arch)
+            self.on_lab_ready()
             port = self.lab.lab.ports.get("chaos-metrics")
             self.events = Events(port, self.lab.lab.host)
             load = self.scenario.load
@@ -213,14 +220,14 @@ class Runner:
                 verdict, problems = "deviated", ["steady state did not hold before the timeline"]
             else:
                 self.warm_probe()
-                t0 = time.time()
+                t0 = self.t0 = time.time()
                 self.watch_status_page(t0)
                 self.events.start_clock(t0, self.speed)
                 self.start_camera(t0)
                 failed = self.play(t0)
                 if failed:
                     verdict, problems = "deviated", [failed]
-                self.sleep_until(t0 + self.wall(self.scenario.duration), "to the end", t0)
+                self.until_end(t0)
         except Interrupted as e:
             verdict, problems = "aborted", [f"interrupted by {e}"]
             self.say(f"\ninterrupted by {e}: rolling back")
@@ -256,6 +263,13 @@ class Runner:
         return {"held": EXIT_HELD, "deviated": EXIT_DEVIATED, "aborted": EXIT_INTERRUPTED}[verdict]
 
     # ---- timeline ---------------------------------------------------------------------------
+
+    def on_lab_ready(self) -> None:
+        """Called once the lab runs and answers its control plane (a workshop opens its levers)."""
+
+    def until_end(self, t0: float) -> None:
+        """After the last step: wait for the scenario's end (a workshop waits for its facilitator)."""
+        self.sleep_until(t0 + self.wall(self.scenario.duration), "to the end", t0)
 
     def play(self, t0: float) -> str | None:
         """Run every step at its time; the first failed step ends the timeline (its reason)."""

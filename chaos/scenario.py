@@ -193,6 +193,19 @@ class Compare(_Model):
     against: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,79}$")]
 
 
+class Workshop(_Model):
+    """How a facilitator runs the scenario as a game day (``failwhale workshop``): what
+    participants should notice, the hints to give (gentlest first), and what mitigates it."""
+
+    look_for: list[str] = Field(min_length=1)
+    hints: list[str] = Field(min_length=1)
+    # The lever that mitigates: the scenario's own rollback steps are left to the participants.
+    fix: Literal["rollback"] = "rollback"
+    # After the fix, web and app journeys hold again within this much scenario time.
+    recovers_within: Annotated[Duration, Field(gt=0)] = 60.0
+    debrief: list[str] = Field(min_length=1)
+
+
 class Final(_Model):
     """A rollback that always runs at the end, however the run ended."""
 
@@ -214,6 +227,7 @@ class Scenario(_Model):
     phases: list[Phase] = Field(min_length=1)
     expectations: list[Expectation] = []
     compare: Compare | None = None
+    workshop: Workshop | None = None
     rollbacks: list[Final] = [Final(action="halt")]
 
     # Set by load_scenario: where the file is, to find architecture files beside it.

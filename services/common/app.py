@@ -185,7 +185,9 @@ async def metrics_view(request: web.Request) -> web.Response:
 async def get_architecture(request: web.Request) -> web.Response:
     require_control(request)
     state = request.app[CONTEXT].architecture
-    return web.json_response({"version": state.current.version, "baseline": state.baseline.version})
+    # The whole document too, so a change can start from what runs now (a workshop's levers).
+    return web.json_response({"version": state.current.version, "baseline": state.baseline.version,
+                              "architecture": state.current.model_dump(mode="json")})
 
 
 async def put_architecture(request: web.Request) -> web.Response:

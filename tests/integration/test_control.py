@@ -51,7 +51,8 @@ def test_halt_removes_every_fault_and_restores_baselines_fast(lab):
     assert time.monotonic() - started < 10  # including interpreter start-up
 
     for name in ("api-1", "api-2", "timeline", "auth", "edge"):
-        assert control(lab, name, "GET", "/control/architecture")[1]["version"] == "v1"
+        answer = control(lab, name, "GET", "/control/architecture")[1]
+        assert answer["version"] == "v1" and answer["architecture"]["version"] == "v1"  # the whole document too
         assert control(lab, name, "GET", "/control/faults")[1]["faults"] == []
 
 

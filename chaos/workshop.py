@@ -1,0 +1,502 @@
+"""Workshop mode: a game day on a replayed outage, for teaching incident response.
+
+``failwhale workshop start`` starts the lab, its load and the dashboard, and plays a scenario
+without naming it: its change happens after a quiet lead-in of a length only the seed knows,
+and its own rollback steps are left out, because finding the fix is the participants' job.
+The facilitator gets a private sheet (``failwhale workshop sheet``): the scenario, its timeline,
+what to look for, a ladder of hints and the debrief questions.
+
+Participants pull levers (``failwhale workshop lever ...``) through a small HTTP server that
+needs the workshop's token. Each lever acts on the running lab for real (a rollback moves every
+process back to its baseline; scaling the timeline service really gives it more capacity,
+which helps only if capacity was the problem) and is written to the run's journal with who
+pulled it and when. ``failwhale workshop end`` stops the game; the run folder then holds a
+scorecard (time to detect, time to mitigate, users hurt, reports) and a postmortem draft.
+
+The same seed plays the same scenario with the same lead-in, so two rooms can play the same game.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import random
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from chaos.errors import BadInput, LabError
+from chaos.rollout import rollback
+from chaos.runner import Runner
+from chaos.scenario import Rollback, Scenario, load_scenario
+from services.config import LabConfig
+
+CATALOG = Path(__file__).with_name("scenarios")
+PORT_NAME = "workshop"
+LEAD_IN_S = (10, 40)  # scenario seconds of an ordinary evening before the change
+DEFAULT_LIMIT_S = 1800.0  # a workshop ends by itself after this many wall seconds
+SEVERITIES = ("SEV1", "SEV2", "SEV3")
+# What each lever needs besides who pulls it.
+LEVERS: dict[str, str] = {
+    "declare": "declare an incident (--severity SEV1|SEV2|SEV3)",
+    "ack": "acknowledge the alerts that page now",
+    "rollback": "move every process back to the architecture it started with",
+    "scale": "multiply a backend's capacity (--backend timeline --factor 2)",
+    "rate-limit": "multiply auth's rate limits (--factor 2 raises them, 0.5 lowers them)",
+}
+
+
+class WorkshopError(BadInput):
+    """A workshop cannot start, or a lever cannot be pulled; one line saying why."""
+
+
+def catalog() -> list[Path]:
+    """The catalog's scenarios that say how to run them as a workshop, by name."""
+    return sorted(p for p in CATALOG.glob("*.yaml") if load_scenario(p).workshop is not None)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a workshop will play: everything here follows from the seed (and a chosen name)."""
+
+    path: Path
+    seed: int
+    lead_in_s: float
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+
+def plan(seed: int | None = None, name: str | None = None) -> Plan:
+    """The scenario and lead-in for a seed; a named scenario still takes its lead-in from the seed."""
+    if seed is None:
+        seed = secrets.randbelow(10**6)
+    rng = random.Random(seed)
+    choices = catalog()
+    if name is None:
+        path = rng.choice(choices)
+    else:
+        path = next((p for p in choices if p.stem == name), None)
+        if path is None:
+            raise WorkshopError(f"no workshop scenario named {name!r}; there are: {', '.join(p.stem for p in choices)}")
+        rng.random()  # the same draws as a random pick, so the lead-in depends on the seed alone
+    return Plan(path, seed, float(round(rng.uniform(*LEAD_IN_S))))
+
+
+def hidden(scenario: Scenario, lead_in_s: float) -> Scenario:
+    """The scenario as a workshop plays it: later by the lead-in, with no expectations to judge."""
+    steps = [s.model_copy(update={"at": s.at + lead_in_s}) for s in scenario.timeline]
+    phases = [p.model_copy(update={"start": p.start + lead_in_s, "end": p.end + lead_in_s}) for p in scenario.phases]
+    copy = scenario.model_copy(update={"timeline": steps, "phases": phases, "duration": scenario.duration + lead_in_s,
+                                       "expectations": [], "compare": None})
+    copy._source = scenario.source
+    return copy
+
+
+def _clock(scenario_s: float, speed: float) -> str:
+    wall = scenario_s / speed
+    return f"T+{scenario_s:5.0f}s (about {int(wall // 60):d}:{int(wall % 60):02d} after the start)"
+
+
+def sheet(p: Plan, scenario: Scenario, speed: float) -> str:
+    """The facilitator's private sheet, as Markdown."""
+    w = scenario.workshop
+    assert w is not None
+    out = [f"# Facilitator sheet (seed {p.seed})", "", "Keep this to yourself until the debrief.", "",
+           f"## The scenario: {scenario.title}", "", scenario.description.strip(), "",
+           f"It teaches: {scenario.teaches.strip()}", "",
+           f"## Timeline (speed {speed:g}: one scenario second is {1 / speed:g} wall seconds)", ""]
+    for step in scenario.timeline:
+        what = step.name or getattr(step, "text", "") or step.action
+        if isinstance(step, Rollback):
+            what += " (left to the participants: this is the fix)"
+        out.append(f"- {_clock(step.at, speed)}: {step.action}: {what}")
+    out += ["", "## What to look for", "", *(f"- {x}" for x in w.look_for), "",
+            "## Hints, gentlest first", "", *(f"{i}. {h}" for i, h in enumerate(w.hints, 1)), "",
+            "## The fix", "", f"`failwhale workshop lever {w.fix}`: web and app journeys should hold again within "
+            f"{w.recovers_within:g} scenario seconds ({w.recovers_within / speed:g} wall seconds).", "",
+            "## Debrief questions", "", *(f"- {q}" for q in w.debrief), "",
+            "## The incident it replays", "", *(f"- {f}" for f in scenario.incident.facts), "",
+            "End the game with `failwhale workshop end`; the scorecard and a postmortem draft follow.", ""]
+    return "\n".join(out)
+
+
+# ---- levers ---------------------------------------------------------------------------------------
+
+
+class Levers:
+    """The participants' levers, acting on the lab the runner plays; every pull is journaled."""
+
+    def __init__(self, runner: WorkshopRunner) -> None:
+        self.runner = runner
+        self.ended = threading.Event()
+
+    def scenario_now(self) -> float | None:
+        t0 = self.runner.t0
+        return None if t0 is None else round((time.time() - t0) * self.runner.speed, 1)
+
+    async def pull(self, lever: str, who: str, args: dict[str, Any]) -> dict[str, Any]:
+        if lever not in LEVERS:
+            raise WorkshopError(f"no lever named {lever!r}; there are: {', '.join(LEVERS)}")
+        control = getattr(self.runner, "control", None)
+        if control is None:
+            raise WorkshopError("the lab is still starting: try again in a few seconds")
+        entry = self.runner.journal.start("lever", lever=lever, who=who, args=args, at=self.scenario_now())
+        try:
+            note = await getattr(self, "_" + lever.replace("-", "_"))(control, args)
+        except WorkshopError as e:
+            self.runner.journal.end(entry, "refused", note=str(e))
+            raise
+        except LabError as e:
+            self.runner.journal.end(entry, "failed", note=str(e))
+            raise WorkshopError(str(e)) from e
+        self.runner.journal.end(entry, "ok", note=note)
+        self.runner.say(f"\n[{entry['at'] if entry['at'] is not None else '-':>6}s] lever {lever} by {who}: {note}")
+        return {"lever": lever, "who": who, "at": entry["at"], "note": note}
+
+    async def _declare(self, control, args: dict[str, Any]) -> str:
+        severity = str(args.get("severity") or "SEV2").upper()
+        if severity not in SEVERITIES:
+            raise WorkshopError(f"severity must be one of {', '.join(SEVERITIES)}, not {severity!r}")
+        return f"incident declared, {severity}"
+
+    async def _ack(self, control, args: dict[str, Any]) -> str:
+        from chaos.measure import query
+
+        firing = query(self.runner.lab.url("prometheus"), 'ALERTS{alertstate="firing"}')
+        names = sorted({s["metric"].get("alertname", "?") + (f" ({s['metric']['client']})" if "client" in s["metric"] else "")
+                        for s in firing})
+        return "acknowledged: " + (", ".join(names) if names else "no alert was firing")
+
+    async def _rollback(self, control, args: dict[str, Any]) -> str:
+        stuck = await rollback(control)
+        if stuck:
+            raise LabError(f"no answer from {', '.join(stuck)}")
+        return "every process is back on the architecture it started with"
+
+    async def _scale(self, control, args: dict[str, Any]) -> str:
+        backend = str(args.get("backend") or "timeline")
+        factor = _factor(args)
+        if backend != "timeline":
+            raise WorkshopError(f"only the timeline service can be scaled here (it has a capacity); not {backend!r}")
+
+        def edit(arch: dict[str, Any]) -> str:
+            b = arch["backends"]["timeline"]
+            b["capacity"] = max(1, round(b["capacity"] * factor))
+            return f"timeline capacity now {b['capacity']} concurrent builds"
+        return await _change_architecture(control, f"timeline-x{factor:g}", edit)
+
+    async def _rate_limit(self, control, args: dict[str, Any]) -> str:
+        factor = _factor(args)
+
+        def edit(arch: dict[str, Any]) -> str:
+            buckets = arch["backends"]["auth"]["buckets"]
+            for b in buckets.values():
+                b["rate_per_s"] = round(b["rate_per_s"] * factor, 3)
+                b["burst"] = max(1, round(b["burst"] * factor))
+            return "auth rate limits now " + ", ".join(f"{n} {b['rate_per_s']:g}/s" for n, b in sorted(buckets.items()))
+        return await _change_architecture(control, f"limits-x{factor:g}", edit)
+
+
+def _factor(args: dict[str, Any]) -> float:
+    try:
+        factor = float(args.get("factor", 2))
+    except (TypeError, ValueError) as e:
+        raise WorkshopError(f"factor must be a number, not {args.get('factor')!r}") from e
+    if not 0.1 <= factor <= 10:
+        raise WorkshopError(f"factor must be between 0.1 and 10, not {factor:g}")
+    return factor
+
+
+async def _change_architecture(control, suffix: str, edit: Callable[[dict[str, Any]], str]) -> str:
+    """Read the architecture the processes run now, change it, and move every process to it."""
+    (current,) = await control.each("GET", "/control/architecture", only=[control.instances()[0]])
+    if not current.ok:
+        raise LabError(f"could not read the running architecture: {current.body}")
+    arch = current.body["architecture"]
+    note = edit(arch)
+    arch["version"] = f"{arch['version']}-{suffix}"[:32]
+    answers = await control.each("PUT", "/control/architecture", json={"architecture": arch}, timeout_s=3)
+    bad = [a for a in answers if not a.ok]
+    if bad:
+        raise LabError(f"could not move {len(bad)} process(es) ({', '.join(a.instance for a in bad)}): {bad[0].body}")
+    return note
+
+
+# ---- the lever server -----------------------------------------------------------------------------
+
+LEVERS_KEY = web.AppKey("levers", Levers)
+TOKEN_KEY = web.AppKey("token", str)
+
+
+async def _pull(request: web.Request) -> web.Response:
+    auth = request.headers.get("Authorization", "")
+    if not hmac.compare_digest(auth.encode(), f"Bearer {request.app[TOKEN_KEY]}".encode()):
+        return web.json_response({"error": "missing or wrong workshop token (Authorization: Bearer ...)"}, status=401)
+    try:
+        body = await request.json()
+    except ValueError:
+        return web.json_response({"error": "the body must be JSON"}, status=400)
+    if not isinstance(body, dict):
+        return web.json_response({"error": "the body must be a JSON object"}, status=400)
+    who = str(body.pop("who", "") or "someone")[:40]
+    lever = request.match_info["lever"]
+    levers = request.app[LEVERS_KEY]
+    if lever == "end":
+        entry = levers.runner.journal.start("lever", lever="end", who=who, args={}, at=levers.scenario_now())
+        levers.runner.journal.end(entry, "ok", note="the game ends")
+        levers.ended.set()
+        return web.json_response({"lever": "end", "who": who, "note": "the workshop is ending"})
+    try:
+        return web.json_response(await levers.pull(lever, who, body))
+    except WorkshopError as e:
+        return web.json_response({"error": str(e)}, status=409 if "starting" in str(e) else 400)
+
+
+def lever_app(levers: Levers, token: str) -> web.Application:
+    app = web.Application()
+    app[LEVERS_KEY] = levers
+    app[TOKEN_KEY] = token
+    app.router.add_post("/levers/{lever}", _pull)
+    return app
+
+
+class LeverServer:
+    """The lever app on its own thread and event loop, beside the runner's timeline."""
+
+    def __init__(self, app: web.Application, host: str, port: int) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.runner = web.AppRunner(app, access_log=None)
+        self.loop.run_until_complete(self.runner.setup())
+        site = web.TCPSite(self.runner, host, port)
+        try:
+            self.loop.run_until_complete(site.start())
+        except OSError as e:
+            self.loop.run_until_complete(self.runner.cleanup())
+            self.loop.close()
+            raise WorkshopError(f"the workshop's levers cannot listen on {host}:{port}: {e.strerror or e}") from e
+        self.thread = threading.Thread(target=self.loop.run_forever, name="levers", daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.run_until_complete(self.runner.cleanup())
+        self.loop.close()
+
+
+# ---- the game -------------------------------------------------------------------------------------
+
+
+def workshop_dir(lab: LabConfig) -> Path:
+    return lab.data_path / "workshop"
+
+
+class WorkshopRunner(Runner):
+    """A scenario run that hides itself, leaves its fix to the participants and ends on cue."""
+
+    def __init__(self, *args: Any, plan: Plan, limit_s: float = DEFAULT_LIMIT_S, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.plan = plan
+        self.limit_s = limit_s
+        self.levers = Levers(self)
+
+    def run(self) -> int:
+        self.server: LeverServer | None = None
+        try:
+            return super().run()
+        finally:
+            if self.server is not None:
+                self.server.close()
+                (workshop_dir(self.lab.lab) / "token").unlink(missing_ok=True)
+
+    def on_lab_ready(self) -> None:
+        lab = self.lab.lab
+        if PORT_NAME not in lab.ports:
+            raise WorkshopError(f"{lab.source or 'lab config'}: ports: no port for {PORT_NAME!r}")
+        folder = workshop_dir(lab)
+        folder.mkdir(parents=True, exist_ok=True)
+        token_path = folder / "token"
+        token_path.unlink(missing_ok=True)
+        token = secrets.token_urlsafe(24)
+        token_path.touch(mode=0o600)
+        token_path.write_text(token + "\n", encoding="utf-8")
+        self.server = LeverServer(lever_app(self.levers, token), lab.host, lab.port(PORT_NAME))
+        self.say(f"levers open on {lab.url(PORT_NAME)} (token in {token_path}, mode 0600)")
+
+    def do(self, step):
+        if isinstance(step, Rollback):
+            return "ok", {"note": "left to the participants"}
+        if self.levers.ended.is_set():
+            return "ok", {"note": "not played: the workshop had ended"}
+        return super().do(step)
+
+    def sleep_until(self, when: float, what: str, t0: float | None) -> None:
+        # Ending the game skips the rest of the timeline (do() then plays nothing).
+        while not self.levers.ended.is_set() and time.time() < when:
+            super().sleep_until(min(when, time.time() + 2.0), what, t0)
+
+    def until_end(self, t0: float) -> None:
+        deadline = time.time() + self.limit_s
+        self.say(f"\nthe timeline has played; the game goes on until `failwhale workshop end` "
+                 f"(or {self.limit_s / 60:.0f} minutes)")
+        while not self.levers.ended.is_set() and time.time() < deadline:
+            self.sleep_until(min(deadline, time.time() + 2.0), "the game", t0)
+
+    def lever_effects(self, t0: float | None) -> None:
+        """Beside each lever: how many web and app journeys were served a while after it (the
+        scenario's recovery bound, or until the next lever), so a wrong lever shows as one."""
+        from chaos.measure import api
+
+        if t0 is None:
+            return
+        levers = [e for e in self.journal.entries if e.get("kind") == "lever" and e.get("at") is not None and e["lever"] != "end"]
+        bound = self.scenario.workshop.recovers_within if self.scenario.workshop else 60.0
+        for i, e in enumerate(levers):
+            later = levers[i + 1]["at"] if i + 1 < len(levers) else float("inf")
+            at = min(e["at"] + bound, later, (time.time() - t0) * self.speed)
+            result = api(self.lab.url("prometheus"), "query",
+                         {"query": "client:failwhale_journeys_served:ratio_rate15s", "time": f"{t0 + at / self.speed:.3f}"})
+            e["served_after"] = {"at": round(at, 1), **{s["metric"].get("client", "?"): round(float(s["value"][1]), 3) for s in result}}
+
+    def summarise(self, verdict: str, problems: list[str], t0: float | None) -> dict[str, Any]:
+        try:
+            self.lever_effects(t0)
+        except LabError as e:
+            self.say(f"warning: could not measure what each lever did: {e}")
+        summary = super().summarise(verdict, problems, t0)
+        card = scorecard(summary, self.journal.entries, self.scenario, self.speed)
+        summary["workshop"] = {"seed": self.plan.seed, "lead_in_s": self.plan.lead_in_s, "scorecard": card}
+        (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
+        (self.run_dir / "scorecard.json").write_text(json.dumps(card, indent=1), encoding="utf-8")
+        (self.run_dir / "postmortem.md").write_text(postmortem(summary, self.journal.entries, self.scenario), encoding="utf-8")
+        return summary
+
+
+# ---- scorecard and postmortem -----------------------------------------------------------------------
+
+
+CHANGES = ("rollout", "inject", "kill")
+
+
+def scorecard(summary: dict[str, Any], journal: list[dict[str, Any]], scenario: Scenario, speed: float) -> dict[str, Any]:
+    """How the room did, in scenario seconds from the change (wall seconds beside)."""
+    w = scenario.workshop
+    change_at = next((s.at for s in scenario.timeline if s.action in CHANGES), 0.0)
+    levers = [e for e in journal if e.get("kind") == "lever" and e.get("at") is not None]
+    detect = next((e for e in levers if e["lever"] in ("declare", "ack") and e["outcome"] == "ok"), None)
+    fix = next((e for e in levers if w is not None and e["lever"] == w.fix and e["outcome"] == "ok"), None)
+    alerts = summary.get("alerts") or []
+    trouble = summary.get("trouble") or {}
+    recovered_at = trouble.get("end") if trouble.get("seconds") is not None else None
+    if recovered_at is not None and fix is not None and recovered_at < fix["at"]:
+        recovered_at = None  # users were fine again before the fix: that was not the fix working
+
+    def since(at: float | None) -> dict[str, float] | None:
+        return None if at is None else {"scenario_s": round(at - change_at, 1), "wall_s": round((at - change_at) / speed, 1)}
+
+    return {
+        "change_at": change_at,
+        "first_alert": alerts[0] if alerts else None,
+        "detected": None if detect is None else {"at": detect["at"], "lever": detect["lever"], "who": detect["who"]},
+        "time_to_detect": since(detect and detect["at"]),
+        "fixed": None if fix is None else {"at": fix["at"], "lever": fix["lever"], "who": fix["who"]},
+        "recovered_at": recovered_at,
+        "time_to_mitigate": since(recovered_at),
+        "recovered_within_bound": None if fix is None or recovered_at is None or w is None
+        else recovered_at - fix["at"] <= w.recovers_within,
+        "users_hurt": summary.get("users_hurt"),
+        "user_reports": summary.get("user_reports"),
+        "levers": [{"at": e["at"], "who": e["who"], "lever": e["lever"], "outcome": e["outcome"], "note": e.get("note"),
+                    "served_after": e.get("served_after")} for e in levers],
+        "works_for_me": summary.get("works_for_me"),
+    }
+
+
+def scorecard_text(card: dict[str, Any]) -> str:
+    def dur(d: dict[str, float] | None) -> str:
+        return "-" if d is None else f"{d['scenario_s']:g} scenario s ({d['wall_s']:g} s on the clock)"
+
+    hurt = card.get("users_hurt") or {}
+    reports = card.get("user_reports") or {}
+    lines = ["scorecard",
+             f"  time to detect    {dur(card['time_to_detect'])}" + (f", by {card['detected']['who']} ({card['detected']['lever']})" if card["detected"] else ""),
+             f"  time to mitigate  {dur(card['time_to_mitigate'])}" + (f", after {card['fixed']['lever']} by {card['fixed']['who']}" if card["fixed"] else ", no fix was pulled"),
+             f"  users hurt        web {hurt.get('web', '-')}, app {hurt.get('app', '-')}",
+             "  user reports      " + ", ".join(f"{k} {v}" for k, v in reports.items()),
+             "  levers pulled     " + ("" if card["levers"] else "none")]
+    for x in card["levers"]:
+        after = x.get("served_after") or {}
+        effect = (f"; then web {after['web']:.0%}, app {after['app']:.0%} of journeys served at T+{after['at']:g}s"
+                  if "web" in after and "app" in after else "")
+        lines.append(f"    T+{x['at']:g}s {x['lever']} by {x['who']} ({x['outcome']}){effect}")
+    return "\n".join(lines)
+
+
+def postmortem(summary: dict[str, Any], journal: list[dict[str, Any]], scenario: Scenario) -> str:
+    """A postmortem draft: what happened when, the web-versus-app split, and questions for the debrief."""
+    card = summary["workshop"]["scorecard"] if "workshop" in summary else scorecard(summary, journal, scenario, summary["speed"])
+    events: list[tuple[float, str]] = []
+    for e in journal:
+        if e.get("kind") == "step" and e.get("note") != "left to the participants":
+            what = e.get("note") if e.get("action") == "note" else f"{e.get('action')}: {e.get('name')} ({e.get('outcome')})"
+            events.append((e.get("at", 0.0), str(what)))
+        elif e.get("kind") == "lever" and e.get("at") is not None:
+            events.append((e["at"], f"**{e['who']}** pulled **{e['lever']}**: {e.get('note') or e.get('outcome')}"))
+    for a in summary.get("alerts") or []:
+        events.append((a["first_at"], f"alert {a['alert']}" + (f" ({a['client']})" if a.get("client") else "") + " fires"))
+    if card.get("recovered_at") is not None:
+        events.append((card["recovered_at"], "web and app journeys hold again"))
+    out = [f"# Postmortem draft: {scenario.title}", "", scenario.description.strip(), "",
+           "## Scorecard", "", "```", scorecard_text(card), "```", "",
+           "## Timeline (scenario time)", "", "| time | what |", "|---|---|"]
+    out += [f"| {at:.0f} s | {what} |" for at, what in sorted(events, key=lambda x: x[0])]
+    out += ["", "## Who was hurt", "", "| phase | web failed | app failed | reports (website / app) |", "|---|---|---|---|"]
+    for name, p in (summary.get("phases") or {}).items():
+        r = p.get("user_reports") or {}
+        out.append(f"| {name} | {p['web']['failure_ratio']:.0%} | {p['app']['failure_ratio']:.0%} | "
+                   f"{r.get('website', 0)} / {r.get('app', 0)} |")
+    if scenario.workshop:
+        out += ["", "## Debrief", "", *(f"- {q}" for q in scenario.workshop.debrief)]
+    out += ["", "## The incident it replays", "", *(f"- {f}" for f in scenario.incident.facts),
+            "", "Plots: see report.html in this folder.", ""]
+    return "\n".join(out)
+
+
+# ---- the client side: what `failwhale workshop lever/end` send -----------------------------------------
+
+
+def send(lab: LabConfig, lever: str, who: str, args: dict[str, Any], timeout_s: float = 15.0) -> dict[str, Any]:
+    """Pull a lever of the running workshop; its answer, or a WorkshopError with the server's reason."""
+    token_path = workshop_dir(lab) / "token"
+    try:
+        token = token_path.read_text(encoding="utf-8").strip()
+    except OSError as e:
+        raise WorkshopError(f"no workshop is running here ({token_path} is missing): start one with `failwhale workshop start`") from e
+    if PORT_NAME not in lab.ports:
+        raise WorkshopError(f"{lab.source or 'lab config'}: ports: no port for {PORT_NAME!r}")
+
+    async def post() -> tuple[int, dict[str, Any]]:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s)) as s:
+            async with s.post(f"{lab.url(PORT_NAME)}/levers/{lever}", json={"who": who, **args},
+                              headers={"Authorization": f"Bearer {token}"}) as resp:
+                return resp.status, await resp.json(content_type=None)
+
+    try:
+        status, body = asyncio.run(post())
+    except (aiohttp.ClientError, asyncio.TimeoutError) as e:
+        raise WorkshopError(f"the workshop at {lab.url(PORT_NAME)} did not answer: {e.__class__.__name__}") from e
+    except ValueError as e:  # not JSON: the server failed; its log says why
+        raise WorkshopError(f"the workshop at {lab.url(PORT_NAME)} failed to pull {lever!r} (see its terminal)") from e
+    if status != 200:
+        raise WorkshopError(str(body.get("error") if isinstance(body, dict) else body))
+    return body

@@ -1,0 +1,145 @@
+"""Workshop mode without a lab: the seed's plan, the hidden scenario, the sheet, the scorecard and
+the lever server's manners."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from chaos import workshop
+from chaos.lab.ports import free_port_lab_config, free_ports
+from chaos.runner import Journal
+from chaos.scenario import Rollback, load_scenario
+from services.config import load_lab_config
+from tests.conftest import LabServer
+
+HEADLINE = "twitter-2022-12-28"
+
+
+def test_the_same_seed_plays_the_same_scenario_at_the_same_times():
+    assert workshop.plan(7) == workshop.plan(7)
+    plans = {workshop.plan(seed) for seed in range(20)}
+    assert len({p.path for p in plans}) > 1  # the seed really picks
+    assert len({p.lead_in_s for p in plans}) > 1
+    assert all(workshop.LEAD_IN_S[0] <= p.lead_in_s <= workshop.LEAD_IN_S[1] for p in plans)
+    a, b = (workshop.hidden(load_scenario(workshop.plan(7).path), workshop.plan(7).lead_in_s) for _ in range(2))
+    assert [s.at for s in a.timeline] == [s.at for s in b.timeline]
+
+
+def test_only_scenarios_with_a_workshop_section_are_played():
+    names = [p.stem for p in workshop.catalog()]
+    assert HEADLINE in names and "canary-counterfactual" not in names
+    with pytest.raises(workshop.WorkshopError, match=r"no workshop scenario named 'canary-counterfactual'; there are: "):
+        workshop.plan(1, "canary-counterfactual")
+
+
+def test_the_hidden_scenario_is_later_by_the_lead_in_and_judges_nothing():
+    p = workshop.plan(3, HEADLINE)
+    original = load_scenario(p.path)
+    h = workshop.hidden(original, p.lead_in_s)
+    assert [s.at for s in h.timeline] == [s.at + p.lead_in_s for s in original.timeline]
+    assert [(x.start, x.end) for x in h.phases] == [(x.start + p.lead_in_s, x.end + p.lead_in_s) for x in original.phases]
+    assert h.expectations == [] and h.compare is None
+    assert h.source == original.source  # architecture files are still found beside it
+    assert any(isinstance(s, Rollback) for s in h.timeline)  # kept, but left to the participants
+
+
+def test_the_sheet_gives_the_facilitator_everything():
+    p = workshop.plan(3, HEADLINE)
+    h = workshop.hidden(load_scenario(p.path), p.lead_in_s)
+    text = workshop.sheet(p, h, speed=2)
+    assert h.title in text and f"seed {p.seed}" in text
+    for hint in h.workshop.hints + h.workshop.look_for + h.workshop.debrief:
+        assert hint in text
+    assert "left to the participants" in text
+    assert "failwhale workshop lever rollback" in text
+
+
+def _journal(*levers):
+    return [{"kind": "lever", "lever": name, "who": who, "at": at, "outcome": outcome, "note": ""}
+            for name, who, at, outcome in levers]
+
+
+def test_the_scorecard_counts_from_the_change():
+    h = workshop.hidden(load_scenario(workshop.plan(3, HEADLINE).path), 20.0)
+    change = next(s.at for s in h.timeline if s.action == "rollout")
+    summary = {"alerts": [{"alert": "JourneyErrorBudgetBurn", "client": "web", "first_at": change + 9, "last_at": 200}],
+               "trouble": {"start": change + 3, "end": change + 100, "seconds": 97.0},
+               "users_hurt": {"web": 40, "app": 9}, "user_reports": {"website": 30, "app": 8}}
+    journal = _journal(("scale", "ops", change + 20, "ok"), ("declare", "ic", change + 30, "ok"),
+                       ("rollback", "ops", change + 60, "ok"))
+    card = workshop.scorecard(summary, journal, h, speed=2)
+    assert card["change_at"] == change
+    assert card["time_to_detect"] == {"scenario_s": 30.0, "wall_s": 15.0}
+    assert card["detected"] == {"at": change + 30, "lever": "declare", "who": "ic"}
+    assert card["fixed"]["lever"] == "rollback" and card["time_to_mitigate"] == {"scenario_s": 100.0, "wall_s": 50.0}
+    assert card["recovered_within_bound"] is True  # 40 s after the rollback; the scenario allows 60
+    assert [x["lever"] for x in card["levers"]] == ["scale", "declare", "rollback"]
+    text = workshop.scorecard_text(card)
+    assert "time to detect    30 scenario s (15 s on the clock), by ic (declare)" in text
+    assert "users hurt        web 40, app 9" in text
+
+
+def test_without_the_fix_there_is_no_time_to_mitigate():
+    h = workshop.hidden(load_scenario(workshop.plan(3, HEADLINE).path), 20.0)
+    summary = {"alerts": [], "trouble": {"start": 40, "end": None, "seconds": None}, "users_hurt": {}, "user_reports": {}}
+    card = workshop.scorecard(summary, _journal(("scale", "ops", 60, "ok")), h, speed=2)
+    assert card["fixed"] is None and card["time_to_mitigate"] is None and card["time_to_detect"] is None
+    assert "no fix was pulled" in workshop.scorecard_text(card)
+
+
+class _FakeRunner:
+    """Just what the lever server reads before it acts: no lab, so every real lever waits."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.journal = Journal(tmp_path / "journal.json")
+        self.t0, self.speed = None, 2.0
+
+    def say(self, _msg: str) -> None:
+        pass
+
+
+@pytest.fixture
+async def lever_server(tmp_path):
+    levers = workshop.Levers(_FakeRunner(tmp_path))
+    server = LabServer(workshop.lever_app(levers, "sesame"), host="127.0.0.1", port=free_ports(1)[0])
+    await server.start_server()
+    yield f"http://127.0.0.1:{server.port}", levers
+    await server.close()
+
+
+async def test_levers_need_the_token(lever_server, http):
+    url, _ = lever_server
+    async with http.post(f"{url}/levers/rollback", json={"who": "mallory"}) as resp:
+        assert resp.status == 401
+        assert "workshop token" in (await resp.json())["error"]
+    async with http.post(f"{url}/levers/rollback", json={}, headers={"Authorization": "Bearer wrong"}) as resp:
+        assert resp.status == 401
+
+
+async def test_a_bad_lever_request_is_one_line_naming_what_is_wrong(lever_server, http):
+    url, _ = lever_server
+    auth = {"Authorization": "Bearer sesame"}
+    async with http.post(f"{url}/levers/reboot", json={}, headers=auth) as resp:
+        assert resp.status == 400
+        assert (await resp.json())["error"].startswith("no lever named 'reboot'; there are: declare, ack, rollback")
+    async with http.post(f"{url}/levers/declare", data=b"{nope", headers=auth) as resp:
+        assert resp.status == 400 and (await resp.json())["error"] == "the body must be JSON"
+    async with http.post(f"{url}/levers/rollback", json={"who": "ops"}, headers=auth) as resp:
+        assert resp.status == 409 and "still starting" in (await resp.json())["error"]
+
+
+async def test_end_stops_the_game_and_is_journaled(lever_server, http):
+    url, levers = lever_server
+    assert not levers.ended.is_set()
+    async with http.post(f"{url}/levers/end", json={"who": "facilitator"}, headers={"Authorization": "Bearer sesame"}) as resp:
+        assert resp.status == 200
+    assert levers.ended.is_set()
+    assert [(e["lever"], e["who"]) for e in levers.runner.journal.entries] == [("end", "facilitator")]
+
+
+def test_pulling_a_lever_with_no_workshop_running_says_how_to_start_one(tmp_path):
+    lab = load_lab_config(free_port_lab_config(tmp_path))
+    with pytest.raises(workshop.WorkshopError, match=r"no workshop is running here .*: start one with `failwhale workshop start`"):
+        workshop.send(lab, "declare", "ic", {})
