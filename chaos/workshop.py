@@ -43,6 +43,7 @@ CATALOG = Path(__file__).with_name("scenarios")
 PORT_NAME = "workshop"
 LEAD_IN_S = (10, 40)  # scenario seconds of an ordinary evening before the change
 DEFAULT_LIMIT_S = 1800.0  # a workshop ends by itself after this many wall seconds
+SERVED_WINDOW_S = 15.0  # the rate window of client:failwhale_journeys_served:ratio_rate15s
 SEVERITIES = ("SEV1", "SEV2", "SEV3")
 # What each lever needs besides who pulls it.
 LEVERS: dict[str, str] = {
@@ -354,7 +355,8 @@ class WorkshopRunner(Runner):
 
     def lever_effects(self, t0: float | None) -> None:
         """Beside each lever: how many web and app journeys were served a while after it (the
-        scenario's recovery bound, or until the next lever), so a wrong lever shows as one."""
+        scenario's recovery bound and the ratio's window, or until the next lever), so a wrong
+        lever shows as one."""
         from chaos.measure import api
 
         if t0 is None:
@@ -363,7 +365,8 @@ class WorkshopRunner(Runner):
         bound = self.scenario.workshop.recovers_within if self.scenario.workshop else 60.0
         for i, e in enumerate(levers):
             later = levers[i + 1]["at"] if i + 1 < len(levers) else float("inf")
-            at = min(e["at"] + bound, later, (time.time() - t0) * self.speed)
+            # The served ratio is a 15 s rate: read it once the window is past the bound.
+            at = min(e["at"] + bound + SERVED_WINDOW_S * self.speed, later, (time.time() - t0) * self.speed)
             result = api(self.lab.url("prometheus"), "query",
                          {"query": "client:failwhale_journeys_served:ratio_rate15s", "time": f"{t0 + at / self.speed:.3f}"})
             e["served_after"] = {"at": round(at, 1), **{s["metric"].get("client", "?"): round(float(s["value"][1]), 3) for s in result}}
