@@ -173,7 +173,8 @@ class Levers:
     async def _ack(self, control, args: dict[str, Any]) -> str:
         from chaos.measure import query
 
-        firing = query(self.runner.lab.url("prometheus"), 'ALERTS{alertstate="firing"}')
+        # A blocking HTTP call: off the levers' event loop.
+        firing = await asyncio.to_thread(query, self.runner.lab.url("prometheus"), 'ALERTS{alertstate="firing"}')
         names = sorted({s["metric"].get("alertname", "?") + (f" ({s['metric']['client']})" if "client" in s["metric"] else "")
                         for s in firing})
         return "acknowledged: " + (", ".join(names) if names else "no alert was firing")

@@ -60,6 +60,8 @@ def test_a_scripted_room_detects_and_mitigates_the_hidden_outage(tmp_path):
             lab, 'ALERTS{alertname="JourneyErrorBudgetBurn", client="web", alertstate="firing"}'), 120)
         declared = failwhale("lever", "declare", "--severity", "SEV1", "--who", "ic", config=config)
         assert declared.returncode == 0, declared.stderr
+        acked = failwhale("lever", "ack", "--who", "ic", config=config)
+        assert acked.returncode == 0 and "JourneyErrorBudgetBurn (web)" in acked.stdout, acked.stdout + acked.stderr
         # A wrong lever first: more timeline capacity does not help users who are rate limited.
         scaled = failwhale("lever", "scale", "--backend", "timeline", "--factor", "2", "--who", "ops", config=config)
         assert scaled.returncode == 0, scaled.stderr
@@ -84,8 +86,10 @@ def test_a_scripted_room_detects_and_mitigates_the_hidden_outage(tmp_path):
     card = json.loads((run_dir / "scorecard.json").read_text())
     journal = json.loads((run_dir / "journal.json").read_text())
     levers = [e for e in journal if e["kind"] == "lever"]
-    assert [(e["lever"], e["who"]) for e in levers] == [("declare", "ic"), ("scale", "ops"), ("rollback", "ops"), ("end", "facilitator")]
-    declare, scale, rollback = levers[:3]
+    assert [(e["lever"], e["who"]) for e in levers] == [
+        ("declare", "ic"), ("ack", "ic"), ("scale", "ops"), ("rollback", "ops"), ("end", "facilitator")]
+    declare, ack, scale, rollback = levers[:4]
+    assert ack["note"].startswith("acknowledged: ") and "JourneyErrorBudgetBurn (web)" in ack["note"]
     # Consistent with the journal: detection is the declaration, mitigation follows the rollback.
     assert card["detected"] == {"at": declare["at"], "lever": "declare", "who": "ic"}
     assert card["time_to_detect"]["scenario_s"] == round(declare["at"] - card["change_at"], 1)
@@ -105,7 +109,8 @@ def test_a_scripted_room_detects_and_mitigates_the_hidden_outage(tmp_path):
     assert step["note"] == "left to the participants"
     # The postmortem lists every action in order.
     post = (run_dir / "postmortem.md").read_text()
-    order = [post.index(f"**{who}** pulled **{lever}**") for lever, who in (("declare", "ic"), ("scale", "ops"), ("rollback", "ops"))]
+    order = [post.index(f"**{who}** pulled **{lever}**")
+             for lever, who in (("declare", "ic"), ("ack", "ic"), ("scale", "ops"), ("rollback", "ops"))]
     assert order == sorted(order)
     assert "JourneyErrorBudgetBurn (web) fires" in post and "## Debrief" in post
     assert lab_pids(str(tmp_path)) == []
