@@ -487,21 +487,17 @@ def _lab_config(args: argparse.Namespace):
 def cmd_workshop_start(args: argparse.Namespace) -> int:
     from chaos import workshop
 
-    p = workshop.plan(args.seed, args.scenario)
+    from chaos.lab.supervisor import write_private
     from chaos.scenario import load_scenario
 
+    p = workshop.plan(args.seed, args.scenario)
     scenario = load_scenario(p.path)
     if args.quick and scenario.quick is None:
         raise BadInput(f"{p.path}: the scenario has no quick variant")
     speed = args.speed or (scenario.quick.speed if args.quick else scenario.speed)
     hidden = workshop.hidden(scenario, p.lead_in_s)
     lab = _lab_config(args)
-    folder = workshop.workshop_dir(lab)
-    folder.mkdir(parents=True, exist_ok=True)
-    sheet = folder / "sheet.md"
-    sheet.unlink(missing_ok=True)
-    sheet.touch(mode=0o600)
-    sheet.write_text(workshop.sheet(p, hidden, speed), encoding="utf-8")
+    sheet = write_private(workshop.workshop_dir(lab) / "sheet.md", workshop.sheet(p, hidden, speed))
     _say(f"workshop (seed {p.seed}): the facilitator's sheet is {sheet} (or: failwhale workshop sheet)")
     _say(f"  dashboard   {lab.url(DASHBOARD)}/   levers: failwhale workshop lever --help")
     runner = workshop.WorkshopRunner(hidden, "workshop", args.out, speed, args.config, say=_say, quick=args.quick,

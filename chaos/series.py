@@ -132,9 +132,14 @@ def alerts(prometheus_url: str, *, t0: float, end: float, speed: float) -> list[
     return sorted(out, key=lambda a: (a["first_at"], a["alert"], a["client"] or ""))
 
 
+def alert_name(alertname: str, client: str | None) -> str:
+    """How an alert is named in reports and postmortems: ``JourneyErrorBudgetBurn (web)``."""
+    return alertname + (f" ({client})" if client else "")
+
+
 def alert_marks(fired: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"at": a["first_at"], "end": a["last_at"], "kind": "alert",
-             "label": f"{a['alert']}" + (f" ({a['client']})" if a["client"] else "") + " fires"} for a in fired]
+             "label": f"{alert_name(a['alert'], a['client'])} fires"} for a in fired]
 
 
 def time_to_recover(series: dict[str, dict[str, Any]], threshold: float = 0.95) -> dict[str, float] | None:

@@ -34,9 +34,11 @@ import aiohttp
 from aiohttp import web
 
 from chaos.errors import BadInput, LabError
+from chaos.lab.supervisor import write_private
 from chaos.rollout import rollback
 from chaos.runner import Runner
 from chaos.scenario import Rollback, Scenario, load_scenario
+from chaos.series import alert_marks, alert_name
 from services.config import LabConfig
 
 CATALOG = Path(__file__).with_name("scenarios")
@@ -175,8 +177,7 @@ class Levers:
 
         # A blocking HTTP call: off the levers' event loop.
         firing = await asyncio.to_thread(query, self.runner.lab.url("prometheus"), 'ALERTS{alertstate="firing"}')
-        names = sorted({s["metric"].get("alertname", "?") + (f" ({s['metric']['client']})" if "client" in s["metric"] else "")
-                        for s in firing})
+        names = sorted({alert_name(s["metric"].get("alertname", "?"), s["metric"].get("client")) for s in firing})
         return "acknowledged: " + (", ".join(names) if names else "no alert was firing")
 
     async def _rollback(self, control, args: dict[str, Any]) -> str:
@@ -325,13 +326,8 @@ class WorkshopRunner(Runner):
         lab = self.lab.lab
         if PORT_NAME not in lab.ports:
             raise WorkshopError(f"{lab.source or 'lab config'}: ports: no port for {PORT_NAME!r}")
-        folder = workshop_dir(lab)
-        folder.mkdir(parents=True, exist_ok=True)
-        token_path = folder / "token"
-        token_path.unlink(missing_ok=True)
         token = secrets.token_urlsafe(24)
-        token_path.touch(mode=0o600)
-        token_path.write_text(token + "\n", encoding="utf-8")
+        token_path = write_private(workshop_dir(lab) / "token", token + "\n")
         self.server = LeverServer(lever_app(self.levers, token), lab.host, lab.port(PORT_NAME))
         self.say(f"levers open on {lab.url(PORT_NAME)} (token in {token_path}, mode 0600)")
 
@@ -456,8 +452,7 @@ def postmortem(summary: dict[str, Any], journal: list[dict[str, Any]], scenario:
             events.append((e.get("at", 0.0), str(what)))
         elif e.get("kind") == "lever" and e.get("at") is not None:
             events.append((e["at"], f"**{e['who']}** pulled **{e['lever']}**: {e.get('note') or e.get('outcome')}"))
-    for a in summary.get("alerts") or []:
-        events.append((a["first_at"], f"alert {a['alert']}" + (f" ({a['client']})" if a.get("client") else "") + " fires"))
+    events += [(m["at"], f"alert {m['label']}") for m in alert_marks(summary.get("alerts") or [])]
     if card.get("recovered_at") is not None:
         events.append((card["recovered_at"], "web and app journeys hold again"))
     out = [f"# Postmortem draft: {scenario.title}", "", scenario.description.strip(), "",

@@ -1,8 +1,9 @@
 """Prometheus's scrape config, generated from the lab config and the architecture.
 
 One job per kind of service (``web``, ``edge``, ``api``, ...), one target per instance, scraped
-every ``scrape_interval_s``, with failwhale's recording rules and alerts loaded. Prometheus adds ``job`` and ``instance`` labels; the services add
-their own ``service`` and ``replica`` labels, so queries can use either.
+every ``scrape_interval_s``, with failwhale's recording rules and alerts loaded. Prometheus adds
+``job`` and ``instance`` labels; the services add their own ``service`` and ``replica`` labels,
+so queries can use either.
 """
 
 from __future__ import annotations

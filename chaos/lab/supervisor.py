@@ -157,11 +157,7 @@ class Lab:
         data = self.lab.data_path
         (data / "logs").mkdir(parents=True, exist_ok=True)
         # A new token every start: whoever can read this file may drive the control plane.
-        token = self.lab.token_path
-        token.unlink(missing_ok=True)
-        fd = os.open(token, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_urlsafe(32) + "\n")
+        write_private(self.lab.token_path, secrets.token_urlsafe(32) + "\n")
         # Children start from exactly the architecture this supervisor validated.
         (data / "architecture.json").write_text(self.arch.model_dump_json(indent=1), encoding="utf-8")
         prom_dir = data / "prometheus"
@@ -300,6 +296,17 @@ class Lab:
 
     def url(self, name: str) -> str:
         return self.lab.url(name)
+
+
+def write_private(path: Path, text: str) -> Path:
+    """Write a file only its owner can read (0600 from the start, never readable in between);
+    a file already there is replaced, not reused with its old permissions."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    return path
 
 
 def _is_ready(url: str) -> bool:
