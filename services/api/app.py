@@ -17,7 +17,7 @@ from aiohttp import web
 from prometheus_client import Counter
 
 from services.architecture.model import Architecture, Route, compile_path
-from services.common.app import CONTEXT, METRICS, ROUTE_LABEL, UPSTREAM, ServiceContext, create_service_app
+from services.common.app import CACHES, CONTEXT, METRICS, ROUTE_LABEL, UPSTREAM, CacheOps, ServiceContext, create_service_app
 from services.common.upstream import UpstreamResponse, respond
 from services.common.clients import CLIENT_HEADER, client_class
 from services.errors import MethodNotAllowed, NotFound, ServiceError, Unauthorized
@@ -137,6 +137,12 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
     return respond(resp)
 
 
+def _flush_tokens(app: web.Application) -> int:
+    n = len(app[TOKENS])
+    app[TOKENS].clear()
+    return n
+
+
 def create_app(ctx: ServiceContext) -> web.Application:
     # A one-slot list so a swap can replace the table without touching the frozen app.
     table = [RouteTable(ctx.arch)]
@@ -154,6 +160,8 @@ def create_app(ctx: ServiceContext) -> web.Application:
     app = create_service_app(ctx, [], catch_all=dispatch, route_of=route_of)
     app[ROUTES] = table
     app[TOKENS] = {}
+    # Flushing it makes every client's next call verify its token with auth again.
+    app[CACHES]["tokens"] = CacheOps(flush=lambda: _flush_tokens(app))
 
     def on_change(_old: Architecture, new: Architecture) -> None:
         table[0] = RouteTable(new)

@@ -44,6 +44,8 @@ class EdgeSection(_Model):
     retries: Annotated[int, Field(ge=0, le=5)] = 1
     eject_after_failures: PositiveInt = 3
     eject_for_s: PositiveFloat = 5.0
+    # API replicas the edge sends nothing to (an operator drained them); they keep running.
+    drained: list[InstanceName] = []
 
 
 class Route(_Model):
@@ -143,6 +145,11 @@ class Architecture(_Model):
         for up_name, up in {**self.api.upstreams, "web.api": self.web.api}.items():
             if up.service not in names:
                 raise ValueError(f"upstream {up_name} points at unknown instance {up.service!r}")
+        for name in self.edge.drained:
+            if name not in self.api.instances:
+                raise ValueError(f"edge.drained names {name!r}, which is not an API replica")
+        if set(self.api.instances) <= set(self.edge.drained):
+            raise ValueError("edge.drained names every API replica: the edge would have nowhere to send")
         for name, b in self.backends.items():
             if isinstance(b, TimelineBackend) and b.tweets.service not in names:
                 raise ValueError(f"backends.{name}.tweets points at unknown instance {b.tweets.service!r}")
@@ -163,6 +170,10 @@ class Architecture(_Model):
                     raise ValueError(f"instance {name!r} is declared twice")
                 out[name] = kind
         return out
+
+    def serving_replicas(self) -> list[str]:
+        """The API replicas the edge sends requests to: all but the drained ones."""
+        return [r for r in self.api.instances if r not in self.edge.drained]
 
     def backend(self, name: str) -> Any:
         return self.backends[name]

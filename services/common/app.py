@@ -59,6 +59,17 @@ UPSTREAM = web.AppKey("upstream", UpstreamClient)
 READY = web.AppKey("ready", asyncio.Event)
 FAULTS = web.AppKey("faults", FaultStore)
 
+
+@dataclass
+class CacheOps:
+    """What an operator can do to one of a service's caches: empty it, or fill it ahead of users."""
+
+    flush: Callable[[], int]  # returns the entries dropped
+    warm: Callable[[], Awaitable[int]] | None = None  # returns the entries built
+
+
+CACHES = web.AppKey("caches", dict[str, CacheOps])
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 
@@ -218,6 +229,20 @@ async def restore_baseline(request: web.Request) -> web.Response:
     return web.json_response({"version": ctx.arch.version, "previous": old.version})
 
 
+async def cache_op(request: web.Request) -> web.Response:
+    """Flush or warm every cache this process registered: ``{"caches": {name: entries}}``."""
+    require_control(request)
+    op = request.match_info["op"]
+    caches = request.app[CACHES]
+    if op == "flush":
+        done = {name: c.flush() for name, c in caches.items()}
+    elif op == "warm":
+        done = {name: await c.warm() for name, c in caches.items() if c.warm is not None}
+    else:
+        raise NotFound(f"No cache operation {op!r}: use flush or warm")
+    return web.json_response({"op": op, "caches": done})
+
+
 # What an injected error says: the words the real API used for these statuses.
 _FAULT_MESSAGES = {429: "Rate limit exceeded", 500: "Internal error", 502: "Upstream error",
                    503: "Over capacity", 504: "Upstream timed out"}
@@ -321,6 +346,7 @@ def create_service_app(
     metrics.registry.register(FaultCollector(faults, ctx.kind, ctx.instance))
     app[UPSTREAM] = UpstreamClient(ctx.lab, metrics, faults)
     app[READY] = asyncio.Event()
+    app[CACHES] = {}  # a service registers its caches here after building the app
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_view)
@@ -331,6 +357,7 @@ def create_service_app(
     app.router.add_post("/control/faults", add_faults)
     app.router.add_delete("/control/faults", clear_faults)
     app.router.add_delete("/control/faults/{id}", remove_fault)
+    app.router.add_post("/control/caches/{op}", cache_op)
     app.router.add_routes(routes)
     if catch_all is not None:
         app.router.add_route("*", "/{tail:.*}", catch_all)

@@ -119,11 +119,24 @@ def create_app(ctx: ServiceContext) -> web.Application:
         ["service", "replica", "upstream"],
         registry=m.registry,
     )
-    pool = Pool(list(ctx.arch.api.instances), ejected, ejections, (m.service, m.replica))
+    drained = Gauge(
+        "failwhale_edge_replica_drained",
+        "1 while an operator has drained an API replica: the edge sends it nothing.",
+        ["service", "replica", "upstream"],
+        registry=m.registry,
+    )
+    pool = Pool(ctx.arch.serving_replicas(), ejected, ejections, (m.service, m.replica))
     app[POOL] = pool
 
+    def show_drained(arch: Architecture) -> None:
+        for name in arch.api.instances:
+            drained.labels(m.service, m.replica, name).set(1 if name in arch.edge.drained else 0)
+
     def on_change(_old: Architecture, new: Architecture) -> None:
-        pool.set_replicas(list(new.api.instances))
+        pool.set_replicas(new.serving_replicas())
+        show_drained(new)
+
+    show_drained(ctx.arch)
 
     ctx.architecture.on_change(on_change)
     return app

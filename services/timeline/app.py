@@ -17,8 +17,8 @@ from aiohttp import web
 from prometheus_client import Counter, Gauge
 
 from services.architecture.model import TimelineBackend
-from services.common.app import CONTEXT, METRICS, UPSTREAM, ServiceContext, create_service_app
-from services.errors import BadRequest, OverCapacity, UpstreamError
+from services.common.app import CACHES, CONTEXT, METRICS, UPSTREAM, CacheOps, ServiceContext, create_service_app
+from services.errors import BadRequest, OverCapacity, ServiceError, UpstreamError
 from services.timeline.capacity import CapacityGate
 
 GATE = web.AppKey("timeline_gate", CapacityGate)
@@ -35,7 +35,10 @@ def _config(app: web.Application) -> TimelineBackend:
 
 async def _cached(request: web.Request, key: str, build) -> tuple[Any, float]:
     """Serve ``key`` from cache, or build it under the capacity gate. Returns (value, built_at)."""
-    app = request.app
+    return await _lookup(request.app, key, build)
+
+
+async def _lookup(app: web.Application, key: str, build) -> tuple[Any, float]:
     cfg = _config(app)
     cache = app[CACHE]
     m = app[TL_METRICS]
@@ -62,10 +65,12 @@ async def _cached(request: web.Request, key: str, build) -> tuple[Any, float]:
     return value, built
 
 
-async def _recent_tweets(request: web.Request, cfg: TimelineBackend, limit: int) -> list[dict]:
-    resp = await request.app[UPSTREAM].call(
+async def _recent_tweets(request: web.Request | web.Application, cfg: TimelineBackend, limit: int) -> list[dict]:
+    # A warm-up has no request: it calls as nobody's client.
+    app, headers = (request.app, request.headers) if isinstance(request, web.Request) else (request, {})
+    resp = await app[UPSTREAM].call(
         cfg.tweets, "GET", "/internal/tweets/recent", name="tweets",
-        params={"limit": str(limit)}, headers=request.headers,
+        params={"limit": str(limit)}, headers=headers,
     )
     if resp.status != 200:
         raise UpstreamError(f"tweets answered {resp.status}")
@@ -99,6 +104,36 @@ async def trends(request: web.Request) -> web.Response:
     return web.json_response({"built_at": built, "trends": items})
 
 
+def _flush(app: web.Application) -> int:
+    n = len(app[CACHE])
+    app[CACHE].clear()
+    return n
+
+
+async def _warm(app: web.Application) -> int:
+    """Build again every timeline the cache has held (expired ones too), under the same capacity
+    gate as users' requests: warming a cache of an overloaded service competes with its users."""
+    now = time.time()
+    keys = [k for k, (expires, _v, _b) in list(app[CACHE].items()) if expires - now < _config(app).cache_ttl_s / 2]
+    built = 0
+    for key in keys:
+        if key == "trends":
+            continue  # cheap to miss once, and its build reads 100 tweets
+        count = int(key.rsplit(":", 1)[1])
+
+        async def build(cfg: TimelineBackend, count: int = count) -> list[dict]:
+            tweets = await _recent_tweets(app, cfg, count)
+            await asyncio.sleep(cfg.build_ms / 1000)
+            return tweets
+        app[CACHE].pop(key, None)
+        try:
+            await _lookup(app, key, build)
+        except ServiceError:  # over capacity, or tweets failed: that entry stays cold
+            continue
+        built += 1
+    return built
+
+
 def create_app(ctx: ServiceContext) -> web.Application:
     routes = [web.get("/internal/timeline/home", home), web.get("/internal/trends", trends)]
     app = create_service_app(ctx, routes)
@@ -106,6 +141,7 @@ def create_app(ctx: ServiceContext) -> web.Application:
     gate = CapacityGate(cfg.capacity)
     app[GATE] = gate
     app[CACHE] = {}
+    app[CACHES]["timelines"] = CacheOps(flush=lambda: _flush(app), warm=lambda: _warm(app))
 
     def on_change(_old, new) -> None:
         gate.resize(new.backend(ctx.instance).capacity)

@@ -16,7 +16,7 @@ from aiohttp import web
 from services.common.app import CONTEXT, ROUTE_LABEL, UPSTREAM, ServiceContext, create_service_app
 from services.common.upstream import forward_headers, respond
 from services.web.pages import Manifest, load_manifest
-from services.web.status import checker, status_html, status_json
+from services.web.status import checker, post_update, status_html, status_json
 
 STATIC = Path(__file__).with_name("static")
 MANIFEST = web.AppKey("page_manifest", Manifest)
@@ -56,6 +56,7 @@ def create_app(ctx: ServiceContext) -> web.Application:
         web.get("/pages.json", manifest),
         web.get("/status", status_html),
         web.get("/status.json", status_json),
+        web.post("/control/status", post_update),
         web.route("*", "/api/{tail:.*}", api_proxy),
         web.static("/static", STATIC),
     ]

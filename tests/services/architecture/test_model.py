@@ -156,3 +156,13 @@ def test_compile_path_with_several_params_and_none():
     plain = compile_path("/api/1.1/trends.json")
     assert plain.match("/api/1.1/trends.json").groupdict() == {}
     assert plain.match("/api/1.1/trendsXjson") is None
+
+
+def test_draining_names_api_replicas_and_leaves_one_serving(arch_data):
+    arch_data["edge"]["drained"] = ["api-9"]
+    assert "edge.drained names 'api-9', which is not an API replica" in refused(arch_data)
+    arch_data["edge"]["drained"] = list(arch_data["api"]["instances"])
+    assert "nowhere to send" in refused(arch_data)
+    arch_data["edge"]["drained"] = arch_data["api"]["instances"][:1]
+    a = parse_architecture(arch_data)
+    assert a.serving_replicas() == arch_data["api"]["instances"][1:]

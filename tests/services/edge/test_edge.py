@@ -170,3 +170,23 @@ async def test_edge_follows_a_replica_list_swap(start_service, http, arch_data):
     for _ in range(4):
         assert (await get(http, f"{lab['edge'].url}/api/1.1/trends.json", token))[0] == 200
     assert (served(lab["api-1"], "trends"), served(lab["api-2"], "trends")) == (4, 0)
+
+
+async def test_a_drained_replica_gets_nothing_until_it_is_undrained(start_service, http, arch_data):
+    lab = await start_lab(start_service, two_replicas(arch_data))
+    edge = lab["edge"]
+    token = await guest_token(http, lab["auth"])
+    drained = parse_architecture({**arch_data, "version": "v1-drain", "edge": {**arch_data["edge"], "drained": ["api-2"]}})
+    async with http.put(f"{edge.url}/control/architecture", json={"architecture": drained.model_dump(mode="json")},
+                        headers={"Authorization": f"Bearer {TOKEN}"}) as resp:
+        assert resp.status == 200
+    for _ in range(4):
+        assert (await get(http, f"{edge.url}/api/1.1/trends.json", token))[0] == 200
+    assert (served(lab["api-1"], "trends"), served(lab["api-2"], "trends")) == (4, 0)
+    assert metric_value(edge.app, "failwhale_edge_replica_drained", upstream="api-2") == 1
+    async with http.post(f"{edge.url}/control/architecture/baseline", headers={"Authorization": f"Bearer {TOKEN}"}) as resp:
+        assert resp.status == 200
+    for _ in range(4):
+        assert (await get(http, f"{edge.url}/api/1.1/trends.json", token))[0] == 200
+    assert served(lab["api-2"], "trends") == 2
+    assert metric_value(edge.app, "failwhale_edge_replica_drained", upstream="api-2") == 0

@@ -7,6 +7,7 @@ import asyncio
 
 from services.architecture import parse_architecture
 from services.tweets.store import SEED_TWEETS
+from services.timeline.app import CACHE as CACHE_KEY
 from tests.conftest import TOKEN, metric_value
 
 CONTROL = {"Authorization": f"Bearer {TOKEN}"}
@@ -159,3 +160,34 @@ async def test_count_limits_the_page_and_bad_counts_are_400(start_service, http)
     for bad in ("0", "201", "x", "²"):
         async with http.get(f"{timeline.url}/internal/timeline/home", params={"count": bad}) as resp:
             assert resp.status == 400, bad
+
+
+async def test_flush_empties_the_cache_and_warm_builds_it_again(start_service, http, arch_data):
+    """An operator's cache levers: a flush makes the next read a miss; a warm-up makes it a hit."""
+    arch_data["backends"]["timeline"]["cache_ttl_s"] = 30
+    await start_service("tweets")
+    timeline = await start_service("timeline", architecture=parse_architecture(arch_data))
+    url = f"{timeline.url}/internal/timeline/home"
+    for user in ("user0001", "user0002"):
+        await get(http, url, headers={"X-User": user})
+    async with http.post(f"{timeline.url}/control/caches/flush") as resp:
+        assert resp.status == 401
+    async with http.post(f"{timeline.url}/control/caches/flush", headers=CONTROL) as resp:
+        assert (resp.status, (await resp.json())["caches"]) == (200, {"timelines": 2})
+    await get(http, url, headers={"X-User": "user0001"})
+    assert metric_value(timeline.app, "failwhale_timeline_cache_requests_total", result="miss") == 3
+
+    async with http.post(f"{timeline.url}/control/caches/flush", headers=CONTROL) as resp:
+        assert resp.status == 200
+    async with http.post(f"{timeline.url}/control/caches/warm", headers=CONTROL) as resp:
+        assert (await resp.json())["caches"] == {"timelines": 0}  # nothing was cached: nothing to warm
+    await get(http, url, headers={"X-User": "user0002"})
+    timeline.app[CACHE_KEY]["home:user0002:20"] = (0.0, [], 0.0)  # expired: a warm-up builds it again
+    async with http.post(f"{timeline.url}/control/caches/warm", headers=CONTROL) as resp:
+        assert (await resp.json())["caches"] == {"timelines": 1}
+    hits = metric_value(timeline.app, "failwhale_timeline_cache_requests_total", result="hit")
+    status, body = await get(http, url, headers={"X-User": "user0002"})
+    assert status == 200 and body["tweets"]
+    assert metric_value(timeline.app, "failwhale_timeline_cache_requests_total", result="hit") == hits + 1
+    async with http.post(f"{timeline.url}/control/caches/melt", headers=CONTROL) as resp:
+        assert resp.status == 404

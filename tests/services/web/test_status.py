@@ -47,3 +47,35 @@ async def test_status_stays_operational_while_every_api_call_fails(start_service
         assert resp.status == 503  # every build fails for users
     await asyncio.sleep(CHECK_EVERY_S * 1.5)
     assert (await status(http, running["web"].url))["status"] == "operational"
+
+
+async def test_a_posted_update_shows_until_one_says_resolved(start_service, http, arch):
+    """Only people can tell users what health checks miss: the update replaces "operational"."""
+    from tests.conftest import TOKEN
+
+    running = {name: await start_service(name) for name in arch.instance_kinds()}
+    web = running["web"]
+    control = {"Authorization": f"Bearer {TOKEN}"}
+    await asyncio.sleep(CHECK_EVERY_S * 1.5)
+    assert (await status(http, web.url))["status"] == "operational"
+
+    async with http.post(f"{web.url}/control/status", json={"state": "investigating", "text": "Logins <fail> on the website"}) as resp:
+        assert resp.status == 401  # the control plane's token is needed
+    async with http.post(f"{web.url}/control/status", json={"state": "fixed", "text": "x"}, headers=control) as resp:
+        assert resp.status == 400 and "investigating" in (await resp.json())["errors"][0]["message"]
+    assert (await status(http, web.url))["status"] == "operational"  # nothing half-posted
+
+    async with http.post(f"{web.url}/control/status", json={"state": "investigating", "text": "Logins <fail> on the website"},
+                         headers=control) as resp:
+        assert resp.status == 200
+    got = await status(http, web.url)
+    assert (got["status"], got["description"]) == ("incident", "Investigating: Logins <fail> on the website")
+    async with http.get(f"{web.url}/status") as resp:
+        page = await resp.text()
+    assert "Logins &lt;fail&gt; on the website" in page and "<fail>" not in page
+
+    async with http.post(f"{web.url}/control/status", json={"state": "resolved", "text": "Logins work again"}, headers=control) as resp:
+        assert resp.status == 200
+    got = await status(http, web.url)
+    assert got["status"] == "operational"
+    assert [u["state"] for u in got["updates"]] == ["resolved", "investigating"]  # newest first
