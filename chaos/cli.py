@@ -466,13 +466,22 @@ def build_parser() -> argparse.ArgumentParser:
     wsh = wsub.add_parser("sheet", parents=[lab_config], help="print the facilitator's private sheet of the running workshop")
     wsh.set_defaults(func=cmd_workshop_sheet)
     wl = wsub.add_parser("lever", parents=[lab_config], help="pull a lever on the running workshop's lab",
-                         description="Levers: " + "; ".join(f"{k}: {v}" for k, v in WORKSHOP_LEVERS.items()) + ". "
-                                     "Each acts on the lab for real and is logged with who and when.")
-    wl.add_argument("lever", choices=sorted(WORKSHOP_LEVERS), help="what to do")
+                         formatter_class=argparse.RawDescriptionHelpFormatter,
+                         description="Pull one lever on the running workshop's lab. Each acts on the lab for real\n"
+                                     "(a wrong one has its real consequence) and is logged with who pulled it and when.\n"
+                                     "The same levers are on the levers page beside the dashboard.\n\nlevers:\n"
+                                     + "\n".join(f"  {k:<13} {v}" for k, v in WORKSHOP_LEVERS.items()),
+                         epilog="example: failwhale workshop lever declare --severity SEV1 --who alice")
+    wl.add_argument("lever", choices=list(WORKSHOP_LEVERS), metavar="LEVER", help="what to do (listed above)")
     wl.add_argument("--who", default=os.environ.get("USER", "someone"), help="who pulls it (default: $USER)")
     wl.add_argument("--severity", choices=["SEV1", "SEV2", "SEV3"], help="for declare (default SEV2)")
     wl.add_argument("--backend", default="timeline", help="for scale (default: %(default)s)")
     wl.add_argument("--factor", type=_ranged(float, 0.1, 10), default=2.0, help="for scale and rate-limit (default: %(default)s)")
+    wl.add_argument("--cache", choices=["timelines", "tokens"], help="for flush-cache and warm-cache (default: every cache)")
+    wl.add_argument("--replica", metavar="NAME", help="for drain: the API replica (e.g. api-2)")
+    wl.add_argument("--state", choices=["investigating", "identified", "monitoring", "resolved"], default="investigating",
+                    help="for status (default: %(default)s)")
+    wl.add_argument("--text", help="for status: what the update tells users")
     wl.set_defaults(func=cmd_workshop_lever)
     we = wsub.add_parser("end", parents=[lab_config], help="end the running workshop: scorecard and postmortem draft")
     we.add_argument("--who", default=os.environ.get("USER", "someone"), help="who ends it (default: $USER)")
@@ -508,18 +517,22 @@ def cmd_workshop_start(args: argparse.Namespace) -> int:
         _write_reports(args.out, [run_dir])
         card = json.loads((run_dir / "scorecard.json").read_text())
         _say(workshop.scorecard_text(card))
-        _say(f"postmortem draft: {run_dir / 'postmortem.md'}")
+        _say(f"postmortem draft: {run_dir / 'postmortem.html'} (and postmortem.md)")
     return code
 
 
 def cmd_workshop_sheet(args: argparse.Namespace) -> int:
     from chaos import workshop
 
-    path = workshop.workshop_dir(_lab_config(args)) / "sheet.md"
+    lab = _lab_config(args)
+    path = workshop.workshop_dir(lab) / "sheet.md"
     try:
         print(path.read_text(encoding="utf-8"))
     except OSError as e:
         raise BadInput(f"no facilitator sheet at {path}: start a workshop first (failwhale workshop start)") from e
+    link = workshop.room_link(lab)
+    print(f"## The room's levers page\n\n{link}\n\nShare it with the room only: it holds the workshop's token."
+          if link else "(the levers page's link appears here once the lab is up)")
     return 0
 
 
@@ -527,7 +540,8 @@ def cmd_workshop_lever(args: argparse.Namespace) -> int:
     from chaos import workshop
 
     extra = {"declare": {"severity": args.severity}, "scale": {"backend": args.backend, "factor": args.factor},
-             "rate-limit": {"factor": args.factor}}.get(args.lever, {})
+             "rate-limit": {"factor": args.factor}, "flush-cache": {"cache": args.cache}, "warm-cache": {"cache": args.cache},
+             "drain": {"replica": args.replica}, "status": {"state": args.state, "text": args.text}}.get(args.lever, {})
     answer = workshop.send(_lab_config(args), args.lever, args.who, {k: v for k, v in extra.items() if v is not None})
     at = answer.get("at")
     _say(f"{args.lever} by {args.who}" + (f" at T+{at:g}s" if at is not None else "") + f": {answer.get('note')}")

@@ -15,6 +15,7 @@ import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 import aiohttp
 
@@ -23,6 +24,7 @@ from chaos.errors import BadInput, LabError
 from services.architecture import Architecture
 
 Say = Callable[[str], None]
+Hold = Callable[[], Literal["go", "wait", "stop"]]
 
 
 def plan_waves(arch: Architecture, waves: list[float] | list[list[str]]) -> list[list[str]]:
@@ -117,12 +119,17 @@ async def rollout(
     prometheus_url: str,
     guard_every_s: float = 2.0,
     say: Say = lambda _m: None,
+    hold: Hold = lambda: "go",
 ) -> RolloutResult:
+    """Move ``waves`` to ``new`` one by one. Before each wave, ``hold()`` may say
+    "wait" (an operator paused the rollout: no further wave moves until it says otherwise) or
+    "stop" (the rollout ends here and what it moved goes back)."""
     result = RolloutResult(new.version, 0, len(waves))
     body = {"architecture": new.model_dump(mode="json")}
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
             for i, wave in enumerate(waves, 1):
+                await _held(hold, say, i, len(waves))
                 answers = await control.each("PUT", "/control/architecture", json=body, only=wave, timeout_s=3)
                 result.moved += [a.instance for a in answers if a.ok]
                 failed = [f"{a.instance} ({a.body})" for a in answers if not a.ok]
@@ -139,7 +146,7 @@ async def rollout(
                         raise GuardBreached(f"guard breached after wave {i} ({breach})")
                 if not guard and i < len(waves):
                     await asyncio.sleep(bake_s)
-    except (GuardBreached, LabError, BadInput, asyncio.CancelledError, KeyboardInterrupt, aiohttp.ClientError) as e:
+    except (GuardBreached, RolloutStopped, LabError, BadInput, asyncio.CancelledError, KeyboardInterrupt, aiohttp.ClientError) as e:
         result.rolled_back = True
         result.rolled_back_at = time.time()
         result.reason = str(e) or type(e).__name__
@@ -155,3 +162,20 @@ async def rollout(
 
 class GuardBreached(Exception):
     """The guard's PromQL returned something: the change is hurting users."""
+
+
+class RolloutStopped(Exception):
+    """Someone stopped the rollout between waves."""
+
+
+async def _held(hold: Hold, say: Say, wave: int, total: int) -> None:
+    paused = False
+    while (state := hold()) == "wait":
+        if not paused:
+            say(f"rollout paused before wave {wave}/{total}")
+            paused = True
+        await asyncio.sleep(0.25)
+    if state == "stop":
+        raise RolloutStopped(f"rollout stopped before wave {wave}/{total}")
+    if paused:
+        say(f"rollout resumed at wave {wave}/{total}")

@@ -312,7 +312,8 @@ class Runner:
             waves = plan_waves(new, step.waves)
             result = asyncio.run(rollout(self.control, new, waves, bake_s=self.wall(step.bake), guard=step.guard,
                                          guard_every_s=max(0.25, self.wall(step.guard_every)),
-                                         prometheus_url=self.lab.url("prometheus"), say=lambda m: self.say("\n" + m)))
+                                         prometheus_url=self.lab.url("prometheus"), say=lambda m: self.say("\n" + m),
+                                         hold=self.rollout_hold))
             outcome = "rolled_back" if result.rolled_back else "ok"
             return outcome, {"note": result.reason or f"{new.version} on {result.completed_waves}/{result.total_waves} waves",
                              "waves": waves, "completed_waves": result.completed_waves,
@@ -340,9 +341,20 @@ class Runner:
 
     # ---- probes -----------------------------------------------------------------------------
 
+    def shown_phase(self, name: str) -> str:
+        """A phase's name as the progress line and Prometheus show it."""
+        return name
+
+    def rollout_hold(self) -> str:
+        """Between a rollout's waves: "go" on. (A workshop's participants may pause or stop it.)"""
+        return "go"
+
+    def needs_app_user(self) -> bool:
+        return any(isinstance(s, WorksForMe) for s in self.scenario.timeline)
+
     def warm_probe(self) -> None:
         """Sign the "works for me" app user in and load their timeline, before anything breaks."""
-        if not any(isinstance(s, WorksForMe) for s in self.scenario.timeline):
+        if not self.needs_app_user():
             return
         entry = self.journal.start("probe", what="works-for-me app user signs in and loads the timeline")
         user = AppUser(self.lab.url("edge"))
@@ -457,9 +469,9 @@ class Runner:
             if t0 is None:
                 continue
             now_s = (time.time() - t0) * self.speed
-            phase = next((p.name for p in self.scenario.phases if p.start <= now_s < p.end), "-")
-            for p in self.scenario.phases:
-                self.events.phase.labels(p.name).set(1 if p.name == phase else 0)
+            phase = self.shown_phase(next((p.name for p in self.scenario.phases if p.start <= now_s < p.end), "-"))
+            for name in {self.shown_phase(p.name) for p in self.scenario.phases}:
+                self.events.phase.labels(name).set(1 if name == phase else 0)
             shares = {s["metric"].get("client"): float(s["value"][1]) for s in measure.query(
                 self.lab.url("prometheus"),
                 'sum by (client) (rate(failwhale_journeys_total{outcome!="failed"}[15s]))'

@@ -178,6 +178,8 @@ def marks_from_journal(entries: list[dict[str, Any]], t0: float, speed: float) -
             out.append({"at": at(e["started"]), "end": None, "kind": "restart", "label": f"{e.get('target')} restarted"})
         if kind != "step" or e.get("outcome") == "failed":
             continue
+        if action != "note" and str(e.get("note", "")).startswith(("left to the participants", "not played")):
+            continue  # a workshop's step that changed nothing: its fix was the room's, or the game had ended
         name = e.get("name") or action
         if action == "rollout":
             for i, w in enumerate(e.get("wave_times") or [], 1):
@@ -185,7 +187,9 @@ def marks_from_journal(entries: list[dict[str, Any]], t0: float, speed: float) -
                 replicas = [n for n in wave if n.startswith("api")] or wave
                 out.append({"at": at(w), "end": None, "kind": "wave", "label": f"wave {i}: {', '.join(replicas)}"})
             if e.get("rolled_back_at"):
-                out.append({"at": at(e["rolled_back_at"]), "end": None, "kind": "guard", "label": "guard rolled back"})
+                # Rolled back by its guard, or (in a workshop) stopped between waves by a lever.
+                label = "guard rolled back" if "guard" in str(e.get("note", "")) else str(e.get("note") or "rolled back")
+                out.append({"at": at(e["rolled_back_at"]), "end": None, "kind": "guard", "label": label})
         elif action == "inject":
             start = at(e["started"])
             ttl = e.get("ttl_s")

@@ -33,12 +33,14 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from chaos import postmortem
 from chaos.errors import BadInput, LabError
-from chaos.lab.supervisor import write_private
+from chaos.lab.supervisor import DASHBOARD, write_private
 from chaos.rollout import rollback
 from chaos.runner import Runner
-from chaos.scenario import Rollback, Scenario, load_scenario
-from chaos.series import alert_marks, alert_name
+from chaos.probe import describe, fresh_web_visit
+from chaos.scenario import Rollback, Rollout, Scenario, load_scenario
+from chaos.series import alert_name
 from services.config import LabConfig
 
 CATALOG = Path(__file__).with_name("scenarios")
@@ -51,10 +53,19 @@ SEVERITIES = ("SEV1", "SEV2", "SEV3")
 LEVERS: dict[str, str] = {
     "declare": "declare an incident (--severity SEV1|SEV2|SEV3)",
     "ack": "acknowledge the alerts that page now",
+    "pause": "hold the rollout in progress (or the next one) before its next wave",
+    "resume": "let a paused rollout go on",
     "rollback": "move every process back to the architecture it started with",
     "scale": "multiply a backend's capacity (--backend timeline --factor 2)",
     "rate-limit": "multiply auth's rate limits (--factor 2 raises them, 0.5 lowers them)",
+    "flush-cache": "empty caches (--cache timelines|tokens; all by default)",
+    "warm-cache": "build the timeline cache's entries again before users ask",
+    "drain": "stop the edge sending requests to an API replica (--replica api-2)",
+    "status": "post a status-page update (--state investigating|identified|monitoring|resolved --text ...)",
+    "works-for-me": "the facilitator's view: a logged-in app user with a warm cache, and a fresh web visit",
 }
+STATUS_STATES = ("investigating", "identified", "monitoring", "resolved")
+CACHES = ("timelines", "tokens")
 
 
 class WorkshopError(BadInput):
@@ -180,11 +191,91 @@ class Levers:
         names = sorted({alert_name(s["metric"].get("alertname", "?"), s["metric"].get("client")) for s in firing})
         return "acknowledged: " + (", ".join(names) if names else "no alert was firing")
 
+    async def _pause(self, control, args: dict[str, Any]) -> str:
+        runner = self.runner
+        if runner.rollout_paused:
+            return "the rollout was already paused"
+        runner.rollout_paused = True
+        if runner.rolling_out is None:
+            return "no rollout is in progress: the next one will hold before its first wave"
+        return f"the rollout of {runner.rolling_out} holds before its next wave (waves already moved stay moved)"
+
+    async def _resume(self, control, args: dict[str, Any]) -> str:
+        runner = self.runner
+        if not runner.rollout_paused:
+            return "no rollout was paused: nothing changed"
+        runner.rollout_paused = False
+        return "the rollout goes on" if runner.rolling_out else "rollouts may go ahead again"
+
     async def _rollback(self, control, args: dict[str, Any]) -> str:
+        if self.runner.rolling_out is not None:
+            self.runner.rollout_stopped = True  # or its next wave would undo the rollback
         stuck = await rollback(control)
         if stuck:
             raise LabError(f"no answer from {', '.join(stuck)}")
         return "every process is back on the architecture it started with"
+
+    async def _flush_cache(self, control, args: dict[str, Any]) -> str:
+        return await self._caches(control, "flush", args)
+
+    async def _warm_cache(self, control, args: dict[str, Any]) -> str:
+        return await self._caches(control, "warm", args)
+
+    async def _caches(self, control, op: str, args: dict[str, Any]) -> str:
+        name = args.get("cache") or None
+        if name is not None and name not in CACHES:
+            raise WorkshopError(f"cache must be one of {', '.join(CACHES)}, not {name!r}")
+        path = f"/control/caches/{op}" + (f"?name={name}" if name else "")
+        answers = await control.each("POST", path, timeout_s=10)  # a warm-up builds under the capacity gate
+        bad = [a for a in answers if not a.ok]
+        if bad:
+            raise LabError(f"{', '.join(a.instance for a in bad)} did not {op} (first answer: {bad[0].body})")
+        done: dict[str, int] = {}
+        for a in answers:
+            for cache, n in a.body["caches"].items():
+                done[cache] = done.get(cache, 0) + n
+        verb = {"flush": "dropped", "warm": "built"}[op]
+        return ", ".join(f"{cache}: {n} entries {verb}" for cache, n in sorted(done.items())) or f"no cache to {op}"
+
+    async def _drain(self, control, args: dict[str, Any]) -> str:
+        replica = str(args.get("replica") or "")
+
+        def edit(arch: dict[str, Any]) -> str:
+            replicas = arch["api"]["instances"]
+            if replica not in replicas:
+                raise WorkshopError(f"replica must be one of {', '.join(replicas)}, not {replica!r}")
+            drained = arch["edge"].setdefault("drained", [])
+            if replica not in drained:
+                drained.append(replica)
+            if set(replicas) <= set(drained):
+                raise WorkshopError(f"draining {replica} would leave the edge no replica to send to")
+            return f"the edge sends nothing to {', '.join(drained)}"
+        return await _change_architecture(control, f"drain-{replica}", edit)
+
+    async def _status(self, control, args: dict[str, Any]) -> str:
+        state = str(args.get("state") or "investigating")
+        text = str(args.get("text") or "").strip()
+        if state not in STATUS_STATES:
+            raise WorkshopError(f"state must be one of {', '.join(STATUS_STATES)}, not {state!r}")
+        if not text:
+            raise WorkshopError("a status update needs its words (--text ...)")
+        webs = [n for n, kind in control.arch.instance_kinds().items() if kind == "web"]
+        answers = await control.each("POST", "/control/status", json={"state": state, "text": text}, only=webs)
+        bad = [a for a in answers if not a.ok]
+        if bad:
+            raise LabError(f"the status page refused the update: {bad[0].body}")
+        return f"status page now says: {answers[0].body['description']}"
+
+    async def _works_for_me(self, control, args: dict[str, Any]) -> str:
+        runner = self.runner
+        if runner.app_user is None:
+            raise WorkshopError("the logged-in app user could not sign in before the change, so there is no warm cache to show")
+        at = self.scenario_now()
+        # Both make blocking HTTP calls: off the levers' event loop.
+        app = await asyncio.to_thread(runner.app_user.look)
+        web_visit = await asyncio.to_thread(fresh_web_visit, runner.lab.url("web"))
+        runner.probes.append({"at": at, "app_user": app, "web_visit": web_visit})
+        return describe(app, web_visit)
 
     async def _scale(self, control, args: dict[str, Any]) -> str:
         backend = str(args.get("backend") or "timeline")
@@ -221,18 +312,28 @@ def _factor(args: dict[str, Any]) -> float:
 
 
 async def _change_architecture(control, suffix: str, edit: Callable[[dict[str, Any]], str]) -> str:
-    """Read the architecture the processes run now, change it, and move every process to it."""
-    (current,) = await control.each("GET", "/control/architecture", only=[control.instances()[0]])
-    if not current.ok:
-        raise LabError(f"could not read the running architecture: {current.body}")
-    arch = current.body["architecture"]
-    note = edit(arch)
-    arch["version"] = f"{arch['version']}-{suffix}"[:32]
-    answers = await control.each("PUT", "/control/architecture", json={"architecture": arch}, timeout_s=3)
+    """Change the architecture each process runs now, and move it to the changed copy.
+
+    Mid-rollout, processes run different versions: each version is edited on its own, so the
+    lever neither finishes nor undoes the rollout. Every edit is made (and may be refused)
+    before any process moves."""
+    current = await control.each("GET", "/control/architecture")
+    unread = [a for a in current if not a.ok]
+    if unread:
+        raise LabError(f"could not read the running architecture of {', '.join(a.instance for a in unread)}: {unread[0].body}")
+    by_version: dict[str, tuple[dict[str, Any], list[str]]] = {}
+    for a in current:
+        by_version.setdefault(a.body["version"], (a.body["architecture"], []))[1].append(a.instance)
+    notes = []
+    for arch, _names in by_version.values():
+        notes.append(edit(arch))
+        arch["version"] = f"{arch['version']}-{suffix}"[:32]
+    answers = [a for arch, names in by_version.values()
+               for a in await control.each("PUT", "/control/architecture", json={"architecture": arch}, only=names, timeout_s=3)]
     bad = [a for a in answers if not a.ok]
     if bad:
         raise LabError(f"could not move {len(bad)} process(es) ({', '.join(a.instance for a in bad)}): {bad[0].body}")
-    return note
+    return "; ".join(dict.fromkeys(notes))
 
 
 # ---- the lever server -----------------------------------------------------------------------------
@@ -265,10 +366,26 @@ async def _pull(request: web.Request) -> web.Response:
         return web.json_response({"error": str(e)}, status=409 if "starting" in str(e) else 400)
 
 
-def lever_app(levers: Levers, token: str) -> web.Application:
+PAGE = Path(__file__).with_name("static") / "levers.html"
+DASHBOARD_KEY = web.AppKey("dashboard_url", str)
+
+
+async def _page(request: web.Request) -> web.FileResponse:
+    # The page itself holds no secret: every pull it makes needs the token.
+    return web.FileResponse(PAGE, headers={"Cache-Control": "no-cache"})
+
+
+async def _list(request: web.Request) -> web.Response:
+    return web.json_response({"levers": LEVERS, "dashboard": request.app[DASHBOARD_KEY]})
+
+
+def lever_app(levers: Levers, token: str, dashboard_url: str = "") -> web.Application:
     app = web.Application()
     app[LEVERS_KEY] = levers
     app[TOKEN_KEY] = token
+    app[DASHBOARD_KEY] = dashboard_url
+    app.router.add_get("/", _page)
+    app.router.add_get("/levers", _list)
     app.router.add_post("/levers/{lever}", _pull)
     return app
 
@@ -312,6 +429,28 @@ class WorkshopRunner(Runner):
         self.plan = plan
         self.limit_s = limit_s
         self.levers = Levers(self)
+        self.rolling_out: str | None = None  # the name of the rollout step playing now
+        self.rollout_paused = False
+        self.rollout_stopped = False
+
+    def shown_phase(self, name: str) -> str:
+        # "baseline" then "outage" would tell the room what is coming, and when.
+        return "game" if name != "-" else name
+
+    def focus_phase(self) -> str:
+        # The hidden copy has no expectations to name it: the scenario's own file does.
+        for e in load_scenario(self.plan.path).expectations:
+            if e.measure and e.measure.startswith(("web.", "app.")):
+                return e.phase
+        return super().focus_phase()
+
+    def needs_app_user(self) -> bool:
+        return True  # the facilitator may ask for "works for me" at any time
+
+    def rollout_hold(self) -> str:
+        if self.levers.ended.is_set() or self.rollout_stopped:
+            return "stop"
+        return "wait" if self.rollout_paused else "go"
 
     def run(self) -> int:
         self.server: LeverServer | None = None
@@ -328,14 +467,22 @@ class WorkshopRunner(Runner):
             raise WorkshopError(f"{lab.source or 'lab config'}: ports: no port for {PORT_NAME!r}")
         token = secrets.token_urlsafe(24)
         token_path = write_private(workshop_dir(lab) / "token", token + "\n")
-        self.server = LeverServer(lever_app(self.levers, token), lab.host, lab.port(PORT_NAME))
-        self.say(f"levers open on {lab.url(PORT_NAME)} (token in {token_path}, mode 0600)")
+        dashboard = lab.url(DASHBOARD) + "/" if DASHBOARD in lab.ports else ""
+        self.server = LeverServer(lever_app(self.levers, token, dashboard), lab.host, lab.port(PORT_NAME))
+        self.say(f"levers open on {lab.url(PORT_NAME)}/ (token in {token_path}, mode 0600; "
+                 "`failwhale workshop sheet` prints the room's link)")
 
     def do(self, step):
         if isinstance(step, Rollback):
             return "ok", {"note": "left to the participants"}
         if self.levers.ended.is_set():
             return "ok", {"note": "not played: the workshop had ended"}
+        if isinstance(step, Rollout):
+            self.rolling_out, self.rollout_stopped = step.name or step.action, False
+            try:
+                return super().do(step)
+            finally:
+                self.rolling_out = None
         return super().do(step)
 
     def sleep_until(self, when: float, what: str, t0: float | None) -> None:
@@ -378,22 +525,26 @@ class WorkshopRunner(Runner):
         summary["workshop"] = {"seed": self.plan.seed, "lead_in_s": self.plan.lead_in_s, "scorecard": card}
         (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
         (self.run_dir / "scorecard.json").write_text(json.dumps(card, indent=1), encoding="utf-8")
-        (self.run_dir / "postmortem.md").write_text(postmortem(summary, self.journal.entries, self.scenario), encoding="utf-8")
+        series_path = self.run_dir / "series.json"
+        series = json.loads(series_path.read_text(encoding="utf-8")) if series_path.exists() else None
+        postmortem.write(self.run_dir, summary, series, self.journal.entries, self.scenario, card, scorecard_text(card))
         return summary
 
 
 # ---- scorecard and postmortem -----------------------------------------------------------------------
 
 
-CHANGES = ("rollout", "inject", "kill")
+CHANGES = postmortem.CHANGES
 
 
 def scorecard(summary: dict[str, Any], journal: list[dict[str, Any]], scenario: Scenario, speed: float) -> dict[str, Any]:
     """How the room did, in scenario seconds from the change (wall seconds beside)."""
     w = scenario.workshop
     change_at = next((s.at for s in scenario.timeline if s.action in CHANGES), 0.0)
-    levers = [e for e in journal if e.get("kind") == "lever" and e.get("at") is not None]
+    pulled = [e for e in journal if e.get("kind") == "lever"]
+    levers = [e for e in pulled if e.get("at") is not None]  # the rest came before the game's clock started
     detect = next((e for e in levers if e["lever"] in ("declare", "ack") and e["outcome"] == "ok"), None)
+    told = next((e for e in pulled if e["lever"] == "status" and e["outcome"] == "ok"), None)
     fix = next((e for e in levers if w is not None and e["lever"] == w.fix and e["outcome"] == "ok"), None)
     alerts = summary.get("alerts") or []
     trouble = summary.get("trouble") or {}
@@ -409,6 +560,9 @@ def scorecard(summary: dict[str, Any], journal: list[dict[str, Any]], scenario: 
         "first_alert": alerts[0] if alerts else None,
         "detected": None if detect is None else {"at": detect["at"], "lever": detect["lever"], "who": detect["who"]},
         "time_to_detect": since(detect and detect["at"]),
+        "told_users": None if told is None else {"at": told["at"], "who": told["who"]},
+        # A post before the game's clock started told users before anything was wrong: 0.
+        "time_to_tell": None if told is None else since(max(change_at, told["at"] if told["at"] is not None else change_at)),
         "fixed": None if fix is None else {"at": fix["at"], "lever": fix["lever"], "who": fix["who"]},
         "recovered_at": recovered_at,
         "time_to_mitigate": since(recovered_at),
@@ -417,7 +571,7 @@ def scorecard(summary: dict[str, Any], journal: list[dict[str, Any]], scenario: 
         "users_hurt": summary.get("users_hurt"),
         "user_reports": summary.get("user_reports"),
         "levers": [{"at": e["at"], "who": e["who"], "lever": e["lever"], "outcome": e["outcome"], "note": e.get("note"),
-                    "served_after": e.get("served_after")} for e in levers],
+                    "served_after": e.get("served_after")} for e in pulled],
         "works_for_me": summary.get("works_for_me"),
     }
 
@@ -431,6 +585,7 @@ def scorecard_text(card: dict[str, Any]) -> str:
     lines = ["scorecard",
              f"  time to detect    {dur(card['time_to_detect'])}" + (f", by {card['detected']['who']} ({card['detected']['lever']})" if card["detected"] else ""),
              f"  time to mitigate  {dur(card['time_to_mitigate'])}" + (f", after {card['fixed']['lever']} by {card['fixed']['who']}" if card["fixed"] else ", no fix was pulled"),
+             f"  time to tell      {dur(card.get('time_to_tell'))}" + (f", by {card['told_users']['who']}" if card.get("told_users") else ", no status update was posted"),
              f"  users hurt        web {hurt.get('web', '-')}, app {hurt.get('app', '-')}",
              "  user reports      " + ", ".join(f"{k} {v}" for k, v in reports.items()),
              "  levers pulled     " + ("" if card["levers"] else "none")]
@@ -438,40 +593,21 @@ def scorecard_text(card: dict[str, Any]) -> str:
         after = x.get("served_after") or {}
         effect = (f"; then web {after['web']:.0%}, app {after['app']:.0%} of journeys served at T+{after['at']:g}s"
                   if "web" in after and "app" in after else "")
-        lines.append(f"    T+{x['at']:g}s {x['lever']} by {x['who']} ({x['outcome']}){effect}")
+        when = "before the start" if x["at"] is None else f"T+{x['at']:g}s"
+        lines.append(f"    {when} {x['lever']} by {x['who']} ({x['outcome']}){effect}")
     return "\n".join(lines)
 
 
-def postmortem(summary: dict[str, Any], journal: list[dict[str, Any]], scenario: Scenario) -> str:
-    """A postmortem draft: what happened when, the web-versus-app split, and questions for the debrief."""
-    card = summary["workshop"]["scorecard"] if "workshop" in summary else scorecard(summary, journal, scenario, summary["speed"])
-    events: list[tuple[float, str]] = []
-    for e in journal:
-        if e.get("kind") == "step" and e.get("note") != "left to the participants":
-            what = e.get("note") if e.get("action") == "note" else f"{e.get('action')}: {e.get('name')} ({e.get('outcome')})"
-            events.append((e.get("at", 0.0), str(what)))
-        elif e.get("kind") == "lever" and e.get("at") is not None:
-            events.append((e["at"], f"**{e['who']}** pulled **{e['lever']}**: {e.get('note') or e.get('outcome')}"))
-    events += [(m["at"], f"alert {m['label']}") for m in alert_marks(summary.get("alerts") or [])]
-    if card.get("recovered_at") is not None:
-        events.append((card["recovered_at"], "web and app journeys hold again"))
-    out = [f"# Postmortem draft: {scenario.title}", "", scenario.description.strip(), "",
-           "## Scorecard", "", "```", scorecard_text(card), "```", "",
-           "## Timeline (scenario time)", "", "| time | what |", "|---|---|"]
-    out += [f"| {at:.0f} s | {what} |" for at, what in sorted(events, key=lambda x: x[0])]
-    out += ["", "## Who was hurt", "", "| phase | web failed | app failed | reports (website / app) |", "|---|---|---|---|"]
-    for name, p in (summary.get("phases") or {}).items():
-        r = p.get("user_reports") or {}
-        out.append(f"| {name} | {p['web']['failure_ratio']:.0%} | {p['app']['failure_ratio']:.0%} | "
-                   f"{r.get('website', 0)} / {r.get('app', 0)} |")
-    if scenario.workshop:
-        out += ["", "## Debrief", "", *(f"- {q}" for q in scenario.workshop.debrief)]
-    out += ["", "## The incident it replays", "", *(f"- {f}" for f in scenario.incident.facts),
-            "", "Plots: see report.html in this folder.", ""]
-    return "\n".join(out)
-
-
 # ---- the client side: what `failwhale workshop lever/end` send -----------------------------------------
+
+
+def room_link(lab: LabConfig) -> str | None:
+    """The levers page with the token in its fragment (never sent to a server), or None before the lab is up."""
+    try:
+        token = (workshop_dir(lab) / "token").read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    return f"{lab.url(PORT_NAME)}/#token={token}"
 
 
 def send(lab: LabConfig, lever: str, who: str, args: dict[str, Any], timeout_s: float = 15.0) -> dict[str, Any]:

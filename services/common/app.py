@@ -230,10 +230,13 @@ async def restore_baseline(request: web.Request) -> web.Response:
 
 
 async def cache_op(request: web.Request) -> web.Response:
-    """Flush or warm every cache this process registered: ``{"caches": {name: entries}}``."""
+    """Flush or warm every cache this process registered (or the one ``?name=`` names):
+    ``{"caches": {name: entries}}``."""
     require_control(request)
     op = request.match_info["op"]
     caches = request.app[CACHES]
+    if "name" in request.query:  # one cache by name; a process without it has nothing to do
+        caches = {n: c for n, c in caches.items() if n == request.query["name"]}
     if op == "flush":
         done = {name: c.flush() for name, c in caches.items()}
     elif op == "warm":

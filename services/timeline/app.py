@@ -38,13 +38,13 @@ async def _cached(request: web.Request, key: str, build) -> tuple[Any, float]:
     return await _lookup(request.app, key, build)
 
 
-async def _lookup(app: web.Application, key: str, build) -> tuple[Any, float]:
+async def _lookup(app: web.Application, key: str, build, force: bool = False) -> tuple[Any, float]:
     cfg = _config(app)
     cache = app[CACHE]
     m = app[TL_METRICS]
     now = time.time()
     hit = cache.get(key)
-    if hit is not None and hit[0] > now:
+    if hit is not None and hit[0] > now and not force:
         m["hit"].inc()
         return hit[1], hit[2]
     m["miss"].inc()
@@ -111,27 +111,27 @@ def _flush(app: web.Application) -> int:
 
 
 async def _warm(app: web.Application) -> int:
-    """Build again every timeline the cache has held (expired ones too), under the same capacity
-    gate as users' requests: warming a cache of an overloaded service competes with its users."""
+    """Build again every timeline the cache holds that is expired or half way there, all at
+    once under the same capacity gate as users' requests: warming the cache of an overloaded
+    service competes with its users, and builds that find no slot stay cold."""
     now = time.time()
-    keys = [k for k, (expires, _v, _b) in list(app[CACHE].items()) if expires - now < _config(app).cache_ttl_s / 2]
-    built = 0
-    for key in keys:
-        if key == "trends":
-            continue  # cheap to miss once, and its build reads 100 tweets
+    ttl = _config(app).cache_ttl_s
+    keys = [k for k, (expires, _v, _b) in list(app[CACHE].items()) if k != "trends" and expires - now < ttl / 2]
+
+    async def rebuild(key: str) -> bool:
         count = int(key.rsplit(":", 1)[1])
 
-        async def build(cfg: TimelineBackend, count: int = count) -> list[dict]:
+        async def build(cfg: TimelineBackend) -> list[dict]:
             tweets = await _recent_tweets(app, cfg, count)
             await asyncio.sleep(cfg.build_ms / 1000)
             return tweets
-        app[CACHE].pop(key, None)
         try:
-            await _lookup(app, key, build)
+            await _lookup(app, key, build, force=True)  # a failed build leaves the old entry as it was
         except ServiceError:  # over capacity, or tweets failed: that entry stays cold
-            continue
-        built += 1
-    return built
+            return False
+        return True
+
+    return sum(await asyncio.gather(*(rebuild(k) for k in keys)))
 
 
 def create_app(ctx: ServiceContext) -> web.Application:

@@ -9,6 +9,7 @@ import pytest
 
 from chaos import workshop
 from chaos.lab.ports import free_port_lab_config, free_ports
+from chaos.lab.supervisor import write_private
 from chaos.runner import Journal
 from chaos.scenario import Rollback, load_scenario
 from services.config import load_lab_config
@@ -123,7 +124,7 @@ async def test_a_bad_lever_request_is_one_line_naming_what_is_wrong(lever_server
     auth = {"Authorization": "Bearer sesame"}
     async with http.post(f"{url}/levers/reboot", json={}, headers=auth) as resp:
         assert resp.status == 400
-        assert (await resp.json())["error"].startswith("no lever named 'reboot'; there are: declare, ack, rollback")
+        assert (await resp.json())["error"].startswith("no lever named 'reboot'; there are: declare, ack, pause")
     async with http.post(f"{url}/levers/declare", data=b"{nope", headers=auth) as resp:
         assert resp.status == 400 and (await resp.json())["error"] == "the body must be JSON"
     async with http.post(f"{url}/levers/rollback", json={"who": "ops"}, headers=auth) as resp:
@@ -143,3 +144,39 @@ def test_pulling_a_lever_with_no_workshop_running_says_how_to_start_one(tmp_path
     lab = load_lab_config(free_port_lab_config(tmp_path))
     with pytest.raises(workshop.WorkshopError, match=r"no workshop is running here .*: start one with `failwhale workshop start`"):
         workshop.send(lab, "declare", "ic", {})
+
+
+async def test_the_levers_page_and_list_need_no_token_but_pulls_do(lever_server, http):
+    url, _ = lever_server
+    async with http.get(f"{url}/") as resp:
+        assert resp.status == 200 and resp.content_type == "text/html"
+        page = await resp.text()
+    assert "Bearer" in page and "sesame" not in page  # the page sends the token; it does not hold it
+    async with http.get(f"{url}/levers") as resp:
+        listed = (await resp.json())["levers"]
+    assert list(listed) == list(workshop.LEVERS) and "end" not in listed  # only the facilitator ends the game
+    for lever in ("pause", "drain", "flush-cache", "warm-cache", "status", "works-for-me"):
+        assert lever in listed
+
+
+def test_the_room_link_carries_the_token_in_its_fragment(tmp_path):
+    lab = load_lab_config(free_port_lab_config(tmp_path))
+    assert workshop.room_link(lab) is None
+    write_private(workshop.workshop_dir(lab) / "token", "t0ken\n")
+    assert workshop.room_link(lab) == f"{lab.url('workshop')}/#token=t0ken"
+
+
+def test_the_scorecard_times_the_first_status_update_and_keeps_levers_from_before_the_start():
+    h = workshop.hidden(load_scenario(workshop.plan(3, HEADLINE).path), 20.0)
+    change = next(s.at for s in h.timeline if s.action == "rollout")
+    summary = {"alerts": [], "trouble": {}, "users_hurt": {}, "user_reports": {}}
+    journal = _journal(("pause", "ops", None, "ok"), ("status", "comms", change + 40, "refused"),
+                       ("status", "comms", change + 50, "ok"))
+    card = workshop.scorecard(summary, journal, h, speed=2)
+    assert card["time_to_tell"] == {"scenario_s": 50.0, "wall_s": 25.0} and card["told_users"]["who"] == "comms"
+    assert [x["lever"] for x in card["levers"]] == ["pause", "status", "status"]
+    text = workshop.scorecard_text(card)
+    assert "before the start pause by ops (ok)" in text and "time to tell      50 scenario s" in text
+    early = workshop.scorecard(summary, _journal(("status", "comms", None, "ok")), h, speed=2)
+    assert early["time_to_tell"] == {"scenario_s": 0.0, "wall_s": 0.0}
+    assert "no status update was posted" in workshop.scorecard_text(workshop.scorecard(summary, [], h, speed=2))

@@ -5,6 +5,7 @@ with the journal."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -16,6 +17,7 @@ from chaos.lab.supervisor import Lab
 from chaos.workshop import workshop_dir
 from services.config import load_lab_config
 from tests.integration.conftest import prom_query, write_lab_config
+from tests.integration.test_browser import browser, page  # noqa: F401  (fixtures)
 from tests.integration.test_failwhale_up import lab_pids
 
 pytestmark = pytest.mark.integration
@@ -113,4 +115,147 @@ def test_a_scripted_room_detects_and_mitigates_the_hidden_outage(tmp_path):
              for lever, who in (("declare", "ic"), ("ack", "ic"), ("scale", "ops"), ("rollback", "ops"))]
     assert order == sorted(order)
     assert "JourneyErrorBudgetBurn (web) fires" in post and "## Debrief" in post
+    # Why web and app differed, read in the phase that shows it (the hidden copy names none itself).
+    assert "Website users failed more often than app users in the outage phase" in post
+    html = (run_dir / "postmortem.html").read_text()
+    assert html.count("<svg") >= 4 and "rollback by ops" in html  # the plots, with the levers marked on them
     assert lab_pids(str(tmp_path)) == []
+
+
+def journal_of(out: Path) -> list[dict]:
+    """The running game's journal, as the runner last rewrote it ([] before it exists)."""
+    for path in out.glob("*/journal.json"):
+        try:
+            return json.loads(path.read_text())
+        except ValueError:  # caught between two writes
+            return []
+    return []
+
+
+def first_step(out: Path, action: str) -> dict | None:
+    return next((e for e in journal_of(out) if e["kind"] == "step" and e["action"] == action), None)
+
+
+def start_game(tmp_path: Path, config: Path, *args: str, log_name: str = "workshop.log"):
+    out = tmp_path / "reports"
+    log = (tmp_path / log_name).open("w")
+    game = subprocess.Popen([*FAILWHALE, "workshop", "start", *args, "--quick", "--config", str(config), "--out", str(out)],
+                            stdout=log, stderr=subprocess.STDOUT, text=True)
+    return game, log, out
+
+
+def pulled(*lever_args: str, config: Path, who: str = "ops") -> str:
+    done = failwhale("lever", *lever_args, "--who", who, config=config)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+@pytest.mark.browser
+def test_every_lever_acts_on_the_running_lab(tmp_path, page):  # noqa: F811
+    config = write_lab_config(tmp_path)
+    lab = Lab.from_files(config)
+    game, log, out = start_game(tmp_path, config, "--random", "--seed", "5", "--for", "180")
+    try:
+        wait_for("the levers to open", (workshop_dir(load_lab_config(config)) / "token").exists, 60)
+        # A deploy freeze before anything happens: the change, when it comes, holds before its first wave.
+        assert "next one will hold before its first wave" in pulled("pause", config=config)
+
+        # Comms posts from the levers page, in a real browser, with the link from the facilitator's sheet.
+        sheet = failwhale("sheet", config=config).stdout
+        (link,) = [line for line in sheet.splitlines() if "/#token=" in line]
+        page.goto(link)
+        page.wait_for_selector("body[data-state=ready]", timeout=10_000)
+        page.fill("#who", "comms")
+        row = page.locator("#lever-status")
+        row.locator("select[name=state]").select_option("investigating")
+        row.locator("input[name=text]").fill("Some of you cannot load the website. We are looking into it.")
+        row.locator("button").click()
+        page.wait_for_selector("#log li", timeout=10_000)
+        assert "status page now says: Investigating: Some of you cannot load" in page.locator("#log li").first.inner_text()
+        status = subprocess.run(["curl", "-s", f"{lab.url('web')}/status.json"], capture_output=True, text=True).stdout
+        assert json.loads(status)["status"] == "incident"
+        # Without the right token the page pulls nothing, and says why.
+        page.fill("#token", "not-the-token")
+        page.locator("#lever-declare button").click()
+        page.wait_for_function("document.getElementById('error').textContent.includes('workshop token')", timeout=10_000)
+
+        # The change's time comes and goes; the frozen rollout moves nothing, and users stay fine.
+        wait_for("the change to start", lambda: first_step(out, "rollout"), 90)
+        time.sleep(5)
+        assert first_step(out, "rollout")["outcome"] == "running"
+        assert (web_served(lab) or 0) >= 0.9
+
+        assert "the edge sends nothing to api-2" in pulled("drain", "--replica", "api-2", config=config)
+        wait_for("the dashboard to show api-2 drained", lambda: prom_query(
+            lab, 'failwhale_edge_replica_drained{upstream="api-2"} == 1'), 15)
+        seen = pulled("works-for-me", config=config, who="facilitator")
+        assert "a fresh timeline" in seen and "the page loads" in seen, seen
+        flushed = pulled("flush-cache", "--cache", "tokens", config=config)
+        assert int(re.search(r"tokens: (\d+) entries dropped", flushed).group(1)) > 0, flushed
+
+        # Lifting the freeze lets the change through, and the website goes down.
+        assert "the rollout goes on" in pulled("resume", config=config)
+        wait_for("web journeys to fail", lambda: (web_served(lab) or 1) < 0.5, 40)
+        assert re.search(r"timelines: \d+ entries built", pulled("warm-cache", config=config))
+        pulled("rollback", config=config)
+        wait_for("web journeys to be served again", lambda: (web_served(lab) or 0) >= 0.95, 40)
+        # The phases' names would tell the room what comes next: Prometheus sees only "game".
+        assert {s["metric"]["phase"] for s in prom_query(lab, "failwhale_chaos_phase")} == {"game"}
+        assert failwhale("end", "--who", "facilitator", config=config).returncode == 0
+        assert game.wait(timeout=180) == 0, (tmp_path / "workshop.log").read_text()[-3000:]
+    finally:
+        if game.poll() is None:
+            game.kill()
+        log.close()
+
+    (run_dir,) = (d for d in out.iterdir() if d.is_dir())
+    journal = json.loads((run_dir / "journal.json").read_text())
+    assert [(e["lever"], e["who"], e["outcome"]) for e in journal if e["kind"] == "lever"] == [
+        ("pause", "ops", "ok"), ("status", "comms", "ok"), ("drain", "ops", "ok"), ("works-for-me", "facilitator", "ok"),
+        ("flush-cache", "ops", "ok"), ("resume", "ops", "ok"), ("warm-cache", "ops", "ok"), ("rollback", "ops", "ok"),
+        ("end", "facilitator", "ok")]
+    (rollout_step,) = [e for e in journal if e["kind"] == "step" and e["action"] == "rollout"]
+    # Its first wave moved only after the resume, not at the step's own time.
+    resume = next(e for e in journal if e.get("lever") == "resume")
+    assert rollout_step["wave_times"][0] >= resume["started"]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert any(p["app_user"]["sees"] == "timeline" for p in summary["works_for_me"])
+    post = (run_dir / "postmortem.md").read_text()
+    assert "**comms** pulled **status**" in post and "**ops** pulled **drain**" in post
+
+
+def played_past_the_change(out: Path) -> bool:
+    steps = [e for e in journal_of(out) if e["kind"] == "step"]
+    change = next((e for e in steps if e["action"] == "rollout"), None)
+    return change is not None and any(e["index"] > change["index"] for e in steps)
+
+
+def test_two_workshops_with_one_seed_play_the_same_game_at_the_same_times(tmp_path):
+    played = []
+    for n in (1, 2):
+        folder = tmp_path / f"room{n}"
+        folder.mkdir()
+        config = write_lab_config(folder)
+        game, log, out = start_game(folder, config, "--seed", "9", "--for", "60")
+        try:
+            # Past the change and the step after it; then the facilitator ends the game.
+            wait_for("the change and the step after it", lambda out=out: played_past_the_change(out), 120)
+            assert failwhale("end", "--who", "facilitator", config=config).returncode == 0
+            assert game.wait(timeout=120) == 0, (folder / "workshop.log").read_text()[-3000:]
+        finally:
+            if game.poll() is None:
+                game.kill()
+            log.close()
+        (run_dir,) = (d for d in out.iterdir() if d.is_dir())
+        summary = json.loads((run_dir / "summary.json").read_text())
+        steps = [e for e in json.loads((run_dir / "journal.json").read_text()) if e["kind"] == "step"]
+        played.append((summary, steps))
+        assert lab_pids(str(folder)) == []
+    (first, first_steps), (second, second_steps) = played
+    assert first["title"] == second["title"] and first["workshop"]["lead_in_s"] == second["workshop"]["lead_in_s"]
+    both = min(len(first_steps), len(second_steps))
+    assert both >= 3
+    assert [(s["action"], s["at"]) for s in first_steps[:both]] == [(s["action"], s["at"]) for s in second_steps[:both]]
+    # The same scenario times at the same wall times: each step started as long after the start in both rooms.
+    for a, b in zip(first_steps[:both], second_steps[:both], strict=True):
+        assert abs((a["started"] - first["started"]) - (b["started"] - second["started"])) < 1.0, (a, b)

@@ -1,0 +1,311 @@
+"""The postmortem draft of a workshop game: ``postmortem.md`` and ``postmortem.html`` in its run folder.
+
+When a workshop ends (:mod:`chaos.workshop`), the room debriefs from a draft made of the run's own
+records: the timeline (the change, the alerts that fired, the declaration, every lever pulled and
+by whom, the recovery), the web-versus-app split of each phase, this game's figures beside the
+scenario's debrief questions, and the facts of the real incident it replays. The Markdown draft
+is for editing into a real postmortem; the HTML page is the same draft with the report's plots
+inline (SVG, so the page is one file), each lever marked on them where it was pulled.
+
+Everything is read from the summary, series, journal and scorecard, as :mod:`chaos.report` reads
+a run folder, so a draft can be made again from the folder's files.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+from markupsafe import Markup
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from chaos import report
+from chaos.report import PLOTS, explain, pct
+from chaos.scenario import Scenario
+from chaos.series import alert_marks, alert_name
+
+Summary = dict[str, Any]
+SeriesDoc = dict[str, Any]
+Journal = list[dict[str, Any]]
+Card = dict[str, Any]
+
+# The same steps chaos.workshop.scorecard counts from (not imported: chaos.workshop imports this module).
+CHANGES = ("rollout", "inject", "kill")
+# What chaos.workshop's runner notes on a step it did not play.
+LEFT_TO_PARTICIPANTS = "left to the participants"
+NOT_PLAYED = "not played"
+# Levers that say the room noticed, rather than act on the lab.
+NOTICING = ("declare", "ack")
+KINDS = ("change", "step", "alert", "lever", "recovery")
+# Levers are the room's own actions: one colour no data line uses, solid when the lever acted,
+# dotted when it was refused or failed, so a lever that did nothing does not look like one that did.
+LEVER_COLOUR = "#6a1b9a"
+LEVER_FONT_PT = 8
+LEVER_LABEL_CHARS = 28
+# Plot marks for steps that did not play: the runner's series marks list them all the same.
+UNPLAYED_MARKS = {"rollback": "rollback", "kill": "kill", "inject": "fault"}
+
+
+@dataclass(frozen=True)
+class Event:
+    """One line of the timeline, in scenario seconds. ``text`` is the whole line in plain words;
+    a lever also carries ``who``, ``lever``, ``outcome`` and ``detail`` for the renderers to style."""
+
+    at: float
+    kind: str  # one of KINDS
+    text: str
+    who: str | None = None
+    lever: str | None = None
+    outcome: str | None = None
+    detail: str | None = None
+    early: bool = False  # a lever pulled before the game's clock started: listed first, at no time
+
+
+def _lever_event(e: dict[str, Any]) -> Event:
+    who, lever, outcome = str(e.get("who") or "someone"), str(e.get("lever")), str(e.get("outcome"))
+    detail = str(e.get("note") or outcome)
+    # A refused lever changed nothing: say so, or "scale: only the timeline..." reads as done.
+    did = f"pulled {lever}" + ("" if outcome == "ok" else f" ({outcome})")
+    # Pulled before the game's clock started (a deploy freeze, an early status post): listed first.
+    early = e.get("at") is None
+    return Event(0.0 if early else float(e["at"]), "lever", f"{who} {did}: {detail}", who=who, lever=lever,
+                 outcome=outcome, detail=detail, early=early)
+
+
+def events(summary: Summary, journal: Journal, card: Card) -> list[Event]:
+    """The game's timeline, sorted by time (ties keep the journal's order): the steps that played,
+    every lever pulled, when each alert first fired, and when users recovered."""
+    out: list[Event] = []
+    for e in journal:
+        if e.get("kind") == "step":
+            note, action, outcome = e.get("note"), e.get("action"), e.get("outcome")
+            if note == LEFT_TO_PARTICIPANTS:  # the fix the room had to find: its lever is the event
+                continue
+            at = float(e.get("at") or 0.0)
+            name = e.get("name") or action
+            if action == "note":
+                out.append(Event(at, "step", str(note or name)))
+            elif str(note or "").startswith(NOT_PLAYED):  # the game ended first: it changed nothing
+                out.append(Event(at, "step", f"{action}: {name} ({note})"))
+            else:
+                out.append(Event(at, "change" if action in CHANGES else "step", f"{action}: {name} ({outcome})"))
+        elif e.get("kind") == "lever":
+            out.append(_lever_event(e))
+    out += [Event(float(m["at"]), "alert", f"alert {m['label']}") for m in alert_marks(summary.get("alerts") or [])]
+    if card.get("recovered_at") is not None:
+        out.append(Event(float(card["recovered_at"]), "recovery", "web and app journeys hold again"))
+    return sorted(out, key=lambda x: (not x.early, x.at))
+
+
+# ---- what both pages say ------------------------------------------------------------------------
+
+
+def _when(at: float | None, since: float | None = None) -> str:
+    if at is None:
+        return "-"
+    text = f"T+{round(at, 1):g} s"
+    return text if since is None else f"{text} ({round(at - since, 1):g} s after the change)"
+
+
+def _served(after: dict[str, Any] | None) -> str:
+    if not after or "web" not in after or "app" not in after:
+        return ""
+    return f"; at {_when(after.get('at'))} web {pct(after['web'])} and app {pct(after['app'])} of journeys were served"
+
+
+def game_facts(summary: Summary, card: Card, scenario: Scenario) -> list[str]:
+    """This game's facts, one sentence each, for the debrief questions to be asked against."""
+    change = card.get("change_at")
+    out = [f"The change came at {_when(change)}."]
+    first = card.get("first_alert")
+    out.append(f"The first alert, {alert_name(first['alert'], first.get('client'))}, fired at "
+               f"{_when(first['first_at'], change)}." if first else "No alert fired.")
+    seen = card.get("detected")
+    out.append(f"{seen['who']} pulled {seen['lever']} at {_when(seen['at'], change)}: the room had noticed."
+               if seen else "Nobody declared an incident or acknowledged an alert.")
+    fix = card.get("fixed")
+    for x in card.get("levers") or []:
+        if x["lever"] in (*NOTICING, "end") or (fix and x["at"] == fix["at"] and x["lever"] == fix["lever"]):
+            continue
+        # Every other lever is one the scenario's fix is not: what it did is the debrief's material.
+        did = "" if x["outcome"] == "ok" else f" ({x['outcome']})"
+        out.append(f"{x['who']} pulled {x['lever']}{did} at {_when(x['at'], change)}{_served(x.get('served_after'))}.")
+    if fix:
+        recovered = card.get("recovered_at")
+        out.append(f"{fix['who']} pulled the fix, {fix['lever']}, at {_when(fix['at'], change)}; "
+                   + (f"web and app journeys held again at {_when(recovered, change)}." if recovered is not None
+                      else "journeys had not held again by the end of the game."))
+    else:
+        fix_name = scenario.workshop.fix if scenario.workshop else "the fix"
+        out.append(f"Nobody pulled {fix_name}: users were still hurting when the game ended."
+                   if card.get("recovered_at") is None else f"Nobody pulled {fix_name}.")
+    hurt, reports = card.get("users_hurt") or {}, card.get("user_reports") or {}
+    if hurt:
+        out.append(f"{hurt.get('web', 0)} website users and {hurt.get('app', 0)} app users had a failed journey; "
+                   f"user reports: {report.reports_text(reports)}.")
+    return out
+
+
+def _content(summary: Summary, journal: Journal, scenario: Scenario, card: Card, card_text: str) -> dict[str, Any]:
+    """Everything the draft says, as plain strings and lists; both renderers read it."""
+    return {
+        "title": f"Postmortem draft: {scenario.title}", "description": scenario.description.strip(),
+        "card_text": card_text,
+        "timeline": [{"at": "before the start" if e.early else report._seconds(e.at), "kind": e.kind, "event": e}
+                     for e in events(summary, journal, card)],
+        "phases": report._phase_rows(summary), "why": explain(summary),
+        "game_facts": game_facts(summary, card, scenario),
+        "debrief": list(scenario.workshop.debrief) if scenario.workshop else [],
+        "incident_date": scenario.incident.date, "facts": list(scenario.incident.facts),
+    }
+
+
+# ---- postmortem.md ------------------------------------------------------------------------------
+
+
+def _fence(text: str) -> str:
+    """A code fence longer than any run of backticks in the text, so nothing in it can close it."""
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    return "`" * max(3, longest + 1)
+
+
+def _md_event(e: Event) -> str:
+    if e.kind == "lever":
+        did = f"pulled **{e.lever}**" + ("" if e.outcome == "ok" else f" ({e.outcome})")
+        return f"**{e.who}** {did}: {e.detail}"
+    return e.text
+
+
+def markdown(summary: Summary, journal: Journal, scenario: Scenario, card: Card, card_text: str) -> str:
+    """postmortem.md: the draft as Markdown; its plots are in postmortem.html beside it."""
+    c = _content(summary, journal, scenario, card, card_text)
+    md = report._md
+    fence = _fence(card_text)
+    out = [f"# {md(c['title'])}", "", md(c["description"]), "", "## Scorecard", "", fence, card_text, fence, "",
+           "## Timeline (scenario time)", ""]
+    out += report._md_table(["time", "kind", "what"], [[t["at"], t["kind"], _md_event(t["event"])] for t in c["timeline"]])
+    out += ["## Who was hurt: web against app", ""]
+    out += report._md_table(["phase", "scenario time", "web failed", "app failed", "web degraded", "app degraded",
+                             "users hurt (web / app)", "reports"],
+                            [[p["name"], p["time"], p["web_failed"], p["app_failed"], p["web_degraded"], p["app_degraded"],
+                              p["users_hurt"], p["reports"]] for p in c["phases"]])
+    out += [" ".join(md(s) for s in c["why"]), ""]
+    out += ["## Debrief", "", "What this game's figures say:", "", *(f"- {md(f)}" for f in c["game_facts"]), ""]
+    if c["debrief"]:
+        out += ["Questions:", "", *(f"- {md(q)}" for q in c["debrief"]), ""]
+    out += [f"## The incident it replays ({md(c['incident_date'])})", "", *(f"- {md(f)}" for f in c["facts"]), "",
+            "Plots, with every lever pulled marked on them: see postmortem.html in this folder.", ""]
+    return "\n".join(out)
+
+
+# ---- plots with the levers on them --------------------------------------------------------------
+
+
+def _lever_label(e: Event) -> str:
+    text = f"{e.lever} by {e.who}"
+    return text if len(text) <= LEVER_LABEL_CHARS else text[:LEVER_LABEL_CHARS - 1] + "…"
+
+
+def _draw_levers(ax: Axes, levers: list[Event]) -> None:
+    """A vertical line at each lever, labelled along its foot (the report's marks label the top)."""
+    left, right = ax.get_xlim()
+    last, up = None, 0.0
+    for e in levers:
+        ax.axvline(e.at, color=LEVER_COLOUR, linestyle="-" if e.outcome == "ok" else ":", linewidth=1.6, zorder=3)
+        text = _lever_label(e)
+        # Levers pulled close together would print over each other: stack them, as report._marks does.
+        close = last is not None and e.at - last < 0.04 * (right - left)
+        up = up + 4 if close else 4
+        last = e.at
+        # parse_math off: a "$" in who pulled it is their name, not mathtext (which could fail to parse).
+        ax.annotate(text, xy=(e.at, 0.0), xycoords=ax.get_xaxis_transform(), xytext=(2, up), textcoords="offset points",
+                    rotation=90, fontsize=LEVER_FONT_PT, ha="left", va="bottom", color=LEVER_COLOUR,
+                    annotation_clip=True, clip_on=True, parse_math=False,
+                    bbox={"facecolor": "white", "alpha": 0.75, "edgecolor": "none", "pad": 0.5})
+        up += LEVER_FONT_PT * 0.62 * len(text)
+    legend = ax.get_legend()
+    if legend is not None and levers:
+        # The report's legend sits outside the axes; rebuilt with the same place and size, one entry more.
+        handles = [*legend.legend_handles, Line2D([], [], color=LEVER_COLOUR, linewidth=1.6)]
+        labels = [t.get_text() for t in legend.get_texts()] + ["lever pulled (dotted: refused or failed)"]
+        ax.legend(handles=handles, labels=labels, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+
+
+def _played_marks(series: SeriesDoc, journal: Journal) -> list[dict[str, Any]]:
+    """The series' marks without those of steps the game did not play: the runner marks every
+    step it journals, so a rollback left to the participants would show where none happened."""
+    t0, speed = series.get("t0"), series.get("speed")
+    skipped = []
+    for e in journal:
+        note = str(e.get("note") or "")
+        if e.get("kind") == "step" and e.get("action") in UNPLAYED_MARKS and (
+                note == LEFT_TO_PARTICIPANTS or note.startswith(NOT_PLAYED)):
+            # Where marks_from_journal put it; without the times, the kind and label alone must do.
+            known = all(report._is_num(x) for x in (e.get("started"), t0, speed))
+            at = (e["started"] - t0) * speed if known else None
+            skipped.append((UNPLAYED_MARKS[e["action"]], str(e.get("name") or e["action"]), at))
+
+    def unplayed(m: dict[str, Any]) -> bool:
+        return any(m["kind"] == kind and str(m.get("label") or "") == name and (at is None or abs(m["at"] - at) < 0.5)
+                   for kind, name, at in skipped)
+
+    return [m for m in series.get("marks") or [] if not unplayed(m)]
+
+
+def figures(summary: Summary, series: SeriesDoc, journal: Journal, card: Card) -> dict[str, Figure]:
+    """The report's plots (:func:`chaos.report.figures`) for the whole game, each lever marked on every chart."""
+    levers = [e for e in events(summary, journal, card) if e.kind == "lever" and not e.early]  # early ones have no time
+    times = [t for entry in (series.get("series") or {}).values() for pts in (entry.get("lines") or {}).values()
+             for t, _ in pts]
+    # The game goes on past the scenario's duration until the facilitator ends it: show all of it.
+    end = max([report._num(series.get("duration")) or 0.0, *times, *(e.at for e in levers),
+               *([card["recovered_at"]] if report._is_num(card.get("recovered_at")) else [])])
+    figs = report.figures(summary, {**series, "duration": end, "marks": _played_marks(series, journal)})
+    for fig in figs.values():
+        for ax in fig.axes:
+            _draw_levers(ax, levers)
+    return figs
+
+
+def svg(fig: Figure) -> Markup:
+    """A figure as an inline ``<svg>`` element, its text as text (searchable, selectable, small)."""
+    buf = io.StringIO()
+    with matplotlib.rc_context({"svg.fonttype": "none"}):
+        fig.savefig(buf, format="svg")
+    text = buf.getvalue()
+    # Inline SVG needs no XML declaration or DOCTYPE; scaled to the page's width by its viewBox.
+    # Markup: matplotlib escapes every text it writes (labels, who pulled a lever) as XML.
+    return Markup(text[text.index("<svg"):].replace("<svg ", '<svg style="max-width: 100%; height: auto" ', 1))
+
+
+# ---- postmortem.html ----------------------------------------------------------------------------
+
+
+def html(summary: Summary, series: SeriesDoc | None, journal: Journal, scenario: Scenario, card: Card,
+         card_text: str) -> str:
+    """postmortem.html: the draft with the plots inline; one file, no scripts, nothing fetched."""
+    c = _content(summary, journal, scenario, card, card_text)
+    plots = []
+    if series is not None:
+        figs = figures(summary, series, journal, card)
+        plots = [{"name": name, "title": title, "caption": caption, "svg": svg(figs[name])}
+                 for name, title, caption in PLOTS]
+    return report._templates().get_template("postmortem.html.j2").render(p=c, plots=plots)
+
+
+def write(run_dir: Path, summary: Summary, series: SeriesDoc | None, journal: Journal, scenario: Scenario,
+          card: Card, card_text: str) -> tuple[Path, Path]:
+    """Write postmortem.md and postmortem.html into the run folder; returns their paths.
+    ``series`` is None when the run saved no series.json: the page then says it has no plots."""
+    run_dir = Path(run_dir)
+    md_path, html_path = run_dir / "postmortem.md", run_dir / "postmortem.html"
+    md_path.write_text(markdown(summary, journal, scenario, card, card_text), encoding="utf-8")
+    html_path.write_text(html(summary, series, journal, scenario, card, card_text), encoding="utf-8")
+    return md_path, html_path
+
