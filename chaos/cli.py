@@ -206,6 +206,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 SCENARIOS = Path(__file__).with_name("scenarios")
+END_WAIT_S = 180.0  # how long `workshop end` waits for the game's scorecard and postmortem
 
 
 def _scenario_path(name: str) -> Path:
@@ -475,7 +476,7 @@ def build_parser() -> argparse.ArgumentParser:
     wl.add_argument("lever", choices=list(WORKSHOP_LEVERS), metavar="LEVER", help="what to do (listed above)")
     wl.add_argument("--who", default=os.environ.get("USER", "someone"), help="who pulls it (default: $USER)")
     wl.add_argument("--severity", choices=["SEV1", "SEV2", "SEV3"], help="for declare (default SEV2)")
-    wl.add_argument("--backend", default="timeline", help="for scale (default: %(default)s)")
+    wl.add_argument("--backend", default="timeline", help="for scale: timeline, auth, tweets or notifications (default: %(default)s)")
     wl.add_argument("--factor", type=_ranged(float, 0.1, 10), default=2.0, help="for scale and rate-limit (default: %(default)s)")
     wl.add_argument("--cache", choices=["timelines", "tokens"], help="for flush-cache and warm-cache (default: every cache)")
     wl.add_argument("--replica", metavar="NAME", help="for drain: the API replica (e.g. api-2)")
@@ -542,7 +543,11 @@ def cmd_workshop_lever(args: argparse.Namespace) -> int:
     extra = {"declare": {"severity": args.severity}, "scale": {"backend": args.backend, "factor": args.factor},
              "rate-limit": {"factor": args.factor}, "flush-cache": {"cache": args.cache}, "warm-cache": {"cache": args.cache},
              "drain": {"replica": args.replica}, "status": {"state": args.state, "text": args.text}}.get(args.lever, {})
-    answer = workshop.send(_lab_config(args), args.lever, args.who, {k: v for k, v in extra.items() if v is not None})
+    # works-for-me visits the site as two users, and a warm-up builds under the timeline's capacity:
+    # under an outage either may take a while.
+    slow = args.lever in ("works-for-me", "warm-cache")
+    answer = workshop.send(_lab_config(args), args.lever, args.who, {k: v for k, v in extra.items() if v is not None},
+                           timeout_s=90 if slow else 15)
     at = answer.get("at")
     _say(f"{args.lever} by {args.who}" + (f" at T+{at:g}s" if at is not None else "") + f": {answer.get('note')}")
     return 0
@@ -552,7 +557,16 @@ def cmd_workshop_end(args: argparse.Namespace) -> int:
     from chaos import workshop
 
     answer = workshop.send(_lab_config(args), "end", args.who, {})
-    _say(f"{answer.get('note')}: the scorecard follows in the workshop's terminal")
+    run_dir = Path(answer["run_dir"])
+    _say(f"{answer.get('note')}: rolling back, measuring and writing the postmortem (up to {END_WAIT_S:.0f}s)")
+    card_path, last = run_dir / "scorecard.json", run_dir / "postmortem.html"  # the postmortem is written last
+    deadline = time.monotonic() + END_WAIT_S
+    while not last.exists():
+        if time.monotonic() > deadline:
+            raise BadInput(f"no postmortem in {run_dir} after {END_WAIT_S:.0f}s: see the workshop's terminal")
+        time.sleep(1)
+    _say(workshop.scorecard_text(json.loads(card_path.read_text(encoding="utf-8"))))
+    _say(f"postmortem draft: {run_dir / 'postmortem.html'} (and postmortem.md)")
     return 0
 
 

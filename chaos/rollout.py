@@ -10,7 +10,9 @@ mid-rollout rolls back too.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
+import threading
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -120,17 +122,23 @@ async def rollout(
     guard_every_s: float = 2.0,
     say: Say = lambda _m: None,
     hold: Hold = lambda: "go",
+    lock: threading.Lock | None = None,
 ) -> RolloutResult:
     """Move ``waves`` to ``new`` one by one. Before each wave, ``hold()`` may say
     "wait" (an operator paused the rollout: no further wave moves until it says otherwise) or
-    "stop" (the rollout ends here and what it moved goes back)."""
+    "stop" (the rollout ends here and what it moved goes back). With a ``lock``, each wave moves
+    while holding it, so others who change the running architecture (a workshop's levers) never
+    interleave with a wave; ``hold()`` is asked again once the lock is held."""
     result = RolloutResult(new.version, 0, len(waves))
     body = {"architecture": new.model_dump(mode="json")}
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
             for i, wave in enumerate(waves, 1):
                 await _held(hold, say, i, len(waves))
-                answers = await control.each("PUT", "/control/architecture", json=body, only=wave, timeout_s=3)
+                async with holding(lock):
+                    if lock is not None and hold() == "stop":
+                        raise RolloutStopped(f"rollout stopped before wave {i}/{len(waves)}")
+                    answers = await control.each("PUT", "/control/architecture", json=body, only=wave, timeout_s=3)
                 result.moved += [a.instance for a in answers if a.ok]
                 failed = [f"{a.instance} ({a.body})" for a in answers if not a.ok]
                 if failed:
@@ -150,14 +158,30 @@ async def rollout(
         result.rolled_back = True
         result.rolled_back_at = time.time()
         result.reason = str(e) or type(e).__name__
-        say(f"rolling back {len(result.moved)} process(es): {result.reason}")
-        # Shielded: a second Ctrl-C must not stop the rollback half way.
-        stuck = await asyncio.shield(rollback(control, result.moved or None))
-        if stuck:
-            say(f"warning: {', '.join(stuck)} did not answer the rollback")
+        if result.moved:
+            say(f"rolling back {len(result.moved)} process(es): {result.reason}")
+            # Shielded: a second Ctrl-C must not stop the rollback half way.
+            stuck = await asyncio.shield(rollback(control, result.moved))
+            if stuck:
+                say(f"warning: {', '.join(stuck)} did not answer the rollback")
+        else:
+            say(f"nothing had moved, so nothing goes back: {result.reason}")
         if isinstance(e, (asyncio.CancelledError, KeyboardInterrupt)):
             raise
     return result
+
+
+@contextlib.asynccontextmanager
+async def holding(lock: threading.Lock | None):
+    """Hold a thread lock from async code without blocking the event loop while waiting for it."""
+    if lock is None:
+        yield
+        return
+    await asyncio.to_thread(lock.acquire)
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 class GuardBreached(Exception):

@@ -184,6 +184,7 @@ class Runner:
         self.lab = Lab.from_files(self.lab_config, say=self.say)
         self.restarter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="restart")
         self.stopping = threading.Event()
+        self.arch_lock = threading.Lock()  # one writer of the running architecture at a time
         self.app_user: AppUser | None = None
         self.probes: list[dict[str, Any]] = []
         self.status_samples: list[tuple[float, bool]] = []
@@ -209,7 +210,7 @@ class Runner:
             extra = ("--app-cache", "on" if load.app_cache else "off", "--app-retries", str(load.app_retries),
                      "--app-jitter", "on" if load.app_jitter else "off", "--web-reloads", str(load.web_reloads),
                      "--think", *(f"{t:g}" for t in load.think_s), "--app-signed-in", f"{load.app_signed_in:g}")
-            total = self.warmup_s + self.wall(self.scenario.duration) + RECOVERY_S + 15
+            total = self.warmup_s + self.load_s() + RECOVERY_S + 15
             if not self.attach:
                 users = self.scenario.quick.users if self.quick and self.scenario.quick and self.scenario.quick.users else load.users
                 self.lab.start_load(LoadOptions(peak_users=users, web_share=load.web_share, shape=load.shape,
@@ -264,6 +265,10 @@ class Runner:
 
     # ---- timeline ---------------------------------------------------------------------------
 
+    def load_s(self) -> float:
+        """How long the load runs after its warm-up, in wall seconds: the scenario's length."""
+        return self.wall(self.scenario.duration)
+
     def on_lab_ready(self) -> None:
         """Called once the lab runs and answers its control plane (a workshop opens its levers)."""
 
@@ -313,7 +318,7 @@ class Runner:
             result = asyncio.run(rollout(self.control, new, waves, bake_s=self.wall(step.bake), guard=step.guard,
                                          guard_every_s=max(0.25, self.wall(step.guard_every)),
                                          prometheus_url=self.lab.url("prometheus"), say=lambda m: self.say("\n" + m),
-                                         hold=self.rollout_hold))
+                                         hold=self.rollout_hold, lock=self.arch_lock))
             outcome = "rolled_back" if result.rolled_back else "ok"
             return outcome, {"note": result.reason or f"{new.version} on {result.completed_waves}/{result.total_waves} waves",
                              "waves": waves, "completed_waves": result.completed_waves,

@@ -19,6 +19,7 @@ The same seed plays the same scenario with the same lead-in, so two rooms can pl
 from __future__ import annotations
 
 import asyncio
+import copy
 import hmac
 import json
 import random
@@ -36,7 +37,7 @@ from aiohttp import web
 from chaos import postmortem
 from chaos.errors import BadInput, LabError
 from chaos.lab.supervisor import DASHBOARD, write_private
-from chaos.rollout import rollback
+from chaos.rollout import holding, rollback
 from chaos.runner import Runner
 from chaos.probe import describe, fresh_web_visit
 from chaos.scenario import Rollback, Rollout, Scenario, load_scenario
@@ -56,7 +57,7 @@ LEVERS: dict[str, str] = {
     "pause": "hold the rollout in progress (or the next one) before its next wave",
     "resume": "let a paused rollout go on",
     "rollback": "move every process back to the architecture it started with",
-    "scale": "multiply a backend's capacity (--backend timeline --factor 2)",
+    "scale": "give a backend more (or fewer) machines (--backend timeline --factor 2)",
     "rate-limit": "multiply auth's rate limits (--factor 2 raises them, 0.5 lowers them)",
     "flush-cache": "empty caches (--cache timelines|tokens; all by default)",
     "warm-cache": "build the timeline cache's entries again before users ask",
@@ -161,19 +162,24 @@ class Levers:
     async def pull(self, lever: str, who: str, args: dict[str, Any]) -> dict[str, Any]:
         if lever not in LEVERS:
             raise WorkshopError(f"no lever named {lever!r}; there are: {', '.join(LEVERS)}")
+        if self.runner.over():
+            raise WorkshopError("the game has ended: levers no longer act on the lab")
         control = getattr(self.runner, "control", None)
         if control is None:
             raise WorkshopError("the lab is still starting: try again in a few seconds")
         entry = self.runner.journal.start("lever", lever=lever, who=who, args=args, at=self.scenario_now())
+        detail: dict[str, Any] = {}
         try:
             note = await getattr(self, "_" + lever.replace("-", "_"))(control, args)
+            if isinstance(note, tuple):  # (note, what the journal should keep beside it)
+                note, detail = note
         except WorkshopError as e:
             self.runner.journal.end(entry, "refused", note=str(e))
             raise
         except LabError as e:
             self.runner.journal.end(entry, "failed", note=str(e))
             raise WorkshopError(str(e)) from e
-        self.runner.journal.end(entry, "ok", note=note)
+        self.runner.journal.end(entry, "ok", note=note, **detail)
         self.runner.say(f"\n[{entry['at'] if entry['at'] is not None else '-':>6}s] lever {lever} by {who}: {note}")
         return {"lever": lever, "who": who, "at": entry["at"], "note": note}
 
@@ -183,13 +189,14 @@ class Levers:
             raise WorkshopError(f"severity must be one of {', '.join(SEVERITIES)}, not {severity!r}")
         return f"incident declared, {severity}"
 
-    async def _ack(self, control, args: dict[str, Any]) -> str:
+    async def _ack(self, control, args: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         from chaos.measure import query
 
         # A blocking HTTP call: off the levers' event loop.
         firing = await asyncio.to_thread(query, self.runner.lab.url("prometheus"), 'ALERTS{alertstate="firing"}')
         names = sorted({alert_name(s["metric"].get("alertname", "?"), s["metric"].get("client")) for s in firing})
-        return "acknowledged: " + (", ".join(names) if names else "no alert was firing")
+        # Only an ack of something that pages counts as detecting it (the scorecard reads "firing").
+        return "acknowledged: " + (", ".join(names) if names else "no alert was firing"), {"firing": names}
 
     async def _pause(self, control, args: dict[str, Any]) -> str:
         runner = self.runner
@@ -210,7 +217,8 @@ class Levers:
     async def _rollback(self, control, args: dict[str, Any]) -> str:
         if self.runner.rolling_out is not None:
             self.runner.rollout_stopped = True  # or its next wave would undo the rollback
-        stuck = await rollback(control)
+        async with holding(self.runner.arch_lock):
+            stuck = await rollback(control)
         if stuck:
             raise LabError(f"no answer from {', '.join(stuck)}")
         return "every process is back on the architecture it started with"
@@ -250,7 +258,7 @@ class Levers:
             if set(replicas) <= set(drained):
                 raise WorkshopError(f"draining {replica} would leave the edge no replica to send to")
             return f"the edge sends nothing to {', '.join(drained)}"
-        return await _change_architecture(control, f"drain-{replica}", edit)
+        return await self._change_architecture(control, f"drain-{replica}", edit)
 
     async def _status(self, control, args: dict[str, Any]) -> str:
         state = str(args.get("state") or "investigating")
@@ -280,14 +288,23 @@ class Levers:
     async def _scale(self, control, args: dict[str, Any]) -> str:
         backend = str(args.get("backend") or "timeline")
         factor = _factor(args)
-        if backend != "timeline":
-            raise WorkshopError(f"only the timeline service can be scaled here (it has a capacity); not {backend!r}")
+        kinds = {name: b.kind for name, b in control.arch.backends.items()}
+        if backend not in kinds:
+            raise WorkshopError(f"backend must be one of {', '.join(kinds)}, not {backend!r} "
+                                "(the API tier's replicas are fixed: drain one instead)")
+        # Only the timeline service builds under a capacity limit. More machines elsewhere change
+        # nothing users see: that is the real consequence of scaling the wrong backend.
+        if kinds[backend] == "auth":
+            return (f"{backend} got {factor:g}x the machines, but it turns requests away by its rate limits "
+                    "(a policy, not a shortage of machines): nothing changed for users")
+        if kinds[backend] != "timeline":
+            return f"{backend} got {factor:g}x the machines, but it was not short of any: nothing changed for users"
 
         def edit(arch: dict[str, Any]) -> str:
-            b = arch["backends"]["timeline"]
+            b = arch["backends"][backend]
             b["capacity"] = max(1, round(b["capacity"] * factor))
-            return f"timeline capacity now {b['capacity']} concurrent builds"
-        return await _change_architecture(control, f"timeline-x{factor:g}", edit)
+            return f"{backend} capacity now {b['capacity']} concurrent builds"
+        return await self._change_architecture(control, f"{backend}-x{factor:g}", edit)
 
     async def _rate_limit(self, control, args: dict[str, Any]) -> str:
         factor = _factor(args)
@@ -298,7 +315,21 @@ class Levers:
                 b["rate_per_s"] = round(b["rate_per_s"] * factor, 3)
                 b["burst"] = max(1, round(b["burst"] * factor))
             return "auth rate limits now " + ", ".join(f"{n} {b['rate_per_s']:g}/s" for n, b in sorted(buckets.items()))
-        return await _change_architecture(control, f"limits-x{factor:g}", edit)
+        return await self._change_architecture(control, f"limits-x{factor:g}", edit)
+
+    async def _change_architecture(self, control, suffix: str, edit: Callable[[dict[str, Any]], str]) -> str:
+        """Change the architecture each process runs now, and move it to the changed copy.
+
+        Mid-rollout the change is refused: the rollout's next wave would replace it. Processes
+        may still run different versions (after a stopped rollout, say): each version is edited
+        on its own. Every edit is made (and may be refused) before any process moves, and if a
+        process does not take its copy, those that did go back to what they ran before."""
+        runner = self.runner
+        async with holding(runner.arch_lock):
+            if runner.rolling_out is not None:
+                raise WorkshopError(f"the rollout {runner.rolling_out!r} is still in progress (paused or not) and its next "
+                                    "wave would replace this change: roll it back, or wait until it has finished")
+            return await _change_architecture(control, suffix, edit)
 
 
 def _factor(args: dict[str, Any]) -> float:
@@ -321,18 +352,26 @@ async def _change_architecture(control, suffix: str, edit: Callable[[dict[str, A
     unread = [a for a in current if not a.ok]
     if unread:
         raise LabError(f"could not read the running architecture of {', '.join(a.instance for a in unread)}: {unread[0].body}")
-    by_version: dict[str, tuple[dict[str, Any], list[str]]] = {}
+    by_version: dict[str, tuple[dict[str, Any], dict[str, Any], list[str]]] = {}
     for a in current:
-        by_version.setdefault(a.body["version"], (a.body["architecture"], []))[1].append(a.instance)
+        arch = a.body["architecture"]
+        by_version.setdefault(a.body["version"], (copy.deepcopy(arch), arch, []))[2].append(a.instance)
     notes = []
-    for arch, _names in by_version.values():
+    for _before, arch, _names in by_version.values():
         notes.append(edit(arch))
         arch["version"] = f"{arch['version']}-{suffix}"[:32]
-    answers = [a for arch, names in by_version.values()
-               for a in await control.each("PUT", "/control/architecture", json={"architecture": arch}, only=names, timeout_s=3)]
-    bad = [a for a in answers if not a.ok]
+    answers = {before["version"]: await control.each("PUT", "/control/architecture", json={"architecture": arch},
+                                                     only=names, timeout_s=3)
+               for before, arch, names in by_version.values()}
+    bad = [a for group in answers.values() for a in group if not a.ok]
     if bad:
-        raise LabError(f"could not move {len(bad)} process(es) ({', '.join(a.instance for a in bad)}): {bad[0].body}")
+        # No half-applied change: whoever moved goes back to the architecture it ran before.
+        for before, _arch, _names in by_version.values():
+            moved = [a.instance for a in answers[before["version"]] if a.ok]
+            if moved:
+                await control.each("PUT", "/control/architecture", json={"architecture": before}, only=moved, timeout_s=3)
+        raise LabError(f"could not move {len(bad)} process(es) ({', '.join(a.instance for a in bad)}): {bad[0].body}; "
+                       "the others went back, so nothing changed")
     return "; ".join(dict.fromkeys(notes))
 
 
@@ -356,10 +395,13 @@ async def _pull(request: web.Request) -> web.Response:
     lever = request.match_info["lever"]
     levers = request.app[LEVERS_KEY]
     if lever == "end":
+        run_dir = str(levers.runner.run_dir)
+        if levers.runner.over():
+            return web.json_response({"lever": "end", "who": who, "note": "the workshop was already ending", "run_dir": run_dir})
         entry = levers.runner.journal.start("lever", lever="end", who=who, args={}, at=levers.scenario_now())
         levers.runner.journal.end(entry, "ok", note="the game ends")
         levers.ended.set()
-        return web.json_response({"lever": "end", "who": who, "note": "the workshop is ending"})
+        return web.json_response({"lever": "end", "who": who, "note": "the workshop is ending", "run_dir": run_dir})
     try:
         return web.json_response(await levers.pull(lever, who, body))
     except WorkshopError as e:
@@ -432,6 +474,14 @@ class WorkshopRunner(Runner):
         self.rolling_out: str | None = None  # the name of the rollout step playing now
         self.rollout_paused = False
         self.rollout_stopped = False
+        self.ends_at = float("inf")  # wall clock; set once the lab is up
+
+    def over(self) -> bool:
+        """Has the game ended (by `workshop end`, or because its time is up)?"""
+        return self.levers.ended.is_set() or time.time() >= self.ends_at
+
+    def load_s(self) -> float:
+        return self.limit_s  # the load lasts as long as the game may
 
     def shown_phase(self, name: str) -> str:
         # "baseline" then "outage" would tell the room what is coming, and when.
@@ -448,7 +498,7 @@ class WorkshopRunner(Runner):
         return True  # the facilitator may ask for "works for me" at any time
 
     def rollout_hold(self) -> str:
-        if self.levers.ended.is_set() or self.rollout_stopped:
+        if self.over() or self.rollout_stopped:
             return "stop"
         return "wait" if self.rollout_paused else "go"
 
@@ -465,6 +515,7 @@ class WorkshopRunner(Runner):
         lab = self.lab.lab
         if PORT_NAME not in lab.ports:
             raise WorkshopError(f"{lab.source or 'lab config'}: ports: no port for {PORT_NAME!r}")
+        self.ends_at = time.time() + self.warmup_s + self.limit_s
         token = secrets.token_urlsafe(24)
         token_path = write_private(workshop_dir(lab) / "token", token + "\n")
         dashboard = lab.url(DASHBOARD) + "/" if DASHBOARD in lab.ports else ""
@@ -475,7 +526,7 @@ class WorkshopRunner(Runner):
     def do(self, step):
         if isinstance(step, Rollback):
             return "ok", {"note": "left to the participants"}
-        if self.levers.ended.is_set():
+        if self.over():
             return "ok", {"note": "not played: the workshop had ended"}
         if isinstance(step, Rollout):
             self.rolling_out, self.rollout_stopped = step.name or step.action, False
@@ -487,15 +538,20 @@ class WorkshopRunner(Runner):
 
     def sleep_until(self, when: float, what: str, t0: float | None) -> None:
         # Ending the game skips the rest of the timeline (do() then plays nothing).
-        while not self.levers.ended.is_set() and time.time() < when:
-            super().sleep_until(min(when, time.time() + 2.0), what, t0)
+        while not self.over() and time.time() < when:
+            super().sleep_until(min(when, time.time() + 2.0, self.ends_at), what, t0)
 
     def until_end(self, t0: float) -> None:
-        deadline = time.time() + self.limit_s
-        self.say(f"\nthe timeline has played; the game goes on until `failwhale workshop end` "
-                 f"(or {self.limit_s / 60:.0f} minutes)")
-        while not self.levers.ended.is_set() and time.time() < deadline:
-            self.sleep_until(min(deadline, time.time() + 2.0), "the game", t0)
+        if not self.over():
+            self.say(f"\nthe timeline has played; the game goes on until `failwhale workshop end` "
+                     f"(or {max(0.0, self.ends_at - time.time()) / 60:.0f} more minutes)")
+        while not self.over():
+            self.sleep_until(min(self.ends_at, time.time() + 2.0), "the game", t0)
+        if not self.levers.ended.is_set():
+            entry = self.journal.start("lever", lever="end", who="the clock", args={}, at=self.levers.scenario_now())
+            self.journal.end(entry, "ok", note=f"time is up ({self.limit_s / 60:g} minutes)")
+            self.levers.ended.set()
+            self.say(f"\ntime is up ({self.limit_s / 60:g} minutes): the game ends")
 
     def lever_effects(self, t0: float | None) -> None:
         """Beside each lever: how many web and app journeys were served a while after it (the
@@ -543,8 +599,11 @@ def scorecard(summary: dict[str, Any], journal: list[dict[str, Any]], scenario: 
     change_at = next((s.at for s in scenario.timeline if s.action in CHANGES), 0.0)
     pulled = [e for e in journal if e.get("kind") == "lever"]
     levers = [e for e in pulled if e.get("at") is not None]  # the rest came before the game's clock started
-    detect = next((e for e in levers if e["lever"] in ("declare", "ack") and e["outcome"] == "ok"), None)
-    told = next((e for e in pulled if e["lever"] == "status" and e["outcome"] == "ok"), None)
+    # Only what came after the change can have noticed it or told users about it; an ack
+    # detects only when something was paging, and "resolved" tells users nothing is wrong.
+    after = [e for e in levers if e["outcome"] == "ok" and e["at"] >= change_at]
+    detect = next((e for e in after if e["lever"] == "declare" or (e["lever"] == "ack" and e.get("firing"))), None)
+    told = next((e for e in after if e["lever"] == "status" and (e.get("args") or {}).get("state") != "resolved"), None)
     fix = next((e for e in levers if w is not None and e["lever"] == w.fix and e["outcome"] == "ok"), None)
     alerts = summary.get("alerts") or []
     trouble = summary.get("trouble") or {}
@@ -561,8 +620,7 @@ def scorecard(summary: dict[str, Any], journal: list[dict[str, Any]], scenario: 
         "detected": None if detect is None else {"at": detect["at"], "lever": detect["lever"], "who": detect["who"]},
         "time_to_detect": since(detect and detect["at"]),
         "told_users": None if told is None else {"at": told["at"], "who": told["who"]},
-        # A post before the game's clock started told users before anything was wrong: 0.
-        "time_to_tell": None if told is None else since(max(change_at, told["at"] if told["at"] is not None else change_at)),
+        "time_to_tell": since(told and told["at"]),
         "fixed": None if fix is None else {"at": fix["at"], "lever": fix["lever"], "who": fix["who"]},
         "recovered_at": recovered_at,
         "time_to_mitigate": since(recovered_at),

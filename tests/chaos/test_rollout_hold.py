@@ -3,6 +3,9 @@ against a recording stand-in for the lab's control plane."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
+
 from chaos.control import Answer
 from chaos.rollout import rollout
 from services.architecture import parse_architecture
@@ -57,6 +60,27 @@ async def test_a_stopped_rollout_puts_back_only_what_it_moved():
 
 
 async def test_stopped_before_the_first_wave_nothing_moves():
-    control, result, _ = await play(states("stop"))
+    control, result, said = await play(states("stop"))
     assert result.completed_waves == 0 and result.rolled_back
-    assert all(c[0] != "PUT" for c in control.calls)
+    assert control.calls == []  # no wave, and no rollback of processes it never moved
+    assert any(m.startswith("nothing had moved") for m in said)
+
+
+async def test_a_wave_waits_for_whoever_holds_the_lock_and_is_stopped_if_they_said_so():
+    control, said, lock = Recorder(), [], threading.Lock()
+    stopped = False
+    lock.acquire()  # a lever is changing the architecture (a rollback that stops the rollout)
+
+    async def lever():
+        nonlocal stopped
+        await asyncio.sleep(0.3)
+        stopped = True
+        lock.release()
+
+    arch = parse_architecture(_v1())
+    task = asyncio.create_task(lever())
+    result = await rollout(control, arch, WAVES, bake_s=0, guard=None, prometheus_url="", say=said.append,
+                           hold=lambda: "stop" if stopped else "go", lock=lock)
+    await task
+    assert control.calls == [] and result.rolled_back and "stopped before wave 1/3" in result.reason
+    assert not lock.locked()

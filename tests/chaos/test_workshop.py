@@ -3,11 +3,14 @@ the lever server's manners."""
 
 from __future__ import annotations
 
+import copy
+import threading
 from pathlib import Path
 
 import pytest
 
 from chaos import workshop
+from chaos.control import Answer
 from chaos.lab.ports import free_port_lab_config, free_ports
 from chaos.lab.supervisor import write_private
 from chaos.runner import Journal
@@ -57,8 +60,9 @@ def test_the_sheet_gives_the_facilitator_everything():
     assert "failwhale workshop lever rollback" in text
 
 
-def _journal(*levers):
-    return [{"kind": "lever", "lever": name, "who": who, "at": at, "outcome": outcome, "note": ""}
+def _journal(*levers, **extra):
+    """Lever entries as the journal keeps them; ``extra`` adds fields to every one."""
+    return [{"kind": "lever", "lever": name, "who": who, "at": at, "outcome": outcome, "note": "", **extra}
             for name, who, at, outcome in levers]
 
 
@@ -96,6 +100,7 @@ class _FakeRunner:
     def __init__(self, tmp_path: Path) -> None:
         self.journal = Journal(tmp_path / "journal.json")
         self.t0, self.speed = None, 2.0
+        self.run_dir = tmp_path
 
     def say(self, _msg: str) -> None:
         pass
@@ -104,6 +109,7 @@ class _FakeRunner:
 @pytest.fixture
 async def lever_server(tmp_path):
     levers = workshop.Levers(_FakeRunner(tmp_path))
+    levers.runner.over = levers.ended.is_set
     server = LabServer(workshop.lever_app(levers, "sesame"), host="127.0.0.1", port=free_ports(1)[0])
     await server.start_server()
     yield f"http://127.0.0.1:{server.port}", levers
@@ -135,9 +141,15 @@ async def test_end_stops_the_game_and_is_journaled(lever_server, http):
     url, levers = lever_server
     assert not levers.ended.is_set()
     async with http.post(f"{url}/levers/end", json={"who": "facilitator"}, headers={"Authorization": "Bearer sesame"}) as resp:
-        assert resp.status == 200
+        assert resp.status == 200 and (await resp.json())["run_dir"] == str(levers.runner.run_dir)
     assert levers.ended.is_set()
+    async with http.post(f"{url}/levers/end", json={"who": "facilitator"}, headers={"Authorization": "Bearer sesame"}) as resp:
+        assert "already ending" in (await resp.json())["note"]
     assert [(e["lever"], e["who"]) for e in levers.runner.journal.entries] == [("end", "facilitator")]
+    # After the end, no lever acts (and none is journaled).
+    async with http.post(f"{url}/levers/rollback", json={"who": "ops"}, headers={"Authorization": "Bearer sesame"}) as resp:
+        assert resp.status == 400 and (await resp.json())["error"] == "the game has ended: levers no longer act on the lab"
+    assert len(levers.runner.journal.entries) == 1
 
 
 def test_pulling_a_lever_with_no_workshop_running_says_how_to_start_one(tmp_path):
@@ -170,13 +182,90 @@ def test_the_scorecard_times_the_first_status_update_and_keeps_levers_from_befor
     h = workshop.hidden(load_scenario(workshop.plan(3, HEADLINE).path), 20.0)
     change = next(s.at for s in h.timeline if s.action == "rollout")
     summary = {"alerts": [], "trouble": {}, "users_hurt": {}, "user_reports": {}}
-    journal = _journal(("pause", "ops", None, "ok"), ("status", "comms", change + 40, "refused"),
-                       ("status", "comms", change + 50, "ok"))
+    journal = (_journal(("pause", "ops", None, "ok")) + _journal(("status", "comms", change - 5, "ok"), args={"state": "investigating"})
+               + _journal(("status", "comms", change + 30, "ok"), args={"state": "resolved"})
+               + _journal(("status", "comms", change + 40, "refused"), ("status", "comms", change + 50, "ok"),
+                          args={"state": "investigating"}))
     card = workshop.scorecard(summary, journal, h, speed=2)
+    # Before the change there was nothing to tell; "resolved" tells users all is well.
     assert card["time_to_tell"] == {"scenario_s": 50.0, "wall_s": 25.0} and card["told_users"]["who"] == "comms"
-    assert [x["lever"] for x in card["levers"]] == ["pause", "status", "status"]
+    assert [x["lever"] for x in card["levers"]] == ["pause", "status", "status", "status", "status"]
     text = workshop.scorecard_text(card)
     assert "before the start pause by ops (ok)" in text and "time to tell      50 scenario s" in text
-    early = workshop.scorecard(summary, _journal(("status", "comms", None, "ok")), h, speed=2)
-    assert early["time_to_tell"] == {"scenario_s": 0.0, "wall_s": 0.0}
+    early = workshop.scorecard(summary, _journal(("status", "comms", None, "ok"), args={"state": "investigating"}), h, speed=2)
+    assert early["time_to_tell"] is None
     assert "no status update was posted" in workshop.scorecard_text(workshop.scorecard(summary, [], h, speed=2))
+
+
+def test_detection_is_a_declaration_or_an_ack_of_a_firing_alert_after_the_change():
+    h = workshop.hidden(load_scenario(workshop.plan(3, HEADLINE).path), 20.0)
+    change = next(s.at for s in h.timeline if s.action == "rollout")
+    summary = {"alerts": [], "trouble": {}, "users_hurt": {}, "user_reports": {}}
+    guess = _journal(("declare", "ic", change - 3, "ok"))  # before anything broke: a guess, not a detection
+    quiet_ack = _journal(("ack", "ops", change + 5, "ok"), firing=[])
+    paged_ack = _journal(("ack", "ops", change + 12, "ok"), firing=["JourneyErrorBudgetBurn (web)"])
+    card = workshop.scorecard(summary, guess + quiet_ack + paged_ack, h, speed=2)
+    assert card["detected"] == {"at": change + 12, "lever": "ack", "who": "ops"}
+    assert card["time_to_detect"] == {"scenario_s": 12.0, "wall_s": 6.0}
+    assert workshop.scorecard(summary, guess + quiet_ack, h, speed=2)["time_to_detect"] is None
+
+
+class _Control:
+    """A lab control plane in memory: every process runs ``arch_data``; PUTs are remembered and
+    the processes named in ``refuse`` do not take theirs."""
+
+    def __init__(self, arch, arch_data, refuse=()) -> None:
+        self.arch, self.data, self.refuse, self.puts = arch, arch_data, set(refuse), []
+
+    async def each(self, method, path, *, json=None, only=None, timeout_s=0.8):
+        names = list(only or self.arch.instance_kinds())
+        if method == "GET":
+            return [Answer(n, 200, {"version": self.data["version"], "architecture": copy.deepcopy(self.data)}) for n in names]
+        self.puts.append((names, json["architecture"]))
+        return [Answer(n, 500 if n in self.refuse else 200, {}) for n in names]
+
+
+@pytest.fixture
+def levers_on(tmp_path, arch, arch_data):
+    def make(refuse=()):
+        runner = _FakeRunner(tmp_path)
+        runner.control, runner.arch_lock, runner.rolling_out = _Control(arch, arch_data, refuse), threading.Lock(), None
+        levers = workshop.Levers(runner)
+        runner.over = levers.ended.is_set
+        return levers
+    return make
+
+
+async def test_scaling_the_timeline_gives_it_capacity_and_other_backends_change_nothing(levers_on, arch_data):
+    levers = levers_on()
+    puts = levers.runner.control.puts
+    answer = await levers.pull("scale", "ops", {"backend": "tweets", "factor": 3})
+    assert "not short of any: nothing changed for users" in answer["note"] and puts == []
+    assert "rate limits (a policy" in (await levers.pull("scale", "ops", {"backend": "auth"}))["note"] and puts == []
+    with pytest.raises(workshop.WorkshopError, match=r"backend must be one of auth, timeline, tweets, notifications, not 'api'"):
+        await levers.pull("scale", "ops", {"backend": "api"})
+    answer = await levers.pull("scale", "ops", {"backend": "timeline", "factor": 2})
+    capacity = arch_data["backends"]["timeline"]["capacity"]
+    assert answer["note"] == f"timeline capacity now {2 * capacity} concurrent builds"
+    ((_names, sent),) = puts
+    assert sent["backends"]["timeline"]["capacity"] == 2 * capacity and sent["version"] == "v1-timeline-x2"
+    assert [e["outcome"] for e in levers.runner.journal.entries] == ["ok", "ok", "refused", "ok"]
+
+
+async def test_no_architecture_lever_acts_under_a_rollout_in_progress(levers_on):
+    levers = levers_on()
+    levers.runner.rolling_out = "the change"
+    for lever, args in (("scale", {}), ("rate-limit", {}), ("drain", {"replica": "api-2"})):
+        with pytest.raises(workshop.WorkshopError, match="the rollout 'the change' is still in progress"):
+            await levers.pull(lever, "ops", args)
+    assert levers.runner.control.puts == []
+
+
+async def test_a_change_one_process_refuses_is_undone_on_the_others(levers_on, arch_data):
+    levers = levers_on(refuse={"api-2"})
+    with pytest.raises(workshop.WorkshopError, match=r"could not move 1 process\(es\) \(api-2\).*the others went back"):
+        await levers.pull("rate-limit", "ops", {"factor": 2})
+    (changed, sent), (back, restored) = levers.runner.control.puts
+    assert sent["version"] == "v1-limits-x2" and restored == arch_data
+    assert back == [n for n in changed if n != "api-2"]
+    assert levers.runner.journal.entries[-1]["outcome"] == "failed"

@@ -4,6 +4,7 @@ with the journal."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import subprocess
@@ -24,8 +25,8 @@ pytestmark = pytest.mark.integration
 FAILWHALE = [sys.executable, "-m", "chaos.cli"]
 
 
-def failwhale(*args: str, config: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([*FAILWHALE, "workshop", *args, "--config", str(config)], capture_output=True, text=True, timeout=30)
+def failwhale(*args: str, config: Path, timeout_s: float = 30) -> subprocess.CompletedProcess:
+    return subprocess.run([*FAILWHALE, "workshop", *args, "--config", str(config)], capture_output=True, text=True, timeout=timeout_s)
 
 
 def wait_for(what: str, check, timeout_s: float, every_s: float = 0.5):
@@ -45,12 +46,7 @@ def web_served(lab: Lab) -> float | None:
 def test_a_scripted_room_detects_and_mitigates_the_hidden_outage(tmp_path):
     config = write_lab_config(tmp_path)
     lab = Lab.from_files(config)
-    out = tmp_path / "reports"
-    log = (tmp_path / "workshop.log").open("w")
-    game = subprocess.Popen([*FAILWHALE, "workshop", "start", "--scenario", "twitter-2022-12-28", "--seed", "3", "--quick",
-                             "--for", "240", "--config", str(config), "--out", str(out)],
-                            stdout=log, stderr=subprocess.STDOUT, text=True)
-    try:
+    with playing(tmp_path, config, "--scenario", "twitter-2022-12-28", "--seed", "3", "--for", "240") as (game, out):
         token = workshop_dir(load_lab_config(config)) / "token"
         wait_for("the levers to open", token.exists, 60)
         sheet = failwhale("sheet", config=config)
@@ -74,13 +70,10 @@ def test_a_scripted_room_detects_and_mitigates_the_hidden_outage(tmp_path):
         # The scenario's bound: journeys hold again within 60 scenario s (12 s at quick speed 5).
         wait_for("web journeys to be served again", lambda: (web_served(lab) or 0) >= 0.95, 30)
         time.sleep(4)
-        ended = failwhale("end", "--who", "facilitator", config=config)
-        assert ended.returncode == 0, ended.stderr
-        assert game.wait(timeout=180) == 0, (tmp_path / "workshop.log").read_text()[-3000:]
-    finally:
-        if game.poll() is None:
-            game.kill()
-        log.close()
+        ended = end_game(game, tmp_path, config)
+        # The facilitator's own terminal gets the scorecard and where the postmortem is.
+        assert "time to detect" in ended.stdout and "after rollback by ops" in ended.stdout, ended.stdout
+        assert "postmortem.html" in ended.stdout
 
     printed = (tmp_path / "workshop.log").read_text()
     assert "scorecard" in printed and "time to detect" in printed
@@ -136,12 +129,28 @@ def first_step(out: Path, action: str) -> dict | None:
     return next((e for e in journal_of(out) if e["kind"] == "step" and e["action"] == action), None)
 
 
-def start_game(tmp_path: Path, config: Path, *args: str, log_name: str = "workshop.log"):
-    out = tmp_path / "reports"
-    log = (tmp_path / log_name).open("w")
-    game = subprocess.Popen([*FAILWHALE, "workshop", "start", *args, "--quick", "--config", str(config), "--out", str(out)],
-                            stdout=log, stderr=subprocess.STDOUT, text=True)
-    return game, log, out
+@contextlib.contextmanager
+def playing(folder: Path, config: Path, *args: str):
+    """A quick workshop game started in ``folder`` (its output in workshop.log): (process, reports folder).
+    Whatever happens in the block, the game does not outlive it."""
+    out = folder / "reports"
+    with (folder / "workshop.log").open("w") as log:
+        game = subprocess.Popen([*FAILWHALE, "workshop", "start", *args, "--quick", "--config", str(config), "--out", str(out)],
+                                stdout=log, stderr=subprocess.STDOUT, text=True)
+        try:
+            yield game, out
+        finally:
+            if game.poll() is None:
+                game.kill()
+                game.wait()
+
+
+def end_game(game: subprocess.Popen, folder: Path, config: Path) -> subprocess.CompletedProcess:
+    """The facilitator ends the game; it must wrap up and exit cleanly."""
+    ended = failwhale("end", "--who", "facilitator", config=config, timeout_s=240)
+    assert ended.returncode == 0, ended.stdout + ended.stderr
+    assert game.wait(timeout=180) == 0, (folder / "workshop.log").read_text()[-3000:]
+    return ended
 
 
 def pulled(*lever_args: str, config: Path, who: str = "ops") -> str:
@@ -154,8 +163,7 @@ def pulled(*lever_args: str, config: Path, who: str = "ops") -> str:
 def test_every_lever_acts_on_the_running_lab(tmp_path, page):  # noqa: F811
     config = write_lab_config(tmp_path)
     lab = Lab.from_files(config)
-    game, log, out = start_game(tmp_path, config, "--random", "--seed", "5", "--for", "180")
-    try:
+    with playing(tmp_path, config, "--random", "--seed", "5", "--for", "180") as (game, out):
         wait_for("the levers to open", (workshop_dir(load_lab_config(config)) / "token").exists, 60)
         # A deploy freeze before anything happens: the change, when it comes, holds before its first wave.
         assert "next one will hold before its first wave" in pulled("pause", config=config)
@@ -185,9 +193,10 @@ def test_every_lever_acts_on_the_running_lab(tmp_path, page):  # noqa: F811
         assert first_step(out, "rollout")["outcome"] == "running"
         assert (web_served(lab) or 0) >= 0.9
 
-        assert "the edge sends nothing to api-2" in pulled("drain", "--replica", "api-2", config=config)
-        wait_for("the dashboard to show api-2 drained", lambda: prom_query(
-            lab, 'failwhale_edge_replica_drained{upstream="api-2"} == 1'), 15)
+        # Changing the architecture under a paused rollout is refused: its next wave would undo it.
+        refused = failwhale("lever", "drain", "--replica", "api-2", "--who", "ops", config=config)
+        assert refused.returncode != 0 and "still in progress" in refused.stderr, refused.stderr
+        assert "Traceback" not in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
         seen = pulled("works-for-me", config=config, who="facilitator")
         assert "a fresh timeline" in seen and "the page loads" in seen, seen
         flushed = pulled("flush-cache", "--cache", "tokens", config=config)
@@ -197,23 +206,25 @@ def test_every_lever_acts_on_the_running_lab(tmp_path, page):  # noqa: F811
         assert "the rollout goes on" in pulled("resume", config=config)
         wait_for("web journeys to fail", lambda: (web_served(lab) or 1) < 0.5, 40)
         assert re.search(r"timelines: \d+ entries built", pulled("warm-cache", config=config))
+        # A wrong backend: tweets was never short of machines, and the web keeps failing.
+        assert "nothing changed for users" in pulled("scale", "--backend", "tweets", config=config)
+        time.sleep(3)
+        assert (web_served(lab) or 1) < 0.5
         pulled("rollback", config=config)
         wait_for("web journeys to be served again", lambda: (web_served(lab) or 0) >= 0.95, 40)
+        assert "the edge sends nothing to api-2" in pulled("drain", "--replica", "api-2", config=config)
+        wait_for("the dashboard to show api-2 drained", lambda: prom_query(
+            lab, 'failwhale_edge_replica_drained{upstream="api-2"} == 1'), 15)
         # The phases' names would tell the room what comes next: Prometheus sees only "game".
         assert {s["metric"]["phase"] for s in prom_query(lab, "failwhale_chaos_phase")} == {"game"}
-        assert failwhale("end", "--who", "facilitator", config=config).returncode == 0
-        assert game.wait(timeout=180) == 0, (tmp_path / "workshop.log").read_text()[-3000:]
-    finally:
-        if game.poll() is None:
-            game.kill()
-        log.close()
+        end_game(game, tmp_path, config)
 
     (run_dir,) = (d for d in out.iterdir() if d.is_dir())
     journal = json.loads((run_dir / "journal.json").read_text())
     assert [(e["lever"], e["who"], e["outcome"]) for e in journal if e["kind"] == "lever"] == [
-        ("pause", "ops", "ok"), ("status", "comms", "ok"), ("drain", "ops", "ok"), ("works-for-me", "facilitator", "ok"),
-        ("flush-cache", "ops", "ok"), ("resume", "ops", "ok"), ("warm-cache", "ops", "ok"), ("rollback", "ops", "ok"),
-        ("end", "facilitator", "ok")]
+        ("pause", "ops", "ok"), ("status", "comms", "ok"), ("drain", "ops", "refused"), ("works-for-me", "facilitator", "ok"),
+        ("flush-cache", "ops", "ok"), ("resume", "ops", "ok"), ("warm-cache", "ops", "ok"), ("scale", "ops", "ok"),
+        ("rollback", "ops", "ok"), ("drain", "ops", "ok"), ("end", "facilitator", "ok")]
     (rollout_step,) = [e for e in journal if e["kind"] == "step" and e["action"] == "rollout"]
     # Its first wave moved only after the resume, not at the step's own time.
     resume = next(e for e in journal if e.get("lever") == "resume")
@@ -222,6 +233,25 @@ def test_every_lever_acts_on_the_running_lab(tmp_path, page):  # noqa: F811
     assert any(p["app_user"]["sees"] == "timeline" for p in summary["works_for_me"])
     post = (run_dir / "postmortem.md").read_text()
     assert "**comms** pulled **status**" in post and "**ops** pulled **drain**" in post
+
+
+def test_a_game_ends_by_itself_when_its_time_is_up_even_with_the_rollout_paused(tmp_path):
+    config = write_lab_config(tmp_path)
+    with playing(tmp_path, config, "--seed", "9", "--for", "30") as (game, out):
+        wait_for("the levers to open", (workshop_dir(load_lab_config(config)) / "token").exists, 60)
+        pulled("pause", config=config)
+        # Nobody resumes and nobody ends it: the clock does.
+        assert game.wait(timeout=150) == 0, (tmp_path / "workshop.log").read_text()[-3000:]
+    (run_dir,) = (d for d in out.iterdir() if d.is_dir())
+    journal = json.loads((run_dir / "journal.json").read_text())
+    assert [(e["lever"], e["who"]) for e in journal if e["kind"] == "lever"] == [("pause", "ops"), ("end", "the clock")]
+    (change,) = [e for e in journal if e["kind"] == "step" and e["action"] == "rollout"]
+    assert change["completed_waves"] == 0 and "stopped before wave 1" in change["note"]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    clock = next(e for e in journal if e.get("lever") == "end")
+    assert clock["started"] - summary["started"] <= 31  # --for counts from the lab's start, warm-up included
+    assert "time is up" in (tmp_path / "workshop.log").read_text()
+    assert lab_pids(str(tmp_path)) == []
 
 
 def played_past_the_change(out: Path) -> bool:
@@ -236,16 +266,10 @@ def test_two_workshops_with_one_seed_play_the_same_game_at_the_same_times(tmp_pa
         folder = tmp_path / f"room{n}"
         folder.mkdir()
         config = write_lab_config(folder)
-        game, log, out = start_game(folder, config, "--seed", "9", "--for", "60")
-        try:
+        with playing(folder, config, "--seed", "9", "--for", "60") as (game, out):
             # Past the change and the step after it; then the facilitator ends the game.
             wait_for("the change and the step after it", lambda out=out: played_past_the_change(out), 120)
-            assert failwhale("end", "--who", "facilitator", config=config).returncode == 0
-            assert game.wait(timeout=120) == 0, (folder / "workshop.log").read_text()[-3000:]
-        finally:
-            if game.poll() is None:
-                game.kill()
-            log.close()
+            end_game(game, folder, config)
         (run_dir,) = (d for d in out.iterdir() if d.is_dir())
         summary = json.loads((run_dir / "summary.json").read_text())
         steps = [e for e in json.loads((run_dir / "journal.json").read_text()) if e["kind"] == "step"]
