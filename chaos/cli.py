@@ -497,21 +497,22 @@ def _lab_config(args: argparse.Namespace):
 def cmd_workshop_start(args: argparse.Namespace) -> int:
     from chaos import workshop
 
-    from chaos.lab.supervisor import write_private
     from chaos.scenario import load_scenario
 
     p = workshop.plan(args.seed, args.scenario)
     scenario = load_scenario(p.path)
     if args.quick and scenario.quick is None:
-        raise BadInput(f"{p.path}: the scenario has no quick variant")
+        # Naming it would tell the room what is coming, unless the facilitator named it.
+        raise BadInput(f"--quick: {'the scenario ' + repr(args.scenario) if args.scenario else f'the scenario seed {p.seed} picks'} "
+                       "has no quick variant: leave out --quick, or pick another seed")
     speed = args.speed or (scenario.quick.speed if args.quick else scenario.speed)
     hidden = workshop.hidden(scenario, p.lead_in_s)
     lab = _lab_config(args)
-    sheet = write_private(workshop.workshop_dir(lab) / "sheet.md", workshop.sheet(p, hidden, speed))
-    _say(f"workshop (seed {p.seed}): the facilitator's sheet is {sheet} (or: failwhale workshop sheet)")
-    _say(f"  dashboard   {lab.url(DASHBOARD)}/   levers: failwhale workshop lever --help")
+    _say(f"workshop (seed {p.seed})")
+    if DASHBOARD in lab.ports:
+        _say(f"  dashboard   {lab.url(DASHBOARD)}/   levers: failwhale workshop lever --help")
     runner = workshop.WorkshopRunner(hidden, "workshop", args.out, speed, args.config, say=_say, quick=args.quick,
-                                     plan=p, limit_s=args.limit)
+                                     plan=p, limit_s=args.limit, sheet_text=workshop.sheet(p, hidden, speed))
     code = runner.run()
     run_dir = getattr(runner, "run_dir", None)
     if run_dir is not None and (run_dir / "summary.json").exists():

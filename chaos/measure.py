@@ -97,6 +97,20 @@ def window(prometheus_url: str, start: float, end: float) -> dict[str, Any]:
             "health_checks": None if health is None else round(health, 4)}
 
 
+def report_share_interval(figures: dict[str, Any], name: str, z: float = 1.96) -> tuple[float, float, int] | None:
+    """For a ``reports.<category>_share`` measure: the share's 95% Wilson interval and how many
+    reports it rests on (None without reports). A quick run files a few dozen reports, and a
+    share of 33 reports moves by several points from one run to the next on chance alone."""
+    category = name.partition(".")[2].removesuffix("_share")
+    n = sum(figures["user_reports"].values())
+    if not n:
+        return None
+    p = figures["user_reports"].get(category, 0) / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half), n
+
+
 def measure(figures: dict[str, Any], name: str, lost_tweets: int) -> float | None:
     """One named measure (see chaos.scenario.MEASURES) from a window's figures."""
     if name == "lost_tweets":

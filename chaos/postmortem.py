@@ -143,8 +143,13 @@ def game_facts(summary: Summary, card: Card, scenario: Scenario) -> list[str]:
                       else "journeys had not held again by the end of the game."))
     else:
         fix_name = scenario.workshop.fix if scenario.workshop else "the fix"
+        by = card.get("mitigated_by")
         out.append(f"Nobody pulled {fix_name}: users were still hurting when the game ended."
-                   if card.get("recovered_at") is None else f"Nobody pulled {fix_name}.")
+                   if card.get("recovered_at") is None else
+                   f"Nobody pulled {fix_name}, yet web and app journeys held again at {_when(card['recovered_at'], change)}"
+                   + (f", after {by['who']} pulled {by['lever']}." if by else "."))
+    if card.get("change_happened") is False:
+        out.insert(1, "The change never reached the lab: its rollout was held, then stopped, before its first wave.")
     hurt, reports = card.get("users_hurt") or {}, card.get("user_reports") or {}
     if hurt:
         out.append(f"{hurt.get('web', 0)} website users and {hurt.get('app', 0)} app users had a failed journey; "

@@ -44,7 +44,7 @@ from services.errors import ConfigError
 
 # Step counters start at zero for every action and outcome (see Events).
 STEP_ACTIONS = ("inject", "rollout", "rollback", "kill", "pause", "note", "works_for_me")
-STEP_OUTCOMES = ("ok", "rolled_back", "failed")
+STEP_OUTCOMES = ("ok", "rolled_back", "failed", "skipped")
 EXIT_HELD, EXIT_DEVIATED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 WARMUP_S = 8.0  # wall seconds of healthy load before the steady-state check
 QUICK_WARMUP_S = 5.0
@@ -211,10 +211,13 @@ class Runner:
                      "--app-jitter", "on" if load.app_jitter else "off", "--web-reloads", str(load.web_reloads),
                      "--think", *(f"{t:g}" for t in load.think_s), "--app-signed-in", f"{load.app_signed_in:g}")
             total = self.warmup_s + self.load_s() + RECOVERY_S + 15
+            # The load's evening follows the scenario, however much longer the load runs after it.
+            evening = self.warmup_s + self.wall(self.scenario.duration) + RECOVERY_S + 15
             if not self.attach:
                 users = self.scenario.quick.users if self.quick and self.scenario.quick and self.scenario.quick.users else load.users
                 self.lab.start_load(LoadOptions(peak_users=users, web_share=load.web_share, shape=load.shape,
-                                                duration_s=total, extra=extra), self.run_dir)
+                                                duration_s=total, evening_s=evening if total > evening else 0.0,
+                                                extra=extra), self.run_dir)
             self.open_camera()
             self.sleep_until(time.time() + self.warmup_s, "warm-up", None)
             if not self.settled():
@@ -558,8 +561,15 @@ class Runner:
                         value = None
                         problems.append(f"expectation '{e.name}': {err}")
                 held = value is not None and (e.min is None or value >= e.min) and (e.max is None or value <= e.max)
+                interval = None
+                if e.measure and e.measure.startswith("reports.") and e.measure.endswith("_share"):
+                    # A share of a few dozen reports holds if chance alone could put it in the bounds.
+                    interval = measure.report_share_interval(figures[p.name], e.measure)
+                    held = interval is not None and (e.min is None or interval[1] >= e.min) and (e.max is None or interval[0] <= e.max)
                 bound = " and ".join(x for x in (f">= {e.min:g}" if e.min is not None else "", f"<= {e.max:g}" if e.max is not None else "") if x)
-                expectations.append({"name": e.name, "phase": e.phase, "bound": bound, "measured": value, "held": held})
+                expectations.append({"name": e.name, "phase": e.phase, "bound": bound, "measured": value, "held": held,
+                                     **({"interval": [round(interval[0], 3), round(interval[1], 3)], "reports": interval[2]}
+                                        if interval else {})})
                 if not held and verdict == "held":
                     verdict = "deviated"
                     why = (comparison or {}).get("missing") if e.measure == "comparison.times_fewer" else None
@@ -581,7 +591,8 @@ class Runner:
         }
         (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
         for e in expectations:
-            self.say(f"  {'held' if e['held'] else 'DEVIATED':<9}{e['name']}: {e['measured']} (wanted {e['bound']})")
+            within = f", 95% interval {e['interval'][0]:g}-{e['interval'][1]:g} of {e['reports']} reports" if "interval" in e else ""
+            self.say(f"  {'held' if e['held'] else 'DEVIATED':<9}{e['name']}: {e['measured']}{within} (wanted {e['bound']})")
         return summary
 
     def status_share(self, start: float, end: float) -> float | None:

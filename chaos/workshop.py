@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import hmac
+import itertools
 import json
 import random
 import secrets
@@ -40,7 +41,7 @@ from chaos.lab.supervisor import DASHBOARD, write_private
 from chaos.rollout import holding, rollback
 from chaos.runner import Runner
 from chaos.probe import describe, fresh_web_visit
-from chaos.scenario import Rollback, Rollout, Scenario, load_scenario
+from chaos.scenario import Phase, Rollback, Rollout, Scenario, load_scenario
 from chaos.series import alert_name
 from services.config import LabConfig
 
@@ -179,6 +180,9 @@ class Levers:
         except LabError as e:
             self.runner.journal.end(entry, "failed", note=str(e))
             raise WorkshopError(str(e)) from e
+        except Exception as e:  # a bug: the journal says so, and the server's log has the traceback
+            self.runner.journal.end(entry, "failed", note=f"{type(e).__name__}: {e}")
+            raise
         self.runner.journal.end(entry, "ok", note=note, **detail)
         self.runner.say(f"\n[{entry['at'] if entry['at'] is not None else '-':>6}s] lever {lever} by {who}: {note}")
         return {"lever": lever, "who": who, "at": entry["at"], "note": note}
@@ -268,6 +272,8 @@ class Levers:
         if not text:
             raise WorkshopError("a status update needs its words (--text ...)")
         webs = [n for n, kind in control.arch.instance_kinds().items() if kind == "web"]
+        if not webs:
+            raise WorkshopError("this lab has no web frontend, so no status page to post on")
         answers = await control.each("POST", "/control/status", json={"state": state, "text": text}, only=webs)
         bad = [a for a in answers if not a.ok]
         if bad:
@@ -309,8 +315,12 @@ class Levers:
     async def _rate_limit(self, control, args: dict[str, Any]) -> str:
         factor = _factor(args)
 
+        auth = next((name for name, b in control.arch.backends.items() if b.kind == "auth"), None)
+        if auth is None:
+            raise WorkshopError("this lab has no auth backend, so no rate limits to change")
+
         def edit(arch: dict[str, Any]) -> str:
-            buckets = arch["backends"]["auth"]["buckets"]
+            buckets = arch["backends"][auth]["buckets"]
             for b in buckets.values():
                 b["rate_per_s"] = round(b["rate_per_s"] * factor, 3)
                 b["burst"] = max(1, round(b["burst"] * factor))
@@ -466,9 +476,10 @@ def workshop_dir(lab: LabConfig) -> Path:
 class WorkshopRunner(Runner):
     """A scenario run that hides itself, leaves its fix to the participants and ends on cue."""
 
-    def __init__(self, *args: Any, plan: Plan, limit_s: float = DEFAULT_LIMIT_S, **kw: Any) -> None:
+    def __init__(self, *args: Any, plan: Plan, limit_s: float = DEFAULT_LIMIT_S, sheet_text: str = "", **kw: Any) -> None:
         super().__init__(*args, **kw)
         self.plan = plan
+        self.sheet_text = sheet_text
         self.limit_s = limit_s
         self.levers = Levers(self)
         self.rolling_out: str | None = None  # the name of the rollout step playing now
@@ -478,7 +489,8 @@ class WorkshopRunner(Runner):
 
     def over(self) -> bool:
         """Has the game ended (by `workshop end`, or because its time is up)?"""
-        return self.levers.ended.is_set() or time.time() >= self.ends_at
+        stopping = getattr(self, "stopping", None)  # set when the run winds down (Ctrl-C included)
+        return self.levers.ended.is_set() or time.time() >= self.ends_at or bool(stopping and stopping.is_set())
 
     def load_s(self) -> float:
         return self.limit_s  # the load lasts as long as the game may
@@ -517,19 +529,27 @@ class WorkshopRunner(Runner):
             raise WorkshopError(f"{lab.source or 'lab config'}: ports: no port for {PORT_NAME!r}")
         self.ends_at = time.time() + self.warmup_s + self.limit_s
         token = secrets.token_urlsafe(24)
-        token_path = write_private(workshop_dir(lab) / "token", token + "\n")
         dashboard = lab.url(DASHBOARD) + "/" if DASHBOARD in lab.ports else ""
         self.server = LeverServer(lever_app(self.levers, token, dashboard), lab.host, lab.port(PORT_NAME))
+        # Written only now that this game holds the lab's ports: a second start, which cannot,
+        # never overwrites the running game's sheet or token.
+        if self.sheet_text:
+            sheet = write_private(workshop_dir(lab) / "sheet.md", self.sheet_text)
+            self.say(f"the facilitator's sheet is {sheet} (or: failwhale workshop sheet)")
+        token_path = write_private(workshop_dir(lab) / "token", token + "\n")
         self.say(f"levers open on {lab.url(PORT_NAME)}/ (token in {token_path}, mode 0600; "
                  "`failwhale workshop sheet` prints the room's link)")
 
     def do(self, step):
         if isinstance(step, Rollback):
-            return "ok", {"note": "left to the participants"}
+            # "skipped", not "ok": the dashboard marks rollback steps that ran, and this one did not.
+            return "skipped", {"note": "left to the participants"}
         if self.over():
             return "ok", {"note": "not played: the workshop had ended"}
         if isinstance(step, Rollout):
-            self.rolling_out, self.rollout_stopped = step.name or step.action, False
+            # Reset first: a rollback pulled as the rollout starts must still stop it.
+            self.rollout_stopped = False
+            self.rolling_out = step.name or step.action
             try:
                 return super().do(step)
             finally:
@@ -563,19 +583,45 @@ class WorkshopRunner(Runner):
             return
         levers = [e for e in self.journal.entries if e.get("kind") == "lever" and e.get("at") is not None and e["lever"] != "end"]
         bound = self.scenario.workshop.recovers_within if self.scenario.workshop else 60.0
+        window = SERVED_WINDOW_S * self.speed  # the served ratio is a 15 s rate, in scenario seconds
+        end_at = game_end_at(self.journal.entries, (time.time() - t0) * self.speed)
         for i, e in enumerate(levers):
             later = levers[i + 1]["at"] if i + 1 < len(levers) else float("inf")
-            # The served ratio is a 15 s rate: read it once the window is past the bound.
-            at = min(e["at"] + bound + SERVED_WINDOW_S * self.speed, later, (time.time() - t0) * self.speed)
+            # Read once the window is past the bound, but before the next lever or the end's cleanup.
+            at = min(e["at"] + bound + window, later, end_at)
+            if at < e["at"] + window:  # a window that starts before the lever would show the time before it
+                e["served_after"] = {"at": None, "too_soon": True}
+                continue
             result = api(self.lab.url("prometheus"), "query",
                          {"query": "client:failwhale_journeys_served:ratio_rate15s", "time": f"{t0 + at / self.speed:.3f}"})
             e["served_after"] = {"at": round(at, 1), **{s["metric"].get("client", "?"): round(float(s["value"][1]), 3) for s in result}}
+
+    def as_played(self, t0: float) -> Scenario:
+        """The scenario as this game really went, for the figures: from the start to the game's
+        end, in phases cut where the change really came and where the fix was pulled (not where
+        the scenario planned them: a paused rollout comes later, and the room picks the fix's time)."""
+        now_at = (time.time() - t0) * self.speed
+        end_at = max(1.0, game_end_at(self.journal.entries, now_at))
+        change = actual_change_at(self.journal.entries, t0, self.speed)
+        w = self.scenario.workshop
+        fix = None if change is None or w is None else next(
+            (e["at"] for e in self.journal.entries if e.get("kind") == "lever" and e.get("lever") == w.fix
+             and e.get("outcome") == "ok" and e.get("at") is not None and change <= e["at"] < end_at), None)
+        cuts = [("before", 0.0), *([(self.focus_phase(), change)] if change is not None and change < end_at else []),
+                *([("after", fix)] if fix is not None else []), ("", end_at)]
+        phases = [Phase(name=name, start=round(start, 1), end=round(end, 1))
+                  for (name, start), (_next, end) in itertools.pairwise(cuts) if end - start >= 1]
+        played = self.scenario.model_copy(update={"phases": phases, "duration": end_at})
+        played._source = self.scenario.source
+        return played
 
     def summarise(self, verdict: str, problems: list[str], t0: float | None) -> dict[str, Any]:
         try:
             self.lever_effects(t0)
         except LabError as e:
             self.say(f"warning: could not measure what each lever did: {e}")
+        if t0 is not None:
+            self.scenario = self.as_played(t0)
         summary = super().summarise(verdict, problems, t0)
         card = scorecard(summary, self.journal.entries, self.scenario, self.speed)
         summary["workshop"] = {"seed": self.plan.seed, "lead_in_s": self.plan.lead_in_s, "scorecard": card}
@@ -593,23 +639,51 @@ class WorkshopRunner(Runner):
 CHANGES = postmortem.CHANGES
 
 
+def game_end_at(journal: list[dict[str, Any]], now_at: float) -> float:
+    """When the game ended (scenario seconds): the end lever, the clock's end, or now."""
+    end = next((e for e in journal if e.get("kind") == "lever" and e.get("lever") == "end" and e.get("at") is not None), None)
+    return end["at"] if end is not None else now_at
+
+
+def actual_change_at(journal: list[dict[str, Any]], t0: float | None, speed: float) -> float | None:
+    """When the change really reached the lab (scenario seconds): a paused rollout's first wave
+    moves later than planned, and a stopped one never does (None)."""
+    step = next((e for e in journal if e.get("kind") == "step" and e.get("action") in CHANGES), None)
+    if step is None or t0 is None:
+        return None
+    if step["action"] == "rollout":
+        moved = step.get("wave_times") or []
+        return round((moved[0] - t0) * speed, 1) if moved else None
+    return round((step["started"] - t0) * speed, 1) if step.get("outcome") == "ok" else None
+
+
+# Levers that change what the lab does (the rest notice, tell, or look).
+ACTING = ("pause", "resume", "rollback", "scale", "rate-limit", "flush-cache", "warm-cache", "drain")
+
+
 def scorecard(summary: dict[str, Any], journal: list[dict[str, Any]], scenario: Scenario, speed: float) -> dict[str, Any]:
     """How the room did, in scenario seconds from the change (wall seconds beside)."""
     w = scenario.workshop
-    change_at = next((s.at for s in scenario.timeline if s.action in CHANGES), 0.0)
+    planned = next((s.at for s in scenario.timeline if s.action in CHANGES), 0.0)
+    actual = actual_change_at(journal, summary.get("started"), speed)
+    change_at = planned if actual is None else actual
     pulled = [e for e in journal if e.get("kind") == "lever"]
-    levers = [e for e in pulled if e.get("at") is not None]  # the rest came before the game's clock started
-    # Only what came after the change can have noticed it or told users about it; an ack
-    # detects only when something was paging, and "resolved" tells users nothing is wrong.
-    after = [e for e in levers if e["outcome"] == "ok" and e["at"] >= change_at]
+    levers = [e for e in pulled if e.get("at") is not None and e["lever"] != "end"]  # the rest came before the clock started
+    end_at = game_end_at(journal, float("inf"))
+    # Only what came after the change can have noticed it, told users about it or fixed it; an
+    # ack detects only when something was paging, and "resolved" tells users nothing is wrong.
+    after = [e for e in levers if e["outcome"] == "ok" and e["at"] >= change_at] if actual is not None else []
     detect = next((e for e in after if e["lever"] == "declare" or (e["lever"] == "ack" and e.get("firing"))), None)
     told = next((e for e in after if e["lever"] == "status" and (e.get("args") or {}).get("state") != "resolved"), None)
-    fix = next((e for e in levers if w is not None and e["lever"] == w.fix and e["outcome"] == "ok"), None)
+    fix = next((e for e in after if w is not None and e["lever"] == w.fix), None)
     alerts = summary.get("alerts") or []
     trouble = summary.get("trouble") or {}
-    recovered_at = trouble.get("end") if trouble.get("seconds") is not None else None
-    if recovered_at is not None and fix is not None and recovered_at < fix["at"]:
-        recovered_at = None  # users were fine again before the fix: that was not the fix working
+    recovered_at = trouble.get("end") if trouble.get("seconds") is not None and actual is not None else None
+    if recovered_at is not None and recovered_at > end_at:
+        recovered_at = None  # that was the lab's own cleanup after the game, not the room's doing
+    # Whatever the room pulled last before users were fine again is what mitigated it.
+    mitigated = None if recovered_at is None else next(
+        (e for e in reversed(after) if e["lever"] in ACTING and e["at"] <= recovered_at), None)
 
     def since(at: float | None) -> dict[str, float] | None:
         return None if at is None else {"scenario_s": round(at - change_at, 1), "wall_s": round((at - change_at) / speed, 1)}
@@ -621,10 +695,12 @@ def scorecard(summary: dict[str, Any], journal: list[dict[str, Any]], scenario: 
         "time_to_detect": since(detect and detect["at"]),
         "told_users": None if told is None else {"at": told["at"], "who": told["who"]},
         "time_to_tell": since(told and told["at"]),
+        "change_happened": actual is not None,
         "fixed": None if fix is None else {"at": fix["at"], "lever": fix["lever"], "who": fix["who"]},
         "recovered_at": recovered_at,
         "time_to_mitigate": since(recovered_at),
-        "recovered_within_bound": None if fix is None or recovered_at is None or w is None
+        "mitigated_by": None if mitigated is None else {"at": mitigated["at"], "lever": mitigated["lever"], "who": mitigated["who"]},
+        "recovered_within_bound": None if fix is None or recovered_at is None or w is None or recovered_at < fix["at"]
         else recovered_at - fix["at"] <= w.recovers_within,
         "users_hurt": summary.get("users_hurt"),
         "user_reports": summary.get("user_reports"),
@@ -634,15 +710,27 @@ def scorecard(summary: dict[str, Any], journal: list[dict[str, Any]], scenario: 
     }
 
 
+def _dur(d: dict[str, float] | None) -> str:
+    return "-" if d is None else f"{d['scenario_s']:g} scenario s ({d['wall_s']:g} s on the clock)"
+
+
+def _mitigation(card: dict[str, Any]) -> str:
+    if not card.get("change_happened", True):
+        return "-, the change never reached the lab"
+    if card["time_to_mitigate"] is None:
+        return "-, users were still failing when the game ended" + ("" if card["fixed"] else " (no fix was pulled)")
+    by = card.get("mitigated_by")
+    return _dur(card["time_to_mitigate"]) + (f", after {by['lever']} by {by['who']}" if by else ", with no lever pulled")
+
+
 def scorecard_text(card: dict[str, Any]) -> str:
-    def dur(d: dict[str, float] | None) -> str:
-        return "-" if d is None else f"{d['scenario_s']:g} scenario s ({d['wall_s']:g} s on the clock)"
+    dur = _dur
 
     hurt = card.get("users_hurt") or {}
     reports = card.get("user_reports") or {}
     lines = ["scorecard",
              f"  time to detect    {dur(card['time_to_detect'])}" + (f", by {card['detected']['who']} ({card['detected']['lever']})" if card["detected"] else ""),
-             f"  time to mitigate  {dur(card['time_to_mitigate'])}" + (f", after {card['fixed']['lever']} by {card['fixed']['who']}" if card["fixed"] else ", no fix was pulled"),
+             f"  time to mitigate  {_mitigation(card)}",
              f"  time to tell      {dur(card.get('time_to_tell'))}" + (f", by {card['told_users']['who']}" if card.get("told_users") else ", no status update was posted"),
              f"  users hurt        web {hurt.get('web', '-')}, app {hurt.get('app', '-')}",
              "  user reports      " + ", ".join(f"{k} {v}" for k, v in reports.items()),
@@ -650,7 +738,8 @@ def scorecard_text(card: dict[str, Any]) -> str:
     for x in card["levers"]:
         after = x.get("served_after") or {}
         effect = (f"; then web {after['web']:.0%}, app {after['app']:.0%} of journeys served at T+{after['at']:g}s"
-                  if "web" in after and "app" in after else "")
+                  if "web" in after and "app" in after else "; the next lever came too soon to tell what this one did"
+                  if after.get("too_soon") else "")
         when = "before the start" if x["at"] is None else f"T+{x['at']:g}s"
         lines.append(f"    {when} {x['lever']} by {x['who']} ({x['outcome']}){effect}")
     return "\n".join(lines)

@@ -1,8 +1,9 @@
 """The load over time as plain numbers (no Locust import, so anything can use and test it).
 
 ``evening`` follows how many people are on the service from 18:00 to midnight (rising into
-the evening peak around 21:00, then falling), squeezed into ``duration`` seconds. ``constant``
-keeps the peak for the whole duration. Either way the load ends when the duration is over.
+the evening peak around 21:00, then falling), squeezed into ``duration`` seconds (or into a
+shorter ``span``, after which the load stays at the evening's last level). ``constant`` keeps the
+peak for the whole duration. Either way the load ends when the duration is over.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ def evening_share(hour: float) -> float:
     return EVENING[-1][1]
 
 
-def users_at(t: float, duration: float, peak: int, shape: str) -> int | None:
+def users_at(t: float, duration: float, peak: int, shape: str, span: float | None = None) -> int | None:
     """How many users should run ``t`` seconds in; None once the duration is over."""
     if t >= duration:
         return None
     if shape == "constant":
         return peak
-    return max(1, round(peak * evening_share(18.0 + 6.0 * t / duration)))
+    span = min(span or duration, duration)
+    return max(1, round(peak * evening_share(18.0 + 6.0 * min(t, span) / span)))

@@ -38,6 +38,9 @@ def _options(parser) -> None:
     g.add_argument("--web-share", type=float, default=0.4, help="share of users on the desktop site, 0..1 (default %(default)s)")
     g.add_argument("--shape", choices=["evening", "constant"], default="evening", help="load over time (default %(default)s)")
     g.add_argument("--duration", type=float, default=360.0, help="seconds the load runs, then stops (default %(default)s)")
+    g.add_argument("--evening", type=float, default=0.0, metavar="SECONDS",
+                   help="seconds the evening curve spans; the load then stays at its last level until --duration "
+                        "(default: all of --duration)")
     g.add_argument("--spawn-per-s", type=float, default=10.0, help="users started or stopped per second (default %(default)s)")
     g.add_argument("--web-reloads", type=int, default=2, help="reloads a person tries on an error page (default %(default)s)")
     g.add_argument("--web-login-share", type=float, default=0.5, help="share of web users who log in (default %(default)s)")

@@ -10,7 +10,7 @@ from loadtest.curve import users_at
 class LabShape(LoadTestShape):
     def tick(self) -> tuple[int, float] | None:
         opts = self.runner.environment.parsed_options
-        users = users_at(self.get_run_time(), opts.duration, opts.peak_users, opts.shape)
+        users = users_at(self.get_run_time(), opts.duration, opts.peak_users, opts.shape, opts.evening or None)
         if users is None:
             return None
         return users, opts.spawn_per_s

@@ -45,13 +45,15 @@ class LoadOptions:
     web_share: float = 0.4
     shape: str = "evening"
     duration_s: float = 360.0
+    evening_s: float = 0.0  # the evening curve spans this much of duration_s (0: all of it)
     workers: int = 0  # 0: one process; N: a master and N worker processes
     extra: tuple[str, ...] = ()  # more locustfile options, e.g. ("--app-cache", "off")
 
     def args(self) -> list[str]:
         return [
             "--peak-users", str(self.peak_users), "--web-share", str(self.web_share),
-            "--shape", self.shape, "--duration", str(self.duration_s), *self.extra,
+            "--shape", self.shape, "--duration", str(self.duration_s),
+            *(("--evening", str(self.evening_s)) if self.evening_s else ()), *self.extra,
         ]
 
 

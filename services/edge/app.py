@@ -38,8 +38,11 @@ class Pool:
         old = {r.name: r for r in getattr(self, "replicas", [])}
         self.replicas = [old.get(name) or ReplicaHealth(name) for name in replicas]
         self._rr = itertools.cycle(range(len(self.replicas)))
-        for r in self.replicas:
-            self._gauge.labels(*self._edge, r.name).set(0)
+        now = time.monotonic()
+        for r in self.replicas:  # a replica kept keeps its ejection, and shows it
+            self._gauge.labels(*self._edge, r.name).set(1 if r.ejected_until > now else 0)
+        for name in old.keys() - set(replicas):  # out of the pool (drained): no longer ejected by it
+            self._gauge.labels(*self._edge, name).set(0)
 
     def pick(self, avoid: set[str]) -> ReplicaHealth:
         now = time.monotonic()

@@ -41,7 +41,8 @@ def make_journal() -> list[dict[str, Any]]:
     return [
         _lever("pause", "early-bird", None, "no rollout is in progress: the next one will hold"),  # before the clock started
         _step(0, "note", "note", 0.0, "18:50 an ordinary evening"),
-        _step(1, "rollout", "19:00 the architecture change (v2), in three quick waves", 10.0, "v2 on 3/3 waves"),
+        {**_step(1, "rollout", "19:00 the architecture change (v2), in three quick waves", 10.0, "v2 on 3/3 waves"),
+         "wave_times": [T0 + 10.0 / SPEED, T0 + 12.0 / SPEED, T0 + 14.0 / SPEED]},
         _lever("declare", "ic", 42.5, "incident declared, SEV1"),
         _lever("scale", "ops", 60.0, "timeline capacity now 8 concurrent builds",
                served_after={"at": 90.0, "web": 0.05, "app": 0.96}),

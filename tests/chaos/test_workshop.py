@@ -60,6 +60,19 @@ def test_the_sheet_gives_the_facilitator_everything():
     assert "failwhale workshop lever rollback" in text
 
 
+T0 = 1000.0  # the game's clock started here (wall seconds); its speed is 2 throughout
+
+
+def _changed(at: float) -> list[dict]:
+    """The change's rollout step, its first wave moved at scenario second ``at``."""
+    return [{"kind": "step", "action": "rollout", "at": at, "started": T0 + at / 2, "outcome": "ok",
+             "wave_times": [T0 + at / 2, T0 + at / 2 + 1]}]
+
+
+def _summary(**fields):
+    return {"alerts": [], "trouble": {}, "users_hurt": {}, "user_reports": {}, "started": T0, **fields}
+
+
 def _journal(*levers, **extra):
     """Lever entries as the journal keeps them; ``extra`` adds fields to every one."""
     return [{"kind": "lever", "lever": name, "who": who, "at": at, "outcome": outcome, "note": "", **extra}
@@ -69,11 +82,11 @@ def _journal(*levers, **extra):
 def test_the_scorecard_counts_from_the_change():
     h = workshop.hidden(load_scenario(workshop.plan(3, HEADLINE).path), 20.0)
     change = next(s.at for s in h.timeline if s.action == "rollout")
-    summary = {"alerts": [{"alert": "JourneyErrorBudgetBurn", "client": "web", "first_at": change + 9, "last_at": 200}],
-               "trouble": {"start": change + 3, "end": change + 100, "seconds": 97.0},
-               "users_hurt": {"web": 40, "app": 9}, "user_reports": {"website": 30, "app": 8}}
-    journal = _journal(("scale", "ops", change + 20, "ok"), ("declare", "ic", change + 30, "ok"),
-                       ("rollback", "ops", change + 60, "ok"))
+    summary = _summary(alerts=[{"alert": "JourneyErrorBudgetBurn", "client": "web", "first_at": change + 9, "last_at": 200}],
+                       trouble={"start": change + 3, "end": change + 100, "seconds": 97.0},
+                       users_hurt={"web": 40, "app": 9}, user_reports={"website": 30, "app": 8})
+    journal = _changed(change) + _journal(("scale", "ops", change + 20, "ok"), ("declare", "ic", change + 30, "ok"),
+                                          ("rollback", "ops", change + 60, "ok"))
     card = workshop.scorecard(summary, journal, h, speed=2)
     assert card["change_at"] == change
     assert card["time_to_detect"] == {"scenario_s": 30.0, "wall_s": 15.0}
@@ -83,13 +96,53 @@ def test_the_scorecard_counts_from_the_change():
     assert [x["lever"] for x in card["levers"]] == ["scale", "declare", "rollback"]
     text = workshop.scorecard_text(card)
     assert "time to detect    30 scenario s (15 s on the clock), by ic (declare)" in text
+    assert "time to mitigate  100 scenario s (50 s on the clock), after rollback by ops" in text
     assert "users hurt        web 40, app 9" in text
+
+
+def test_a_paused_change_counts_from_when_it_really_came():
+    h = workshop.hidden(load_scenario(workshop.plan(3, HEADLINE).path), 20.0)
+    planned = next(s.at for s in h.timeline if s.action == "rollout")
+    came = planned + 40  # a pause held it; then someone resumed it
+    journal = _changed(came) + _journal(("declare", "ic", planned + 10, "ok"), ("declare", "ic", came + 15, "ok"))
+    card = workshop.scorecard(_summary(), journal, h, speed=2)
+    assert card["change_at"] == came and card["time_to_detect"] == {"scenario_s": 15.0, "wall_s": 7.5}
+    # A change stopped before its first wave never came: nothing to detect or mitigate.
+    stopped = [{**_changed(planned)[0], "wave_times": [], "outcome": "rolled_back"}]
+    never = workshop.scorecard(_summary(), stopped + _journal(("declare", "ic", planned + 10, "ok")), h, speed=2)
+    assert never["change_happened"] is False and never["time_to_detect"] is None
+    assert "the change never reached the lab" in workshop.scorecard_text(never)
+
+
+def test_recovery_after_the_game_ended_is_the_labs_cleanup_not_a_mitigation():
+    h = workshop.hidden(load_scenario(workshop.plan(3, HEADLINE).path), 20.0)
+    change = next(s.at for s in h.timeline if s.action == "rollout")
+    summary = _summary(trouble={"start": change + 3, "end": change + 130, "seconds": 127.0})
+    wrong = _changed(change) + _journal(("scale", "ops", change + 20, "ok"), ("end", "facilitator", change + 100, "ok"))
+    card = workshop.scorecard(summary, wrong, h, speed=2)
+    assert card["recovered_at"] is None and card["time_to_mitigate"] is None and card["mitigated_by"] is None
+    assert "users were still failing when the game ended (no fix was pulled)" in workshop.scorecard_text(card)
+
+
+def test_whatever_lever_restored_users_is_credited_even_if_it_is_not_the_scenarios_fix():
+    h = workshop.hidden(load_scenario(workshop.plan(3, HEADLINE).path), 20.0)
+    change = next(s.at for s in h.timeline if s.action == "rollout")
+    summary = _summary(trouble={"start": change + 3, "end": change + 50, "seconds": 47.0})
+    journal = _changed(change) + _journal(("declare", "ic", change + 10, "ok"), ("rate-limit", "sre", change + 30, "ok"),
+                                          ("rollback", "ops", change + 80, "ok"), ("end", "facilitator", change + 120, "ok"))
+    card = workshop.scorecard(summary, journal, h, speed=2)
+    assert card["mitigated_by"] == {"at": change + 30, "lever": "rate-limit", "who": "sre"}
+    assert card["time_to_mitigate"] == {"scenario_s": 50.0, "wall_s": 25.0}
+    assert card["fixed"]["lever"] == "rollback" and card["recovered_within_bound"] is None  # users were fine before it
+    # A rollback pulled before the change is not the fix.
+    early = _changed(change) + _journal(("rollback", "ops", change - 5, "ok"))
+    assert workshop.scorecard(_summary(), early, h, speed=2)["fixed"] is None
 
 
 def test_without_the_fix_there_is_no_time_to_mitigate():
     h = workshop.hidden(load_scenario(workshop.plan(3, HEADLINE).path), 20.0)
-    summary = {"alerts": [], "trouble": {"start": 40, "end": None, "seconds": None}, "users_hurt": {}, "user_reports": {}}
-    card = workshop.scorecard(summary, _journal(("scale", "ops", 60, "ok")), h, speed=2)
+    summary = _summary(trouble={"start": 40, "end": None, "seconds": None})
+    card = workshop.scorecard(summary, _changed(30) + _journal(("scale", "ops", 60, "ok")), h, speed=2)
     assert card["fixed"] is None and card["time_to_mitigate"] is None and card["time_to_detect"] is None
     assert "no fix was pulled" in workshop.scorecard_text(card)
 
@@ -181,8 +234,8 @@ def test_the_room_link_carries_the_token_in_its_fragment(tmp_path):
 def test_the_scorecard_times_the_first_status_update_and_keeps_levers_from_before_the_start():
     h = workshop.hidden(load_scenario(workshop.plan(3, HEADLINE).path), 20.0)
     change = next(s.at for s in h.timeline if s.action == "rollout")
-    summary = {"alerts": [], "trouble": {}, "users_hurt": {}, "user_reports": {}}
-    journal = (_journal(("pause", "ops", None, "ok")) + _journal(("status", "comms", change - 5, "ok"), args={"state": "investigating"})
+    summary = _summary()
+    journal = (_changed(change) + _journal(("pause", "ops", None, "ok")) + _journal(("status", "comms", change - 5, "ok"), args={"state": "investigating"})
                + _journal(("status", "comms", change + 30, "ok"), args={"state": "resolved"})
                + _journal(("status", "comms", change + 40, "refused"), ("status", "comms", change + 50, "ok"),
                           args={"state": "investigating"}))
@@ -192,7 +245,8 @@ def test_the_scorecard_times_the_first_status_update_and_keeps_levers_from_befor
     assert [x["lever"] for x in card["levers"]] == ["pause", "status", "status", "status", "status"]
     text = workshop.scorecard_text(card)
     assert "before the start pause by ops (ok)" in text and "time to tell      50 scenario s" in text
-    early = workshop.scorecard(summary, _journal(("status", "comms", None, "ok"), args={"state": "investigating"}), h, speed=2)
+    early = workshop.scorecard(summary, _changed(change) + _journal(("status", "comms", None, "ok"), args={"state": "investigating"}),
+                               h, speed=2)
     assert early["time_to_tell"] is None
     assert "no status update was posted" in workshop.scorecard_text(workshop.scorecard(summary, [], h, speed=2))
 
@@ -200,8 +254,8 @@ def test_the_scorecard_times_the_first_status_update_and_keeps_levers_from_befor
 def test_detection_is_a_declaration_or_an_ack_of_a_firing_alert_after_the_change():
     h = workshop.hidden(load_scenario(workshop.plan(3, HEADLINE).path), 20.0)
     change = next(s.at for s in h.timeline if s.action == "rollout")
-    summary = {"alerts": [], "trouble": {}, "users_hurt": {}, "user_reports": {}}
-    guess = _journal(("declare", "ic", change - 3, "ok"))  # before anything broke: a guess, not a detection
+    summary = _summary()
+    guess = _changed(change) + _journal(("declare", "ic", change - 3, "ok"))  # before anything broke: a guess, not a detection
     quiet_ack = _journal(("ack", "ops", change + 5, "ok"), firing=[])
     paged_ack = _journal(("ack", "ops", change + 12, "ok"), firing=["JourneyErrorBudgetBurn (web)"])
     card = workshop.scorecard(summary, guess + quiet_ack + paged_ack, h, speed=2)
@@ -269,3 +323,17 @@ async def test_a_change_one_process_refuses_is_undone_on_the_others(levers_on, a
     assert sent["version"] == "v1-limits-x2" and restored == arch_data
     assert back == [n for n in changed if n != "api-2"]
     assert levers.runner.journal.entries[-1]["outcome"] == "failed"
+
+
+def test_the_figures_phases_follow_the_game_as_it_went(tmp_path):
+    p = workshop.plan(3, HEADLINE)
+    h = workshop.hidden(load_scenario(p.path), p.lead_in_s)
+    runner = workshop.WorkshopRunner(h, "workshop", tmp_path, 2.0, plan=p)
+    runner.journal = Journal(tmp_path / "journal.json")
+    runner.journal.entries = _changed(50) + _journal(("rollback", "ops", 90, "ok"), ("end", "facilitator", 150, "ok"))
+    played = runner.as_played(T0)
+    # The scenario's own phases are where it planned things; these are where the room had them.
+    assert [(x.name, x.start, x.end) for x in played.phases] == [("before", 0, 50), ("outage", 50, 90), ("after", 90, 150)]
+    assert played.duration == 150 and played.source == h.source
+    runner.journal.entries = _journal(("end", "facilitator", 40, "ok"))  # ended before the change
+    assert [(x.name, x.start, x.end) for x in runner.as_played(T0).phases] == [("before", 0, 40)]

@@ -62,9 +62,13 @@ async def test_prometheus_splits_web_and_app_traffic(lab):
     assert by_client.get("web", 0) >= 5, by_client
     assert by_client.get("app", 0) >= 2, by_client
 
-    # The web service itself saw the page's calls as web traffic on its /api/ proxy.
-    web_proxy = prom_query(lab, 'sum(failwhale_http_requests_total{service="web", route="api_proxy", client="web"})')
-    assert web_proxy and float(web_proxy[0]["value"][1]) >= 5
+    # The web service itself saw the page's calls as web traffic on its /api/ proxy. It is a
+    # separate scrape target, so its samples may land a scrape later than the API's.
+    web_proxy = wait_for_query(
+        lab, 'sum(failwhale_http_requests_total{service="web", route="api_proxy", client="web"})',
+        lambda r: bool(r) and float(r[0]["value"][1]) >= 5,
+    )
+    assert web_proxy and float(web_proxy[0]["value"][1]) >= 5, web_proxy
 
 
 async def test_prometheus_scrapes_every_process_and_sees_versions(lab):

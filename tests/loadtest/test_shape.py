@@ -23,3 +23,11 @@ def test_users_follow_the_curve_and_stop_at_the_end():
 def test_constant_shape_is_flat_and_bounded():
     assert {users_at(t, 30, 12, "constant") for t in (0, 10, 29.9)} == {12}
     assert users_at(30, 30, 12, "constant") is None
+
+
+def test_a_shorter_evening_then_holds_its_last_level_until_the_load_ends():
+    # The evening spans 360 s of a 1000 s load (a workshop that goes on after its scenario).
+    assert users_at(180, 1000, 100, "evening", span=360) == users_at(180, 360, 100, "evening") == 100
+    assert users_at(359.9, 1000, 100, "evening", span=360) == 45
+    assert users_at(800, 1000, 100, "evening", span=360) == 45
+    assert users_at(1000, 1000, 100, "evening", span=360) is None

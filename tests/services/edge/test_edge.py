@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import asyncio
 
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
 from services.architecture import parse_architecture
 from services.auth.app import LAB_PASSWORD
+from services.edge.app import Pool
 from tests.conftest import TOKEN, metric_value
 
 REPLICAS = ["api-1", "api-2"]
@@ -190,3 +193,20 @@ async def test_a_drained_replica_gets_nothing_until_it_is_undrained(start_servic
         assert (await get(http, f"{edge.url}/api/1.1/trends.json", token))[0] == 200
     assert served(lab["api-2"], "trends") == 2
     assert metric_value(edge.app, "failwhale_edge_replica_drained", upstream="api-2") == 0
+
+
+def test_the_ejected_gauge_follows_the_pool_when_replicas_are_drained():
+    registry = CollectorRegistry()
+    gauge = Gauge("ejected", "", ["service", "replica", "upstream"], registry=registry)
+    ejections = Counter("ejections_total", "", ["service", "replica", "upstream"], registry=registry)
+    pool = Pool(["api-1", "api-2", "api-3"], gauge, ejections, ("edge", "edge"))
+
+    def shown(name: str) -> float | None:
+        return registry.get_sample_value("ejected", {"service": "edge", "replica": "edge", "upstream": name})
+
+    for r in pool.replicas[:2]:
+        pool.failed(r, eject_after=1, eject_for=60)
+    assert shown("api-1") == shown("api-2") == 1
+    pool.set_replicas(["api-1", "api-3"])  # api-2 drained
+    # api-1 is still ejected and says so; api-2 is out of the pool, not ejected by it.
+    assert shown("api-1") == 1 and shown("api-2") == 0 and shown("api-3") == 0
