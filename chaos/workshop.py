@@ -7,10 +7,11 @@ The facilitator gets a private sheet (``failwhale workshop sheet``): the scenari
 what to look for, a ladder of hints and the debrief questions.
 
 Participants pull levers (``failwhale workshop lever ...``) through a small HTTP server that
-needs the workshop's token. Each lever acts on the running lab for real (a rollback moves every
+needs the room's token (the one in the participants' link). Each lever acts on the running lab for real (a rollback moves every
 process back to its baseline; scaling the timeline service really gives it more capacity,
 which helps only if capacity was the problem) and is written to the run's journal with who
-pulled it and when. ``failwhale workshop end`` stops the game; the run folder then holds a
+pulled it and when. ``failwhale workshop end`` stops the game, with a second token only the facilitator's terminal
+reads, so no participant can end it; the run folder then holds a
 scorecard (time to detect, time to mitigate, users hurt, reports) and a postmortem draft.
 
 The same seed plays the same scenario with the same lead-in, so two rooms can play the same game.
@@ -389,11 +390,24 @@ async def _change_architecture(control, suffix: str, edit: Callable[[dict[str, A
 
 LEVERS_KEY = web.AppKey("levers", Levers)
 TOKEN_KEY = web.AppKey("token", str)
+FACILITATOR_TOKEN_KEY = web.AppKey("facilitator_token", str)
+TOKEN_FILE = "token"  # the room's: in the link the participants get
+FACILITATOR_TOKEN_FILE = "facilitator-token"  # only the facilitator's terminal reads it
+
+
+def _bearer(request: web.Request, token: str) -> bool:
+    return hmac.compare_digest(request.headers.get("Authorization", "").encode(), f"Bearer {token}".encode())
 
 
 async def _pull(request: web.Request) -> web.Response:
-    auth = request.headers.get("Authorization", "")
-    if not hmac.compare_digest(auth.encode(), f"Bearer {request.app[TOKEN_KEY]}".encode()):
+    lever = request.match_info["lever"]
+    if lever == "end":
+        # The room's token is in every participant's link; ending the game is the facilitator's call.
+        if not _bearer(request, request.app[FACILITATOR_TOKEN_KEY]):
+            status = 403 if _bearer(request, request.app[TOKEN_KEY]) else 401
+            return web.json_response({"error": "only the facilitator ends the game: it needs the facilitator's token, "
+                                               "not the room's (failwhale workshop end reads it)"}, status=status)
+    elif not _bearer(request, request.app[TOKEN_KEY]):
         return web.json_response({"error": "missing or wrong workshop token (Authorization: Bearer ...)"}, status=401)
     try:
         body = await request.json()
@@ -402,7 +416,6 @@ async def _pull(request: web.Request) -> web.Response:
     if not isinstance(body, dict):
         return web.json_response({"error": "the body must be a JSON object"}, status=400)
     who = str(body.pop("who", "") or "someone")[:40]
-    lever = request.match_info["lever"]
     levers = request.app[LEVERS_KEY]
     if lever == "end":
         run_dir = str(levers.runner.run_dir)
@@ -431,10 +444,13 @@ async def _list(request: web.Request) -> web.Response:
     return web.json_response({"levers": LEVERS, "dashboard": request.app[DASHBOARD_KEY]})
 
 
-def lever_app(levers: Levers, token: str, dashboard_url: str = "") -> web.Application:
+def lever_app(levers: Levers, token: str, facilitator_token: str, dashboard_url: str = "") -> web.Application:
+    if hmac.compare_digest(token, facilitator_token):
+        raise WorkshopError("the room's token and the facilitator's must differ")
     app = web.Application()
     app[LEVERS_KEY] = levers
     app[TOKEN_KEY] = token
+    app[FACILITATOR_TOKEN_KEY] = facilitator_token
     app[DASHBOARD_KEY] = dashboard_url
     app.router.add_get("/", _page)
     app.router.add_get("/levers", _list)
@@ -521,22 +537,24 @@ class WorkshopRunner(Runner):
         finally:
             if self.server is not None:
                 self.server.close()
-                (workshop_dir(self.lab.lab) / "token").unlink(missing_ok=True)
+                for name in (TOKEN_FILE, FACILITATOR_TOKEN_FILE):
+                    (workshop_dir(self.lab.lab) / name).unlink(missing_ok=True)
 
     def on_lab_ready(self) -> None:
         lab = self.lab.lab
         if PORT_NAME not in lab.ports:
             raise WorkshopError(f"{lab.source or 'lab config'}: ports: no port for {PORT_NAME!r}")
         self.ends_at = time.time() + self.warmup_s + self.limit_s
-        token = secrets.token_urlsafe(24)
+        token, facilitator_token = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
         dashboard = lab.url(DASHBOARD) + "/" if DASHBOARD in lab.ports else ""
-        self.server = LeverServer(lever_app(self.levers, token, dashboard), lab.host, lab.port(PORT_NAME))
+        self.server = LeverServer(lever_app(self.levers, token, facilitator_token, dashboard), lab.host, lab.port(PORT_NAME))
         # Written only now that this game holds the lab's ports: a second start, which cannot,
         # never overwrites the running game's sheet or token.
         if self.sheet_text:
             sheet = write_private(workshop_dir(lab) / "sheet.md", self.sheet_text)
             self.say(f"the facilitator's sheet is {sheet} (or: failwhale workshop sheet)")
-        token_path = write_private(workshop_dir(lab) / "token", token + "\n")
+        write_private(workshop_dir(lab) / FACILITATOR_TOKEN_FILE, facilitator_token + "\n")
+        token_path = write_private(workshop_dir(lab) / TOKEN_FILE, token + "\n")
         self.say(f"levers open on {lab.url(PORT_NAME)}/ (token in {token_path}, mode 0600; "
                  "`failwhale workshop sheet` prints the room's link)")
 
@@ -751,7 +769,7 @@ def scorecard_text(card: dict[str, Any]) -> str:
 def room_link(lab: LabConfig) -> str | None:
     """The levers page with the token in its fragment (never sent to a server), or None before the lab is up."""
     try:
-        token = (workshop_dir(lab) / "token").read_text(encoding="utf-8").strip()
+        token = (workshop_dir(lab) / TOKEN_FILE).read_text(encoding="utf-8").strip()
     except OSError:
         return None
     return f"{lab.url(PORT_NAME)}/#token={token}"
@@ -759,10 +777,13 @@ def room_link(lab: LabConfig) -> str | None:
 
 def send(lab: LabConfig, lever: str, who: str, args: dict[str, Any], timeout_s: float = 15.0) -> dict[str, Any]:
     """Pull a lever of the running workshop; its answer, or a WorkshopError with the server's reason."""
-    token_path = workshop_dir(lab) / "token"
+    token_path = workshop_dir(lab) / (FACILITATOR_TOKEN_FILE if lever == "end" else TOKEN_FILE)
     try:
         token = token_path.read_text(encoding="utf-8").strip()
     except OSError as e:
+        if token_path.name != TOKEN_FILE and (workshop_dir(lab) / TOKEN_FILE).exists():
+            raise WorkshopError(f"only the facilitator ends the game ({token_path} is missing here): "
+                                "end it from the terminal that started it") from e
         raise WorkshopError(f"no workshop is running here ({token_path} is missing): start one with `failwhale workshop start`") from e
     if PORT_NAME not in lab.ports:
         raise WorkshopError(f"{lab.source or 'lab config'}: ports: no port for {PORT_NAME!r}")

@@ -163,7 +163,7 @@ class _FakeRunner:
 async def lever_server(tmp_path):
     levers = workshop.Levers(_FakeRunner(tmp_path))
     levers.runner.over = levers.ended.is_set
-    server = LabServer(workshop.lever_app(levers, "sesame"), host="127.0.0.1", port=free_ports(1)[0])
+    server = LabServer(workshop.lever_app(levers, "sesame", facilitator_token="open-sesame"), host="127.0.0.1", port=free_ports(1)[0])
     await server.start_server()
     yield f"http://127.0.0.1:{server.port}", levers
     await server.close()
@@ -193,16 +193,38 @@ async def test_a_bad_lever_request_is_one_line_naming_what_is_wrong(lever_server
 async def test_end_stops_the_game_and_is_journaled(lever_server, http):
     url, levers = lever_server
     assert not levers.ended.is_set()
-    async with http.post(f"{url}/levers/end", json={"who": "facilitator"}, headers={"Authorization": "Bearer sesame"}) as resp:
+    async with http.post(f"{url}/levers/end", json={"who": "facilitator"}, headers={"Authorization": "Bearer open-sesame"}) as resp:
         assert resp.status == 200 and (await resp.json())["run_dir"] == str(levers.runner.run_dir)
     assert levers.ended.is_set()
-    async with http.post(f"{url}/levers/end", json={"who": "facilitator"}, headers={"Authorization": "Bearer sesame"}) as resp:
+    async with http.post(f"{url}/levers/end", json={"who": "facilitator"}, headers={"Authorization": "Bearer open-sesame"}) as resp:
         assert "already ending" in (await resp.json())["note"]
     assert [(e["lever"], e["who"]) for e in levers.runner.journal.entries] == [("end", "facilitator")]
     # After the end, no lever acts (and none is journaled).
     async with http.post(f"{url}/levers/rollback", json={"who": "ops"}, headers={"Authorization": "Bearer sesame"}) as resp:
         assert resp.status == 400 and (await resp.json())["error"] == "the game has ended: levers no longer act on the lab"
     assert len(levers.runner.journal.entries) == 1
+
+
+async def test_only_the_facilitators_token_ends_the_game(lever_server, http):
+    url, levers = lever_server
+    # The room's token is in every participant's link: it pulls levers but cannot end the game.
+    async with http.post(f"{url}/levers/end", json={"who": "mallory"}, headers={"Authorization": "Bearer sesame"}) as resp:
+        assert resp.status == 403 and "only the facilitator ends the game" in (await resp.json())["error"]
+    async with http.post(f"{url}/levers/end", json={"who": "mallory"}) as resp:
+        assert resp.status == 401
+    # Nor does the facilitator's token stand in for the room's on an ordinary lever.
+    async with http.post(f"{url}/levers/declare", json={"who": "x", "severity": "sev1"},
+                         headers={"Authorization": "Bearer open-sesame"}) as resp:
+        assert resp.status == 401
+    assert not levers.ended.is_set() and levers.runner.journal.entries == []
+
+
+def test_the_cli_ends_the_game_with_the_facilitators_token_and_pulls_levers_with_the_rooms(tmp_path):
+    lab = load_lab_config(free_port_lab_config(tmp_path))
+    write_private(workshop.workshop_dir(lab) / "token", "room\n")
+    # The room's token alone (a participant's copy) cannot even try to end the game.
+    with pytest.raises(workshop.WorkshopError, match=r"only the facilitator ends the game \(.*facilitator-token is missing here\)"):
+        workshop.send(lab, "end", "ic", {})
 
 
 def test_pulling_a_lever_with_no_workshop_running_says_how_to_start_one(tmp_path):
