@@ -54,6 +54,12 @@ def scalar(prometheus_url: str, promql: str, at: float | None = None) -> float |
     return None if math.isnan(value) else value
 
 
+def phase_scalar(prometheus_url: str, promql: str, start: float, end: float) -> float | None:
+    """A scenario's PromQL expectation for the phase [start, end] (Unix seconds): evaluated at the
+    phase's end, with ``$phase`` standing for the phase's length (at least a second)."""
+    return scalar(prometheus_url, promql.replace("$phase", f"{max(1000, round(1000 * (end - start)))}ms"), end)
+
+
 def _counts(prometheus_url: str, metric: str, by: str, at: float) -> dict[tuple[str, ...], float]:
     out = {}
     for s in query(prometheus_url, f"sum by ({by}) (last_over_time({metric}[2m]))", at):

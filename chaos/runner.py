@@ -553,10 +553,8 @@ class Runner:
                 elif e.measure:
                     value = measure.measure(figures[p.name], e.measure, lost)
                 else:
-                    # "$phase" in a range stands for the phase's length in wall-clock time.
-                    promql = e.promql.replace("$phase", f"{max(1000, round(1000 * self.wall(p.end - p.start)))}ms")
                     try:
-                        value = measure.scalar(prom, promql, t0 + self.wall(p.end))
+                        value = measure.phase_scalar(prom, e.promql, t0 + self.wall(p.start), t0 + self.wall(p.end))
                     except LabError as err:  # a bad query is this expectation's problem, not the run's
                         value = None
                         problems.append(f"expectation '{e.name}': {err}")

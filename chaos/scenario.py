@@ -162,7 +162,10 @@ MEASURES = (
 
 class Expectation(_Model):
     """A bound on a named measure of a phase, or on a PromQL value at the phase's end, in which
-    ``$phase`` in a range (``[$phase]``) stands for the phase's length in wall-clock time."""
+    ``$phase`` stands for the phase's length in wall-clock time. To count requests in the phase,
+    take each total at the end less the total at the start (``offset $phase``), as the catalog's
+    scenarios do: ``increase(...[$phase])`` misses the first requests of a series born inside
+    the phase."""
 
     name: str
     phase: str

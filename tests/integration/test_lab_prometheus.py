@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import aiohttp
 import pytest
+from chaos import measure
+from chaos.scenario import load_scenario
 
 from tests.integration.conftest import prom_query, wait_for_query
 
@@ -79,3 +84,36 @@ async def test_prometheus_scrapes_every_process_and_sees_versions(lab):
     assert {s["metric"]["version"]: s["value"][1] for s in versions} == {"v1": "10"}
     ready = prom_query(lab, "min(failwhale_service_ready)")
     assert ready[0]["value"][1] == "1"
+
+
+async def app_post(session: aiohttp.ClientSession, api_url: str, token: str, text: str) -> int:
+    headers = {"User-Agent": APP_UA, "X-Client": "app", "Authorization": f"Bearer {token}"}
+    async with session.post(f"{api_url}/api/1.1/statuses/update.json", json={"text": text}, headers=headers) as resp:
+        return resp.status
+
+
+async def test_a_scenario_expectation_counts_every_failed_post_of_its_phase(lab):
+    """The headline's "posting tweets fails" counts each post of the phase, also the failures
+    whose status code a replica answers for the first time inside it (a new series)."""
+    scenario = load_scenario(Path(__file__).parents[2] / "chaos" / "scenarios" / "twitter-2022-12-28.yaml")
+    posting = next(e for e in scenario.expectations if e.name == "posting tweets fails")
+    posts = 'sum(failwhale_http_requests_total{service="api",route="post_tweet"})'
+
+    def posted(n: int):
+        return lambda r: bool(r) and float(r[0]["value"][1]) >= n
+
+    async with aiohttp.ClientSession() as session:
+        headers = {"User-Agent": APP_UA, "X-Client": "app"}
+        async with session.post(f"{lab.url('edge')}/api/1.1/auth/login.json",
+                                json={"username": "user0042", "password": "failwhale"}, headers=headers) as resp:
+            token = (await resp.json())["token"]
+        assert await app_post(session, lab.url("edge"), token, "before the phase") == 201
+        wait_for_query(lab, posts, posted(1))
+        start = time.time()
+        # Two too-long tweets: 400s, a status code no replica has answered a post with yet.
+        codes = [await app_post(session, lab.url("edge"), token, text) for text in ("one", "x" * 281, "two", "y" * 281)]
+    assert codes == [201, 400, 201, 400]
+    wait_for_query(lab, posts, posted(5))
+    end = time.time()
+
+    assert measure.phase_scalar(lab.url("prometheus"), posting.promql, start, end) == pytest.approx(0.5)
