@@ -27,7 +27,7 @@ from matplotlib.lines import Line2D
 
 from chaos import report
 from chaos.report import PLOTS, explain, pct
-from chaos.scenario import Scenario
+from chaos.scenario import CHANGES, Scenario
 from chaos.series import alert_marks, alert_name
 
 Summary = dict[str, Any]
@@ -35,8 +35,6 @@ SeriesDoc = dict[str, Any]
 Journal = list[dict[str, Any]]
 Card = dict[str, Any]
 
-# The same steps chaos.workshop.scorecard counts from (not imported: chaos.workshop imports this module).
-CHANGES = ("rollout", "inject", "kill")
 # What chaos.workshop's runner notes on a step it did not play.
 LEFT_TO_PARTICIPANTS = "left to the participants"
 NOT_PLAYED = "not played"

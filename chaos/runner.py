@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -157,6 +157,8 @@ class Runner:
     attach: bool = False
     # Play the scenario's quick variant (its `quick:` speed and users).
     quick: bool = False
+    # Set when the run winds down (the timeline's end, an error, Ctrl-C): waits cut short.
+    stopping: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
 
     @property
     def warmup_s(self) -> float:
@@ -183,7 +185,6 @@ class Runner:
         signal.signal(signal.SIGTERM, interrupt)
         self.lab = Lab.from_files(self.lab_config, say=self.say)
         self.restarter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="restart")
-        self.stopping = threading.Event()
         self.arch_lock = threading.Lock()  # one writer of the running architecture at a time
         self.app_user: AppUser | None = None
         self.probes: list[dict[str, Any]] = []
@@ -210,9 +211,10 @@ class Runner:
             extra = ("--app-cache", "on" if load.app_cache else "off", "--app-retries", str(load.app_retries),
                      "--app-jitter", "on" if load.app_jitter else "off", "--web-reloads", str(load.web_reloads),
                      "--think", *(f"{t:g}" for t in load.think_s), "--app-signed-in", f"{load.app_signed_in:g}")
-            total = self.warmup_s + self.load_s() + RECOVERY_S + 15
+            tail = RECOVERY_S + 15  # the load outlasts the timeline: the steady-state check after it, and a margin
+            total = self.warmup_s + self.load_s() + tail
             # The load's evening follows the scenario, however much longer the load runs after it.
-            evening = self.warmup_s + self.wall(self.scenario.duration) + RECOVERY_S + 15
+            evening = self.warmup_s + self.wall(self.scenario.duration) + tail
             if not self.attach:
                 users = self.scenario.quick.users if self.quick and self.scenario.quick and self.scenario.quick.users else load.users
                 self.lab.start_load(LoadOptions(peak_users=users, web_share=load.web_share, shape=load.shape,

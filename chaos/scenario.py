@@ -143,6 +143,8 @@ class WorksForMe(_Step):
 
 
 Step = Annotated[Inject | Rollout | Rollback | Kill | Pause | Note | WorksForMe, Field(discriminator="action")]
+# The steps that change the lab: a workshop's clocks count from the first of them.
+CHANGES = ("rollout", "inject", "kill")
 
 
 class Phase(_Model):

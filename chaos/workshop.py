@@ -36,13 +36,12 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from chaos import postmortem
 from chaos.errors import BadInput, LabError
 from chaos.lab.supervisor import DASHBOARD, write_private
 from chaos.rollout import holding, rollback
 from chaos.runner import Runner
 from chaos.probe import describe, fresh_web_visit
-from chaos.scenario import Phase, Rollback, Rollout, Scenario, load_scenario
+from chaos.scenario import CHANGES, Phase, Rollback, Rollout, Scenario, Workshop, load_scenario
 from chaos.series import alert_name
 from services.config import LabConfig
 
@@ -401,13 +400,12 @@ def _bearer(request: web.Request, token: str) -> bool:
 
 async def _pull(request: web.Request) -> web.Response:
     lever = request.match_info["lever"]
-    if lever == "end":
-        # The room's token is in every participant's link; ending the game is the facilitator's call.
-        if not _bearer(request, request.app[FACILITATOR_TOKEN_KEY]):
-            status = 403 if _bearer(request, request.app[TOKEN_KEY]) else 401
-            return web.json_response({"error": "only the facilitator ends the game: it needs the facilitator's token, "
-                                               "not the room's (failwhale workshop end reads it)"}, status=status)
-    elif not _bearer(request, request.app[TOKEN_KEY]):
+    # The room's token is in every participant's link; ending the game is the facilitator's call.
+    if lever == "end" and not _bearer(request, request.app[FACILITATOR_TOKEN_KEY]):
+        status = 403 if _bearer(request, request.app[TOKEN_KEY]) else 401
+        return web.json_response({"error": "only the facilitator ends the game: it needs the facilitator's token, "
+                                           "not the room's (failwhale workshop end reads it)"}, status=status)
+    if lever != "end" and not _bearer(request, request.app[TOKEN_KEY]):
         return web.json_response({"error": "missing or wrong workshop token (Authorization: Bearer ...)"}, status=401)
     try:
         body = await request.json()
@@ -505,8 +503,8 @@ class WorkshopRunner(Runner):
 
     def over(self) -> bool:
         """Has the game ended (by `workshop end`, or because its time is up)?"""
-        stopping = getattr(self, "stopping", None)  # set when the run winds down (Ctrl-C included)
-        return self.levers.ended.is_set() or time.time() >= self.ends_at or bool(stopping and stopping.is_set())
+        # `stopping` is set when the run winds down, Ctrl-C included.
+        return self.levers.ended.is_set() or time.time() >= self.ends_at or self.stopping.is_set()
 
     def load_s(self) -> float:
         return self.limit_s  # the load lasts as long as the game may
@@ -621,10 +619,8 @@ class WorkshopRunner(Runner):
         now_at = (time.time() - t0) * self.speed
         end_at = max(1.0, game_end_at(self.journal.entries, now_at))
         change = actual_change_at(self.journal.entries, t0, self.speed)
-        w = self.scenario.workshop
-        fix = None if change is None or w is None else next(
-            (e["at"] for e in self.journal.entries if e.get("kind") == "lever" and e.get("lever") == w.fix
-             and e.get("outcome") == "ok" and e.get("at") is not None and change <= e["at"] < end_at), None)
+        pulled = fix_pulled(self.journal.entries, self.scenario.workshop, change, end_at)
+        fix = None if pulled is None else pulled["at"]
         cuts = [("before", 0.0), *([(self.focus_phase(), change)] if change is not None and change < end_at else []),
                 *([("after", fix)] if fix is not None else []), ("", end_at)]
         phases = [Phase(name=name, start=round(start, 1), end=round(end, 1))
@@ -647,6 +643,10 @@ class WorkshopRunner(Runner):
         (self.run_dir / "scorecard.json").write_text(json.dumps(card, indent=1), encoding="utf-8")
         series_path = self.run_dir / "series.json"
         series = json.loads(series_path.read_text(encoding="utf-8")) if series_path.exists() else None
+        # Imported here, not at the top: it brings matplotlib, which every `failwhale` command
+        # (the levers included) would otherwise load at start-up for nothing.
+        from chaos import postmortem
+
         postmortem.write(self.run_dir, summary, series, self.journal.entries, self.scenario, card, scorecard_text(card))
         return summary
 
@@ -654,13 +654,19 @@ class WorkshopRunner(Runner):
 # ---- scorecard and postmortem -----------------------------------------------------------------------
 
 
-CHANGES = postmortem.CHANGES
-
-
 def game_end_at(journal: list[dict[str, Any]], now_at: float) -> float:
     """When the game ended (scenario seconds): the end lever, the clock's end, or now."""
     end = next((e for e in journal if e.get("kind") == "lever" and e.get("lever") == "end" and e.get("at") is not None), None)
     return end["at"] if end is not None else now_at
+
+
+def fix_pulled(journal: list[dict[str, Any]], w: Workshop | None, change_at: float | None,
+               end_at: float = float("inf")) -> dict[str, Any] | None:
+    """The room's first successful pull of the scenario's fix, from the change until the game's end."""
+    if w is None or change_at is None:
+        return None
+    return next((e for e in journal if e.get("kind") == "lever" and e.get("lever") == w.fix and e.get("outcome") == "ok"
+                 and e.get("at") is not None and change_at <= e["at"] < end_at), None)
 
 
 def actual_change_at(journal: list[dict[str, Any]], t0: float | None, speed: float) -> float | None:
@@ -693,7 +699,7 @@ def scorecard(summary: dict[str, Any], journal: list[dict[str, Any]], scenario: 
     after = [e for e in levers if e["outcome"] == "ok" and e["at"] >= change_at] if actual is not None else []
     detect = next((e for e in after if e["lever"] == "declare" or (e["lever"] == "ack" and e.get("firing"))), None)
     told = next((e for e in after if e["lever"] == "status" and (e.get("args") or {}).get("state") != "resolved"), None)
-    fix = next((e for e in after if w is not None and e["lever"] == w.fix), None)
+    fix = fix_pulled(journal, w, change_at if actual is not None else None, end_at)
     alerts = summary.get("alerts") or []
     trouble = summary.get("trouble") or {}
     recovered_at = trouble.get("end") if trouble.get("seconds") is not None and actual is not None else None
@@ -742,14 +748,12 @@ def _mitigation(card: dict[str, Any]) -> str:
 
 
 def scorecard_text(card: dict[str, Any]) -> str:
-    dur = _dur
-
     hurt = card.get("users_hurt") or {}
     reports = card.get("user_reports") or {}
     lines = ["scorecard",
-             f"  time to detect    {dur(card['time_to_detect'])}" + (f", by {card['detected']['who']} ({card['detected']['lever']})" if card["detected"] else ""),
+             f"  time to detect    {_dur(card['time_to_detect'])}" + (f", by {card['detected']['who']} ({card['detected']['lever']})" if card["detected"] else ""),
              f"  time to mitigate  {_mitigation(card)}",
-             f"  time to tell      {dur(card.get('time_to_tell'))}" + (f", by {card['told_users']['who']}" if card.get("told_users") else ", no status update was posted"),
+             f"  time to tell      {_dur(card.get('time_to_tell'))}" + (f", by {card['told_users']['who']}" if card.get("told_users") else ", no status update was posted"),
              f"  users hurt        web {hurt.get('web', '-')}, app {hurt.get('app', '-')}",
              "  user reports      " + ", ".join(f"{k} {v}" for k, v in reports.items()),
              "  levers pulled     " + ("" if card["levers"] else "none")]
