@@ -28,16 +28,13 @@ from matplotlib.lines import Line2D
 from chaos import report
 from chaos.report import PLOTS, explain, pct
 from chaos.scenario import CHANGES, Scenario
-from chaos.series import alert_marks, alert_name
+from chaos.series import LEFT_TO_PARTICIPANTS, NOT_PLAYED, alert_marks, alert_name
 
 Summary = dict[str, Any]
 SeriesDoc = dict[str, Any]
 Journal = list[dict[str, Any]]
 Card = dict[str, Any]
 
-# What chaos.workshop's runner notes on a step it did not play.
-LEFT_TO_PARTICIPANTS = "left to the participants"
-NOT_PLAYED = "not played"
 # Levers that say the room noticed, rather than act on the lab.
 NOTICING = ("declare", "ack")
 KINDS = ("change", "step", "alert", "lever", "recovery")

@@ -42,6 +42,10 @@ from typing import Any
 from chaos import measure
 
 VERSION = 1
+# What a workshop journals on a step it does not play: its fix is the room's to find, or the
+# game ended first. Such a step changed nothing, so no figure marks it.
+LEFT_TO_PARTICIPANTS = "left to the participants"
+NOT_PLAYED = "not played"
 RATE = "[{w}]"  # filled in per run: see rate_window
 # name -> (title, unit, PromQL, label that names each line)
 QUERIES: dict[str, tuple[str, str, str, str]] = {
@@ -178,7 +182,7 @@ def marks_from_journal(entries: list[dict[str, Any]], t0: float, speed: float) -
             out.append({"at": at(e["started"]), "end": None, "kind": "restart", "label": f"{e.get('target')} restarted"})
         if kind != "step" or e.get("outcome") == "failed":
             continue
-        if action != "note" and str(e.get("note", "")).startswith(("left to the participants", "not played")):
+        if action != "note" and str(e.get("note", "")).startswith((LEFT_TO_PARTICIPANTS, NOT_PLAYED)):
             continue  # a workshop's step that changed nothing: its fix was the room's, or the game had ended
         name = e.get("name") or action
         if action == "rollout":

@@ -42,7 +42,7 @@ from chaos.rollout import holding, rollback
 from chaos.runner import Runner
 from chaos.probe import describe, fresh_web_visit
 from chaos.scenario import CHANGES, Phase, Rollback, Rollout, Scenario, Workshop, load_scenario
-from chaos.series import alert_name
+from chaos.series import LEFT_TO_PARTICIPANTS, NOT_PLAYED, alert_name
 from services.config import LabConfig
 
 CATALOG = Path(__file__).with_name("scenarios")
@@ -559,9 +559,9 @@ class WorkshopRunner(Runner):
     def do(self, step):
         if isinstance(step, Rollback):
             # "skipped", not "ok": the dashboard marks rollback steps that ran, and this one did not.
-            return "skipped", {"note": "left to the participants"}
+            return "skipped", {"note": LEFT_TO_PARTICIPANTS}
         if self.over():
-            return "ok", {"note": "not played: the workshop had ended"}
+            return "ok", {"note": f"{NOT_PLAYED}: the workshop had ended"}
         if isinstance(step, Rollout):
             # Reset first: a rollback pulled as the rollout starts must still stop it.
             self.rollout_stopped = False

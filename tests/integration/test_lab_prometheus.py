@@ -38,11 +38,17 @@ async def replay_home_page(session: aiohttp.ClientSession, web_url: str) -> list
     return statuses
 
 
-async def app_refresh_timeline(session: aiohttp.ClientSession, api_url: str) -> int:
+async def app_login(session: aiohttp.ClientSession, api_url: str) -> str:
+    """Log in as the app does; the session token."""
     headers = {"User-Agent": APP_UA, "X-Client": "app"}
     async with session.post(f"{api_url}/api/1.1/auth/login.json", json={"username": "user0042", "password": "failwhale"}, headers=headers) as resp:
         assert resp.status == 200
-        token = (await resp.json())["token"]
+        return (await resp.json())["token"]
+
+
+async def app_refresh_timeline(session: aiohttp.ClientSession, api_url: str) -> int:
+    headers = {"User-Agent": APP_UA, "X-Client": "app"}
+    token = await app_login(session, api_url)
     async with session.get(f"{api_url}/api/1.1/timeline/home.json", headers={**headers, "Authorization": f"Bearer {token}"}) as resp:
         assert (await resp.json())["tweets"], "the app's timeline should show the seeded tweets"
         return resp.status
@@ -103,10 +109,7 @@ async def test_a_scenario_expectation_counts_every_failed_post_of_its_phase(lab)
         return lambda r: bool(r) and float(r[0]["value"][1]) >= n
 
     async with aiohttp.ClientSession() as session:
-        headers = {"User-Agent": APP_UA, "X-Client": "app"}
-        async with session.post(f"{lab.url('edge')}/api/1.1/auth/login.json",
-                                json={"username": "user0042", "password": "failwhale"}, headers=headers) as resp:
-            token = (await resp.json())["token"]
+        token = await app_login(session, lab.url("edge"))
         assert await app_post(session, lab.url("edge"), token, "before the phase") == 201
         wait_for_query(lab, posts, posted(1))
         start = time.time()
