@@ -129,7 +129,7 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
     body = await request.read() if request.can_read_body else None
     resp = await request.app[UPSTREAM].call(
         upstream, request.method, route.upstream_path.format(**params), name=route.upstream,
-        body=body, params=request.query, headers=headers,
+        body=body, query=request.rel_url.raw_query_string, headers=headers,
     )
     if route.revokes_token and resp.status < 300:
         # Other replicas may trust the token until their cache entry lapses, as in real fleets.

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import uvloop
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -376,7 +377,8 @@ def serve(app: web.Application, host: str, port: int, who: str) -> int:
     A port already taken is one line naming the port and who wanted it, never a traceback.
     """
     try:
-        web.run_app(app, host=host, port=port, print=None, access_log=None)
+        # uvloop: every hop of the lab costs less CPU on it than on asyncio's own loop.
+        web.run_app(app, host=host, port=port, print=None, access_log=None, loop=uvloop.new_event_loop())
     except OSError as e:
         print(f"error: {who} cannot listen on {host}:{port}: {e.strerror or e}", file=sys.stderr)
         return 2

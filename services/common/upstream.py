@@ -12,12 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 from aiohttp import web
-from yarl import URL
 
 from services.architecture.model import Upstream
 from services.common.faults import FaultStore
+from services.common.http1 import Http1Pool
 from services.common.metrics import HttpMetrics
 from services.config import LabConfig
 from services.errors import UpstreamError, UpstreamTimeout
@@ -42,28 +41,27 @@ class UpstreamResponse:
 
 
 class UpstreamClient:
-    """One pooled HTTP client per process; every dependency call goes through ``call``."""
+    """One pool of keep-alive connections per process; every dependency call goes through ``call``."""
 
     def __init__(self, lab: LabConfig, metrics: HttpMetrics, faults: FaultStore | None = None) -> None:
         self.lab = lab
         self.metrics = metrics
         self.faults = faults or FaultStore()
-        self._session: aiohttp.ClientSession | None = None
+        # No limit on connections: the lab's own capacity limits are the ones under study.
+        self._pool: Http1Pool | None = None
 
     async def start(self) -> None:
-        # No pool limit per host: the lab's own capacity limits are the ones under study.
-        connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=None)
-        self._session = aiohttp.ClientSession(connector=connector, auto_decompress=False)
+        self._pool = Http1Pool()
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        if self._pool is not None:
+            await self._pool.close()
 
-    def url_for(self, service: str) -> str:
+    def address_for(self, service: str) -> tuple[str, int]:
         service = self.faults.reroute(service)  # a reroute fault may send it elsewhere, even nowhere
         if service not in self.lab.ports:
             raise UpstreamError(f"No route to service {service!r}")
-        return self.lab.url(service)
+        return self.lab.host, self.lab.ports[service]
 
     async def call(
         self,
@@ -73,19 +71,19 @@ class UpstreamClient:
         *,
         name: str | None = None,
         body: bytes | None = None,
-        params: Mapping[str, str] | None = None,
+        query: str = "",
         headers: Mapping[str, str] | None = None,
     ) -> UpstreamResponse:
         """Call ``upstream``; retry idempotent calls on 5xx/timeout/connection errors.
 
+        ``path`` and ``query`` are sent byte for byte as received (already percent-encoded).
         Raises UpstreamTimeout or UpstreamError when no attempt produced a response.
         """
-        assert self._session is not None, "UpstreamClient.start() was not awaited"
+        assert self._pool is not None, "UpstreamClient.start() was not awaited"
         label = name or upstream.service
-        # ``path`` is already percent-encoded (as received); keep it byte for byte.
-        url = URL(self.url_for(upstream.service) + path, encoded=True)
+        host, port = self.address_for(upstream.service)
+        target = f"{path}?{query}" if query else path
         attempts = 1 + (upstream.retries if method in IDEMPOTENT else 0)
-        timeout = aiohttp.ClientTimeout(total=upstream.timeout_s)
         fwd = {k: v for k in FORWARD_REQUEST_HEADERS if (v := (headers or {}).get(k)) is not None}
         start = time.perf_counter()
         last_error: Exception | None = None
@@ -95,22 +93,19 @@ class UpstreamClient:
             if attempt:
                 await asyncio.sleep(upstream.retry_backoff_s * (2 ** (attempt - 1)))
             try:
-                async with self._session.request(
-                    method, url, data=body, params=params, headers=fwd, timeout=timeout,
-                    allow_redirects=False,
-                ) as resp:
-                    data = await resp.read()
-                    resp_out = UpstreamResponse(
-                        resp.status,
-                        data,
-                        {k: v for k in FORWARD_RESPONSE_HEADERS if (v := resp.headers.get(k)) is not None},
-                    )
-            except asyncio.TimeoutError as e:
+                async with asyncio.timeout(upstream.timeout_s):
+                    resp = await self._pool.request(host, port, method, target, fwd, body)
+            except TimeoutError as e:  # before OSError: TimeoutError is one
                 outcome, last_error, resp_out = "timeout", e, None
                 continue
-            except aiohttp.ClientError as e:
+            except OSError as e:
                 outcome, last_error, resp_out = "connection_error", e, None
                 continue
+            resp_out = UpstreamResponse(
+                resp.status,
+                resp.body,
+                {k: v for k in FORWARD_RESPONSE_HEADERS if (v := resp.headers.get(k.lower())) is not None},
+            )
             if resp_out.status < 400:
                 outcome = "ok"
             elif resp_out.status < 500:

@@ -95,7 +95,7 @@ async def route(request: web.Request) -> web.StreamResponse:
         try:
             resp = await client.call(
                 upstream, request.method, request.rel_url.raw_path, name=replica.name,
-                body=body, params=request.query, headers=headers,
+                body=body, query=request.rel_url.raw_query_string, headers=headers,
             )
         except (UpstreamError, UpstreamTimeout) as e:
             pool.failed(replica, edge.eject_after_failures, edge.eject_for_s)

@@ -70,7 +70,7 @@ async def _recent_tweets(request: web.Request | web.Application, cfg: TimelineBa
     app, headers = (request.app, request.headers) if isinstance(request, web.Request) else (request, {})
     resp = await app[UPSTREAM].call(
         cfg.tweets, "GET", "/internal/tweets/recent", name="tweets",
-        params={"limit": str(limit)}, headers=headers,
+        query=f"limit={limit}", headers=headers,
     )
     if resp.status != 200:
         raise UpstreamError(f"tweets answered {resp.status}")

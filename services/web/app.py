@@ -37,7 +37,7 @@ async def api_proxy(request: web.Request) -> web.StreamResponse:
     body = await request.read() if request.can_read_body else None
     resp = await request.app[UPSTREAM].call(
         upstream, request.method, request.rel_url.raw_path, name="edge",
-        body=body, params=request.query, headers=forward_headers(request),
+        body=body, query=request.rel_url.raw_query_string, headers=forward_headers(request),
     )
     return respond(resp)
 
