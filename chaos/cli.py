@@ -52,6 +52,24 @@ def _ranged(kind, low: float, high: float | None = None):
     return parse
 
 
+def _scale(text: str) -> float:
+    """--scale: above 0 (0 would mean no users and no capacity) and at most 100, as a scenario's load.scale."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value <= 100:
+        raise argparse.ArgumentTypeError(f"{text} is out of range: use a number above 0 and at most 100")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    """Command-line mistakes are one ``error:`` line and exit code 2, like every other bad input."""
+
+    def error(self, message: str):
+        raise BadInput(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
 def _say(msg: str) -> None:
     print(msg, flush=True)
 
@@ -206,10 +224,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 SCENARIOS = Path(__file__).with_name("scenarios")
+SCALE_HELP = ("K times the users, and every rate limit and concurrency capacity the run uses K times too; "
+              "timeouts, lifetimes and think times stay (default: the scenario's load.scale, usually 1).")
 END_WAIT_S = 180.0  # how long `workshop end` waits for the game's scorecard and postmortem
 
 
-def _scenario_path(name: str) -> Path:
+def scenario_path(name: str) -> Path:
+    """A scenario file named by path, or by its name in the catalog (failwhale list)."""
     path = Path(name)
     if path.suffix in (".yaml", ".yml") or path.exists():
         return path
@@ -239,7 +260,7 @@ def _play(name_or_file: str, args: argparse.Namespace, quick: bool | None = None
     from chaos.runner import Runner
     from chaos.scenario import load_scenario
 
-    path = _scenario_path(name_or_file)
+    path = scenario_path(name_or_file)
     scenario = load_scenario(path)
     quick = args.quick if quick is None else quick
     if quick and scenario.quick is None:
@@ -248,7 +269,8 @@ def _play(name_or_file: str, args: argparse.Namespace, quick: bool | None = None
     setup = 25 if quick else 40
     _say(f"{scenario.title}: {scenario.duration:g}s of scenario time at speed {speed:g} "
          f"(about {scenario.duration / speed + setup:.0f}s with set-up and recovery)")
-    runner = Runner(scenario, path.stem, args.out, speed, args.config, say=_say, attach=args.attach, quick=quick)
+    runner = Runner(scenario, path.stem, args.out, speed, args.config, say=_say, attach=args.attach, quick=quick,
+                    scale=args.scale)
     code = runner.run()
     run_dir = getattr(runner, "run_dir", None)
     if run_dir is not None and (run_dir / "summary.json").exists():
@@ -342,7 +364,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="failwhale",
         description="A chaos-engineering lab that replays the 2022-12-28 Twitter backend rollout outage.",
         epilog=EPILOG,
@@ -418,6 +440,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="play the scenario on the lab `failwhale up` is running, with its load, instead of a fresh one")
     ru.add_argument("--quick", action="store_true",
                     help="play the scenario's quick variant: the same timeline faster (its quick: speed), for tests")
+    ru.add_argument("--scale", type=_scale, metavar="K", help=SCALE_HELP + " Not with --attach.")
     ru.set_defaults(func=cmd_run, attach=False)
 
     sc = sub.add_parser("scenarios", parents=[lab_config], help="run the whole catalog, one scenario after another; reports and a table",
@@ -429,6 +452,7 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--quick", action="store_true", help="play each scenario's quick variant where it has one")
     sc.add_argument("--speed", type=_ranged(float, 0.01, 100), help="one time compression for all (default: each scenario's own)")
     sc.add_argument("--only", nargs="+", metavar="NAME", help="run just these scenarios (in catalog order)")
+    sc.add_argument("--scale", type=_scale, metavar="K", help=SCALE_HELP)
     sc.set_defaults(func=cmd_scenarios, attach=False)
 
     rp = sub.add_parser("report", help="write (again) the report of run folders and their folder's index.html",
@@ -460,6 +484,7 @@ def build_parser() -> argparse.ArgumentParser:
     ws.add_argument("--seed", type=int, metavar="N", help="the seed: scenario and lead-in (default: a new one, printed)")
     ws.add_argument("--speed", type=_ranged(float, 0.01, 100), help="time compression (default: the scenario's own)")
     ws.add_argument("--quick", action="store_true", help="the scenario's quick variant (faster, lighter): for a try-out and tests")
+    ws.add_argument("--scale", type=_scale, metavar="K", help=SCALE_HELP)
     ws.add_argument("--for", dest="limit", type=_ranged(float, 10, 4 * 3600), default=1800.0, metavar="SECONDS",
                     help="the game ends by itself after this long (default: %(default)s)")
     ws.add_argument("--out", type=Path, default=Path("reports"), help="where the run folder goes (default: %(default)s)")
@@ -511,7 +536,7 @@ def cmd_workshop_start(args: argparse.Namespace) -> int:
     _say(f"workshop (seed {p.seed})")
     if DASHBOARD in lab.ports:
         _say(f"  dashboard   {lab.url(DASHBOARD)}/   levers: failwhale workshop lever --help")
-    runner = workshop.WorkshopRunner(hidden, "workshop", args.out, speed, args.config, say=_say, quick=args.quick,
+    runner = workshop.WorkshopRunner(hidden, "workshop", args.out, speed, args.config, say=_say, quick=args.quick, scale=args.scale,
                                      plan=p, limit_s=args.limit, sheet_text=workshop.sheet(p, hidden, speed))
     code = runner.run()
     run_dir = getattr(runner, "run_dir", None)
@@ -572,8 +597,8 @@ def cmd_workshop_end(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
+        args = build_parser().parse_args(argv)
         return args.func(args)
     except ChaosError as e:
         print(f"error: {e}", file=sys.stderr)

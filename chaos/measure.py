@@ -105,8 +105,8 @@ def window(prometheus_url: str, start: float, end: float) -> dict[str, Any]:
 
 def report_share_interval(figures: dict[str, Any], name: str, z: float = 1.96) -> tuple[float, float, int] | None:
     """For a ``reports.<category>_share`` measure: the share's 95% Wilson interval and how many
-    reports it rests on (None without reports). A quick run files a few dozen reports, and a
-    share of 33 reports moves by several points from one run to the next on chance alone."""
+    reports it rests on (None without reports). Shown beside the share so a reader sees how far
+    chance alone moves it; it decides nothing: an expectation holds on the share itself."""
     category = name.partition(".")[2].removesuffix("_share")
     n = sum(figures["user_reports"].values())
     if not n:

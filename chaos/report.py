@@ -643,6 +643,12 @@ def _measured(x: Any) -> str:
     return "none" if x is None else format(x, ".4g") if _is_num(x) else str(x)
 
 
+def _scale(summary: Summary) -> str | None:
+    """The run's scale, worth saying only when it is not 1 (runs before scales existed were 1)."""
+    scale = _num(summary.get("scale"))
+    return None if scale is None or scale == 1 else _measured(scale)
+
+
 def _when(summary: Summary) -> str:
     started = _num(summary.get("started"))
     return "-" if started is None else time.strftime("%Y-%m-%d %H:%M", time.localtime(started))
@@ -688,7 +694,7 @@ def content(summary: Summary, series: SeriesDoc, run_dir: Path | None = None) ->
         "problems": [str(p) for p in summary.get("problems") or []],
         "when": _when(summary), "speed": _measured(summary.get("speed")),
         "duration": _seconds(_num(summary.get("duration"))),
-        "quick": bool(summary.get("quick")), "headline": _headline(summary),
+        "quick": bool(summary.get("quick")), "scale": _scale(summary), "headline": _headline(summary),
         "teaches": summary.get("teaches"), "description": summary.get("description"),
         "incident_date": summary.get("incident_date"), "facts": [str(f) for f in summary.get("facts") or []],
         "expectations": [
@@ -769,6 +775,7 @@ def markdown(c: dict[str, Any]) -> str:
     out = [f"# {_md(c['title'])}", "", f"**Verdict: {_md(c['verdict_upper'])}**", ""]
     out += [f"Scenario `{_md(c['scenario'])}`, run `{_md(c['run'])}`, started {c['when']}, "
             f"{_md(c['duration'])} of scenario time at speed {_md(c['speed'])}"
+            + (f", at scale {_md(c['scale'])} ({_md(c['scale'])} times the users, rate limits and capacities)" if c["scale"] else "")
             + (" (a quick run: shorter and lighter than the full scenario, so the figures are rougher)." if c["quick"] else "."), ""]
     out += [f"- {_md(p)}" for p in c["problems"]] + ([""] if c["problems"] else [])
     if c["headline"]:

@@ -6,6 +6,10 @@ compressed time (scenario seconds / speed), run the scenario's rollbacks whateve
 from Prometheus, and write ``<out>/<scenario>-<timestamp>/`` with ``journal.json`` (every action
 with start, end and outcome, written as it happens) and ``summary.json`` (the verdict).
 
+At a scale k (the scenario's ``load.scale``, or ``--scale``) the load has k times the users,
+and the lab's architecture, each rollout's and each injected fault k times the capacities
+(rate limits, concurrency); time constants stay (see ``Architecture.scaled``).
+
 Exit codes: 0 expectations held, 1 a hypothesis or expectation deviated, 2 bad input,
 130 interrupted (after rolling back).
 """
@@ -37,9 +41,10 @@ from chaos.control import LabControl, halt
 from chaos.errors import BadInput, ChaosError, LabError
 from chaos.lab.supervisor import DASHBOARD, Lab, LoadOptions
 from chaos.rollout import plan_waves, rollback, rollout
-from chaos.scenario import Inject, Kill, Note, Pause, Rollback, Rollout, Scenario, WorksForMe
+from chaos.scenario import Expectation, Inject, Kill, Note, Pause, Rollback, Rollout, Scenario, WorksForMe
 from loadtest.ledger import read_ledger
 from services.architecture import load_architecture
+from services.architecture.model import scaled_count
 from services.errors import ConfigError
 
 # Step counters start at zero for every action and outcome (see Events).
@@ -57,6 +62,22 @@ SERIES_LEAD_S = 5.0  # wall seconds of warm-up kept in series.json, to show the 
 SETTLE_S = 15.0  # more wall seconds of warm-up allowed when the steady state does not hold yet
 RECOVERY_S = 20.0  # wall seconds allowed for the steady state to return after rollback
 Say = Callable[[str], None]
+
+
+def judge(e: Expectation, value: float | None, figures: dict[str, Any]) -> dict[str, Any]:
+    """One expectation as the summary keeps it: held or not on the measured value alone.
+
+    A share of user reports also carries its 95% Wilson interval and how many reports it rests
+    on, for whoever reads the report; the interval decides nothing (see docs/reports.md)."""
+    held = value is not None and (e.min is None or value >= e.min) and (e.max is None or value <= e.max)
+    bound = " and ".join(x for x in (f">= {e.min:g}" if e.min is not None else "",
+                                     f"<= {e.max:g}" if e.max is not None else "") if x)
+    out = {"name": e.name, "phase": e.phase, "bound": bound, "measured": value, "held": held}
+    if e.measure and e.measure.startswith("reports.") and e.measure.endswith("_share"):
+        interval = measure.report_share_interval(figures, e.measure)
+        if interval is not None:
+            out |= {"interval": [round(interval[0], 3), round(interval[1], 3)], "reports": interval[2]}
+    return out
 
 
 class Interrupted(Exception):
@@ -157,8 +178,16 @@ class Runner:
     attach: bool = False
     # Play the scenario's quick variant (its `quick:` speed and users).
     quick: bool = False
+    # k times the users and every per-time capacity (Architecture.scaled); None: the scenario's load.scale.
+    scale: float | None = None
     # Set when the run winds down (the timeline's end, an error, Ctrl-C): waits cut short.
     stopping: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.scale is None:
+            self.scale = self.scenario.load.scale
+        if self.scale <= 0:
+            raise BadInput(f"scale must be above 0, not {self.scale:g}")
 
     @property
     def warmup_s(self) -> float:
@@ -172,6 +201,10 @@ class Runner:
     def run(self) -> int:
         if self.attach and any(isinstance(s, Kill) for s in self.scenario.timeline):
             raise BadInput("kill steps need processes this run starts itself: run without --attach")
+        if self.attach and self.scale != 1:
+            # The running lab's load and starting architecture are not this run's to scale.
+            raise BadInput(f"scale {self.scale:g} needs the lab and load this run starts itself: "
+                           "run without --attach, or with --scale 1")
         stamp = time.strftime("%Y%m%dT%H%M%S")
         self.run_dir = self.out / f"{self.name}-{stamp}"
         self.run_dir.mkdir(parents=True, exist_ok=False)
@@ -184,6 +217,8 @@ class Runner:
         signal.signal(signal.SIGINT, interrupt)
         signal.signal(signal.SIGTERM, interrupt)
         self.lab = Lab.from_files(self.lab_config, say=self.say)
+        # The children start from architecture.json, written from this: their baseline is scaled too.
+        self.lab.arch = self.lab.arch.scaled(self.scale)
         self.restarter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="restart")
         self.arch_lock = threading.Lock()  # one writer of the running architecture at a time
         self.app_user: AppUser | None = None
@@ -197,6 +232,7 @@ class Runner:
         self.events = None
         try:
             self.say(f"run folder {self.run_dir}")
+            self.say(self.scale_line())
             if self.attach:
                 self.control = LabControl.connect(self.lab.lab, self.lab.arch)
                 self.say(f"attached to the running lab ({self.lab.url('web')}/) and its load")
@@ -216,8 +252,7 @@ class Runner:
             # The load's evening follows the scenario, however much longer the load runs after it.
             evening = self.warmup_s + self.wall(self.scenario.duration) + tail
             if not self.attach:
-                users = self.scenario.quick.users if self.quick and self.scenario.quick and self.scenario.quick.users else load.users
-                self.lab.start_load(LoadOptions(peak_users=users, web_share=load.web_share, shape=load.shape,
+                self.lab.start_load(LoadOptions(peak_users=self.peak_users(), web_share=load.web_share, shape=load.shape,
                                                 duration_s=total, evening_s=evening if total > evening else 0.0,
                                                 extra=extra), self.run_dir)
             self.open_camera()
@@ -270,6 +305,21 @@ class Runner:
 
     # ---- timeline ---------------------------------------------------------------------------
 
+    def peak_users(self) -> int:
+        """The load's users at the evening peak: the scenario's (or its quick variant's), scaled."""
+        quick = self.scenario.quick
+        users = quick.users if self.quick and quick and quick.users else self.scenario.load.users
+        return scaled_count(users, self.scale)
+
+    def scale_line(self) -> str:
+        """What the run's scale means for this run, said before the lab starts."""
+        if self.attach:
+            return "scale 1: the running lab's own load and architecture"
+        if self.scale == 1:
+            return f"scale 1: {self.peak_users()} users at the peak, capacities as the architecture files say"
+        return (f"scale {self.scale:g}: {self.peak_users()} users at the peak; rate limits and concurrency capacities "
+                f"x{self.scale:g} (in the architecture files and injected faults), time constants as they are")
+
     def load_s(self) -> float:
         """How long the load runs after its warm-up, in wall seconds: the scenario's length."""
         return self.wall(self.scenario.duration)
@@ -306,7 +356,8 @@ class Runner:
             return "ok", {}
         if isinstance(step, Inject):
             # kind has no default, so it is always in the dump; the TTL runs in wall time.
-            faults = [f.model_dump(exclude_defaults=True) | {"ttl_s": max(1.0, self.wall(f.ttl_s))} for f in step.faults]
+            faults = [f.model_dump(exclude_defaults=True) | {"ttl_s": max(1.0, self.wall(f.ttl_s))}
+                      for f in step.scaled(self.scale).faults]
             answers = asyncio.run(self.control.each("POST", "/control/faults", json={"faults": faults}, only=step.target))
             bad = [f"{a.instance}: {a.body}" for a in answers if not a.ok]
             if bad:
@@ -316,7 +367,7 @@ class Runner:
         if isinstance(step, Rollout):
             path = (self.scenario.source.parent / step.architecture).resolve()
             try:
-                new = load_architecture(path)
+                new = load_architecture(path).scaled(self.scale)
             except ConfigError as e:
                 raise ChaosError(str(e)) from e
             waves = plan_waves(new, step.waves)
@@ -560,27 +611,19 @@ class Runner:
                     except LabError as err:  # a bad query is this expectation's problem, not the run's
                         value = None
                         problems.append(f"expectation '{e.name}': {err}")
-                held = value is not None and (e.min is None or value >= e.min) and (e.max is None or value <= e.max)
-                interval = None
-                if e.measure and e.measure.startswith("reports.") and e.measure.endswith("_share"):
-                    # A share of a few dozen reports holds if chance alone could put it in the bounds.
-                    interval = measure.report_share_interval(figures[p.name], e.measure)
-                    held = interval is not None and (e.min is None or interval[1] >= e.min) and (e.max is None or interval[0] <= e.max)
-                bound = " and ".join(x for x in (f">= {e.min:g}" if e.min is not None else "", f"<= {e.max:g}" if e.max is not None else "") if x)
-                expectations.append({"name": e.name, "phase": e.phase, "bound": bound, "measured": value, "held": held,
-                                     **({"interval": [round(interval[0], 3), round(interval[1], 3)], "reports": interval[2]}
-                                        if interval else {})})
-                if not held and verdict == "held":
+                judged = judge(e, value, figures[p.name])
+                expectations.append(judged)
+                if not judged["held"] and verdict == "held":
                     verdict = "deviated"
                     why = (comparison or {}).get("missing") if e.measure == "comparison.times_fewer" else None
-                    problems.append(f"expectation '{e.name}' measured {value} (wanted {bound})" + (f": {why}" if why else ""))
+                    problems.append(f"expectation '{e.name}' measured {value} (wanted {judged['bound']})" + (f": {why}" if why else ""))
         else:
             whole = {"user_reports": {}, "health_checks": None}
             hurt = {}
         s = self.scenario
         summary = {
             "scenario": self.name, "title": s.title, "verdict": verdict, "problems": problems,
-            "speed": self.speed, "quick": self.quick, "duration": s.duration, "phases": phases,
+            "speed": self.speed, "quick": self.quick, "scale": self.scale, "duration": s.duration, "phases": phases,
             "focus_phase": self.focus_phase(),
             "user_reports": whole["user_reports"], "health_checks": whole["health_checks"], "users_hurt": hurt,
             "trouble": trouble, "time_to_recover_s": trouble and trouble["seconds"], "comparison": comparison,
@@ -591,8 +634,9 @@ class Runner:
         }
         (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
         for e in expectations:
-            within = f", 95% interval {e['interval'][0]:g}-{e['interval'][1]:g} of {e['reports']} reports" if "interval" in e else ""
-            self.say(f"  {'held' if e['held'] else 'DEVIATED':<9}{e['name']}: {e['measured']}{within} (wanted {e['bound']})")
+            within = (f"; 95% interval {e['interval'][0]:g}-{e['interval'][1]:g} of {e['reports']} reports, for information"
+                      if "interval" in e else "")
+            self.say(f"  {'held' if e['held'] else 'DEVIATED':<9}{e['name']}: {e['measured']} (wanted {e['bound']}){within}")
         return summary
 
     def status_share(self, start: float, end: float) -> float | None:
@@ -626,7 +670,9 @@ class Runner:
                 other = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
             except (OSError, ValueError):
                 continue
-            if other.get("scenario") != against or other.get("verdict") == "aborted" or bool(other.get("quick")) != self.quick:
+            # Users hurt compare only between runs of the same kind: quick or not, and at the same scale.
+            if (other.get("scenario") != against or other.get("verdict") == "aborted" or bool(other.get("quick")) != self.quick
+                    or other.get("scale", 1) != self.scale):
                 continue
             theirs = sum((other.get("users_hurt") or {}).values())
             # With no user hurt here, "times fewer" is at least their count: divide by one.

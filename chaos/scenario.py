@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, model_validator
 
 from chaos.errors import BadInput
-from services.architecture.model import InstanceName, load_architecture
+from services.architecture.model import InstanceName, load_architecture, scaled_count
 from services.common.faults import FaultSpec
 from services.common.yamlconf import Loc, parse_yaml, read_text, validate
 from services.errors import ConfigError
@@ -67,6 +67,10 @@ class Load(_Model):
     web_reloads: Annotated[int, Field(ge=0, le=10)] = 2
     # Seconds a user waits between journeys: [min, max].
     think_s: Annotated[list[Annotated[float, Field(ge=0, le=600)]], Field(min_length=2, max_length=2)] = [1.0, 4.0]
+    # k times the users, with every per-time capacity the run uses k times too (rate limits,
+    # concurrency; see Architecture.scaled): a bigger sample of the same story. `failwhale run
+    # --scale` overrides it.
+    scale: Annotated[float, Field(gt=0, le=100)] = 1.0
 
     @model_validator(mode="after")
     def _think_in_order(self) -> Load:
@@ -103,6 +107,25 @@ class Inject(_Step):
     action: Literal["inject"]
     target: list[InstanceName] = Field(min_length=1)
     faults: list[FaultSpec] = Field(min_length=1)
+
+    def scaled(self, k: float) -> Inject:
+        """This step for k times the users: see :func:`scaled_fault`."""
+        return self.model_copy(update={"faults": [scaled_fault(f, k) for f in self.faults]})
+
+
+def scaled_fault(spec: FaultSpec, k: float) -> FaultSpec:
+    """A fault for k times the users, as Architecture.scaled scales an architecture.
+
+    Scaled, being capacities: a capacity fault's ``max_in_flight`` (a cut to 0, nothing let
+    through, stays 0) and a rate_limit fault's ``rate_per_s`` and ``burst``. Not scaled: the
+    TTL, latency and jitter, ``retry_after_s`` (times), the status, and ``probability`` (a share
+    of requests, the same share however many there are).
+    """
+    if spec.kind == "capacity" and spec.max_in_flight:
+        return spec.model_copy(update={"max_in_flight": scaled_count(spec.max_in_flight, k)})
+    if spec.kind == "rate_limit" and spec.rate_per_s and spec.burst:
+        return spec.model_copy(update={"rate_per_s": spec.rate_per_s * k, "burst": scaled_count(spec.burst, k)})
+    return spec
 
 
 class Rollout(_Step):

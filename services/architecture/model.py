@@ -1,4 +1,8 @@
-"""Typed model of an architecture file (see ``v1.yaml``) and the holder that swaps it at run time."""
+"""Typed model of an architecture file (see ``v1.yaml``) and the holder that swaps it at run time.
+
+An architecture can be *scaled* (:meth:`Architecture.scaled`) so a lab serves k times the users
+with the same story: every per-time capacity grows k-fold, every time constant stays.
+"""
 
 from __future__ import annotations
 
@@ -85,6 +89,9 @@ class Bucket(_Model):
     rate_per_s: PositiveFloat
     burst: PositiveInt
 
+    def scaled(self, k: float) -> Bucket:
+        return self.model_copy(update={"rate_per_s": self.rate_per_s * k, "burst": scaled_count(self.burst, k)})
+
 
 class AuthBackend(_Model):
     kind: Literal["auth"]
@@ -103,6 +110,9 @@ class AuthBackend(_Model):
                 raise ValueError(f"endpoint_buckets.{endpoint} names unknown bucket {bucket!r}")
         return self
 
+    def scaled(self, k: float) -> AuthBackend:
+        return self.model_copy(update={"buckets": {name: b.scaled(k) for name, b in self.buckets.items()}})
+
 
 class TimelineBackend(_Model):
     kind: Literal["timeline"]
@@ -113,6 +123,9 @@ class TimelineBackend(_Model):
     build_ms: Annotated[float, Field(ge=0, le=10000)] = 15.0
     page_size: Annotated[int, Field(ge=1, le=200)] = 20
     tweets: Upstream
+
+    def scaled(self, k: float) -> TimelineBackend:
+        return self.model_copy(update={"capacity": scaled_count(self.capacity, k)})
 
 
 class TweetsBackend(_Model):
@@ -177,6 +190,33 @@ class Architecture(_Model):
 
     def backend(self, name: str) -> Any:
         return self.backends[name]
+
+    def scaled(self, k: float) -> Architecture:
+        """This architecture for k times the users, telling the same story.
+
+        Scaled, because they are what a given number of users uses up per unit of time: each
+        auth bucket's ``rate_per_s`` and ``burst``, and the timeline's ``capacity`` (builds at
+        once). Integers are rounded and kept at least 1.
+
+        Not scaled, because they are time constants or counts a user meets the same however
+        many others there are: every timeout, retry count and backoff (upstreams, edge), the
+        edge's ejection (failures before, seconds out), token, session and cache lifetimes
+        (``token_cache_ttl_s``, ``*_ttl_s``, ``cache_ttl_s``), the timeline's ``queue_timeout_s``
+        and ``build_ms``, page sizes and ``max_length`` (what one answer holds). Auth's ``users``
+        is the number of accounts, a population rather than a rate: the load picks its users
+        among a fixed 5000 (loadtest), however many run. Instances and routes (the topology)
+        stay: more users meet the same processes, each with more capacity.
+        """
+        if k <= 0:
+            raise ValueError(f"scale must be above 0, not {k:g}")
+        backends = {name: b.scaled(k) if isinstance(b, (AuthBackend, TimelineBackend)) else b
+                    for name, b in self.backends.items()}
+        return self.model_copy(update={"backends": backends})
+
+
+def scaled_count(n: int, k: float) -> int:
+    """A whole capacity times k: rounded, and never below 1 (a capacity of 0 serves nobody)."""
+    return max(1, round(n * k))
 
 
 def load_architecture(path: str | Path) -> Architecture:

@@ -50,3 +50,19 @@ def test_help_explains_each_catalog_command(argv, capsys):
         main(argv)
     assert info.value.code == 0
     assert "usage: failwhale" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("scale", ["0", "-1", "lots", "101"])
+@pytest.mark.parametrize("command", ["run", "scenarios"])
+def test_a_scale_must_be_a_positive_number(command, scale, capsys, tmp_path):
+    argv = [command, "twitter-2022-12-28"] if command == "run" else [command, "--only", "twitter-2022-12-28"]
+    assert main([*argv, "--scale", scale, "--out", str(tmp_path)]) == 2
+    assert f"failwhale {command}: argument --scale: " in one_error_line(capsys)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_attach_refuses_a_scale_it_cannot_apply(capsys, tmp_path):
+    attach = Path(__file__).parent / "data" / "attach.yaml"
+    assert main(["run", str(attach), "--attach", "--scale", "2", "--out", str(tmp_path)]) == 2
+    assert "scale 2 needs the lab and load this run starts itself" in one_error_line(capsys)
+    assert list(tmp_path.iterdir()) == []

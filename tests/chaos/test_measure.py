@@ -1,5 +1,5 @@
-"""Judging a share of user reports: a few dozen reports are a small sample, so a bound holds when
-chance alone could have put the share inside it, and only then."""
+"""The interval shown beside a share of user reports: wide for a few dozen reports, narrow for
+many. It is information for the reader; the verdict rests on the share (tests/chaos/test_runner.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ def figures(website: int, app: int) -> dict:
 
 def test_a_share_of_a_few_dozen_reports_has_a_wide_interval():
     lo, hi, n = measure.report_share_interval(figures(31, 2), "reports.website_share")
-    assert n == 33 and lo < 0.9 and hi > 31 / 33  # 94% of 33 reports: 82% to 90% is still within reach
+    assert n == 33 and lo < 0.9 and hi > 31 / 33  # 94% of 33 reports: chance alone could make it 82% to 90%
     assert measure.measure(figures(31, 2), "reports.website_share", 0) == pytest.approx(31 / 33)
 
 

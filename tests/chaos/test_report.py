@@ -233,6 +233,15 @@ def test_the_comparison_sentence_appears_only_when_the_summary_has_one(run_summa
     assert "This rollout hurt no users; the big-bang rollout" in markdown(content(run_summary, run_series))
 
 
+def test_a_run_at_another_scale_says_so_and_one_at_scale_1_says_nothing(run_summary, run_series):
+    said = "at scale 3 (3 times the users, rate limits and capacities)"
+    assert "at scale" not in markdown(content(run_summary, run_series))  # summaries from before scales
+    run_summary["scale"] = 1.0
+    assert "at scale" not in markdown(content(run_summary, run_series))
+    run_summary["scale"] = 3.0
+    assert said in markdown(content(run_summary, run_series)) and said in html(content(run_summary, run_series))
+
+
 # ---- HTML ---------------------------------------------------------------------------------------
 
 

@@ -65,9 +65,9 @@ def summary(folder: Path, **fields) -> None:
                                                      "quick": False, **fields}))
 
 
-def runner(tmp_path: Path, quick: bool = False) -> tuple[Runner, list[str]]:
+def runner(tmp_path: Path, quick: bool = False, scale: float | None = None) -> tuple[Runner, list[str]]:
     said: list[str] = []
-    return Runner(load_scenario(CANARY), "canary-counterfactual", tmp_path, 2.0, say=said.append, quick=quick), said
+    return Runner(load_scenario(CANARY), "canary-counterfactual", tmp_path, 2.0, say=said.append, quick=quick, scale=scale), said
 
 
 def test_the_canary_compares_with_the_newest_finished_big_bang_run_of_the_same_kind(tmp_path):
@@ -83,6 +83,15 @@ def test_the_canary_compares_with_the_newest_finished_big_bang_run_of_the_same_k
     assert r.compare(0)["times_fewer"] == 48.0
     # A quick canary compares with a quick big bang.
     assert runner(tmp_path, quick=True)[0].compare(3)["times_fewer"] == 3.0
+
+
+def test_the_canary_compares_only_with_a_big_bang_run_at_its_own_scale(tmp_path):
+    summary(tmp_path / "twitter-2022-12-28-20261121T100000", users_hurt={"web": 30, "app": 10})
+    summary(tmp_path / "twitter-2022-12-28-20261121T110000", users_hurt={"web": 90, "app": 30}, scale=3)
+    summary(tmp_path / "twitter-2022-12-28-20261121T120000", users_hurt={"web": 60, "app": 20}, scale=2)
+    assert runner(tmp_path)[0].compare(4)["against_run"] == "twitter-2022-12-28-20261121T100000"  # before scales: 1
+    assert runner(tmp_path, scale=3)[0].compare(4)["against_run"] == "twitter-2022-12-28-20261121T110000"
+    assert runner(tmp_path, scale=5)[0].compare(4)["times_fewer"] is None
 
 
 def test_without_a_big_bang_run_the_comparison_says_what_to_do(tmp_path):

@@ -1,12 +1,16 @@
 """Architecture files: v1 is a consistent topology, inconsistent ones are refused naming the
-field, a swap tells listeners, and API path templates match and extract parameters."""
+field, a swap tells listeners, API path templates match and extract parameters, and a scaled
+architecture multiplies exactly its per-time capacities."""
 
 from __future__ import annotations
 
+from typing import Annotated, Literal, get_args, get_origin
+
 import pytest
 import yaml
+from pydantic import BaseModel
 
-from services.architecture import ArchitectureState, load_architecture, parse_architecture
+from services.architecture import Architecture, ArchitectureState, load_architecture, parse_architecture
 from services.architecture.model import KINDS, compile_path
 from services.errors import ConfigError
 from tests.conftest import V1
@@ -166,3 +170,104 @@ def test_draining_names_api_replicas_and_leaves_one_serving(arch_data):
     arch_data["edge"]["drained"] = arch_data["api"]["instances"][:1]
     a = parse_architecture(arch_data)
     assert a.serving_replicas() == arch_data["api"]["instances"][1:]
+
+
+# ---- scaling: k times the users, the same story ------------------------------------------------
+
+ARCHITECTURES = sorted(V1.parent.glob("*.yaml"))
+# Every numeric field of the model, by the model that holds it, and whether a scale multiplies it.
+# A new numeric field fails test_every_numeric_field_has_a_scaling_decision until it is put in one.
+SCALED = {"Bucket.rate_per_s", "Bucket.burst", "TimelineBackend.capacity"}
+UNSCALED = {
+    "Upstream.timeout_s", "Upstream.retries", "Upstream.retry_backoff_s",
+    "EdgeSection.timeout_s", "EdgeSection.retries", "EdgeSection.eject_after_failures", "EdgeSection.eject_for_s",
+    "ApiSection.token_cache_ttl_s",
+    "AuthBackend.session_ttl_s", "AuthBackend.guest_token_ttl_s", "AuthBackend.access_token_ttl_s", "AuthBackend.users",
+    "TimelineBackend.queue_timeout_s", "TimelineBackend.cache_ttl_s", "TimelineBackend.build_ms",
+    "TimelineBackend.page_size", "TweetsBackend.max_length", "NotificationsBackend.page_size",
+}
+
+
+def _types(annotation) -> list:
+    """The plain types an annotation can hold: through Annotated, unions, lists and dicts."""
+    if get_origin(annotation) is Literal:
+        return []
+    args = get_args(annotation)
+    if get_origin(annotation) is Annotated:
+        return _types(args[0])
+    return [t for a in args for t in _types(a)] if args else [annotation]
+
+
+def numeric_fields(model: type[BaseModel]) -> set[str]:
+    """``Model.field`` for every int or float field of ``model`` and of the models inside it."""
+    out, todo, seen = set(), [model], set()
+    while todo:
+        m = todo.pop()
+        seen.add(m)
+        for name, info in m.model_fields.items():
+            for t in _types(info.annotation):
+                if isinstance(t, type) and issubclass(t, BaseModel) and t not in seen:
+                    todo.append(t)
+                elif t in (int, float):
+                    out.add(f"{m.__name__}.{name}")
+    return out
+
+
+def leaves(value, path=(), owner=""):
+    """(path, Model.field, value) for every leaf of a model, in order."""
+    if isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            yield from leaves(getattr(value, name), (*path, name), f"{type(value).__name__}.{name}")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from leaves(v, (*path, k), owner)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from leaves(v, (*path, i), owner)
+    else:
+        yield path, owner, value
+
+
+def test_every_numeric_field_has_a_scaling_decision():
+    assert not SCALED & UNSCALED
+    assert numeric_fields(Architecture) == SCALED | UNSCALED
+
+
+@pytest.mark.parametrize("k", [3, 0.5, 0.01])
+@pytest.mark.parametrize("path", ARCHITECTURES, ids=[p.stem for p in ARCHITECTURES])
+def test_scaling_multiplies_the_capacities_and_nothing_else(path, k):
+    a = load_architecture(path)
+    before, after = list(leaves(a)), list(leaves(a.scaled(k)))
+    assert [p for p, _, _ in after] == [p for p, _, _ in before]
+    scaled = 0
+    for (where, owner, old), (_, _, new) in zip(before, after, strict=True):
+        if owner not in SCALED:
+            assert new == old, where
+        elif isinstance(old, int):
+            assert new == max(1, round(old * k)), where
+            scaled += 1
+        else:
+            assert new == pytest.approx(old * k), where
+            scaled += 1
+    assert scaled >= 3  # every file has buckets and a timeline capacity
+
+
+def test_a_scaled_architecture_is_one_its_processes_accept(arch):
+    # The children read architecture.json and validate it again: the scaled copy must pass.
+    for k in (0.01, 7):
+        scaled = arch.scaled(k)
+        assert parse_architecture(scaled.model_dump(mode="json")) == scaled
+
+
+def test_scaling_v2_by_two_doubles_its_one_bucket_and_timeline_capacity():
+    v2 = load_architecture(V1.parent / "v2.yaml").scaled(2)
+    assert v2.backend("auth").buckets["auth"].model_dump() == {"rate_per_s": 16.0, "burst": 32}
+    assert (v2.backend("timeline").capacity, v2.backend("timeline").queue_timeout_s) == (12, 0.2)
+    assert v2.api.token_cache_ttl_s == 2
+
+
+def test_scale_one_changes_nothing_and_a_scale_must_be_positive(arch):
+    assert arch.scaled(1) == arch
+    for k in (0, -1):
+        with pytest.raises(ValueError, match="scale must be above 0"):
+            arch.scaled(k)
