@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lab test test-unit test-integration bench scenarios clean
+.PHONY: help setup lab test test-unit test-integration bench bench-smoke bench-stability scenarios clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -26,8 +26,8 @@ setup: $(STAMP) ## create .venv, install failwhale, find or install Prometheus
 lab: setup ## start every service and Prometheus; Ctrl-C stops them all
 	$(BIN)/failwhale up
 
-test: setup ## run every test (unit, integration with real Prometheus, browser)
-	@$(BIN)/failwhale setup --browser
+test: setup ## run every test (unit, integration with real Prometheus, browser, benchmark smokes)
+	@$(BIN)/failwhale setup --browser --wrk
 	$(BIN)/pytest
 
 test-unit: setup ## only the fast in-process tests
@@ -37,10 +37,19 @@ test-integration: setup ## only the tests that start real processes
 	@$(BIN)/failwhale setup --browser
 	$(BIN)/pytest -m integration
 
-bench: setup ## benchmarks that print figures (not part of CI)
+bench: setup ## benchmarks that print figures (make test runs each in a few-second smoke mode)
 	@$(BIN)/failwhale setup --wrk
 	$(BIN)/python -m bench.metrics_overhead
 	$(BIN)/python -m bench.lab_throughput
+
+bench-smoke: setup ## the benchmarks in a few seconds each: do they still run? (figures mean nothing)
+	@$(BIN)/failwhale setup --wrk
+	$(BIN)/python -m bench.metrics_overhead --smoke
+	$(BIN)/python -m bench.lab_throughput --smoke
+	$(BIN)/python -m bench.stability --smoke
+
+bench-stability: setup ## run the quick headline 10 times on fresh labs: spread of every figure (about 10 min)
+	$(BIN)/python -m bench.stability $(ARGS)
 
 scenarios: setup ## run every scenario (about 9 min); reports/index.html and a table
 	@$(BIN)/failwhale setup --browser

@@ -35,6 +35,7 @@ Run it from the repository root::
 
     python -m bench.lab_throughput                    # defaults: about 2 minutes
     python -m bench.lab_throughput --users 400 --duration 90 --keep
+    python -m bench.lab_throughput --smoke            # about 20 s: does it still run?
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import importlib.metadata
 import json
 import math
 import os
@@ -56,18 +58,23 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.procs import cpu_seconds, stop_processes, wait_http_ok
-from services.common.app import serve
+from bench.procs import SMOKE_NOTE, cpu_seconds, parse_args, stop_processes, wait_http_ok
 from chaos.lab.ports import free_port_lab_config, free_ports
 from chaos.lab.supervisor import die_with_parent
+from services.common.app import serve
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
 ARCHITECTURE = REPO_ROOT / "services" / "architecture" / "v1.yaml"
 WEB_SHARE = 0.4  # the lab's default mix: 40% web-site users, 60% mobile-app users
 SETTLE_S = 5  # after the last user started: every user has logged in and done a journey or two
+STEADY_S = 10  # the least steady load --duration must leave after the ramp and SETTLE_S
+MIN_WINDOW_S = 5  # the least steady window a run must have had (spawning can run late) to be measured
 READY_TIMEOUT_S = 30.0
 STOP_MARGIN_S = 45.0  # how long past --duration a Locust run may take before it is killed
+# Every step once, with a steady window of about 2 s: enough to show it runs, too little to measure.
+# A window of 1 s still counts, so that a busy machine (a late spawn) does not fail the smoke run.
+SMOKE = {"users": 20, "spawn_rate": 20.0, "duration": 5.0, "settle_s": 1, "steady_s": 3, "min_window_s": 1}
 
 
 class BenchError(Exception):
@@ -75,13 +82,14 @@ class BenchError(Exception):
 
 
 # --------------------------------------------------------------------------- inside Locust
-# The probe runs inside the Locust process (both runs); the driver loads it with ``-f``.
+# The probe (bench/locust_probe.py) runs inside the Locust process (both runs); the driver loads
+# it with ``-f``.
 
 PROBE_SOURCE = f"""\
 # Written by bench/lab_throughput.py: records request latencies for the benchmark.
 import sys
 sys.path.insert(0, {str(REPO_ROOT)!r})
-from bench.lab_throughput import install_probe
+from bench.locust_probe import install_probe
 install_probe()
 """
 
@@ -96,65 +104,6 @@ class BareUser(FastHttpUser):
     def get(self):
         self.client.get("/", name="bare GET /")
 """
-
-
-def latency_bucket(ms: float) -> float:
-    """Latency rounded to a bucket: 0.1 ms below 10 ms, 1 ms below 100, then 2 significant digits."""
-    if ms < 10:
-        return round(ms, 1)
-    if ms < 100:
-        return float(round(ms))
-    return float(round(ms, -int(math.floor(math.log10(ms))) + 1))
-
-
-def install_probe() -> None:
-    """Count every request by the second it ended, with its latency; write them out at exit."""
-    from locust import events
-
-    seconds: dict[int, dict] = {}
-    marks: dict[str, float] = {}
-
-    def second(now: float) -> dict:
-        s = int(now)
-        if s not in seconds:
-            seconds[s] = {"n": 0, "failed": 0, "ms": Counter(), "journeys": Counter()}
-        return seconds[s]
-
-    @events.init_command_line_parser.add_listener
-    def _options(parser) -> None:
-        parser.add_argument("--bench-out", default="", help="(bench/lab_throughput.py) where to write what the probe saw")
-
-    @events.request.add_listener
-    def _request(request_type, name, response_time, exception=None, **_kw) -> None:
-        rec = second(time.time())
-        if request_type == "JOURNEY":  # the lab's journeys: "web home (ok)" -> "web ok"
-            client, _, rest = name.partition(" ")
-            rec["journeys"][f"{client} {rest.rsplit('(', 1)[-1].rstrip(')')}"] += 1
-            return
-        rec["n"] += 1
-        if exception is not None:
-            rec["failed"] += 1
-        rec["ms"][latency_bucket(response_time or 0.0)] += 1
-
-    @events.test_start.add_listener
-    def _start(**_kw) -> None:
-        marks.setdefault("start", time.time())
-
-    @events.spawning_complete.add_listener
-    def _spawned(user_count, **_kw) -> None:
-        marks.setdefault("spawned", time.time())
-        marks.setdefault("users", user_count)
-
-    @events.test_stopping.add_listener
-    def _stopping(**_kw) -> None:
-        marks.setdefault("stopping", time.time())
-
-    @events.quitting.add_listener
-    def _quitting(environment, **_kw) -> None:
-        out = getattr(environment.parsed_options, "bench_out", "")
-        if out:
-            data = {"marks": marks, "seconds": {str(s): v for s, v in seconds.items()}}
-            Path(out).write_text(json.dumps(data), encoding="utf-8")
 
 
 # --------------------------------------------------------------------------- the bare endpoint
@@ -249,8 +198,8 @@ def percentile(hist: Counter, q: float) -> float:
     return max(hist)
 
 
-def read_probe(path: Path, name: str, log_path: Path, sampler: CpuSampler) -> Result:
-    """The steady window of one run: from SETTLE_S after the last user started to the stop."""
+def read_probe(path: Path, name: str, log_path: Path, sampler: CpuSampler, args: argparse.Namespace) -> Result:
+    """The steady window of one run: from ``args.settle_s`` after the last user started to the stop."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
@@ -259,10 +208,10 @@ def read_probe(path: Path, name: str, log_path: Path, sampler: CpuSampler) -> Re
     if "spawned" not in marks or "stopping" not in marks:
         raise BenchError(f"the {name} run never reached its full user count; Locust log: {log_path}")
     # Whole seconds only, each full of requests that ended inside it.
-    first = math.ceil(marks["spawned"]) + SETTLE_S
+    first = math.ceil(marks["spawned"]) + args.settle_s
     last = math.floor(marks["stopping"]) - 1
-    if last < first + 4:
-        raise BenchError(f"the {name} run had under 5 s of steady load: raise --duration")
+    if last + 1 - first < args.min_window_s:
+        raise BenchError(f"the {name} run had under {args.min_window_s} s of steady load: raise --duration")
     hist: Counter = Counter()
     requests = failed = 0
     per_second: Counter = Counter()
@@ -343,7 +292,7 @@ def run_lab(args: argparse.Namespace, folder: Path, probe: Path) -> Result:
                              f"logs in {first.log_path.parent}")
     finally:
         lab.stop()
-    result = read_probe(out, "lab", proc.log_path, sampler)
+    result = read_probe(out, "lab", proc.log_path, sampler, args)
     check_csv(result, run_dir)
     return result
 
@@ -398,7 +347,7 @@ def run_ceiling(args: argparse.Namespace, folder: Path) -> Result:
             raise BenchError(f"the bare server died during the run; log: {server_log}")
     finally:
         stop_processes(list(reversed(procs)))
-    result = read_probe(out, "ceiling", locust_log, sampler)
+    result = read_probe(out, "ceiling", locust_log, sampler, args)
     check_csv(result, run_dir)
     return result
 
@@ -412,18 +361,19 @@ def ok_share(counts: Counter) -> float:
 
 
 def report(lab: Result, ceiling: Result, args: argparse.Namespace) -> None:
-    import locust
-
+    # Its version without importing it: importing Locust here would monkey-patch this process with
+    # gevent, late, and gevent warns about that.
+    locust_version = importlib.metadata.version("locust")
     cpus = len(os.sched_getaffinity(0))
     print()
     print(f"machine: {cpus} CPU(s) usable (nproc), {platform.machine()}, Python {platform.python_version()}, "
-          f"Locust {locust.__version__}, everything on {HOST}")
+          f"Locust {locust_version}, everything on {HOST}")
     print(f"settings: {args.users} users in each run, {args.duration:g} s of load per run, {args.spawn_rate:g} users "
           "started per second; Locust in one process, FastHttpUser, in both runs")
     print(f"  lab:     architecture v1 as shipped, every service + Prometheus; the lab's locustfile, shape constant, "
           f"web share {WEB_SHARE:g}, users wait 1-4 s between journeys")
     print("  ceiling: one bare aiohttp process, GET / -> small JSON; users wait 0 s (constant(0))")
-    print(f"figures: HTTP requests only (journeys left out), over the steady window ({SETTLE_S} s after the last user "
+    print(f"figures: HTTP requests only (journeys left out), over the steady window ({args.settle_s} s after the last user "
           "started, to the stop); p50/p99 over every request in it; 5 s min..max: req/s in its slowest and "
           "fastest 5 s slice")
     print()
@@ -470,6 +420,8 @@ def report(lab: Result, ceiling: Result, args: argparse.Namespace) -> None:
         print(f"note: {n}")
     ratio = lab.rps / ceiling.rps if ceiling.rps else float("nan")
     print()
+    if args.smoke:
+        print(SMOKE_NOTE)
     print(f"lab: {lab.rps:,.0f} req/s at p99 {lab.p99_ms:,.0f} ms; ceiling: {ceiling.rps:,.0f} req/s at p99 "
           f"{ceiling.p99_ms:,.1f} ms; ratio lab / ceiling {ratio:.3f}")
     print(f"the lab sustains {ratio:.2f} of what Locust can drive against a bare aiohttp endpoint on this machine")
@@ -480,9 +432,9 @@ def bench(args: argparse.Namespace) -> int:
     from chaos.lab.provision import find_prometheus
 
     ramp = args.users / args.spawn_rate
-    if args.duration < ramp + SETTLE_S + 10:
-        raise BenchError(f"--duration {args.duration:g} leaves under 10 s of steady load after {ramp:.0f} s of ramp "
-                         f"and {SETTLE_S} s to settle: raise --duration or --spawn-rate, or lower --users")
+    if args.duration < ramp + args.settle_s + args.steady_s:
+        raise BenchError(f"--duration {args.duration:g} leaves under {args.steady_s} s of steady load after {ramp:.0f} s "
+                         f"of ramp and {args.settle_s} s to settle: raise --duration or --spawn-rate, or lower --users")
     try:
         prometheus = find_prometheus()
     except ChaosError as e:  # PROMETHEUS_BIN set to something that is not a program
@@ -532,13 +484,18 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--users", type=_number(1, 5000), default=1000,
                    help="Locust users in each run; on 2 cores the lab's req/s has levelled off by 1000 users")
-    p.add_argument("--duration", type=_number(15, 3600, float), default=50.0,
+    p.add_argument("--duration", type=_number(1, 3600, float), default=50.0,
                    help="seconds of load in each run, ramp included (the steady window is what is left after "
                    f"users/spawn-rate + {SETTLE_S} s)")
     p.add_argument("--spawn-rate", type=_number(1, 1000, float), default=50.0,
                    help="users started per second in both runs (60%% are app users, who log in as they start; "
                    "the lab's auth allows 50 logins/s)")
     p.add_argument("--keep", action="store_true", help="keep the logs, Locust CSVs and probe data, and print where")
+    p.add_argument("--smoke", action="store_true",
+                   help=f"a run of about 20 s that shows the benchmark still works: --users {SMOKE['users']} "
+                   f"--spawn-rate {SMOKE['spawn_rate']:g} --duration {SMOKE['duration']:g} (flags given still win), "
+                   f"{SMOKE['settle_s']} s to settle")
+    p.set_defaults(settle_s=SETTLE_S, steady_s=STEADY_S, min_window_s=MIN_WINDOW_S)
     sub = p.add_subparsers(dest="command")
     s = sub.add_parser("serve-bare", help="(internal) serve the bare aiohttp endpoint until interrupted")
     s.add_argument("port", type=_number(1024, 65535))
@@ -546,7 +503,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    args = parse_args(parser(), argv, SMOKE)
     if args.command == "serve-bare":
         return serve_bare(args.port)
     # SIGTERM (e.g. a CI timeout) must run the finally blocks that stop every process, as Ctrl-C does.

@@ -1,6 +1,6 @@
-"""How much throughput does failwhale's metrics middleware cost? One run, three variants.
+"""How much throughput does failwhale's metrics middleware cost? One run, four variants.
 
-Runs the notifications service three ways, each as its own server process on 127.0.0.1:
+Runs the notifications service four ways, each as its own server process on 127.0.0.1:
 
 * ``bare``      -- the service with ``instrument=False, chaos=False``: neither the metrics
                    middleware nor the fault middleware;
@@ -13,14 +13,16 @@ Runs the notifications service three ways, each as its own server process on 127
 ``wrk`` loads one server at a time. Every round runs every variant back to back (each
 round starting with the next one), so that machine noise hits every variant alike, and each
 variant's figure is its median over the rounds. Prints requests/s, p99 latency, the server's CPU
-time per request and the ratios to bare, then whether failwhale keeps at least 0.90 of bare
-aiohttp. It is a benchmark, not a test: it exits 0 whatever it measures, and 2 only when it
-cannot measure (wrk missing, a port in use, a server that does not start).
+time per request and the ratios to bare, then whether failwhale keeps at least 0.95 of bare
+aiohttp (its fault middleware included, as the lab runs it). It is a benchmark, not a test: it
+exits 0 whatever it measures, and 2 only when it cannot measure (wrk missing, a port in use, a
+server that does not start).
 
 Run it from the repository root::
 
     python -m bench.metrics_overhead                  # 3 rounds of 5 s per variant
     python -m bench.metrics_overhead --rounds 5 --seconds 10
+    python -m bench.metrics_overhead --smoke          # about 15 s: does it still run?
 """
 
 from __future__ import annotations
@@ -40,12 +42,13 @@ import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-
-from bench.procs import cpu_seconds, stop_processes, wait_http_ok
-from services.common.app import serve
-from chaos.lab.ports import free_ports
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from bench.procs import SMOKE_NOTE, cpu_seconds, parse_args, stop_processes, wait_http_ok
+from chaos.lab.ports import free_ports
+from chaos.lab.supervisor import die_with_parent
+from services.common.app import serve
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
@@ -55,8 +58,12 @@ PATH = "/internal/notifications"
 USER_HEADER = ("X-User", "user0042")
 VARIANTS = ("bare", "naive", "chaos", "failwhale")
 CHAOS_TARGET = 0.98
-TARGET = 0.90
+# Issue 14: the metrics middleware keeps >= 0.95 of bare aiohttp. Judged on the failwhale variant,
+# idle fault middleware included, because that is what the lab runs.
+METRICS_TARGET = 0.95
 WARMUP_SECONDS = 2
+# Enough to go through every step once; the figures of so short a run mean nothing.
+SMOKE = {"rounds": 1, "seconds": 2, "warmup_s": 1}
 READY_TIMEOUT_S = 20.0
 
 
@@ -119,7 +126,8 @@ def build_variant(variant: str, data_dir: Path):
     return app
 
 
-def serve(variant: str, port: int) -> int:
+def serve_variant(variant: str, port: int) -> int:
+    """The ``serve`` subcommand: one variant's server until interrupted; 2 if it cannot listen."""
     with tempfile.TemporaryDirectory(prefix="failwhale-bench-") as tmp:
         return serve(build_variant(variant, Path(tmp)), HOST, port, f"the {variant} server")
 
@@ -198,7 +206,8 @@ def start_server(variant: str, port: int, log_dir: Path, cpus: set[int] | None) 
             stdout=log,
             stderr=subprocess.STDOUT,
             # Own session: a Ctrl-C reaches only us, and our finally stops the servers in order.
-            start_new_session=True,
+            # Should we be killed outright, the servers die with us rather than hold their ports.
+            start_new_session=True, preexec_fn=die_with_parent,
         )
     if cpus is not None:
         with contextlib.suppress(OSError):
@@ -295,12 +304,14 @@ def report(results: Results, args: argparse.Namespace) -> None:
         print(f"\nnote: req/s varied by more than 15% between rounds ({', '.join(noisy)}): the machine was busy,"
               " so these ratios are uncertain; rerun, or use more --rounds")
     ratio = med["failwhale"] / med["bare"]
-    verdict = "OK" if ratio >= TARGET else "BELOW TARGET"
+    verdict = "OK" if ratio >= METRICS_TARGET else "BELOW TARGET"
     print()
+    if args.smoke:
+        print(SMOKE_NOTE)
     print(f"by server CPU per request: naive keeps {cpu['bare'] / cpu['naive']:.2f}, "
           f"failwhale keeps {cpu['bare'] / cpu['failwhale']:.2f}")
     print(f"naive prometheus-client middleware keeps {med['naive'] / med['bare']:.2f} of bare aiohttp")
-    print(f"failwhale metrics keep {ratio:.2f} of bare aiohttp (target >= {TARGET:.2f}): {verdict}")
+    print(f"failwhale metrics keep {ratio:.2f} of bare aiohttp (target >= {METRICS_TARGET:.2f}): {verdict}")
     chaos_ratio = med["chaos"] / med["bare"]
     print(f"the idle fault middleware keeps {chaos_ratio:.3f} of bare aiohttp, {cpu['bare'] / cpu['chaos']:.3f} by CPU "
           f"(target >= {CHAOS_TARGET:.2f}): {'OK' if min(chaos_ratio, cpu['bare'] / cpu['chaos']) >= CHAOS_TARGET else 'BELOW TARGET'}")
@@ -317,7 +328,7 @@ def bench(args: argparse.Namespace) -> int:
     else:
         ports = dict(zip(VARIANTS, free_ports(len(VARIANTS))))
     server_cpus, wrk_cpus = cpu_plan()
-    total = len(VARIANTS) * (WARMUP_SECONDS + args.rounds * args.seconds)
+    total = len(VARIANTS) * (args.warmup_s + args.rounds * args.seconds)
     print(f"benchmarking {', '.join(VARIANTS)}: about {total} s of load"
           + (f"; servers on CPU {sorted(server_cpus)}, wrk on CPU {sorted(wrk_cpus)}" if server_cpus else ""),
           flush=True)
@@ -332,7 +343,7 @@ def bench(args: argparse.Namespace) -> int:
             by_variant = {s.variant: s for s in servers}
             # Warm-up: first connections, imports on first use, prometheus children, CPU clocks.
             for s in servers:
-                run_wrk(wrk, s, WARMUP_SECONDS, args.connections, wrk_cpus)
+                run_wrk(wrk, s, args.warmup_s, args.connections, wrk_cpus)
             results = Results()
             for r in range(args.rounds):
                 line = []
@@ -359,8 +370,16 @@ def _positive(limit: int):
 
 def _port(text: str) -> int:
     n = int(text)
-    if not 1024 <= n <= 65533:
-        raise argparse.ArgumentTypeError("must be between 1024 and 65533")
+    if not 1024 <= n <= 65535:
+        raise argparse.ArgumentTypeError("must be between 1024 and 65535")
+    return n
+
+
+def _port_base(text: str) -> int:
+    n = int(text)
+    last = 65535 - (len(VARIANTS) - 1)  # one port per variant, from this one up
+    if n and not 1024 <= n <= last:
+        raise argparse.ArgumentTypeError(f"must be 0 or between 1024 and {last}")
     return n
 
 
@@ -375,8 +394,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=_positive(600), default=5, help="length of each wrk run")
     p.add_argument("--rounds", type=_positive(50), default=3, help="interleaved rounds; each variant's figure is its median")
     p.add_argument("--connections", type=_positive(10000), default=32, help="wrk's open connections (-c)")
-    p.add_argument("--port-base", type=_port, default=0, metavar="PORT",
-                   help="listen on PORT, PORT+1, PORT+2 on 127.0.0.1; 0 = free ports the OS picks")
+    p.add_argument("--port-base", type=_port_base, default=0, metavar="PORT",
+                   help=f"listen on PORT .. PORT+{len(VARIANTS) - 1} on 127.0.0.1; 0 = free ports the OS picks")
+    p.add_argument("--smoke", action="store_true",
+                   help=f"a run of about 15 s that shows the benchmark still works: --rounds {SMOKE['rounds']} "
+                   f"--seconds {SMOKE['seconds']} (flags given still win), {SMOKE['warmup_s']} s of warm-up")
+    p.set_defaults(warmup_s=WARMUP_SECONDS)
     sub = p.add_subparsers(dest="command")
     s = sub.add_parser("serve", help="(internal) run one variant's server until interrupted")
     s.add_argument("variant", choices=VARIANTS)
@@ -385,9 +408,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    args = parse_args(parser(), argv, SMOKE)
     if args.command == "serve":
-        return serve(args.variant, args.port)
+        return serve_variant(args.variant, args.port)
     # SIGTERM (e.g. a CI timeout) must run the finally that stops the servers, as Ctrl-C does.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:

@@ -1,8 +1,9 @@
-"""Process chores both benchmarks share: CPU time from /proc, readiness polls,
-clean stops."""
+"""Chores both benchmarks share: CPU time from /proc, readiness polls, clean stops, and the
+``--smoke`` run that keeps a benchmark from rotting."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import subprocess
@@ -10,6 +11,11 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
+
+# Printed by a --smoke run beside its judgements, which it cannot support.
+SMOKE_NOTE = ("smoke run: a few seconds of load, to show that the benchmark still runs end to end; "
+              "too short for its figures or its verdicts to mean anything")
 
 
 def cpu_seconds(pid: int) -> float | None:
@@ -49,3 +55,16 @@ def stop_processes(procs: list[subprocess.Popen], grace_s: float = 5.0) -> None:
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait()
+
+
+def parse_args(p: argparse.ArgumentParser, argv: list[str] | None, smoke: dict[str, Any]) -> argparse.Namespace:
+    """``p``'s arguments; with ``--smoke``, ``smoke`` replaces the defaults (flags given still win).
+
+    ``smoke`` may also set attributes that are no option (a warm-up, a settling time): ``p``
+    gives them their full-run values with ``set_defaults``.
+    """
+    args = p.parse_args(argv)
+    if args.smoke:
+        p.set_defaults(**smoke)
+        args = p.parse_args(argv)
+    return args
