@@ -26,10 +26,11 @@ benchmark, not a test: it exits 0 whatever it measures, and 2 with one line when
 measure (Prometheus missing, a port in use, a process that does not start).
 
 Users wait 1-4 s between journeys, so the lab's load grows with --users until the lab is
-saturated; the default, 1000 users, is where its requests/s has levelled off on a 2-core machine
-(measured: 460 req/s at 400 users, 790 at 800, 910-960 at 1000, 890 at 1200, while p99 climbs
-from 0.13 s to 0.75 s, 1.2-1.3 s and 2.2 s). The ceiling also depends on --users: a busy Locust
-process spends more per request the more users it runs (9,200 req/s at 100 users, 7,200 at 1000).
+saturated; at the default, 1000 users, a 2-core machine is saturated (measured on a quiet
+machine: lab 602 req/s at p99 9.5 s with 1.89 cores busy and 3.15 ms of CPU per request, Locust
+0.78 ms of it; ceiling 2,983 req/s, ratio 0.20). Figures swing by 10-20% between runs on this
+kind of virtual machine: compare variants within one run, or by CPU per request. The ceiling
+also depends on --users: a busy Locust process spends more per request the more users it runs.
 
 Run it from the repository root::
 
@@ -49,7 +50,6 @@ import math
 import os
 import platform
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -58,7 +58,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.procs import SMOKE_NOTE, cpu_seconds, parse_args, stop_processes, wait_http_ok
+from bench.procs import SMOKE_NOTE, BenchError, cpu_seconds, parse_args, run_main, stop_processes, wait_http_ok
 from chaos.lab.ports import free_port_lab_config, free_ports
 from chaos.lab.supervisor import die_with_parent
 from services.common.app import serve
@@ -76,9 +76,6 @@ STOP_MARGIN_S = 45.0  # how long past --duration a Locust run may take before it
 # A window of 1 s still counts, so that a busy machine (a late spawn) does not fail the smoke run.
 SMOKE = {"users": 20, "spawn_rate": 20.0, "duration": 5.0, "settle_s": 1, "steady_s": 3, "min_window_s": 1}
 
-
-class BenchError(Exception):
-    """Something that stops the benchmark; main() prints it on one line and exits 2."""
 
 
 # --------------------------------------------------------------------------- inside Locust
@@ -506,16 +503,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(parser(), argv, SMOKE)
     if args.command == "serve-bare":
         return serve_bare(args.port)
-    # SIGTERM (e.g. a CI timeout) must run the finally blocks that stop every process, as Ctrl-C does.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    try:
-        return bench(args)
-    except BenchError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted; every process it started is stopped", file=sys.stderr)
-        return 130
+    return run_main(bench, args, 'every process it started is stopped')
 
 
 if __name__ == "__main__":

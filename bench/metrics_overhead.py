@@ -33,7 +33,6 @@ import errno
 import os
 import re
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -45,7 +44,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.procs import SMOKE_NOTE, cpu_seconds, parse_args, stop_processes, wait_http_ok
+from bench.procs import SMOKE_NOTE, BenchError, cpu_seconds, parse_args, run_main, stop_processes, wait_http_ok
 from chaos.lab.ports import free_ports
 from chaos.lab.supervisor import die_with_parent
 from services.common.app import serve
@@ -66,9 +65,6 @@ WARMUP_SECONDS = 2
 SMOKE = {"rounds": 1, "seconds": 2, "warmup_s": 1}
 READY_TIMEOUT_S = 20.0
 
-
-class BenchError(Exception):
-    """Something that stops the benchmark; main() prints it on one line and exits 2."""
 
 
 # --------------------------------------------------------------------------- the servers
@@ -411,16 +407,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(parser(), argv, SMOKE)
     if args.command == "serve":
         return serve_variant(args.variant, args.port)
-    # SIGTERM (e.g. a CI timeout) must run the finally that stops the servers, as Ctrl-C does.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    try:
-        return bench(args)
-    except BenchError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted; servers stopped", file=sys.stderr)
-        return 130
+    return run_main(bench, args, 'servers stopped')
 
 
 if __name__ == "__main__":

@@ -7,9 +7,11 @@ import argparse
 import os
 import signal
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -68,3 +70,26 @@ def parse_args(p: argparse.ArgumentParser, argv: list[str] | None, smoke: dict[s
         p.set_defaults(**smoke)
         args = p.parse_args(argv)
     return args
+
+
+class BenchError(Exception):
+    """Something that stops a benchmark; :func:`run_main` prints it on one line and exits 2."""
+
+
+def run_main(bench: Callable[[argparse.Namespace], int], args: argparse.Namespace, interrupted: str) -> int:
+    """Run a benchmark as its ``main()`` does: one line and 2 for a BenchError, 130 for Ctrl-C.
+
+    SIGTERM (e.g. a CI timeout) exits like Ctrl-C does, so the finally blocks that stop every
+    process still run; the old handler is put back, since tests call main() in-process too.
+    """
+    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        return bench(args)
+    except BenchError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"interrupted; {interrupted}", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)

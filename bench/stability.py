@@ -68,7 +68,6 @@ import json
 import math
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -79,7 +78,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.procs import SMOKE_NOTE, parse_args, stop_processes
+from bench.procs import SMOKE_NOTE, BenchError, parse_args, run_main, stop_processes
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 HEADLINE = "twitter-2022-12-28"
@@ -103,9 +102,6 @@ MAIN = ("web failure ratio", "app failure ratio", "website share of user reports
 COUNTS = {"user reports", "users hurt"}
 VERDICTS = ("held", "deviated", "aborted", "crashed")
 
-
-class BenchError(Exception):
-    """Something that stops the benchmark; main() prints it on one line and exits 2."""
 
 
 # --------------------------------------------------------------------------- the table (no I/O)
@@ -488,18 +484,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(parser(), argv, SMOKE)
-    # SIGTERM (e.g. a CI timeout) must stop the run in progress, as Ctrl-C does.
-    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    try:
-        return bench(args)
-    except BenchError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted; the run in progress rolled back and stopped its lab", file=sys.stderr)
-        return 130
-    finally:
-        signal.signal(signal.SIGTERM, previous)  # main() is also called in-process, by the tests
+    return run_main(bench, args, 'the run in progress rolled back and stopped its lab')
 
 
 if __name__ == "__main__":
