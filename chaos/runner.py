@@ -39,7 +39,7 @@ from chaos.camera import Camera
 from chaos.probe import AppUser, describe, fresh_web_visit
 from chaos.control import LabControl, halt
 from chaos.errors import BadInput, ChaosError, LabError
-from chaos.lab.supervisor import DASHBOARD, Lab, LoadOptions
+from chaos.lab.supervisor import DASHBOARD, DEFAULT_SPAWN_PER_S, Lab, LoadOptions
 from chaos.rollout import plan_waves, rollback, rollout
 from chaos.scenario import Expectation, Inject, Kill, Note, Pause, Rollback, Rollout, Scenario, WorksForMe
 from loadtest.ledger import read_ledger
@@ -254,7 +254,7 @@ class Runner:
             if not self.attach:
                 self.lab.start_load(LoadOptions(peak_users=self.peak_users(), web_share=load.web_share, shape=load.shape,
                                                 duration_s=total, evening_s=evening if total > evening else 0.0,
-                                                extra=extra), self.run_dir)
+                                                spawn_per_s=self.spawn_per_s(), extra=extra), self.run_dir)
             self.open_camera()
             self.sleep_until(time.time() + self.warmup_s, "warm-up", None)
             if not self.settled():
@@ -304,6 +304,11 @@ class Runner:
         return {"held": EXIT_HELD, "deviated": EXIT_DEVIATED, "aborted": EXIT_INTERRUPTED}[verdict]
 
     # ---- timeline ---------------------------------------------------------------------------
+
+    def spawn_per_s(self) -> float:
+        """Users the load starts (or stops) per second: K times as many users arrive K times as fast,
+        so a scaled run's users are in place when its unscaled twin's are."""
+        return DEFAULT_SPAWN_PER_S * self.scale
 
     def peak_users(self) -> int:
         """The load's users at the evening peak: the scenario's (or its quick variant's), scaled."""

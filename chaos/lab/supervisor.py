@@ -33,6 +33,7 @@ PROMETHEUS = "prometheus"
 DASHBOARD = "dashboard"
 LOADGEN = "loadgen"
 STOP_GRACE_S = 5.0
+DEFAULT_SPAWN_PER_S = 10.0  # as the locustfile's --spawn-per-s
 LOCUSTFILE = Path(__file__).resolve().parents[2] / "loadtest" / "locustfile.py"
 
 
@@ -46,13 +47,16 @@ class LoadOptions:
     shape: str = "evening"
     duration_s: float = 360.0
     evening_s: float = 0.0  # the evening curve spans this much of duration_s (0: all of it)
+    # Users started or stopped per second as the curve moves; a scaled run scales it too, or its
+    # users would still be arriving (logging in, caches cold) long after the curve wants them.
+    spawn_per_s: float = DEFAULT_SPAWN_PER_S
     workers: int = 0  # 0: one process; N: a master and N worker processes
     extra: tuple[str, ...] = ()  # more locustfile options, e.g. ("--app-cache", "off")
 
     def args(self) -> list[str]:
         return [
             "--peak-users", str(self.peak_users), "--web-share", str(self.web_share),
-            "--shape", self.shape, "--duration", str(self.duration_s),
+            "--shape", self.shape, "--duration", str(self.duration_s), "--spawn-per-s", f"{self.spawn_per_s:g}",
             *(("--evening", str(self.evening_s)) if self.evening_s else ()), *self.extra,
         ]
 

@@ -11,6 +11,7 @@ import pytest
 from chaos import runner as runner_module
 from chaos.control import Answer
 from chaos.rollout import RolloutResult
+from chaos.lab.supervisor import LoadOptions
 from chaos.runner import Runner, judge
 from chaos.scenario import Expectation, Inject, Quick, Rollout, load_scenario
 from services.architecture import load_architecture
@@ -75,6 +76,15 @@ def test_the_load_and_its_quick_variant_grow_with_the_scale(tmp_path):
     assert make(tmp_path, quick, scale=3, quick=True).peak_users() == 21
     assert make(tmp_path, scale=0.01).peak_users() == 1
     assert "scale 3: 60 users at the peak" in make(tmp_path, scale=3).scale_line()
+
+
+def test_users_arrive_as_much_faster_as_there_are_more_of_them(tmp_path):
+    # Else a scaled run's users would still be starting (logging in, caches cold) in the outage.
+    unscaled, scaled = make(tmp_path), make(tmp_path, scale=5)
+    assert scaled.spawn_per_s() == 5 * unscaled.spawn_per_s()
+    assert scaled.peak_users() / scaled.spawn_per_s() == unscaled.peak_users() / unscaled.spawn_per_s()
+    args = LoadOptions(spawn_per_s=scaled.spawn_per_s()).args()
+    assert args[args.index("--spawn-per-s") + 1] == "50"
 
 
 def test_an_attached_run_refuses_a_scale_before_starting_anything(tmp_path):
