@@ -50,6 +50,17 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def within(value: float | None, lo: float | None, hi: float | None) -> bool:
+    """The one rule for every bound (probes and expectations): the measured value itself lies
+    in [lo, hi]; a value that could not be measured never holds."""
+    return value is not None and (lo is None or value >= lo) and (hi is None or value <= hi)
+
+
+def bound_text(lo: float | None, hi: float | None) -> str:
+    """``>= 0.7 and <= 0.9``: a bound as reports print it."""
+    return " and ".join(x for x in (f">= {lo:g}" if lo is not None else "", f"<= {hi:g}" if hi is not None else "") if x)
+
+
 class Incident(_Model):
     date: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
     facts: list[str] = Field(min_length=1)
@@ -92,6 +103,9 @@ class Probe(_Model):
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"min {self.min} is above max {self.max}")
         return self
+
+    def holds(self, value: float | None) -> bool:
+        return within(value, self.min, self.max)
 
 
 class SteadyState(_Model):
@@ -205,7 +219,15 @@ class Expectation(_Model):
             raise ValueError("an expectation needs exactly one of measure or promql")
         if self.min is None and self.max is None:
             raise ValueError("an expectation needs min, max or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} is above max {self.max}")
         return self
+
+    def holds(self, value: float | None) -> bool:
+        return within(value, self.min, self.max)
+
+    def bound(self) -> str:
+        return bound_text(self.min, self.max)
 
 
 class Quick(_Model):

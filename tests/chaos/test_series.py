@@ -65,7 +65,8 @@ def summary(folder: Path, **fields) -> None:
                                                      "quick": False, **fields}))
 
 
-def runner(tmp_path: Path, quick: bool = False, scale: float | None = None) -> tuple[Runner, list[str]]:
+def runner(tmp_path: Path, quick: bool = False, scale: float | None = 1.0) -> tuple[Runner, list[str]]:
+    """The catalog's canary, at scale 1 unless asked otherwise (the summaries above are at 1)."""
     said: list[str] = []
     return Runner(load_scenario(CANARY), "canary-counterfactual", tmp_path, 2.0, say=said.append, quick=quick, scale=scale), said
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from chaos.lab.supervisor import Lab, LoadOptions
+from chaos.lab.supervisor import DEFAULT_SPAWN_PER_S, Lab, LoadOptions
 from loadtest.ledger import read_ledger
 from services.architecture import load_architecture
 from services.config import load_lab_config
@@ -105,7 +105,8 @@ READS = 'journey!="post_tweet"'
 def outage_window(lab: Lab, run_dir: Path, **kw) -> dict[str, dict[str, float]]:
     """Warm up on a healthy lab, stop the timeline backend, and count reading journeys while it is down."""
     warmup, outage = 8.0, 14.0
-    opts = LoadOptions(headless=True, peak_users=USERS, web_share=0.5, shape="constant", duration_s=warmup + outage, **kw)
+    opts = LoadOptions(headless=True, peak_users=USERS * SCALE, web_share=0.5, shape="constant", duration_s=warmup + outage,
+                       spawn_per_s=DEFAULT_SPAWN_PER_S * SCALE, **kw)
     lab.start_load(opts, run_dir)
     time.sleep(warmup)
     before = wait_for_query(lab, "sum(failwhale_journeys_total)", lambda r: bool(r))
@@ -119,14 +120,21 @@ def outage_window(lab: Lab, run_dir: Path, **kw) -> dict[str, dict[str, float]]:
     return minus(journeys(lab, match=READS), start)
 
 
+# A catalog-sized sample (the catalog plays at scale 5 and 6): five times the users, on an
+# architecture with five times the capacity.
+SCALE = 5
+HABITS_OFF = ("--app-cache", "off", "--app-retries", "0", "--app-signed-in", "0")
+
+
 def test_timeline_down_hurts_web_far_more_than_app_unless_the_app_loses_its_habits(tmp_path):
-    # The same fault twice: the app as shipped, then without its cache and retries.
+    # The same fault twice: the app as shipped, then without its cache, its retries and the
+    # sessions it keeps from an earlier day.
     windows = {}
-    for name, extra in (("app as shipped", ()), ("app without cache or retries", ("--app-cache", "off", "--app-retries", "0"))):
+    for name, extra in (("app as shipped", ()), ("app without cache or retries", HABITS_OFF)):
         folder = tmp_path / name.replace(" ", "-")
         folder.mkdir()
         cfg = load_lab_config(write_lab_config(folder))
-        with Lab(cfg, load_architecture(cfg.architecture_path)) as lab:
+        with Lab(cfg, load_architecture(cfg.architecture_path).scaled(SCALE)) as lab:
             windows[name] = outage_window(lab, folder / "run", extra=extra)
             windows[name]["reports"] = reports(lab)
 
