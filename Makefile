@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lab test test-unit test-integration bench bench-smoke bench-stability scenarios clean
+.PHONY: help setup lab test test-unit test-integration bench bench-smoke bench-stability bench-soak scenarios clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -47,9 +47,13 @@ bench-smoke: setup ## the benchmarks in a few seconds each: do they still run? (
 	$(BIN)/python -m bench.metrics_overhead --smoke
 	$(BIN)/python -m bench.lab_throughput --smoke
 	$(BIN)/python -m bench.stability --smoke
+	$(BIN)/python -m bench.soak --smoke
 
 bench-stability: setup ## run the quick headline 10 times on fresh labs: spread of every figure (about 10 min)
 	$(BIN)/python -m bench.stability $(ARGS)
+
+bench-soak: setup ## 30 minutes of evening load with faults and rollouts cycling: does any process grow?
+	$(BIN)/python -m bench.soak $(ARGS)
 
 scenarios: setup ## run every scenario (about 9 min); reports/index.html and a table
 	@$(BIN)/failwhale setup --browser

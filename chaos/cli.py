@@ -108,7 +108,8 @@ def cmd_up(args: argparse.Namespace) -> int:
                 shape=args.shape, duration_s=args.load_duration, workers=args.load_workers,
             )
             lab.start_load(load)
-            where = "headless" if args.headless else f"web UI {lab.url('locust')}/"
+            where = ("headless" if args.headless else
+                     f"web UI {lab.url('locust')}/ (user failwhale, password in {lab.ui_secret_path})")
             _say(f"  load        {args.users} users at peak ({args.web_share:.0%} web), {args.shape} shape, "
                  f"{args.load_duration:g}s, Locust {where}")
         _say("press Ctrl-C to stop" if args.duration is None else f"stopping by itself in {args.duration:g}s (or Ctrl-C)")
@@ -132,9 +133,19 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 def _control(args: argparse.Namespace):
     from chaos.control import LabControl
+    from services.architecture import load_architecture
+    from services.errors import ConfigError
 
     lab = Lab.from_files(args.config)
-    return LabControl.connect(lab.lab, lab.arch)
+    arch = lab.arch
+    # The running lab's own record of what it started with (a scaled run's, say), if it has one.
+    record = lab.lab.data_path / "architecture.json"
+    if record.is_file():
+        try:
+            arch = load_architecture(record)
+        except ConfigError:
+            pass  # a damaged record: the lab config's architecture names the same processes
+    return LabControl.connect(lab.lab, arch)
 
 
 def cmd_halt(args: argparse.Namespace) -> int:
@@ -144,21 +155,23 @@ def cmd_halt(args: argparse.Namespace) -> int:
     from chaos.control import halt
 
     started = time.monotonic()
-    answers = asyncio.run(halt(_control(args)))
+    answers = asyncio.run(halt(_control(args), deadline_s=args.deadline))
     took = time.monotonic() - started
     failed = [a for a in answers if not a.ok]
     removed = sum(a.body.get("removed", 0) for a in answers if a.ok)
     _say(f"halted {len(answers) - len(failed)} of {len(answers)} processes in {took:.2f}s: "
-         f"{removed} fault(s) removed, every reachable process on its baseline architecture")
-    for a in failed:
-        _say(f"warning: {a.instance} did not answer ({a.body}); its faults still lapse by their TTL")
+         f"{removed} fault(s) removed, every reachable process on its baseline architecture, rollouts in progress stopped")
+    if failed:
+        _say(f"warning: after {args.deadline:g}s, no confirmation from {', '.join(f'{a.instance} ({a.body})' for a in failed)}; "
+             "their faults still lapse by their TTL and their architecture changes by their lease")
     return 1 if failed else 0
 
 
 def cmd_rollout(args: argparse.Namespace) -> int:
     import asyncio
 
-    from chaos.rollout import plan_waves, rollout
+    from chaos.lease import LeaseKeeper
+    from chaos.rollout import plan_waves, rollback, rollout
     from services.architecture import load_architecture
     from services.errors import ConfigError
 
@@ -171,18 +184,46 @@ def cmd_rollout(args: argparse.Namespace) -> int:
         raise BadInput(f"{args.file}: its processes differ from the running lab's; a rollout changes settings, not processes")
     waves = plan_waves(new, args.waves)
     _say(f"rolling out {new.version} in {len(waves)} wave(s), baking {args.bake:g}s between waves"
-         + (f", guarded by: {args.guard}" if args.guard else ", unguarded"))
+         + (f", guarded by: {args.guard}" if args.guard else ", unguarded")
+         + ("; for good (--keep)" if args.keep else f"; held for at most {args.hold:g}s"))
+
+    def terminate(_signum, _frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, terminate)  # kill (not -9) rolls back like Ctrl-C
+    keeper = LeaseKeeper(control, lease_s=args.lease, say=_say).start()
     try:
-        result = asyncio.run(rollout(control, new, waves, bake_s=args.bake, guard=args.guard,
-                                     prometheus_url=control.lab.url("prometheus"), say=_say))
-    except KeyboardInterrupt:
-        _say("interrupted: rolled back")
-        return 130
-    if result.rolled_back:
-        _say(f"rolled back after {result.completed_waves} of {result.total_waves} wave(s): {result.reason}")
-        return 1
-    _say(f"{result.version} is on every process")
-    return 0
+        try:
+            result = asyncio.run(rollout(control, new, waves, bake_s=args.bake, guard=args.guard, keeper=keeper,
+                                         lease_s=None if args.keep else args.lease,
+                                         prometheus_url=control.lab.url("prometheus"), say=_say))
+        except KeyboardInterrupt:
+            _say("interrupted: rolled back")
+            return 130
+        if result.rolled_back:
+            _say(f"rolled back after {result.completed_waves} of {result.total_waves} wave(s): {result.reason}")
+            return 1
+        if args.keep:
+            _say(f"{result.version} is on every process, for good: `failwhale rollback` or `failwhale halt` undoes it")
+            return 0
+        _say(f"{result.version} is on every process while this command runs (it renews a {args.lease:g} s lease): "
+             f"Ctrl-C rolls it back, and so does the end of --hold in {args.hold:g}s; if this command dies, "
+             "the processes go back by themselves when the lease lapses")
+        interrupted = False
+        try:
+            time.sleep(args.hold)
+        except KeyboardInterrupt:
+            interrupted = True
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # nothing stops the rollback half way
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        stuck = asyncio.run(rollback(control, keeper=keeper))
+        if stuck:
+            _say(f"warning: {', '.join(stuck)} did not confirm the rollback; their leases lapse within {args.lease:g} s")
+        _say(f"rolled back {result.version}" + (" (interrupted)" if interrupted else f" after holding it {args.hold:g}s"))
+        return 130 if interrupted else (1 if stuck else 0)
+    finally:
+        keeper.stop()
+        signal.signal(signal.SIGTERM, previous)
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
@@ -345,21 +386,33 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0 if ok else 2
 
 
+def _lease_text(arch: dict | None) -> str:
+    """How long a process keeps a change unless renewed: ``12s left``, ``kept`` (no lease) or ``-`` (on its baseline)."""
+    if arch is None:
+        return "?"
+    if arch.get("version") == arch.get("baseline"):
+        return "-"
+    left = arch.get("lease_expires_in_s")
+    return "kept" if left is None else f"{left:.0f}s left"
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     import asyncio
 
     control = _control(args)
 
     async def gather():
-        return await asyncio.gather(control.each("GET", "/readyz"), control.each("GET", "/control/faults"))
+        return await asyncio.gather(control.each("GET", "/readyz"), control.each("GET", "/control/faults"),
+                                    control.each("GET", "/control/architecture"))
 
-    ready, faults = asyncio.run(gather())
-    _say(f"{'process':<15}{'ready':<8}{'version':<10}faults")
-    for r, f in zip(ready, faults, strict=True):
+    ready, faults, archs = asyncio.run(gather())
+    _say(f"{'process':<15}{'ready':<8}{'version':<10}{'lease':<14}faults")
+    for r, f, a in zip(ready, faults, archs, strict=True):
         version = r.body.get("version", "?") if isinstance(r.body, dict) else "?"
+        lease = _lease_text(a.body if a.ok and isinstance(a.body, dict) else None)
         active = f.body.get("faults", []) if f.ok else []
         described = ", ".join(f"{x['kind']} ({x['expires_in_s']:.0f}s left)" for x in active) or "-"
-        _say(f"{r.instance:<15}{'yes' if r.ok else 'NO':<8}{version:<10}{described}")
+        _say(f"{r.instance:<15}{'yes' if r.ok else 'NO':<8}{version:<10}{lease:<14}{described}")
     return 0 if all(r.ok for r in ready) else 1
 
 
@@ -400,15 +453,22 @@ def build_parser() -> argparse.ArgumentParser:
     u.set_defaults(func=cmd_up)
 
     h = sub.add_parser("halt", parents=[lab_config], help="kill switch: remove every fault, put every process back on its baseline architecture",
-                       description="Remove every active fault from every lab process and move each one back to the "
-                                   "architecture it started with. Needs a running lab (it reads the lab's control token).")
+                       description="Stop every rollout in progress (before its next wave, in whichever process runs it), "
+                                   "remove every active fault from every lab process and move each one back to the "
+                                   "architecture it started with, asking again every process that has not confirmed "
+                                   "until --deadline. Needs a running lab (it reads the lab's control token).")
+    h.add_argument("--deadline", type=_ranged(float, 0.5, 600), default=5.0, metavar="SECONDS",
+                   help="keep asking unconfirmed processes this long (default: %(default)s)")
     h.set_defaults(func=cmd_halt)
 
     ro = sub.add_parser("rollout", parents=[lab_config], help="move the running lab to another architecture, in waves, with an optional guard",
                         description="Roll an architecture file out to the running lab: non-API processes with the first "
                                     "wave, then the API replicas by cumulative shares or named lists. Between waves the guard (a PromQL "
                                     "expression that returns something only when things are bad) is checked every 2 s; "
-                                    "if it fires, or on Ctrl-C, every moved process goes back to its baseline.")
+                                    "if it fires, or on Ctrl-C, every moved process goes back to its baseline. Each process "
+                                    "holds the change under a lease this command renews, so the change lasts while the command "
+                                    "runs: until Ctrl-C or the end of --hold, which roll it back, or, if the command is killed, "
+                                    "until the lease lapses (--lease). --keep makes the change permanent and returns at once.")
     ro.add_argument("file", type=Path, help="the new architecture file, e.g. services/architecture/v2.yaml")
     ro.add_argument("--waves", type=_waves, default=[0.25, 0.5, 1.0], metavar="WAVES",
                     help="cumulative shares of the API replicas (0.25,0.5,1: the default) or the replicas "
@@ -416,6 +476,13 @@ def build_parser() -> argparse.ArgumentParser:
     ro.add_argument("--bake", type=_ranged(float, 0, 3600), default=10.0, metavar="SECONDS", help="wait between waves (default: %(default)s)")
     ro.add_argument("--guard", metavar="PROMQL", help='e.g. \'sum(rate(failwhale_journeys_total{client="web",outcome="failed"}[15s])) '
                     '/ sum(rate(failwhale_journeys_total{client="web"}[15s])) > 0.1\'')
+    ro.add_argument("--hold", type=_ranged(float, 0, 24 * 3600), default=3600.0, metavar="SECONDS",
+                    help="after the last wave, keep the change this long, then roll it back (default: %(default)s)")
+    ro.add_argument("--lease", type=_ranged(float, 1, 3600), default=15.0, metavar="SECONDS",
+                    help="how long each process keeps the change if this command stops renewing it (default: %(default)s)")
+    ro.add_argument("--keep", action="store_true",
+                    help="make the change permanent (no lease) and return once it is rolled out; "
+                         "`failwhale rollback` or `halt` undoes it")
     ro.set_defaults(func=cmd_rollout)
 
     rb = sub.add_parser("rollback", parents=[lab_config], help="put every process back on the architecture it started with")

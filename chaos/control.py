@@ -7,6 +7,7 @@ ports: the chaos tools cannot be pointed at anything outside the lab.
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,9 @@ from services.common.app import read_token
 from services.config import LabConfig
 
 NOT_SERVICES = frozenset(AUX_PORTS)
+HALT_FILE = "halted"  # in the lab's data folder: when `failwhale halt` last ran
+# How long halt keeps asking processes that have not confirmed (a saturated lab answers late).
+HALT_DEADLINE_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,17 @@ class LabControl:
         if token is None:
             raise LabError(f"no control token at {lab.token_path}: is the lab running? (start it with `failwhale up`)")
         return cls(lab, arch, token)
+
+    def mark_halted(self) -> None:
+        """Record that halt ran now: rollouts in progress, in any process, stop before their next wave."""
+        (self.lab.data_path / HALT_FILE).write_text(f"{time.time()}\n", encoding="utf-8")
+
+    def halted_since(self, t: float) -> bool:
+        """Did halt run after ``t`` (wall clock)?"""
+        try:
+            return (self.lab.data_path / HALT_FILE).stat().st_mtime >= t
+        except OSError:
+            return False
 
     def instances(self, only: list[str] | None = None) -> list[str]:
         known = [name for name in self.arch.instance_kinds() if name in self.lab.ports and name not in NOT_SERVICES]
@@ -69,11 +84,29 @@ class LabControl:
             return list(await asyncio.gather(*(one(session, n) for n in self.instances(only))))
 
 
-async def halt(control: LabControl) -> list[Answer]:
-    """Remove every fault and put every process back on its baseline architecture."""
-    faults, baseline = await asyncio.gather(
-        control.each("DELETE", "/control/faults"),
-        control.each("POST", "/control/architecture/baseline"),
-    )
-    return [b if not f.ok else (f if not b.ok else Answer(f.instance, 200, {**f.body, **b.body}))
-            for f, b in zip(faults, baseline, strict=True)]
+async def halt(control: LabControl, deadline_s: float = HALT_DEADLINE_S) -> list[Answer]:
+    """Stop every rollout in progress, remove every fault and put every process back on its
+    baseline architecture, asking again whoever has not confirmed until ``deadline_s``. One
+    answer per process: its last, so an answer that is not ok names one still not halted."""
+    control.mark_halted()
+    deadline = time.monotonic() + deadline_s
+    done: dict[str, Answer] = {}
+    removed: dict[str, int] = {}
+    pending = control.instances()
+    while True:
+        timeout = max(0.2, min(1.0, deadline - time.monotonic()))
+        faults, baseline = await asyncio.gather(
+            control.each("DELETE", "/control/faults", only=pending, timeout_s=timeout),
+            control.each("POST", "/control/architecture/baseline", only=pending, timeout_s=timeout),
+        )
+        for f, b in zip(faults, baseline, strict=True):
+            if f.ok:  # faults removed in an earlier round still count
+                removed[f.instance] = removed.get(f.instance, 0) + int(f.body.get("removed", 0))
+            # The first of the two that failed, else both answers in one.
+            done[f.instance] = f if not f.ok else (b if not b.ok else Answer(
+                f.instance, 200, {**f.body, **b.body, "removed": removed[f.instance]}))
+        pending = [name for name in pending if not done[name].ok]
+        if not pending or time.monotonic() >= deadline:
+            break
+        await asyncio.sleep(0.1)
+    return [done[name] for name in control.instances()]

@@ -39,11 +39,11 @@ def api(prometheus_url: str, endpoint: str, params: dict[str, str], timeout_s: f
     return body["data"]["result"]
 
 
-def query(prometheus_url: str, promql: str, at: float | None = None) -> list[dict[str, Any]]:
+def query(prometheus_url: str, promql: str, at: float | None = None, timeout_s: float = 10) -> list[dict[str, Any]]:
     params = {"query": promql}
     if at is not None:
         params["time"] = f"{at:.3f}"
-    return api(prometheus_url, "query", params)
+    return api(prometheus_url, "query", params, timeout_s)
 
 
 def scalar(prometheus_url: str, promql: str, at: float | None = None) -> float | None:

@@ -4,7 +4,9 @@ A rollout moves processes to a new architecture wave by wave. Between waves it *
 waits, checking a guard every few seconds. The guard is a PromQL expression that returns
 something only when things are bad (for example a failure ratio ``> 0.05``); when it does,
 the rollout stops and every process it moved goes back to its baseline. Ctrl-C or any error
-mid-rollout rolls back too.
+mid-rollout rolls back too, and so does ``failwhale halt`` run anywhere, before the next wave.
+Each process holds the change under a lease (see ``chaos.lease``), so a rollout whose process
+dies outright is undone within one lease.
 """
 
 from __future__ import annotations
@@ -23,9 +25,12 @@ import aiohttp
 
 from chaos.control import LabControl
 from chaos.errors import BadInput, LabError
+from chaos.lease import DEFAULT_LEASE_S, LeaseKeeper
 from services.architecture import Architecture
 
 Say = Callable[[str], None]
+# How long a rollback keeps asking processes that do not confirm (a saturated lab answers late).
+ROLLBACK_DEADLINE_S = 5.0
 Hold = Callable[[], Literal["go", "wait", "stop"]]
 
 
@@ -105,10 +110,23 @@ async def guard_breached(session: aiohttp.ClientSession, prometheus_url: str, pr
     return f"guard returned {values}"
 
 
-async def rollback(control: LabControl, names: list[str] | None = None) -> list[str]:
-    """Every named process (default: all) back on its baseline; names of those that did not answer."""
-    answers = await control.each("POST", "/control/architecture/baseline", only=names)
-    return [a.instance for a in answers if not a.ok]
+async def rollback(control: LabControl, names: list[str] | None = None, *, deadline_s: float = ROLLBACK_DEADLINE_S,
+                   keeper: LeaseKeeper | None = None) -> list[str]:
+    """Every named process (default: all) back on its baseline, asking again those that do not
+    confirm until ``deadline_s``; the names of those still unconfirmed (their leases lapse anyway)."""
+    everyone = list(names) if names is not None else control.instances()
+    pending = everyone
+    deadline = time.monotonic() + deadline_s
+    while pending:
+        answers = await control.each("POST", "/control/architecture/baseline", only=pending,
+                                     timeout_s=max(0.2, min(2.0, deadline - time.monotonic())))
+        pending = [a.instance for a in answers if not a.ok]
+        if not pending or time.monotonic() >= deadline:
+            break
+        await asyncio.sleep(0.2)
+    if keeper is not None:
+        keeper.release([n for n in everyone if n not in pending])
+    return pending
 
 
 async def rollout(
@@ -123,23 +141,37 @@ async def rollout(
     say: Say = lambda _m: None,
     hold: Hold = lambda: "go",
     lock: threading.Lock | None = None,
+    keeper: LeaseKeeper | None = None,
+    lease_s: float | None = DEFAULT_LEASE_S,
 ) -> RolloutResult:
     """Move ``waves`` to ``new`` one by one. Before each wave, ``hold()`` may say
     "wait" (an operator paused the rollout: no further wave moves until it says otherwise) or
     "stop" (the rollout ends here and what it moved goes back). With a ``lock``, each wave moves
     while holding it, so others who change the running architecture (a workshop's levers) never
-    interleave with a wave; ``hold()`` is asked again once the lock is held."""
+    interleave with a wave; ``hold()`` is asked again once the lock is held.
+
+    Each process moves under a lease of ``lease_s`` that ``keeper`` renews (``lease_s=None``:
+    for good, only when asked for explicitly). A wave counts as moved before its requests are
+    sent, so a process that applied the change but whose answer was lost is rolled back too.
+    Any exception rolls back what moved: the expected ones (the guard, a stop, a process that
+    refused, the lab or Prometheus not answering) end the rollout with ``rolled_back``; any
+    other, Ctrl-C included, rolls back and is raised again."""
     result = RolloutResult(new.version, 0, len(waves))
-    body = {"architecture": new.model_dump(mode="json")}
+    body = {"architecture": new.model_dump(mode="json"), **({"lease_s": lease_s} if lease_s is not None else {"keep": True})}
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
+            started = time.time()
             for i, wave in enumerate(waves, 1):
                 await _held(hold, say, i, len(waves))
+                if control.halted_since(started):
+                    raise RolloutStopped(f"halted before wave {i}/{len(waves)}")
                 async with holding(lock):
                     if lock is not None and hold() == "stop":
                         raise RolloutStopped(f"rollout stopped before wave {i}/{len(waves)}")
+                    result.moved += [n for n in wave if n not in result.moved]
+                    if keeper is not None and lease_s is not None:
+                        keeper.hold(wave, new.version)
                     answers = await control.each("PUT", "/control/architecture", json=body, only=wave, timeout_s=3)
-                result.moved += [a.instance for a in answers if a.ok]
                 failed = [f"{a.instance} ({a.body})" for a in answers if not a.ok]
                 if failed:
                     raise LabError(f"wave {i} could not move {', '.join(failed)}")
@@ -154,19 +186,21 @@ async def rollout(
                         raise GuardBreached(f"guard breached after wave {i} ({breach})")
                 if not guard and i < len(waves):
                     await asyncio.sleep(bake_s)
-    except (GuardBreached, RolloutStopped, LabError, BadInput, asyncio.CancelledError, KeyboardInterrupt, aiohttp.ClientError) as e:
+    except BaseException as e:
         result.rolled_back = True
         result.rolled_back_at = time.time()
         result.reason = str(e) or type(e).__name__
         if result.moved:
             say(f"rolling back {len(result.moved)} process(es): {result.reason}")
             # Shielded: a second Ctrl-C must not stop the rollback half way.
-            stuck = await asyncio.shield(rollback(control, result.moved))
+            stuck = await asyncio.shield(rollback(control, result.moved, keeper=keeper))
             if stuck:
-                say(f"warning: {', '.join(stuck)} did not answer the rollback")
+                after = (f"their leases lapse within {lease_s:g} s" if lease_s is not None
+                         else "they keep the change (no lease): run `failwhale halt`")
+                say(f"warning: {', '.join(stuck)} did not confirm the rollback; {after}")
         else:
             say(f"nothing had moved, so nothing goes back: {result.reason}")
-        if isinstance(e, (asyncio.CancelledError, KeyboardInterrupt)):
+        if not isinstance(e, ENDS_A_ROLLOUT):
             raise
     return result
 
@@ -190,6 +224,11 @@ class GuardBreached(Exception):
 
 class RolloutStopped(Exception):
     """Someone stopped the rollout between waves."""
+
+
+# What ends a rollout with a result (rolled back, and why) instead of an exception: the guard,
+# a stop, a process refusing the change, and the lab or Prometheus not answering in time.
+ENDS_A_ROLLOUT = (GuardBreached, RolloutStopped, LabError, BadInput, aiohttp.ClientError, TimeoutError, OSError, ValueError)
 
 
 async def _held(hold: Hold, say: Say, wave: int, total: int) -> None:

@@ -40,6 +40,7 @@ from chaos.probe import AppUser, describe, fresh_web_visit
 from chaos.control import LabControl, halt
 from chaos.errors import BadInput, ChaosError, LabError
 from chaos.lab.supervisor import DASHBOARD, DEFAULT_SPAWN_PER_S, Lab, LoadOptions
+from chaos.lease import LeaseKeeper
 from chaos.rollout import plan_waves, rollback, rollout
 from chaos.scenario import Expectation, Inject, Kill, Note, Pause, Rollback, Rollout, Scenario, WorksForMe
 from loadtest.ledger import read_ledger
@@ -61,6 +62,7 @@ PHOTO_TAKES_S = 2.5
 SERIES_LEAD_S = 5.0  # wall seconds of warm-up kept in series.json, to show the baseline
 SETTLE_S = 15.0  # more wall seconds of warm-up allowed when the steady state does not hold yet
 RECOVERY_S = 20.0  # wall seconds allowed for the steady state to return after rollback
+PROGRESS_QUERY_TIMEOUT_S = 1.5  # the progress line's query: it must never hold the timeline up
 Say = Callable[[str], None]
 
 
@@ -69,10 +71,7 @@ def judge(e: Expectation, value: float | None, figures: dict[str, Any]) -> dict[
 
     A share of user reports also carries its 95% Wilson interval and how many reports it rests
     on, for whoever reads the report; the interval decides nothing (see docs/reports.md)."""
-    held = value is not None and (e.min is None or value >= e.min) and (e.max is None or value <= e.max)
-    bound = " and ".join(x for x in (f">= {e.min:g}" if e.min is not None else "",
-                                     f"<= {e.max:g}" if e.max is not None else "") if x)
-    out = {"name": e.name, "phase": e.phase, "bound": bound, "measured": value, "held": held}
+    out = {"name": e.name, "phase": e.phase, "bound": e.bound(), "measured": value, "held": e.holds(value)}
     if e.measure and e.measure.startswith("reports.") and e.measure.endswith("_share"):
         interval = measure.report_share_interval(figures, e.measure)
         if interval is not None:
@@ -188,6 +187,7 @@ class Runner:
             self.scale = self.scenario.load.scale
         if self.scale <= 0:
             raise BadInput(f"scale must be above 0, not {self.scale:g}")
+        self.keeper: LeaseKeeper | None = None  # renews this run's architecture changes once the lab is up
 
     @property
     def warmup_s(self) -> float:
@@ -240,6 +240,8 @@ class Runner:
                 took = self.lab.start()
                 self.say(f"lab ready in {took:.1f}s")
                 self.control = LabControl.connect(self.lab.lab, self.lab.arch)
+            # This run owns its architecture changes: they live while it renews them, no longer.
+            self.keeper = LeaseKeeper(self.control, say=lambda m: self.say("\n" + m)).start()
             self.on_lab_ready()
             port = self.lab.lab.ports.get("chaos-metrics")
             self.events = Events(port, self.lab.lab.host)
@@ -290,6 +292,8 @@ class Runner:
                     verdict = summary["verdict"]
             finally:
                 self.stopping.set()
+                if self.keeper is not None:
+                    self.keeper.stop()  # whatever the rollbacks could not undo lapses within a lease
                 if self.camera is not None:
                     self.camera.finish(timeout_s=5)  # closes the browser if the run ended early
                 self.restarter.shutdown(wait=False, cancel_futures=True)
@@ -379,7 +383,7 @@ class Runner:
             result = asyncio.run(rollout(self.control, new, waves, bake_s=self.wall(step.bake), guard=step.guard,
                                          guard_every_s=max(0.25, self.wall(step.guard_every)),
                                          prometheus_url=self.lab.url("prometheus"), say=lambda m: self.say("\n" + m),
-                                         hold=self.rollout_hold, lock=self.arch_lock))
+                                         hold=self.rollout_hold, lock=self.arch_lock, keeper=self.keeper))
             outcome = "rolled_back" if result.rolled_back else "ok"
             return outcome, {"note": result.reason or f"{new.version} on {result.completed_waves}/{result.total_waves} waves",
                              "waves": waves, "completed_waves": result.completed_waves,
@@ -390,7 +394,7 @@ class Runner:
             self.probes.append({"at": step.at, "app_user": app, "web_visit": web})
             return "ok", {"note": describe(app, web), "app_user": app, "web_visit": web}
         if isinstance(step, Rollback):
-            stuck = asyncio.run(rollback(self.control))
+            stuck = asyncio.run(rollback(self.control, keeper=self.keeper))
             if stuck:
                 raise ChaosError(f"no answer from {', '.join(stuck)}")
             return "ok", {}
@@ -482,8 +486,9 @@ class Runner:
                 if final.action == "halt":
                     answers = asyncio.run(halt(self.control))
                     bad = [a.instance for a in answers if not a.ok]
+                    self.keeper.release([a.instance for a in answers if a.ok])
                 elif final.action == "rollback":
-                    bad = asyncio.run(rollback(self.control))
+                    bad = asyncio.run(rollback(self.control, keeper=self.keeper))
                 else:  # restart: the named process, or every lab process that is down
                     names = [final.target] if final.target else self.lab.dead()
                     for name in names:
@@ -498,8 +503,7 @@ class Runner:
         results = []
         for p in self.scenario.steady_state.probes:
             value = measure.scalar(self.lab.url("prometheus"), p.promql)
-            held = value is not None and (p.min is None or value >= p.min) and (p.max is None or value <= p.max)
-            results.append({"name": p.name, "value": value, "min": p.min, "max": p.max, "held": held})
+            results.append({"name": p.name, "value": value, "min": p.min, "max": p.max, "held": p.holds(value)})
         return all(r["held"] for r in results), results
 
     def steady_state(self, when: str) -> bool:
@@ -538,12 +542,15 @@ class Runner:
             phase = self.shown_phase(next((p.name for p in self.scenario.phases if p.start <= now_s < p.end), "-"))
             for name in {self.shown_phase(p.name) for p in self.scenario.phases}:
                 self.events.phase.labels(name).set(1 if name == phase else 0)
-            shares = {s["metric"].get("client"): float(s["value"][1]) for s in measure.query(
-                self.lab.url("prometheus"),
-                'sum by (client) (rate(failwhale_journeys_total{outcome!="failed"}[15s]))'
-                ' / sum by (client) (rate(failwhale_journeys_total[15s]))')}
-            ok = {c: "  -" if shares.get(c) is None or math.isnan(shares[c]) else f"{100 * shares[c]:3.0f}%"
-                  for c in ("web", "app")}
+            try:
+                shares = {s["metric"].get("client"): float(s["value"][1]) for s in measure.query(
+                    self.lab.url("prometheus"),
+                    'sum by (client) (rate(failwhale_journeys_total{outcome!="failed"}[15s]))'
+                    ' / sum by (client) (rate(failwhale_journeys_total[15s]))', timeout_s=PROGRESS_QUERY_TIMEOUT_S)}
+            except LabError:
+                shares = None  # a slow or restarting Prometheus: the progress line waits, the run goes on
+            ok = {c: "  ?" if shares is None else "  -" if shares.get(c) is None or math.isnan(shares[c])
+                  else f"{100 * shares[c]:3.0f}%" for c in ("web", "app")}
             line = (f"[{phase:<10}] {now_s:6.0f}s of {self.scenario.duration:.0f}s (scenario time), "
                     f"{max(0.0, self.wall(self.scenario.duration) - (time.time() - t0)):4.0f}s left | "
                     f"journeys not failed: web {ok['web']}  app {ok['app']} | next: {what}")

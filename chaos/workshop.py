@@ -38,6 +38,7 @@ from aiohttp import web
 
 from chaos.errors import BadInput, LabError
 from chaos.lab.supervisor import DASHBOARD, write_private
+from chaos.lease import LeaseKeeper
 from chaos.rollout import holding, rollback
 from chaos.runner import Runner
 from chaos.probe import describe, fresh_web_visit
@@ -222,7 +223,7 @@ class Levers:
         if self.runner.rolling_out is not None:
             self.runner.rollout_stopped = True  # or its next wave would undo the rollback
         async with holding(self.runner.arch_lock):
-            stuck = await rollback(control)
+            stuck = await rollback(control, keeper=self.runner.keeper)
         if stuck:
             raise LabError(f"no answer from {', '.join(stuck)}")
         return "every process is back on the architecture it started with"
@@ -339,7 +340,7 @@ class Levers:
             if runner.rolling_out is not None:
                 raise WorkshopError(f"the rollout {runner.rolling_out!r} is still in progress (paused or not) and its next "
                                     "wave would replace this change: roll it back, or wait until it has finished")
-            return await _change_architecture(control, suffix, edit)
+            return await _change_architecture(control, suffix, edit, runner.keeper)
 
 
 def _factor(args: dict[str, Any]) -> float:
@@ -352,12 +353,14 @@ def _factor(args: dict[str, Any]) -> float:
     return factor
 
 
-async def _change_architecture(control, suffix: str, edit: Callable[[dict[str, Any]], str]) -> str:
+async def _change_architecture(control, suffix: str, edit: Callable[[dict[str, Any]], str],
+                               keeper: LeaseKeeper | None) -> str:
     """Change the architecture each process runs now, and move it to the changed copy.
 
     Mid-rollout, processes run different versions: each version is edited on its own, so the
     lever neither finishes nor undoes the rollout. Every edit is made (and may be refused)
-    before any process moves."""
+    before any process moves. Each change is a lease the game's ``keeper`` renews: when the
+    game ends, however it ends, the lab goes back to its baseline within one lease."""
     current = await control.each("GET", "/control/architecture")
     unread = [a for a in current if not a.ok]
     if unread:
@@ -370,18 +373,32 @@ async def _change_architecture(control, suffix: str, edit: Callable[[dict[str, A
     for _before, arch, _names in by_version.values():
         notes.append(edit(arch))
         arch["version"] = f"{arch['version']}-{suffix}"[:32]
-    answers = {before["version"]: await control.each("PUT", "/control/architecture", json={"architecture": arch},
-                                                     only=names, timeout_s=3)
-               for before, arch, names in by_version.values()}
+    answers = {}
+    for before, arch, names in by_version.values():
+        if keeper is not None:
+            keeper.hold(names, arch["version"])  # before the request: its answer may be lost
+        answers[before["version"]] = await control.each("PUT", "/control/architecture", json={"architecture": arch},
+                                                        only=names, timeout_s=3)
     bad = [a for group in answers.values() for a in group if not a.ok]
+    if keeper is not None:
+        keeper.release([a.instance for a in bad if a.status != 0])  # refused: it runs what it ran before
     if bad:
-        # No half-applied change: whoever moved goes back to the architecture it ran before.
+        # No half-applied change: every process asked goes back to what it ran before (one whose
+        # answer was lost may have moved), and the undo's own answers are checked.
+        stuck = []
         for before, _arch, _names in by_version.values():
-            moved = [a.instance for a in answers[before["version"]] if a.ok]
-            if moved:
-                await control.each("PUT", "/control/architecture", json={"architecture": before}, only=moved, timeout_s=3)
-        raise LabError(f"could not move {len(bad)} process(es) ({', '.join(a.instance for a in bad)}): {bad[0].body}; "
-                       "the others went back, so nothing changed")
+            # Those that took the change, and those whose answer was lost (they may have):
+            # a process that refused it runs what it ran before.
+            moved = [a.instance for a in answers[before["version"]] if a.ok or a.status == 0]
+            if not moved:
+                continue
+            if keeper is not None:
+                keeper.hold(moved, before["version"])
+            undo = await control.each("PUT", "/control/architecture", json={"architecture": before}, only=moved, timeout_s=3)
+            stuck += [a.instance for a in undo if not a.ok]
+        tail = (f"; {', '.join(stuck)} did not confirm going back (their leases lapse to the baseline)" if stuck
+                else "; the others went back, so nothing changed")
+        raise LabError(f"could not move {len(bad)} process(es) ({', '.join(a.instance for a in bad)}): {bad[0].body}{tail}")
     return "; ".join(dict.fromkeys(notes))
 
 
@@ -409,7 +426,9 @@ async def _pull(request: web.Request) -> web.Response:
         return web.json_response({"error": "missing or wrong workshop token (Authorization: Bearer ...)"}, status=401)
     try:
         body = await request.json()
-    except ValueError:
+    except RecursionError:  # json.loads recurses once per level: [[[[...
+        return web.json_response({"error": "the body nests too deeply"}, status=400)
+    except ValueError:  # also an integer of more than 4,300 digits
         return web.json_response({"error": "the body must be JSON"}, status=400)
     if not isinstance(body, dict):
         return web.json_response({"error": "the body must be a JSON object"}, status=400)

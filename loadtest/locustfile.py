@@ -21,6 +21,7 @@ from loadtest.app_user import AppUser, sign_in_earlier
 from loadtest.ledger import Ledger
 from loadtest.recorder import TALLY
 from loadtest.shape import LabShape
+from loadtest import ui_guard
 from loadtest.tally import TallyCollector
 from loadtest.web_user import WebUser
 
@@ -58,6 +59,8 @@ def _options(parser) -> None:
                    help="quit this many seconds after --duration even if something hangs (default %(default)s)")
     g.add_argument("--metrics-linger", type=float, default=2.5, help="seconds to keep serving metrics after the load ends, so Prometheus scrapes the final counts")
     g.add_argument("--ledger-dir", default="", help="folder for the acknowledged-tweets ledger (empty: no ledger)")
+    g.add_argument("--ui-secret-file", default="",
+                   help="the web UI asks for user failwhale and the password in this file (empty: no password)")
 
 
 def _user_counts(environment) -> dict[str, int]:
@@ -83,6 +86,8 @@ def _init(environment, **_kw) -> None:
     WebUser.weight = round(opts.web_share * 100)
     AppUser.weight = 100 - WebUser.weight
     environment.failwhale_ledger = Ledger(Path(opts.ledger_dir) if opts.ledger_dir else None)
+    if environment.web_ui is not None and opts.ui_secret_file:
+        ui_guard.guard(environment.web_ui.app, opts.ui_secret_file)
     runner = environment.runner
     if isinstance(runner, WorkerRunner):
         # Ship what this worker counted with each of Locust's stats reports (and the final one).

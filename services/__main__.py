@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from services.architecture import load_architecture
-from services.common.app import serve
+from services.common.app import OneLineAborts, serve
 from services.config import DEFAULT_LAB_CONFIG, load_lab_config
 from services.errors import ConfigError
 from services.registry import build_app
@@ -24,6 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--architecture", type=Path, help="architecture file to start with (default: the lab config's)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {args.instance} %(levelname)s %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(OneLineAborts())
     try:
         lab = load_lab_config(args.lab_config)
         arch = load_architecture(args.architecture or lab.architecture_path)

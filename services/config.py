@@ -37,11 +37,16 @@ class LabConfig(BaseModel):
 
     @field_validator("host")
     @classmethod
-    def _host_is_an_address(cls, v: str) -> str:
+    def _host_is_a_loopback_address(cls, v: str) -> str:
         try:
-            ipaddress.ip_address(v)
+            address = ipaddress.ip_address(v)
         except ValueError as e:
             raise ValueError(f"not an IP address: {v!r}") from e
+        if not address.is_loopback:
+            # The backends trust the X-User header the API sets, and the control planes and
+            # Prometheus speak plain HTTP: none of that may face a network.
+            raise ValueError(f"{v} is not a loopback address: every lab process would be reachable from other "
+                             "machines, its backends trusting any caller; use 127.0.0.1 or ::1")
         return v
 
     @field_validator("ports")
@@ -75,8 +80,13 @@ class LabConfig(BaseModel):
     def port(self, name: str) -> int:
         return self.ports[name]
 
+    def address(self, name: str) -> str:
+        """``host:port`` of a process, with an IPv6 host in brackets (``[::1]:18000``)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.ports[name]}"
+
     def url(self, name: str) -> str:
-        return f"http://{self.host}:{self.ports[name]}"
+        return f"http://{self.address(name)}"
 
 
 def load_lab_config(path: str | Path = DEFAULT_LAB_CONFIG) -> LabConfig:

@@ -29,6 +29,26 @@ ROOT = Path(__file__).resolve().parents[1]
 V1 = ROOT / "services" / "architecture" / "v1.yaml"
 TOKEN = "test-control-token"
 
+# Hostile or broken files: each is refused in one line, fast, before anything is built from it.
+
+
+def _billion_laughs(levels: int = 9) -> str:
+    """Nine lists of nine aliases to the list before: a few hundred bytes that expand to 9**9 strings."""
+    lines = ["l0: &l0 [" + ", ".join(["lol"] * 9) + "]"]
+    lines += [f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 9) + "]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+HOSTILE_YAML = {
+    "alias bomb": (_billion_laughs(), "aliases are not allowed"),
+    "5,000 levels of flow nesting": ("version: " + "[" * 5000 + "]" * 5000 + "\n", "nested more than 64 levels deep"),
+    # Indented 5,000 deep, a file is 12 MB and refused by its size; 1,000 deep it is 0.5 MB.
+    "1,000 levels of block nesting": ("".join(" " * i + f"k{i}:\n" for i in range(1000)) + " " * 1000 + "v: 1\n",
+                                      "nested more than 64 levels deep"),
+    "a file of 2 MB": ("version: v1\n" + "# padding\n" * 200_000, "a config file may have at most 1,000,000"),
+}
+
+
 
 @pytest.fixture
 def arch_data() -> dict[str, Any]:

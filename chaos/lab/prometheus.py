@@ -26,11 +26,11 @@ def scrape_config(lab: LabConfig, arch: Architecture, extra_jobs: dict[str, list
     interval = f"{lab.scrape_interval_s:g}s"
     by_kind: dict[str, list[str]] = defaultdict(list)
     for instance, kind in arch.instance_kinds().items():
-        by_kind[kind].append(f"{lab.host}:{lab.port(instance)}")
+        by_kind[kind].append(lab.address(instance))
     if LOADGEN_METRICS in lab.ports:
-        by_kind["loadgen"].append(f"{lab.host}:{lab.port(LOADGEN_METRICS)}")
+        by_kind["loadgen"].append(lab.address(LOADGEN_METRICS))
     if CHAOS_METRICS in lab.ports:
-        by_kind["chaos"].append(f"{lab.host}:{lab.port(CHAOS_METRICS)}")
+        by_kind["chaos"].append(lab.address(CHAOS_METRICS))
     for job, targets in (extra_jobs or {}).items():
         by_kind[job].extend(targets)
     return {
@@ -56,7 +56,7 @@ def command(binary: Path, config: Path, data: Path, host: str, port: int) -> lis
         str(binary),
         f"--config.file={config}",
         f"--storage.tsdb.path={data}",
-        f"--web.listen-address={host}:{port}",
+        f"--web.listen-address={f'[{host}]' if ':' in host else host}:{port}",
         "--storage.tsdb.retention.time=2d",
         "--log.level=warn",
     ]

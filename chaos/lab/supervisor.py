@@ -7,6 +7,7 @@ anything starts, so a port in use fails fast with its name instead of half a lab
 
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
 import shutil
@@ -33,6 +34,7 @@ PROMETHEUS = "prometheus"
 DASHBOARD = "dashboard"
 LOADGEN = "loadgen"
 STOP_GRACE_S = 5.0
+LOCK_FILE = "lab.lock"  # in the data folder: held by the lab using it, with its pid
 DEFAULT_SPAWN_PER_S = 10.0  # as the locustfile's --spawn-per-s
 LOCUSTFILE = Path(__file__).resolve().parents[2] / "loadtest" / "locustfile.py"
 
@@ -100,6 +102,7 @@ class Lab:
     prometheus_bin: Path | None = None
     procs: dict[str, Proc] = field(default_factory=dict)
     say: Callable[[str], None] = lambda _msg: None
+    _lock_fd: int | None = field(default=None, repr=False)
 
     @classmethod
     def from_files(cls, lab_config: Path | None = None, architecture: Path | None = None, **kw) -> Lab:
@@ -173,11 +176,34 @@ class Lab:
 
     # ---- running --------------------------------------------------------------------------
 
+    def lock_data_dir(self) -> None:
+        """Hold the data folder for this lab: two labs on one folder would overwrite each other's
+        control token, architecture record and Prometheus data."""
+        data = self.lab.data_path
+        data.mkdir(parents=True, exist_ok=True)
+        fd = os.open(data / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise BadInput(f"{data}: another lab uses this data folder (pid {holder}): stop it, or give this lab "
+                           "its own data_dir in its lab config") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._lock_fd = fd
+
+    def unlock_data_dir(self) -> None:
+        fd, self._lock_fd = self._lock_fd, None
+        if fd is not None:
+            os.close(fd)  # closing releases the lock
+
     def start(self, timeout_s: float = 15.0) -> float:
         """Start every process and wait until all are ready; returns the seconds it took."""
         t0 = time.monotonic()
         self._plan()
         self.check_ports()
+        self.lock_data_dir()
         self._prepare_files()
         self.say(f"starting {len(self.procs)} processes (logs in {self.lab.data_path / 'logs'})")
         try:
@@ -238,13 +264,21 @@ class Lab:
         if opts.headless:
             cmd += ["--headless", "--only-summary"]
         else:
-            cmd += ["--web-host", self.lab.host, "--web-port", str(self.lab.port("locust")), "--autostart"]
+            # Its UI retargets the load on a plain form POST: it takes a password, new every start.
+            write_private(self.ui_secret_path, secrets.token_urlsafe(18) + "\n")
+            cmd += ["--web-host", self.lab.host, "--web-port", str(self.lab.port("locust")), "--autostart",
+                    "--ui-secret-file", str(self.ui_secret_path)]
         if opts.workers:
             cmd += ["--processes", str(opts.workers)]
         proc = Proc(LOADGEN, LOADGEN, cmd, "", self.lab.data_path / "logs" / f"{LOADGEN}.log")
         self.procs[LOADGEN] = proc
         self._spawn(proc)
         return proc
+
+    @property
+    def ui_secret_path(self) -> Path:
+        """The password of Locust's web UI (user ``failwhale``), when the load runs with its UI."""
+        return self.lab.data_path / "locust-ui.secret"
 
     def wait_load(self, timeout_s: float) -> int:
         """Wait for the load generator to finish; its exit code (Locust: 1 if any request failed)."""
@@ -289,6 +323,7 @@ class Lab:
             except subprocess.TimeoutExpired:
                 p.popen.kill()
                 p.popen.wait()
+        self.unlock_data_dir()
         return len(running)
 
     def __enter__(self) -> Lab:

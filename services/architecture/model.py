@@ -1,4 +1,5 @@
-"""Typed model of an architecture file (see ``v1.yaml``) and the holder that swaps it at run time.
+"""Typed model of an architecture file (see ``v1.yaml``) and the holder that swaps it at run time
+(each change under a lease that lapses back to the baseline unless renewed).
 
 An architecture can be *scaled* (:meth:`Architecture.scaled`) so a lab serves k times the users
 with the same story: every per-time capacity grows k-fold, every time constant stays.
@@ -232,21 +233,65 @@ Listener = Callable[[Architecture, Architecture], None]
 
 
 class ArchitectureState:
-    """The architecture one process runs now; listeners resize pools and buckets on a swap."""
+    """The architecture one process runs now; listeners resize pools and buckets on a swap.
+
+    A change may hold a *lease*: it runs until ``lease_until`` (a ``time.monotonic()`` reading)
+    unless renewed, then the process goes back to its baseline by itself, so a change whose
+    author crashed or lost the network does not outlive it. The baseline never has a lease.
+    Methods that read the clock take ``now`` from the caller, so they stay pure.
+    """
 
     def __init__(self, initial: Architecture) -> None:
         self.current = initial
         self.baseline = initial
+        self.lease_until: float | None = None
         self._listeners: list[Listener] = []
 
     def on_change(self, listener: Listener) -> None:
         self._listeners.append(listener)
 
     def swap(self, new: Architecture) -> Architecture:
-        old, self.current = self.current, new
+        """Run ``new`` with no lease (permanently); the architecture it replaced."""
+        return self._swap(new, None)
+
+    def apply(self, new: Architecture, lease_s: float | None, now: float) -> Architecture:
+        """Run ``new`` until ``now + lease_s``, or permanently when ``lease_s`` is None; the
+        architecture it replaced. The baseline version takes no lease: there is nothing to undo."""
+        until = None if lease_s is None or new.version == self.baseline.version else now + lease_s
+        return self._swap(new, until)
+
+    def _swap(self, new: Architecture, lease_until: float | None) -> Architecture:
+        # The lease is set before listeners run, so one that fails cannot leave a stale lease.
+        old, self.current, self.lease_until = self.current, new, lease_until
         for listener in self._listeners:
             listener(old, new)
         return old
+
+    def lease_remaining(self, now: float) -> float | None:
+        """Seconds left on the lease (0 once due), or None when what runs has no lease."""
+        return None if self.lease_until is None else max(0.0, self.lease_until - now)
+
+    def renew(self, version: str, lease_s: float, now: float) -> bool:
+        """Extend the lease on ``version`` to ``now + lease_s``; True when ``version`` runs on.
+
+        False when another version runs, when ``version`` is the baseline (nothing to renew) or
+        when its lease is already due (a lapsed change is not revived). A permanent change is
+        True and stays permanent.
+        """
+        if version != self.current.version or version == self.baseline.version:
+            return False
+        if self.lease_until is None:
+            return True
+        if now >= self.lease_until:
+            return False
+        self.lease_until = now + lease_s
+        return True
+
+    def lapse_if_due(self, now: float) -> Architecture | None:
+        """Back to the baseline if the lease is due at ``now``: the architecture left, else None."""
+        if self.lease_until is None or now < self.lease_until:
+            return None
+        return self._swap(self.baseline, None)
 
 
 _PARAM = re.compile(r"\{([a-z_][a-z0-9_]*)\}")

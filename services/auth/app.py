@@ -19,7 +19,7 @@ from prometheus_client import Counter, Gauge
 from services.architecture.model import Architecture, AuthBackend
 from services.auth.ratelimit import TokenBucket
 from services.common.faults import FaultStore
-from services.common.app import FAULTS, METRICS, ServiceContext, create_service_app, read_json
+from services.common.app import FAULTS, METRICS, ServiceContext, create_service_app, read_json, whole_number
 from services.common.metrics import HttpMetrics
 from services.errors import BadRequest, NotFound, RateLimited, Unauthorized
 
@@ -27,6 +27,10 @@ from services.errors import BadRequest, NotFound, RateLimited, Unauthorized
 LAB_PASSWORD = "failwhale"
 GUEST = "guest"
 PRUNE_EVERY_S = 10.0
+# Live tokens auth keeps at most. Every guest page view mints one that lives hours, so over a
+# long game the map would only grow; past the cap the oldest tokens go first (their holders
+# get a 401, sign in again and carry on).
+MAX_TOKENS = 200_000
 
 
 @dataclass(slots=True)
@@ -64,6 +68,7 @@ class AuthState:
         self.faults = faults or FaultStore()
         self.fault_buckets: dict[int, TokenBucket] = {}  # by fault id, while a rate_limit fault lasts
         self.tokens: dict[str, Session] = {}
+        self.max_tokens = MAX_TOKENS
         self.buckets: dict[str, TokenBucket] = {}
         self.apply(arch)
 
@@ -102,6 +107,8 @@ class AuthState:
 
     def issue(self, user: str, ttl: float, kind: str = "session") -> str:
         token = secrets.token_urlsafe(24)
+        while len(self.tokens) >= self.max_tokens:
+            self.revoke(next(iter(self.tokens)))  # dicts keep insertion order: the oldest first
         self.tokens[token] = Session(user, time.monotonic() + ttl, kind)
         self._gauge(user).inc()
         return token
@@ -127,11 +134,8 @@ class AuthState:
 
     def user_exists(self, name: str) -> bool:
         """Accounts are user0001 ... userNNNN, spelled exactly so (user1 is not user0001)."""
-        digits = name[4:]
-        if not name.startswith("user") or not (digits.isascii() and digits.isdigit()):
-            return False
-        n = int(digits)
-        return 1 <= n <= self._config.users and name == f"user{n:04d}"
+        n = whole_number(name[4:]) if name.startswith("user") else None
+        return n is not None and 1 <= n <= self._config.users and name == f"user{n:04d}"
 
 
 STATE = web.AppKey("auth_state", AuthState)

@@ -2,12 +2,14 @@
 
 A service module builds its app with :func:`create_service_app`, passing its own routes and
 resources; everything common to all services (client-class metrics, JSON errors, ``/healthz``,
-``/readyz``, ``/metrics``, the authenticated control plane) lives here, once.
+``/readyz``, ``/metrics``, the authenticated control plane, where an architecture change is a
+lease that lapses back to the baseline unless renewed) lives here, once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 import logging
@@ -25,7 +27,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.architecture.model import Architecture, ArchitectureState, parse_architecture
 from services.common.clients import client_class
-from services.common.faults import FaultCollector, FaultSpec, FaultStore, canonical_route, fault_middleware
+from services.common.faults import (MAX_ACTIVE_FAULTS, FaultCollector, FaultSpec, FaultStore, canonical_route,
+                                    fault_middleware)
 from services.common.metrics import HttpMetrics
 from services.common.upstream import UpstreamClient
 from services.config import LabConfig
@@ -135,6 +138,40 @@ def metrics_middleware(metrics: HttpMetrics, route_of: Callable[[web.Request], s
     return middleware
 
 
+class OneLineAborts(logging.Filter):
+    """A dropped connection is expected in this lab (an abort or blackhole fault, a caller that
+    gave up): log it as one line instead of aiohttp's full traceback, which over a long game
+    would fill the logs with the same thirty lines."""
+
+    EXPECTED = (ConnectionResetError, ConnectionAbortedError, BrokenPipeError)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, self.EXPECTED):
+            record.msg, record.args = f"{record.getMessage()}: {type(exc).__name__}: {exc}", None
+            record.exc_info = record.exc_text = None
+        return True
+
+
+def host_middleware(ctx: ServiceContext) -> Middleware:
+    """Refuse a request whose Host header names another address than this process's own.
+
+    A web page on another site can make the browser send requests to 127.0.0.1 under a name it
+    controls (DNS rebinding), and read the answers; such requests carry that name as their Host.
+    Without a Host header (HTTP/1.0) there is nothing to check."""
+    port = ctx.lab.port(ctx.instance)
+    allowed = frozenset({ctx.lab.address(ctx.instance), f"localhost:{port}", ctx.lab.host, "localhost"})
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        host = request.headers.get("Host")
+        if host is not None and host.lower() not in allowed:
+            return json_error(421, f"This is {ctx.lab.address(ctx.instance)}, not {host[:100]}", 0)
+        return await handler(request)
+
+    return middleware
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Domain errors and aiohttp's own HTTP errors become JSON; nothing escapes as a bare 500."""
@@ -154,6 +191,32 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return json_error(500, "Internal error", 131)
 
 
+# The deepest body any route takes is an architecture document (about 6 levels); deeper is a
+# mistake or an attack, and Python's json and pydantic recurse once per level.
+MAX_JSON_DEPTH = 32
+# No id, count or limit here needs more digits; int() refuses more than 4,300 with a ValueError.
+MAX_DIGITS = 19  # as many as SQLite's largest INTEGER, 2**63 - 1
+
+
+def whole_number(raw: str, max_digits: int = MAX_DIGITS) -> int | None:
+    """``raw`` as a non-negative integer, or None if it is not plain ASCII digits or is too long."""
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > max_digits:
+        return None
+    return int(raw)
+
+
+def _depth(data: Any) -> int:
+    """How deeply ``data`` nests lists and objects, found without recursion."""
+    deepest, stack = 0, [(data, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, (dict, list)):
+            deepest = max(deepest, depth)
+            if depth <= MAX_JSON_DEPTH:
+                stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return deepest
+
+
 async def read_json(request: web.Request) -> dict[str, Any]:
     """The request body as a JSON object, or BadRequest/413 saying what is wrong with it."""
     raw = await request.read()  # raises HTTPRequestEntityTooLarge beyond client_max_size
@@ -161,10 +224,15 @@ async def read_json(request: web.Request) -> dict[str, Any]:
         raise BadRequest("Request body is empty; expected a JSON object")
     try:
         data = json.loads(raw)
+    except RecursionError as e:
+        raise BadRequest(f"Request body nests more than {MAX_JSON_DEPTH} levels deep") from e
     except (ValueError, UnicodeDecodeError) as e:
-        raise BadRequest(f"Request body is not valid JSON: {e}") from e
+        # Also an integer of more than 4,300 digits; the message says which.
+        raise BadRequest(f"Request body is not valid JSON: {str(e).splitlines()[0]}") from e
     if not isinstance(data, dict):
         raise BadRequest("Request body must be a JSON object")
+    if _depth(data) > MAX_JSON_DEPTH:
+        raise BadRequest(f"Request body nests more than {MAX_JSON_DEPTH} levels deep")
     return data
 
 
@@ -194,20 +262,77 @@ async def metrics_view(request: web.Request) -> web.Response:
     return web.Response(body=data, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
+# A change to a process's architecture is a lease: unless its author renews it, the process goes
+# back to its baseline by itself, so a rollout or lever whose author crashed does not outlive it.
+DEFAULT_LEASE_S = 15.0
+MAX_LEASE_S = 3600.0
+# How often a process looks for a lapsed lease: a lapse lands at most this late.
+LEASE_CHECK_EVERY_S = 0.25
+
+
+def _shown(value: Any) -> str:
+    """A JSON value as an error message quotes it: one line, and short."""
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _lease_s(body: dict[str, Any]) -> float:
+    """The body's ``lease_s``, or DEFAULT_LEASE_S; BadRequest naming the bound when it is off."""
+    if "lease_s" not in body:
+        return DEFAULT_LEASE_S
+    value = body["lease_s"]
+    # bool is an int to Python, but `"lease_s": true` is a mistake, not one second.
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= MAX_LEASE_S:
+        raise BadRequest(f"lease_s must be a number of seconds above 0 and at most {MAX_LEASE_S:g}, "
+                         f"not {_shown(value)}")
+    return float(value)
+
+
+def _expires_in(state: ArchitectureState) -> float | None:
+    remaining = state.lease_remaining(time.monotonic())
+    return None if remaining is None else round(remaining, 3)
+
+
+def lapse_if_due(app: web.Application) -> Architecture | None:
+    """Put the process back on its baseline if its lease is due: the architecture it left."""
+    ctx = app[CONTEXT]
+    state = ctx.architecture
+    left = state.lapse_if_due(time.monotonic())
+    if left is not None:
+        metrics = app[METRICS]
+        metrics.set_version(state.current.version)
+        metrics.architecture_lease_lapses.inc()
+        log.warning("%s: lease on architecture %s lapsed; back on %s", ctx.instance, left.version, state.current.version)
+    return left
+
+
 async def get_architecture(request: web.Request) -> web.Response:
     require_control(request)
+    # A lease due but not yet noticed by the lapse loop has lapsed: say what runs in truth.
+    lapse_if_due(request.app)
     state = request.app[CONTEXT].architecture
     # The whole document too, so a change can start from what runs now (a workshop's levers).
     return web.json_response({"version": state.current.version, "baseline": state.baseline.version,
+                              "lease_expires_in_s": _expires_in(state),
                               "architecture": state.current.model_dump(mode="json")})
 
 
 async def put_architecture(request: web.Request) -> web.Response:
-    """Move this process to another architecture version (validated whole before it applies)."""
+    """Move this process to another architecture version (validated whole before it applies).
+
+    The change holds for ``lease_s`` seconds (default DEFAULT_LEASE_S) unless renewed, or for
+    good with ``"keep": true``; moving to the baseline version ends any lease.
+    """
     require_control(request)
     body = await read_json(request)
     if "architecture" not in body:
         raise BadRequest("Body needs an 'architecture' field holding the architecture document")
+    keep = body.get("keep", False)
+    if not isinstance(keep, bool):
+        raise BadRequest(f"keep must be true or false, not {_shown(keep)}")
+    if keep and "lease_s" in body:
+        raise BadRequest("Give either 'keep': true (a permanent change) or 'lease_s', not both")
+    lease_s = None if keep else _lease_s(body)
     ctx = request.app[CONTEXT]
     try:
         new = parse_architecture(body["architecture"], where="request body")
@@ -215,16 +340,45 @@ async def put_architecture(request: web.Request) -> web.Response:
         raise BadRequest(str(e)) from e
     if new.instance_kinds().get(ctx.instance) != ctx.kind:
         raise BadRequest(f"Architecture {new.version} has no {ctx.kind} instance named {ctx.instance!r}")
-    old = ctx.architecture.swap(new)
+    lapse_if_due(request.app)  # so "previous" is what ran in truth
+    old = ctx.architecture.apply(new, lease_s, time.monotonic())
     request.app[METRICS].set_version(new.version)
-    log.info("%s moved from architecture %s to %s", ctx.instance, old.version, new.version)
-    return web.json_response({"version": new.version, "previous": old.version})
+    expires = _expires_in(ctx.architecture)
+    held = "permanently" if expires is None else f"for {expires:g} s unless renewed"
+    log.info("%s moved from architecture %s to %s, %s", ctx.instance, old.version, new.version, held)
+    return web.json_response({"version": new.version, "previous": old.version, "lease_expires_in_s": expires})
+
+
+async def renew_architecture(request: web.Request) -> web.Response:
+    """Extend the lease on the version this process runs: ``{"version": ..., "lease_s": ...}``.
+
+    409 when another version runs (the lease lapsed, or someone else changed it), so the
+    renewer learns its change is gone; the body's ``version`` says what runs instead.
+    """
+    require_control(request)
+    body = await read_json(request)
+    version = body.get("version")
+    if not isinstance(version, str) or not version:
+        raise BadRequest("Body needs a 'version' field naming the architecture version to renew")
+    lease_s = _lease_s(body)
+    ctx = request.app[CONTEXT]
+    state = ctx.architecture
+    lapse_if_due(request.app)  # a lease already due is gone, not renewable
+    if state.renew(version, lease_s, time.monotonic()):
+        return web.json_response({"version": version, "lease_expires_in_s": _expires_in(state)})
+    running = state.current.version
+    if running != version:
+        message = f"{ctx.instance} runs architecture {running}, not {version}: its lease lapsed or another change replaced it"
+    else:
+        message = f"{ctx.instance} runs its baseline architecture {running}: nothing to renew"
+    return web.json_response({**error_body(message, 0), "version": running}, status=409)
 
 
 async def restore_baseline(request: web.Request) -> web.Response:
-    """Put this process back on the architecture it started with (rollback, halt)."""
+    """Put this process back on the architecture it started with (rollback, halt); ends any lease."""
     require_control(request)
     ctx = request.app[CONTEXT]
+    lapse_if_due(request.app)  # so "previous" is what ran in truth
     old = ctx.architecture.swap(ctx.architecture.baseline)
     request.app[METRICS].set_version(ctx.arch.version)
     return web.json_response({"version": ctx.arch.version, "previous": old.version})
@@ -270,6 +424,10 @@ async def add_faults(request: web.Request) -> web.Response:
     raw = body.get("faults")
     if not isinstance(raw, list) or not raw:
         raise BadRequest("Body needs a non-empty 'faults' list")
+    active = len(request.app[FAULTS].active())
+    if active + len(raw) > MAX_ACTIVE_FAULTS:
+        raise BadRequest(f"A process holds at most {MAX_ACTIVE_FAULTS} active faults: "
+                         f"{active} active, {len(raw)} more asked for")
     specs = []
     for i, item in enumerate(raw):
         try:
@@ -290,8 +448,9 @@ async def clear_faults(request: web.Request) -> web.Response:
 async def remove_fault(request: web.Request) -> web.Response:
     require_control(request)
     raw = request.match_info["id"]
-    if not (raw.isascii() and raw.isdigit()) or not request.app[FAULTS].remove(int(raw)):
-        raise NotFound(f"No active fault with id {raw}")
+    fault_id = whole_number(raw)
+    if fault_id is None or not request.app[FAULTS].remove(fault_id):
+        raise NotFound(f"No active fault with id {raw[:40]}")
     return web.json_response({"removed": 1})
 
 
@@ -303,6 +462,27 @@ async def _upstream_ctx(app: web.Application) -> AsyncIterator[None]:
     await client.start()
     yield
     await client.close()
+
+
+async def _lease_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The lapse loop: a leased change goes back to the baseline once its lease is due."""
+
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(LEASE_CHECK_EVERY_S)
+            try:
+                lapse_if_due(app)
+            except Exception:
+                # A listener failed on the way back. The process runs its baseline regardless (the
+                # lease is cleared first), so say so, and the loop lives on for later leases.
+                app[METRICS].set_version(app[CONTEXT].arch.version)
+                log.exception("%s: a listener failed while a lapsed lease went back to the baseline", app[CONTEXT].instance)
+
+    task = asyncio.create_task(loop())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def _ready_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -340,6 +520,7 @@ def create_service_app(
         route_of,
     )
     middlewares = [metrics_middleware(metrics, route_of)] if instrument else []
+    middlewares.append(host_middleware(ctx))
     middlewares += [fault_mw] if chaos else []
     middlewares.append(error_middleware)
     app = web.Application(client_max_size=client_max_size, middlewares=middlewares)
@@ -357,6 +538,7 @@ def create_service_app(
     app.router.add_get("/control/architecture", get_architecture)
     app.router.add_put("/control/architecture", put_architecture)
     app.router.add_post("/control/architecture/baseline", restore_baseline)
+    app.router.add_post("/control/architecture/renew", renew_architecture)
     app.router.add_get("/control/faults", list_faults)
     app.router.add_post("/control/faults", add_faults)
     app.router.add_delete("/control/faults", clear_faults)
@@ -367,6 +549,8 @@ def create_service_app(
         app.router.add_route("*", "/{tail:.*}", catch_all)
     app.cleanup_ctx.append(_upstream_ctx)
     app.cleanup_ctx.extend(cleanup)
+    # After the service's own resources: a lapse resizes them, so the loop stops before they close.
+    app.cleanup_ctx.append(_lease_ctx)
     app.cleanup_ctx.append(_ready_ctx)
     return app
 

@@ -23,6 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 MAX_TTL_S = 3600.0
 DEFAULT_TTL_S = 15.0
+# Active faults one process holds at most: every request is matched against each of them.
+MAX_ACTIVE_FAULTS = 64
 FaultKind = Literal["latency", "error", "abort", "blackhole", "capacity", "reroute", "rate_limit"]
 # Kinds that change how this process behaves as a whole rather than matching requests.
 PROCESS_KINDS = frozenset({"reroute", "rate_limit"})
@@ -100,9 +102,20 @@ class ActiveFault:
     spec: FaultSpec
     expires: float  # time.monotonic()
     in_flight: int = 0
+    # Set when the fault is removed (halt, DELETE): requests it parks wake up at once instead of
+    # sleeping out their time.
+    lifted: asyncio.Event = field(default_factory=asyncio.Event)
 
     def remaining(self, now: float) -> float:
         return max(0.0, self.expires - now)
+
+    async def park(self, seconds: float) -> bool:
+        """Hold a request up to ``seconds``; True if the fault was removed meanwhile."""
+        try:
+            await asyncio.wait_for(self.lifted.wait(), timeout=seconds)
+        except TimeoutError:
+            return False
+        return True
 
 
 @dataclass
@@ -132,10 +145,15 @@ class FaultStore:
         return list(self.faults.values())
 
     def remove(self, fault_id: int) -> bool:
-        return self.faults.pop(fault_id, None) is not None
+        fault = self.faults.pop(fault_id, None)
+        if fault is not None:
+            fault.lifted.set()
+        return fault is not None
 
     def clear(self) -> int:
         n = len(self.faults)
+        for fault in self.faults.values():
+            fault.lifted.set()
         self.faults.clear()
         return n
 
@@ -210,7 +228,7 @@ def fault_middleware(store: FaultStore, error_response: ErrorResponse, route_of:
                 if spec.probability < 1.0 and store.rng.random() >= spec.probability:
                     continue
                 if spec.kind == "latency":
-                    await asyncio.sleep((spec.latency_ms + store.rng.uniform(0, spec.jitter_ms)) / 1000)
+                    await f.park((spec.latency_ms + store.rng.uniform(0, spec.jitter_ms)) / 1000)
                 elif spec.kind == "error":
                     return error_response(spec.status, spec.retry_after_s)
                 elif spec.kind == "capacity":
@@ -223,8 +241,10 @@ def fault_middleware(store: FaultStore, error_response: ErrorResponse, route_of:
                         request.transport.abort()  # the caller sees its connection reset
                     raise ConnectionResetError("fault: connection aborted")
                 elif spec.kind == "blackhole":
-                    # Say nothing until the fault lapses; callers give up long before.
-                    await asyncio.sleep(f.remaining(now))
+                    # Say nothing until the fault lapses (callers give up long before), unless it
+                    # is removed first: then the request goes on as if it had never been held.
+                    if await f.park(f.remaining(now)):
+                        continue
                     if request.transport is not None:
                         request.transport.abort()
                     raise ConnectionResetError("fault: blackhole")

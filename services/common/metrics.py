@@ -70,6 +70,12 @@ class HttpMetrics:
             ["service", "replica"],
             registry=r,
         ).labels(service, replica)
+        self.architecture_lease_lapses = Counter(
+            "failwhale_architecture_lease_lapses_total",
+            "Times a leased architecture change lapsed unrenewed and this process went back to its baseline.",
+            ["service", "replica"],
+            registry=r,
+        ).labels(service, replica)
         self.ready = Gauge(
             "failwhale_service_ready",
             "1 when the process reports ready on /readyz (process health, not user health).",

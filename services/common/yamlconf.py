@@ -18,6 +18,33 @@ from services.errors import ConfigError
 M = TypeVar("M", bound=BaseModel)
 Loc = tuple[str | int, ...]
 
+# Limits on every YAML file the project reads. The biggest real file is a few KB and 8 levels
+# deep, and none uses aliases; these keep a hostile or broken file to a one-line error, fast:
+# PyYAML's composer recurses once per level (5,000 levels: a RecursionError), and a few nested
+# aliases expand into billions of nodes (a "billion laughs" file hangs the loader).
+MAX_BYTES = 1_000_000
+MAX_DEPTH = 64
+
+
+def _check_limits(text: str, where: str) -> None:
+    """Refuse a file that is too big, too deep or uses aliases, before anything is built from it.
+
+    Walks PyYAML's event stream, which its parser produces without recursion."""
+    size = len(text.encode("utf-8", errors="replace"))
+    if size > MAX_BYTES:
+        raise ConfigError(f"{where}:1: file is {size:,} bytes; a config file may have at most {MAX_BYTES:,}")
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            raise ConfigError(f"{where}:{event.start_mark.line + 1}: YAML alias *{event.anchor}: "
+                              "aliases are not allowed (write the value out)")
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise ConfigError(f"{where}:{event.start_mark.line + 1}: nested more than {MAX_DEPTH} levels deep")
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
+
 
 def _walk(node: yaml.Node, loc: Loc, lines: dict[Loc, int], where: str) -> None:
     """Record the 1-based line of every key path, and refuse duplicate keys (YAML would keep the last)."""
@@ -40,6 +67,7 @@ def _walk(node: yaml.Node, loc: Loc, lines: dict[Loc, int], where: str) -> None:
 def parse_yaml(text: str, where: str) -> tuple[Any, dict[Loc, int]]:
     """Parse YAML text into plain data plus a map from key path to line number."""
     try:
+        _check_limits(text, where)
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.load(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as e:

@@ -17,7 +17,8 @@ from aiohttp import web
 from prometheus_client import Counter, Gauge
 
 from services.architecture.model import TimelineBackend
-from services.common.app import CACHES, CONTEXT, METRICS, UPSTREAM, CacheOps, ServiceContext, create_service_app
+from services.common.app import (CACHES, CONTEXT, METRICS, UPSTREAM, CacheOps, ServiceContext, create_service_app,
+                                 whole_number)
 from services.errors import BadRequest, OverCapacity, ServiceError, UpstreamError
 from services.timeline.capacity import CapacityGate
 
@@ -81,9 +82,10 @@ async def home(request: web.Request) -> web.Response:
     user = request.headers.get("X-User", "guest")
     page_size = _config(request.app).page_size
     raw = request.query.get("count", str(page_size))
-    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 200:
+    wanted = whole_number(raw)
+    if wanted is None or not 1 <= wanted <= 200:
         raise BadRequest("'count' must be a whole number from 1 to 200")
-    count = min(int(raw), page_size)  # the architecture caps how much one build may fetch
+    count = min(wanted, page_size)  # the architecture caps how much one build may fetch
 
     async def build(cfg: TimelineBackend) -> list[dict]:
         tweets = await _recent_tweets(request, cfg, count)

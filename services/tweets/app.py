@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from prometheus_client import Counter
 
-from services.common.app import CONTEXT, METRICS, ServiceContext, create_service_app, read_json
+from services.common.app import CONTEXT, METRICS, ServiceContext, create_service_app, read_json, whole_number
 from services.errors import BadRequest, NotFound, Unauthorized
 from services.tweets.store import TweetStore
 
@@ -31,10 +31,9 @@ async def post_tweet(request: web.Request) -> web.Response:
 
 
 async def recent(request: web.Request) -> web.Response:
-    try:
-        limit = int(request.query.get("limit", "20"))
-    except ValueError as e:
-        raise BadRequest("'limit' must be a whole number") from e
+    limit = whole_number(request.query.get("limit", "20"))
+    if limit is None:
+        raise BadRequest("'limit' must be a whole number")
     if not 1 <= limit <= 200:
         raise BadRequest("'limit' must be between 1 and 200")
     return web.json_response(await request.app[STORE].recent(limit))
@@ -44,9 +43,10 @@ async def show(request: web.Request) -> web.Response:
     raw = request.match_info["id"]
     if not (raw.isascii() and raw.isdigit()):
         raise BadRequest("A tweet id is a whole number")
-    tweet = await request.app[STORE].get(int(raw)) if int(raw) <= MAX_ID else None
+    tweet_id = whole_number(raw)  # None past 19 digits: no tweet has such an id
+    tweet = await request.app[STORE].get(tweet_id) if tweet_id is not None and tweet_id <= MAX_ID else None
     if tweet is None:
-        raise NotFound(f"No tweet with id {raw}")
+        raise NotFound(f"No tweet with id {raw[:40]}")
     return web.json_response(tweet)
 
 

@@ -17,6 +17,9 @@ class Recorder:
     def __init__(self) -> None:
         self.calls: list[tuple[str, str, tuple[str, ...]]] = []
 
+    def halted_since(self, t: float) -> bool:
+        return False
+
     async def each(self, method, path, *, json=None, only=None, timeout_s=0.8):
         names = tuple(only or ("everyone",))
         self.calls.append((method, path, names))

@@ -3,6 +3,7 @@ judges every expectation on its measured value alone."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -10,8 +11,9 @@ import pytest
 
 from chaos import runner as runner_module
 from chaos.control import Answer
-from chaos.rollout import RolloutResult
+from chaos.errors import LabError
 from chaos.lab.supervisor import LoadOptions
+from chaos.rollout import RolloutResult
 from chaos.runner import Runner, judge
 from chaos.scenario import Expectation, Inject, Quick, Rollout, load_scenario
 from services.architecture import load_architecture
@@ -131,3 +133,19 @@ def test_an_injected_capacity_is_scaled_and_its_ttl_is_not(tmp_path):
     [(_, _, body)] = r.control.sent
     # The TTL runs in wall time (60 scenario seconds at speed 2), whatever the scale.
     assert body["faults"] == [{"kind": "rate_limit", "bucket": "auth", "rate_per_s": 12.0, "burst": 24, "ttl_s": 30.0}]
+
+
+def test_a_prometheus_hiccup_leaves_the_progress_line_blank_and_the_run_going(tmp_path, monkeypatch):
+    said: list[str] = []
+    r = Runner(load_scenario(VALID), "valid", tmp_path, 2.0, say=said.append)
+    r.lab = SimpleNamespace(url=lambda name: "http://127.0.0.1:9")
+    phases = []
+    r.events = SimpleNamespace(phase=SimpleNamespace(labels=lambda name: SimpleNamespace(set=lambda v: phases.append(name))))
+
+    def unreachable(*_a, **_kw):
+        raise LabError("Prometheus query failed: connection refused")
+
+    monkeypatch.setattr(runner_module.measure, "query", unreachable)
+    t0 = time.time()
+    r.sleep_until(t0 + 2.1, "step 2", t0)  # no exception: the timeline goes on
+    assert said and all("journeys not failed: web   ?  app   ?" in line for line in said), said

@@ -13,8 +13,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chaos.scenario import SCHEMA_FILE, Inject, ScenarioError, json_schema, load_scenario, parse_scenario, scaled_fault
+from chaos.scenario import (SCHEMA_FILE, Inject, ScenarioError, bound_text, json_schema, load_scenario, parse_scenario,
+                            scaled_fault, within)
 from services.common.faults import FaultSpec
+from tests.conftest import HOSTILE_YAML
 
 DATA = Path(__file__).parent / "data"
 VALID = DATA / "valid.yaml"
@@ -108,6 +110,7 @@ CASES = [
     ("unknown measure", setter("expectations", 0, "measure", "vibes"), "expectations.0.measure", "Input should be"),
     ("expectation with two sources", setter("expectations", 0, "promql", "up"), "expectations.0", "exactly one of measure or promql"),
     ("expectation without bound", deleter("expectations", 1, "max"), "expectations.1", "needs min, max or both"),
+    ("expectation with min above max", setter("expectations", 1, "min", 0.5), "expectations.1", "min 0.5 is above max 0.2"),
     ("probe with min above max", setter("steady_state", "probes", 0, "max", 0.5), "steady_state.probes.0", "min 0.99 is above max 0.5"),
     ("unknown rollback action", setter("rollbacks", 0, "action", "pray"), "rollbacks.0.action", "Input should be"),
     ("incident date malformed", setter("incident", "date", "28 Dec"), "incident.date", "should match pattern"),
@@ -196,6 +199,19 @@ def test_failwhale_validate_reports_each_file_and_exits_2_on_any_bad(tmp_path):
     assert result.stderr.strip().count("\n") == 0 and "speed: Input should be greater than 0" in result.stderr
 
 
+def test_failwhale_validate_refuses_an_alias_bomb_and_deep_nesting_in_one_line_each(tmp_path):
+    files = []
+    for what in ("alias bomb", "5,000 levels of flow nesting"):
+        path = tmp_path / f"{what.replace(' ', '-')}.yaml"
+        path.write_text(HOSTILE_YAML[what][0])
+        files.append(path)
+    for path in files:
+        result = subprocess.run([sys.executable, "-m", "chaos.cli", "validate", str(path)],
+                                capture_output=True, text=True, timeout=10)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+        assert result.stderr.strip().count("\n") == 0 and str(path) in result.stderr, result.stderr[-2000:]
+
+
 # Every numeric field of a fault, and whether a scale multiplies it: a capacity does, a time or
 # a share does not. A new numeric field fails the test below until it is put in one of these.
 FAULT_SCALED = {"max_in_flight", "rate_per_s", "burst"}
@@ -235,3 +251,10 @@ def test_a_scaled_inject_step_scales_each_of_its_faults():
     got = inject.scaled(2)
     assert got.faults == [FaultSpec(kind="rate_limit", bucket="auth", rate_per_s=8, burst=16), FaultSpec(kind="abort", ttl_s=5)]
     assert (got.at, got.target) == (1, ["auth"])
+
+
+def test_a_bound_holds_on_its_edges_and_never_without_a_value():
+    assert within(0.7, 0.7, 0.9) and within(0.9, 0.7, 0.9) and within(5.0, None, None)
+    assert not within(0.69, 0.7, 0.9) and not within(0.91, 0.7, 0.9)
+    assert not within(None, None, 1.0)
+    assert bound_text(0.7, 0.9) == ">= 0.7 and <= 0.9" and bound_text(None, 0.2) == "<= 0.2"

@@ -13,6 +13,7 @@ from chaos import workshop
 from chaos.control import Answer
 from chaos.lab.ports import free_port_lab_config, free_ports
 from chaos.lab.supervisor import write_private
+from chaos.lease import LeaseKeeper
 from chaos.runner import Journal
 from chaos.scenario import Rollback, load_scenario
 from services.config import load_lab_config
@@ -186,6 +187,10 @@ async def test_a_bad_lever_request_is_one_line_naming_what_is_wrong(lever_server
         assert (await resp.json())["error"].startswith("no lever named 'reboot'; there are: declare, ack, pause")
     async with http.post(f"{url}/levers/declare", data=b"{nope", headers=auth) as resp:
         assert resp.status == 400 and (await resp.json())["error"] == "the body must be JSON"
+    async with http.post(f"{url}/levers/declare", data=b"[" * 100_000 + b"]" * 100_000, headers=auth) as resp:
+        assert resp.status == 400 and (await resp.json())["error"] == "the body nests too deeply"
+    async with http.post(f"{url}/levers/declare", data=b'{"who": ' + b"9" * 5000 + b"}", headers=auth) as resp:
+        assert resp.status == 400 and (await resp.json())["error"] == "the body must be JSON"
     async with http.post(f"{url}/levers/rollback", json={"who": "ops"}, headers=auth) as resp:
         assert resp.status == 409 and "still starting" in (await resp.json())["error"]
 
@@ -287,25 +292,30 @@ def test_detection_is_a_declaration_or_an_ack_of_a_firing_alert_after_the_change
 
 
 class _Control:
-    """A lab control plane in memory: every process runs ``arch_data``; PUTs are remembered and
-    the processes named in ``refuse`` do not take theirs."""
+    """A lab control plane in memory: every process runs ``arch_data``; PUTs are remembered, the
+    processes named in ``refuse`` do not take theirs and those in ``lose`` take it but their
+    answer is lost."""
 
-    def __init__(self, arch, arch_data, refuse=()) -> None:
-        self.arch, self.data, self.refuse, self.puts = arch, arch_data, set(refuse), []
+    def __init__(self, arch, arch_data, refuse=(), lose=()) -> None:
+        self.arch, self.data, self.refuse, self.lose, self.puts = arch, arch_data, set(refuse), set(lose), []
 
     async def each(self, method, path, *, json=None, only=None, timeout_s=0.8):
         names = list(only or self.arch.instance_kinds())
         if method == "GET":
             return [Answer(n, 200, {"version": self.data["version"], "architecture": copy.deepcopy(self.data)}) for n in names]
         self.puts.append((names, json["architecture"]))
-        return [Answer(n, 500 if n in self.refuse else 200, {}) for n in names]
+        if len(self.puts) > 1:  # the undo: everyone answers
+            return [Answer(n, 200, {}) for n in names]
+        return [Answer(n, 500, {}) if n in self.refuse else Answer(n, 0, "TimeoutError") if n in self.lose else Answer(n, 200, {})
+                for n in names]
 
 
 @pytest.fixture
 def levers_on(tmp_path, arch, arch_data):
-    def make(refuse=()):
+    def make(refuse=(), lose=()):
         runner = _FakeRunner(tmp_path)
-        runner.control, runner.arch_lock, runner.rolling_out = _Control(arch, arch_data, refuse), threading.Lock(), None
+        runner.control, runner.arch_lock, runner.rolling_out = _Control(arch, arch_data, refuse, lose), threading.Lock(), None
+        runner.keeper = LeaseKeeper(runner.control)  # never started: what it would renew is read by hand
         levers = workshop.Levers(runner)
         runner.over = levers.ended.is_set
         return levers
@@ -345,6 +355,18 @@ async def test_a_change_one_process_refuses_is_undone_on_the_others(levers_on, a
     assert sent["version"] == "v1-limits-x2" and restored == arch_data
     assert back == [n for n in changed if n != "api-2"]
     assert levers.runner.journal.entries[-1]["outcome"] == "failed"
+
+
+async def test_a_process_whose_answer_was_lost_is_undone_too_and_every_change_is_renewed(levers_on, arch_data):
+    levers = levers_on(refuse={"api-2"}, lose={"api-3"})
+    with pytest.raises(workshop.WorkshopError, match=r"could not move 2 process\(es\) \(api-2, api-3\)"):
+        await levers.pull("rate-limit", "ops", {"factor": 2})
+    (changed, _), (back, restored) = levers.runner.control.puts
+    assert "api-3" in back and "api-2" not in back and restored == arch_data
+    # The keeper holds what each process was last asked to run, so nothing lingers past a lease.
+    held = levers.runner.keeper.held()
+    assert held["api-3"] == arch_data["version"] and held["api-1"] == arch_data["version"]
+    assert "api-2" not in held  # it refused: it runs what it ran before, nothing to renew
 
 
 def test_the_figures_phases_follow_the_game_as_it_went(tmp_path):

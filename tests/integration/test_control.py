@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -41,6 +42,9 @@ def test_halt_removes_every_fault_and_restores_baselines_fast(lab):
 
     status = failwhale(lab, "status")
     assert "api-1          yes     v2" in status.stdout and "error (" in status.stdout, status.stdout
+    # Nobody renews these changes: each shows the lease it lapses by (15 s by default).
+    assert re.search(r"^api-2 +yes +v2 +1[0-5]s left", status.stdout, re.M), status.stdout
+    assert re.search(r"^timeline +yes +v1 +- ", status.stdout, re.M), status.stdout
 
     started = time.monotonic()
     result = failwhale(lab, "halt")

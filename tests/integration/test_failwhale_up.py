@@ -34,8 +34,8 @@ def lab_pids(marker: str) -> list[int]:
     return pids
 
 
-def start_up(config: Path, *extra: str) -> tuple[subprocess.Popen, list[str]]:
-    cmd = [*FAILWHALE, "up", "--config", str(config), "--headless", "--users", "4", *extra]
+def start_up(config: Path, *extra: str, headless: bool = True) -> tuple[subprocess.Popen, list[str]]:
+    cmd = [*FAILWHALE, "up", "--config", str(config), *(["--headless"] if headless else []), "--users", "4", *extra]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines = []
     deadline = time.monotonic() + 30
@@ -106,6 +106,7 @@ def test_port_in_use_is_one_line_naming_the_port(tmp_path):
         ("ports:\n  web: 80\n", ":2: ports.web: Input should be greater than or equal to 1024"),
         ("ports:\n  web: 8080\n  edge: 8080\n", ":1: ports: edge and web both use port 8080"),
         ("host: 0.0.0.0.0\nports: {web: 8080}\n", ":1: host: not an IP address"),
+        ("host: 0.0.0.0\nports: {web: 8080}\n", ":1: host: 0.0.0.0 is not a loopback address"),
         ("ports: {web: eighty}\n", ":1: ports.web: Input should be a valid integer"),
         ("", ":1: (top level): expected a mapping of fields, got an empty file"),
         ("ports: {web: 18080}\nspeed: 3\n", ":2: speed: unknown field"),
@@ -119,3 +120,39 @@ def test_malformed_lab_config_is_one_line_with_file_and_line(tmp_path, content, 
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert result.stderr.startswith(f"error: {config}") and expected in result.stderr, result.stderr
+
+
+def test_locusts_web_ui_refuses_a_swarm_without_the_labs_password(tmp_path):
+    import base64
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    from services.config import load_lab_config
+
+    config = write_lab_config(tmp_path)
+    lab = load_lab_config(config)
+    proc, lines = start_up(config, headless=False)
+    try:
+        assert any("user failwhale, password in" in line for line in lines), lines
+        secret = (lab.data_path / "locust-ui.secret").read_text().strip()
+        assert (lab.data_path / "locust-ui.secret").stat().st_mode & 0o077 == 0
+        url = lab.url("locust")
+        form = urllib.parse.urlencode({"user_count": "500", "spawn_rate": "50", "host": "http://third-party.example"}).encode()
+        deadline = time.monotonic() + 20
+        while True:  # the UI comes up a moment after the services
+            try:
+                urllib.request.urlopen(urllib.request.Request(url + "/swarm", data=form), timeout=5)
+                raise AssertionError("an unauthenticated /swarm was accepted")
+            except urllib.error.HTTPError as e:
+                assert e.code == 401, e.code
+                break
+            except urllib.error.URLError:
+                assert time.monotonic() < deadline, "Locust's UI did not come up"
+                time.sleep(0.5)
+        auth = {"Authorization": "Basic " + base64.b64encode(f"failwhale:{secret}".encode()).decode()}
+        with urllib.request.urlopen(urllib.request.Request(url + "/", headers=auth), timeout=5) as resp:
+            assert resp.status == 200
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)

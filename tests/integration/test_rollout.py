@@ -1,10 +1,14 @@
-"""A guarded rollout of a breaking change is rolled back before it reaches every replica."""
+"""Rollouts against a real lab: a guard rolls a breaking change back before it reaches every
+replica, and a change outlives its owner by one lease at most."""
 
 from __future__ import annotations
 
+import json
+import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -12,6 +16,7 @@ import yaml
 
 from chaos.lab.supervisor import Lab, LoadOptions
 from services.architecture import load_architecture
+from services.common.app import read_token
 from services.config import load_lab_config
 from tests.integration.conftest import prom_query, wait_for_query, write_lab_config
 
@@ -65,3 +70,61 @@ def test_a_rollout_file_that_does_not_fit_the_lab_is_refused_in_one_line(lab, tm
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "its processes differ from the running lab's" in result.stderr
+
+
+V2 = Path(__file__).parents[2] / "services" / "architecture" / "v2.yaml"
+LEASE_S = 3  # shorter than the default 15 s, so the test waits less
+
+
+def control_get(lab: Lab, name: str) -> dict:
+    req = urllib.request.Request(lab.url(name) + "/control/architecture",
+                                 headers={"Authorization": f"Bearer {read_token(lab.lab.token_path)}"})
+    with urllib.request.urlopen(req, timeout=3) as resp:
+        return json.load(resp)
+
+
+def versions(lab: Lab) -> dict[str, str]:
+    """What every service process says it runs, asked on its control plane."""
+    return {name: control_get(lab, name)["version"] for name in lab.arch.instance_kinds()}
+
+
+def start_rollout(lab: Lab, *extra: str) -> subprocess.Popen:
+    """``failwhale rollout v2`` in one wave; returns once every process has moved."""
+    proc = subprocess.Popen([sys.executable, "-m", "chaos.cli", "rollout", str(V2), "--config", str(lab.lab.source),
+                             "--waves", "1", "--bake", "0", *extra], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    while (line := proc.stdout.readline()) and "is on every process" not in line:
+        lines.append(line)
+    assert line, "".join(lines)
+    return proc
+
+
+def test_a_killed_rollout_lapses_back_to_the_baseline_within_its_lease(lab):
+    proc = start_rollout(lab, "--lease", str(LEASE_S))
+    assert set(versions(lab).values()) == {"v2"}
+    time.sleep(2 * LEASE_S)
+    assert set(versions(lab).values()) == {"v2"}, "the command renews its lease while it runs"
+    proc.send_signal(signal.SIGKILL)  # no rollback can run
+    proc.communicate()
+    killed = time.monotonic()
+    while set(versions(lab).values()) != {"v1"}:
+        assert time.monotonic() - killed < LEASE_S + 5, versions(lab)
+        time.sleep(0.5)
+
+
+def test_ctrl_c_rolls_a_held_rollout_back_and_keep_makes_it_permanent(lab):
+    proc = start_rollout(lab)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 130 and "rolled back v2 (interrupted)" in out, out
+    assert set(versions(lab).values()) == {"v1"}
+
+    kept = subprocess.run([sys.executable, "-m", "chaos.cli", "rollout", str(V2), "--config", str(lab.lab.source),
+                           "--waves", "1", "--bake", "0", "--keep"], capture_output=True, text=True, timeout=30)
+    assert kept.returncode == 0 and "for good" in kept.stdout, kept.stdout + kept.stderr
+    answers = [control_get(lab, name) for name in lab.arch.instance_kinds()]
+    assert {(a["version"], a["lease_expires_in_s"]) for a in answers} == {("v2", None)}  # no lease to lapse
+    back = subprocess.run([sys.executable, "-m", "chaos.cli", "rollback", "--config", str(lab.lab.source)],
+                          capture_output=True, text=True, timeout=30)
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert set(versions(lab).values()) == {"v1"}

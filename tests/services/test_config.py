@@ -67,10 +67,19 @@ def test_host_must_be_an_ip_address(tmp_path, host):
     assert f"not an IP address: {host!r}" in message
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
-def test_ip_hosts_are_accepted_and_used_in_urls(tmp_path, host):
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.20", "10.0.0.1"])
+def test_a_host_other_machines_could_reach_is_refused_in_one_line(tmp_path, host):
+    path = write_lab(tmp_path, host=host)
+    message = config_error(path)
+    assert f":{line_of(path, 'host:')}: host: {host} is not a loopback address" in message and "\n" not in message
+
+
+@pytest.mark.parametrize(("host", "url"), [("127.0.0.1", "http://127.0.0.1:18080"), ("127.0.0.2", "http://127.0.0.2:18080"),
+                                           ("::1", "http://[::1]:18080")])
+def test_loopback_hosts_are_accepted_and_used_in_urls(tmp_path, host, url):
     cfg = load_lab_config(write_lab(tmp_path, host=host))
-    assert cfg.url("web") == f"http://{host}:18080"
+    assert cfg.url("web") == url
+    assert cfg.address("web") == url.removeprefix("http://")
 
 
 def test_relative_architecture_resolves_against_the_config_file(tmp_path, monkeypatch):

@@ -1,6 +1,7 @@
 """Architecture files: v1 is a consistent topology, inconsistent ones are refused naming the
-field, a swap tells listeners, API path templates match and extract parameters, and a scaled
-architecture multiplies exactly its per-time capacities."""
+field, a swap tells listeners, a leased change lapses to the baseline unless renewed, API path
+templates match and extract parameters, and a scaled architecture multiplies exactly its
+per-time capacities."""
 
 from __future__ import annotations
 
@@ -139,6 +140,75 @@ def test_listener_sees_the_new_architecture_as_current(arch, arch_data):
     state.on_change(lambda _old, _new: seen.append(state.current.version))
     state.swap(parse_architecture(arch_data))
     assert seen == ["v2"]
+
+
+def _leased(arch, arch_data, version="v2"):
+    arch_data["version"] = version
+    state = ArchitectureState(arch)
+    return state, parse_architecture(arch_data)
+
+
+def test_a_leased_change_runs_until_its_lease_then_lapses_to_the_baseline(arch, arch_data):
+    state, v2 = _leased(arch, arch_data)
+    calls = []
+    state.on_change(lambda old, new: calls.append((old.version, new.version)))
+    assert state.apply(v2, 15.0, now=100.0) is arch
+    assert (state.current, state.lease_until, state.lease_remaining(110.0)) == (v2, 115.0, 5.0)
+    assert state.lapse_if_due(114.9) is None
+    assert state.current is v2
+    assert state.lapse_if_due(115.0) is v2  # the architecture it left
+    assert (state.current, state.lease_until, state.lease_remaining(200.0)) == (arch, None, None)
+    assert calls == [("v1", "v2"), ("v2", "v1")]  # listeners resize on the way back too
+    assert state.lapse_if_due(1e9) is None  # lapses once
+
+
+def test_renew_extends_only_the_lease_on_the_version_that_runs(arch, arch_data):
+    state, v2 = _leased(arch, arch_data)
+    state.apply(v2, 15.0, now=100.0)
+    assert state.renew("v2", 30.0, now=110.0)
+    assert state.lease_until == 140.0
+    assert state.lapse_if_due(139.0) is None
+    assert not state.renew("v3", 30.0, now=120.0)  # someone else's version: nothing changes
+    assert state.lease_until == 140.0
+    assert not state.renew("v2", 30.0, now=140.0)  # due: a lapsed change is not revived
+    assert state.lapse_if_due(140.0) is v2
+    assert not state.renew("v2", 30.0, now=141.0)  # gone back to the baseline
+    assert not state.renew("v1", 30.0, now=141.0)  # the baseline: nothing to renew
+    assert state.lease_until is None
+
+
+def test_a_kept_change_is_permanent_and_renewing_it_keeps_it_so(arch, arch_data):
+    state, v2 = _leased(arch, arch_data)
+    state.apply(v2, None, now=100.0)
+    assert state.lease_until is None
+    assert state.renew("v2", 15.0, now=101.0)
+    assert state.lease_until is None
+    assert state.lapse_if_due(1e9) is None
+    assert state.current is v2
+
+
+def test_the_baseline_version_takes_no_lease_and_swap_ends_a_lease(arch, arch_data):
+    state, v2 = _leased(arch, arch_data)
+    state.apply(v2, 15.0, now=100.0)
+    state.apply(arch, 15.0, now=101.0)  # nothing to undo
+    assert state.lease_until is None
+    state.apply(v2, 15.0, now=102.0)
+    state.swap(arch)  # what existing callers do (restore the baseline)
+    assert state.lease_until is None
+    assert state.lapse_if_due(1e9) is None
+
+
+def test_a_failing_listener_still_leaves_the_lapsed_process_on_its_baseline(arch, arch_data):
+    state, v2 = _leased(arch, arch_data)
+    state.apply(v2, 1.0, now=0.0)
+
+    def fail(_old, _new):
+        raise RuntimeError("pool would not resize")
+
+    state.on_change(fail)
+    with pytest.raises(RuntimeError):
+        state.lapse_if_due(2.0)
+    assert (state.current, state.lease_until) == (arch, None)  # and no lapse to retry forever
 
 
 def test_compile_path_matches_and_extracts():

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from services.architecture import parse_architecture
-from services.auth.app import LAB_PASSWORD
+from services.auth.app import LAB_PASSWORD, STATE
 from tests.conftest import TOKEN, metric_value
 
 CONTROL = {"Authorization": f"Bearer {TOKEN}"}
@@ -280,3 +280,15 @@ async def test_a_login_session_is_exchanged_for_fresh_access_tokens(start_servic
         assert resp.status == 401
     async with http.post(f"{auth.url}/internal/session") as resp:
         assert resp.status == 401
+
+
+async def test_past_its_cap_auth_forgets_the_oldest_tokens_first(start_service, http):
+    auth = await start_service("auth")
+    auth.app[STATE].max_tokens = 3
+    tokens = []
+    for _ in range(5):
+        _, body, _ = await post(http, f"{auth.url}/internal/guest/activate")
+        tokens.append(body["guest_token"])
+    statuses = [(await verify(http, auth, token))[0] for token in tokens]
+    assert statuses == [401, 401, 200, 200, 200]
+    assert sessions(auth, "guest") == 3

@@ -5,6 +5,9 @@ from __future__ import annotations
 import io
 import json
 
+import pytest
+
+from services.common.app import DEFAULT_LEASE_S
 from tests.conftest import TOKEN, metric_value
 
 
@@ -44,7 +47,9 @@ async def test_control_swaps_architecture_and_deploy_info(start_service, http, a
     headers = {"Authorization": f"Bearer {TOKEN}"}
     async with http.put(f"{svc.url}/control/architecture", json={"architecture": arch_data}, headers=headers) as resp:
         assert resp.status == 200, await resp.text()
-        assert await resp.json() == {"version": "v2", "previous": "v1"}
+        body = await resp.json()
+    assert body.pop("lease_expires_in_s") == pytest.approx(DEFAULT_LEASE_S, abs=1)  # a lease, by default
+    assert body == {"version": "v2", "previous": "v1"}
     assert metric_value(svc.app, "failwhale_deploy_info", version="v2") == 1
     assert metric_value(svc.app, "failwhale_deploy_info", version="v1") == 0
 
@@ -84,3 +89,26 @@ async def test_an_answer_whose_caller_hung_up_is_counted_499(start_service, http
             break
     assert metric_value(svc.app, "failwhale_http_requests_total", route="/internal/trends", code="499") == 1
     assert not metric_value(svc.app, "failwhale_http_requests_total", route="/internal/trends", code="200")
+
+
+def test_an_expected_connection_drop_is_logged_as_one_line_and_a_bug_keeps_its_traceback():
+    import logging
+    import sys
+
+    from services.common.app import OneLineAborts
+
+    def record(exc: BaseException) -> logging.LogRecord:
+        try:
+            raise exc
+        except BaseException:
+            return logging.LogRecord("aiohttp.server", logging.ERROR, __file__, 1, "Error handling request from %s",
+                                     ("127.0.0.1",), sys.exc_info())
+
+    handler = logging.StreamHandler()
+    handler.addFilter(OneLineAborts())
+    dropped = record(ConnectionResetError("fault: blackhole"))
+    assert handler.filter(dropped)
+    assert handler.format(dropped) == "Error handling request from 127.0.0.1: ConnectionResetError: fault: blackhole"
+    bug = record(KeyError("oops"))
+    handler.filter(bug)
+    assert "Traceback" in handler.format(bug)

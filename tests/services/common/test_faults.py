@@ -116,6 +116,30 @@ async def test_blackhole_hangs_until_the_caller_gives_up_then_lapses(start_servi
     assert await get_status(http, f"{svc.url}/internal/notifications") == 200
 
 
+@pytest.mark.parametrize("spec", [{"kind": "blackhole", "ttl_s": 30}, {"kind": "latency", "latency_ms": 30000, "ttl_s": 60}],
+                         ids=["blackhole", "latency"])
+async def test_requests_a_fault_holds_wake_up_when_it_is_removed(start_service, http, spec):
+    svc = await start_service("notifications")
+    await inject(http, svc, spec)
+    parked = asyncio.ensure_future(get_status(http, f"{svc.url}/internal/notifications"))
+    await asyncio.sleep(0.3)
+    assert not parked.done()
+    started = time.monotonic()
+    async with http.delete(f"{svc.url}/control/faults", headers=AUTH) as resp:
+        assert (await resp.json()) == {"removed": 1}
+    assert await asyncio.wait_for(parked, 2) == 200  # served as if never held, not after 30 s
+    assert time.monotonic() - started < 1.0
+
+
+async def test_a_process_holds_at_most_64_active_faults(start_service, http):
+    svc = await start_service("notifications")
+    await inject(http, svc, *[{"kind": "latency", "latency_ms": 1}] * 60)
+    body = await inject(http, svc, *[{"kind": "latency", "latency_ms": 1}] * 5, status=400)
+    assert body["errors"][0]["message"] == "A process holds at most 64 active faults: 60 active, 5 more asked for"
+    async with http.get(f"{svc.url}/control/faults", headers=AUTH) as resp:
+        assert len((await resp.json())["faults"]) == 60  # none of the five applied
+
+
 async def test_capacity_cut_turns_away_what_does_not_fit(start_service, http):
     svc = await start_service("notifications")
     await inject(http, svc, {"kind": "latency", "latency_ms": 300}, {"kind": "capacity", "max_in_flight": 2})

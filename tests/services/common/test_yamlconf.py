@@ -13,6 +13,7 @@ from services.architecture import Architecture, load_architecture
 from services.common.yamlconf import load_model
 from services.config import LabConfig, load_lab_config
 from services.errors import ConfigError
+from tests.conftest import HOSTILE_YAML as HOSTILE
 
 ERROR_LINE = re.compile(r"^(?P<file>[^\n]+?):(?P<line>\d+): (?P<field>[^:\n]+): (?P<message>[^\n]+)$")
 
@@ -169,3 +170,19 @@ def test_every_error_is_a_single_line(tmp_path, arch_data):
     assert "\n" not in message
     assert message.startswith(f"{tmp_path / 'arch.yaml'}:{line_of(text, 'api:', top_level=True)}: api: ")
     assert "unknown upstream 'nowhere'" in message
+
+
+@pytest.mark.parametrize("model", [Architecture, LabConfig], ids=["architecture", "lab config"])
+@pytest.mark.parametrize("what", list(HOSTILE))
+def test_a_hostile_yaml_file_is_one_line_within_a_second(tmp_path, model, what):
+    import time
+
+    text, words = HOSTILE[what]
+    path = tmp_path / "hostile.yaml"
+    path.write_text(text)
+    started = time.monotonic()
+    with pytest.raises(ConfigError) as info:
+        load_model(model, path)
+    assert time.monotonic() - started < 1.0
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(f"{path}:") and words in message, message
