@@ -93,8 +93,9 @@ def _naive_middleware():
     return naive_metrics
 
 
-def build_variant(variant: str, data_dir: Path):
-    """The notifications app for ``variant``, from the lab's own config and architecture."""
+def build_variant(variant: str, data_dir: Path, port: int):
+    """The notifications app for ``variant``, from the lab's own config and architecture, as
+    served on ``port`` (its lab config says so: a service answers only requests for its own address)."""
     from aiohttp import web
 
     from services.architecture import ArchitectureState, load_architecture
@@ -104,7 +105,8 @@ def build_variant(variant: str, data_dir: Path):
     from services.registry import build_app
 
     # An empty data dir: no control token, and nothing shared with a lab that may be running.
-    lab = load_lab_config().model_copy(update={"data_dir": data_dir})
+    lab = load_lab_config()
+    lab = lab.model_copy(update={"data_dir": data_dir, "ports": {**lab.ports, INSTANCE: port}})
     arch = load_architecture(lab.architecture_path)
     if variant == "failwhale":
         return build_app(INSTANCE, lab, arch)
@@ -125,7 +127,7 @@ def build_variant(variant: str, data_dir: Path):
 def serve_variant(variant: str, port: int) -> int:
     """The ``serve`` subcommand: one variant's server until interrupted; 2 if it cannot listen."""
     with tempfile.TemporaryDirectory(prefix="failwhale-bench-") as tmp:
-        return serve(build_variant(variant, Path(tmp)), HOST, port, f"the {variant} server")
+        return serve(build_variant(variant, Path(tmp), port), HOST, port, f"the {variant} server")
 
 
 # --------------------------------------------------------------------------- the driver
