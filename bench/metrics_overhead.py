@@ -2,13 +2,13 @@
 
 Runs the notifications service four ways, each as its own server process on 127.0.0.1:
 
-* ``bare``      -- the service with ``instrument=False, chaos=False``: neither the metrics
-                   middleware nor the fault middleware;
+* ``bare``      -- the service with ``instrument=False, chaos=False``: the service middleware
+                   without its metrics and fault steps (the Host check and JSON errors remain);
 * ``naive``     -- ``bare`` plus a prometheus-client middleware written the way most tutorials
                    write it (``.labels(...)`` on every request, ``with histogram.time()``);
-* ``chaos``     -- ``bare`` plus the fault middleware with no fault active (target: >= 0.98);
+* ``chaos``     -- ``bare`` plus the fault step with no fault active (target: >= 0.98);
 * ``failwhale`` -- the service exactly as the lab builds it (``services.registry.build_app``):
-                   metrics and fault middlewares both.
+                   metrics and fault steps both.
 
 ``wrk`` loads one server at a time. Every round runs every variant back to back (each
 round starting with the next one), so that machine noise hits every variant alike, and each

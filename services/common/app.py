@@ -27,8 +27,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.architecture.model import Architecture, ArchitectureState, parse_architecture
 from services.common.clients import client_class
-from services.common.faults import (MAX_ACTIVE_FAULTS, FaultCollector, FaultSpec, FaultStore, canonical_route,
-                                    fault_middleware)
+from services.common.faults import (MAX_ACTIVE_FAULTS, FaultCollector, FaultSpec, FaultStore,
+                                    apply_faults, canonical_route)
 from services.common.metrics import HttpMetrics
 from services.common.upstream import UpstreamClient
 from services.config import LabConfig
@@ -103,41 +103,6 @@ def json_error(
     return web.json_response(error_body(message, code), status=status, headers=headers)
 
 
-def metrics_middleware(metrics: HttpMetrics, route_of: Callable[[web.Request], str] = canonical_route) -> Middleware:
-    """Count and time every request; a closure so the hot path does no app lookups.
-
-    The route label is what the handler set, else ``route_of`` (e.g. when a fault answered first).
-    """
-    observe = metrics.observe_request
-    clock = time.perf_counter
-
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        start = clock()
-        metrics.in_flight += 1
-        status = 500
-        try:
-            resp = await handler(request)
-            # The handler finished, but its caller hung up first: an answer nobody receives.
-            transport = request.transport
-            status = 499 if transport is None or transport.is_closing() else resp.status
-            return resp
-        except web.HTTPException as e:
-            status = e.status
-            raise
-        except asyncio.CancelledError:
-            status = 499  # the caller went away (nginx's convention)
-            raise
-        finally:
-            metrics.in_flight -= 1
-            route = request.get(ROUTE_LABEL)
-            if route is None:
-                route = route_of(request)
-            observe(route, request.method, status, client_class(request.headers), clock() - start)
-
-    return middleware
-
-
 class OneLineAborts(logging.Filter):
     """A dropped connection is expected in this lab (an abort or blackhole fault, a caller that
     gave up): log it as one line instead of aiohttp's full traceback, which over a long game
@@ -153,42 +118,97 @@ class OneLineAborts(logging.Filter):
         return True
 
 
-def host_middleware(ctx: ServiceContext) -> Middleware:
-    """Refuse a request whose Host header names another address than this process's own.
+def service_middleware(
+    ctx: ServiceContext,
+    metrics: HttpMetrics | None,
+    faults: FaultStore | None,
+    route_of: Callable[[web.Request], str] = canonical_route,
+) -> Middleware:
+    """The one middleware every service runs; from the outside in, it:
 
-    A web page on another site can make the browser send requests to 127.0.0.1 under a name it
-    controls (DNS rebinding), and read the answers; such requests carry that name as their Host.
-    Without a Host header (HTTP/1.0) there is nothing to check."""
+    1. counts and times the request (``metrics``; the route label is what the handler set, else
+       ``route_of``, e.g. when a fault answered first), so whatever the layers below do to a
+       caller is measured;
+    2. refuses a Host header that names another address than this process's own (421);
+    3. applies the active faults (``faults``), skipped at the cost of one check when none is;
+    4. turns domain errors and aiohttp's own HTTP errors into JSON: nothing escapes as a bare 500.
+
+    One coroutine, not four middlewares: each aiohttp middleware layer costs a call and a
+    coroutine per request, on every hop of every journey (``bench/metrics_overhead.py``).
+    ``metrics=None`` and ``faults=None`` leave those steps out (the benchmark's baselines).
+    """
     port = ctx.lab.port(ctx.instance)
+    # A web page on another site can make the browser send requests to 127.0.0.1 under a name it
+    # controls (DNS rebinding), and read the answers; such requests carry that name as their Host.
+    # Without a Host header (HTTP/1.0) there is nothing to check.
     allowed = frozenset({ctx.lab.address(ctx.instance), f"localhost:{port}", ctx.lab.host, "localhost"})
 
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    def fault_answer(status: int, retry_after: float | None) -> web.StreamResponse:
+        return json_error(status, _FAULT_MESSAGES.get(status, "Internal error"), 131, retry_after)
+
+    async def answer(request: web.Request, handler: Handler) -> web.StreamResponse:
         host = request.headers.get("Host")
         if host is not None and host.lower() not in allowed:
             return json_error(421, f"This is {ctx.lab.address(ctx.instance)}, not {host[:100]}", 0)
-        return await handler(request)
+        if faults is not None and faults.faults:
+            # Errors are answered inside the faults: a fault's dropped connection is no error answer.
+            return await apply_faults(faults, request, lambda r: _guarded(handler, r), fault_answer, route_of)
+        try:
+            return await handler(request)
+        except Exception as e:
+            return _error_answer(request, e)
 
-    return middleware
+    if metrics is None:
+        return web.middleware(answer)
+    observe = metrics.observe_request
+    clock = time.perf_counter
+
+    @web.middleware
+    async def measured(request: web.Request, handler: Handler) -> web.StreamResponse:
+        start = clock()
+        metrics.in_flight += 1
+        status = 500
+        # Unset, a request key costs a raised KeyError to read (about 1 us); "" means unset.
+        request[ROUTE_LABEL] = ""
+        try:
+            resp = await answer(request, handler)
+            # The handler finished, but its caller hung up first: an answer nobody receives.
+            transport = request.transport
+            status = 499 if transport is None or transport.is_closing() else resp.status
+            return resp
+        except web.HTTPException as e:
+            status = e.status
+            raise
+        except asyncio.CancelledError:
+            status = 499  # the caller went away (nginx's convention)
+            raise
+        finally:
+            metrics.in_flight -= 1
+            route = request[ROUTE_LABEL] or route_of(request)
+            observe(route, request.method, status, client_class(request.headers), clock() - start)
+
+    return measured
 
 
-@web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Domain errors and aiohttp's own HTTP errors become JSON; nothing escapes as a bare 500."""
+async def _guarded(handler: Handler, request: web.Request) -> web.StreamResponse:
     try:
         return await handler(request)
-    except ServiceError as e:
+    except Exception as e:
+        return _error_answer(request, e)
+
+
+def _error_answer(request: web.Request, e: Exception) -> web.StreamResponse:
+    """The JSON answer for an error a handler raised; re-raises a redirect (an HTTPException < 400).
+    Call it only from an ``except`` block: it logs the traceback of an unexpected error."""
+    if isinstance(e, ServiceError):
         return json_error(e.status, e.message, e.code, e.retry_after, e.headers)
-    except web.HTTPException as e:
+    if isinstance(e, web.HTTPException):
         if e.status < 400:
-            raise
+            raise e
         allow = {"Allow": e.headers["Allow"]} if "Allow" in e.headers else None
         return json_error(e.status, e.reason, 0, headers=allow)
-    except asyncio.CancelledError:
-        raise
-    except Exception:
-        log.exception("unhandled error serving %s %s", request.method, request.path)
-        return json_error(500, "Internal error", 131)
+    log.exception("unhandled error serving %s %s", request.method, request.path)
+    return json_error(500, "Internal error", 131)
 
 
 # The deepest body any route takes is an architecture document (about 6 levels); deeper is a
@@ -507,23 +527,14 @@ def create_service_app(
 ) -> web.Application:
     """Build a service's app: skeleton routes, the service's ``routes``, then an optional catch-all.
 
-    ``instrument=False`` leaves out the metrics middleware and ``chaos=False`` the fault
-    middleware (the benchmark's baselines; the lab always runs both).
+    ``instrument=False`` leaves the metrics out of the service middleware and ``chaos=False`` the
+    faults (the benchmark's baselines; the lab always runs both).
     """
     metrics = HttpMetrics(ctx.kind, ctx.instance)
     faults = FaultStore()
-    # Faults sit inside the metrics middleware, so what they do to callers is measured.
     route_of = route_of or canonical_route
-    fault_mw = fault_middleware(
-        faults,
-        lambda status, retry_after: json_error(status, _FAULT_MESSAGES.get(status, "Internal error"), 131, retry_after),
-        route_of,
-    )
-    middlewares = [metrics_middleware(metrics, route_of)] if instrument else []
-    middlewares.append(host_middleware(ctx))
-    middlewares += [fault_mw] if chaos else []
-    middlewares.append(error_middleware)
-    app = web.Application(client_max_size=client_max_size, middlewares=middlewares)
+    middleware = service_middleware(ctx, metrics if instrument else None, faults if chaos else None, route_of)
+    app = web.Application(client_max_size=client_max_size, middlewares=[middleware])
     metrics.set_version(ctx.arch.version)
     app[CONTEXT] = ctx
     app[METRICS] = metrics

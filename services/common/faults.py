@@ -1,10 +1,10 @@
-"""Faults a service can be told to suffer, applied by one middleware shared by every service.
+"""Faults a service can be told to suffer, applied by the middleware every service shares.
 
 A fault is data (:class:`FaultSpec`): what to do (added latency, an error answer, a dropped
 connection, a hang, a concurrency cut, or sending a dependency somewhere else), to which
 requests (path prefix, method, a header), how often, and for how long. Every fault has a TTL
 and lapses by itself, so a crashed chaos runner cannot leave one behind. With no fault active
-the middleware costs one attribute check per request.
+they cost one attribute check per request.
 """
 
 from __future__ import annotations
@@ -205,52 +205,53 @@ def canonical_route(request: web.Request) -> str:
     return resource.canonical if resource is not None else "unmatched"
 
 
-def fault_middleware(store: FaultStore, error_response: ErrorResponse, route_of: Callable[[web.Request], str] = canonical_route):
-    """The one chaos middleware every service runs (inside the metrics middleware).
+async def apply_faults(
+    store: FaultStore,
+    request: web.Request,
+    handler: Handler,
+    error_response: ErrorResponse,
+    route_of: Callable[[web.Request], str] = canonical_route,
+) -> web.StreamResponse:
+    """Serve ``request`` through ``handler`` as the active faults say; call only when ``store.faults``.
 
-    ``route_of`` names a request's route the way the metrics do, for faults matched by route.
+    The service middleware (``services.common.app``) calls this inside its metrics, so what faults
+    do to callers is measured, and skips it when no fault is active. ``route_of`` names a
+    request's route the way the metrics do, for faults matched by route.
     """
-
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if not store.faults:  # the common case: no chaos, nearly free
-            return await handler(request)
-        if request.path.startswith("/control/") or request.path in ("/metrics", "/healthz", "/readyz"):
-            return await handler(request)  # chaos must never lock out its own off switch
-        now = time.monotonic()
-        held: list[ActiveFault] = []
-        try:
-            # Admission first: a capacity cut must count requests that other faults then slow down.
-            for f in sorted(store.active(), key=lambda f: f.spec.kind != "capacity"):
-                spec = f.spec
-                if spec.kind in PROCESS_KINDS or not spec.matches(request, route_of):
+    if request.path.startswith("/control/") or request.path in ("/metrics", "/healthz", "/readyz"):
+        return await handler(request)  # chaos must never lock out its own off switch
+    now = time.monotonic()
+    held: list[ActiveFault] = []
+    try:
+        # Admission first: a capacity cut must count requests that other faults then slow down.
+        for f in sorted(store.active(), key=lambda f: f.spec.kind != "capacity"):
+            spec = f.spec
+            if spec.kind in PROCESS_KINDS or not spec.matches(request, route_of):
+                continue
+            if spec.probability < 1.0 and store.rng.random() >= spec.probability:
+                continue
+            if spec.kind == "latency":
+                await f.park((spec.latency_ms + store.rng.uniform(0, spec.jitter_ms)) / 1000)
+            elif spec.kind == "error":
+                return error_response(spec.status, spec.retry_after_s)
+            elif spec.kind == "capacity":
+                if f.in_flight >= (spec.max_in_flight or 0):
+                    return error_response(503, None)
+                f.in_flight += 1
+                held.append(f)
+            elif spec.kind == "abort":
+                if request.transport is not None:
+                    request.transport.abort()  # the caller sees its connection reset
+                raise ConnectionResetError("fault: connection aborted")
+            elif spec.kind == "blackhole":
+                # Say nothing until the fault lapses (callers give up long before), unless it
+                # is removed first: then the request goes on as if it had never been held.
+                if await f.park(f.remaining(now)):
                     continue
-                if spec.probability < 1.0 and store.rng.random() >= spec.probability:
-                    continue
-                if spec.kind == "latency":
-                    await f.park((spec.latency_ms + store.rng.uniform(0, spec.jitter_ms)) / 1000)
-                elif spec.kind == "error":
-                    return error_response(spec.status, spec.retry_after_s)
-                elif spec.kind == "capacity":
-                    if f.in_flight >= (spec.max_in_flight or 0):
-                        return error_response(503, None)
-                    f.in_flight += 1
-                    held.append(f)
-                elif spec.kind == "abort":
-                    if request.transport is not None:
-                        request.transport.abort()  # the caller sees its connection reset
-                    raise ConnectionResetError("fault: connection aborted")
-                elif spec.kind == "blackhole":
-                    # Say nothing until the fault lapses (callers give up long before), unless it
-                    # is removed first: then the request goes on as if it had never been held.
-                    if await f.park(f.remaining(now)):
-                        continue
-                    if request.transport is not None:
-                        request.transport.abort()
-                    raise ConnectionResetError("fault: blackhole")
-            return await handler(request)
-        finally:
-            for f in held:
-                f.in_flight -= 1
-
-    return middleware
+                if request.transport is not None:
+                    request.transport.abort()
+                raise ConnectionResetError("fault: blackhole")
+        return await handler(request)
+    finally:
+        for f in held:
+            f.in_flight -= 1
