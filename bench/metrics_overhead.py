@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
+import json
 import os
 import re
 import shutil
@@ -228,8 +229,16 @@ def wait_ready(server: Server) -> None:
         status, body = e.code, e.read()
     except (urllib.error.URLError, OSError) as e:
         raise BenchError(f"{server.variant} server did not answer {PATH}: {e}") from e
-    if status != 200 or b'"notifications": [{' not in body:
+    if status != 200 or not _has_items(body):
         raise BenchError(f"{server.variant} server answered {PATH} with {status}: {body[:80]!r}")
+
+
+def _has_items(body: bytes) -> bool:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(data, dict) and bool(data.get("notifications"))
 
 
 _REQUESTS = re.compile(r"^\s*(\d+) requests in ", re.M)

@@ -8,7 +8,6 @@ while a client that gets a fresh token for every page (the web) makes auth check
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from dataclasses import dataclass
@@ -18,8 +17,9 @@ from prometheus_client import Counter
 
 from services.architecture.model import Architecture, Route, compile_path
 from services.common.app import CACHES, CONTEXT, METRICS, ROUTE_LABEL, UPSTREAM, CacheOps, ServiceContext, create_service_app
-from services.common.upstream import UpstreamResponse, respond
 from services.common.clients import CLIENT_HEADER, client_class
+from services.common.jsonbody import dumps
+from services.common.upstream import UpstreamResponse, respond
 from services.errors import MethodNotAllowed, NotFound, ServiceError, Unauthorized
 
 TOKEN_CACHE_MAX = 100_000
@@ -83,7 +83,7 @@ async def _identify(request: web.Request, route: Route) -> str:
         checks["verified"].inc()
         resp = await app[UPSTREAM].call(
             arch.api.upstreams["auth"], "POST", "/internal/verify", name="auth",
-            body=json.dumps({"token": token}).encode(), headers={"Content-Type": "application/json", **_client_headers(request)},
+            body=dumps({"token": token}), headers={"Content-Type": "application/json", **_client_headers(request)},
         )
         if resp.status != 200:
             raise PassThrough(resp)

@@ -20,6 +20,7 @@ from services.architecture.model import Architecture, AuthBackend
 from services.auth.ratelimit import TokenBucket
 from services.common.faults import FaultStore
 from services.common.app import FAULTS, METRICS, ServiceContext, create_service_app, read_json, whole_number
+from services.common.jsonbody import json_response
 from services.common.metrics import HttpMetrics
 from services.errors import BadRequest, NotFound, RateLimited, Unauthorized
 
@@ -155,7 +156,7 @@ async def guest_activate(request: web.Request) -> web.Response:
     state = request.app[STATE]
     state.limit("guest_activate")
     token = state.issue(GUEST, state.config.guest_token_ttl_s)
-    return web.json_response({"guest_token": token})
+    return json_response({"guest_token": token})
 
 
 async def login(request: web.Request) -> web.Response:
@@ -168,7 +169,7 @@ async def login(request: web.Request) -> web.Response:
     if not state.user_exists(username) or password != LAB_PASSWORD:
         raise Unauthorized("Wrong username or password")
     token = state.issue(username, state.config.session_ttl_s)
-    return web.json_response({"token": token, "user": user_profile(username)})
+    return json_response({"token": token, "user": user_profile(username)})
 
 
 async def verify(request: web.Request) -> web.Response:
@@ -180,7 +181,7 @@ async def verify(request: web.Request) -> web.Response:
         raise BadRequest("Verify needs a 'token' string")
     state.limit("verify")
     sess = state.resolve(token)
-    return web.json_response({"user": sess.user, "kind": "guest" if sess.user == GUEST else "user", "expires_in": round(sess.expires - time.monotonic())})
+    return json_response({"user": sess.user, "kind": "guest" if sess.user == GUEST else "user", "expires_in": round(sess.expires - time.monotonic())})
 
 
 async def exchange_session(request: web.Request) -> web.Response:
@@ -195,7 +196,7 @@ async def exchange_session(request: web.Request) -> web.Response:
     if sess.user == GUEST or sess.kind != "session":
         raise Unauthorized("Only a login session can be exchanged for an access token")
     token = state.issue(sess.user, state.config.access_token_ttl_s, kind="access")
-    return web.json_response({"access_token": token, "screen_name": sess.user})
+    return json_response({"access_token": token, "screen_name": sess.user})
 
 
 async def logout(request: web.Request) -> web.Response:
@@ -203,21 +204,21 @@ async def logout(request: web.Request) -> web.Response:
     header = request.headers.get("Authorization", "")
     if not header.startswith("Bearer ") or not state.revoke(header[7:]):
         raise Unauthorized()
-    return web.json_response({"logged_out": True})
+    return json_response({"logged_out": True})
 
 
 async def account(request: web.Request) -> web.Response:
     user = request.headers.get("X-User", GUEST)
     if user == GUEST:
-        return web.json_response({"screen_name": None, "guest": True, "language": "en"})
-    return web.json_response({**user_profile(user), "guest": False, "language": "en"})
+        return json_response({"screen_name": None, "guest": True, "language": "en"})
+    return json_response({**user_profile(user), "guest": False, "language": "en"})
 
 
 async def show_user(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     if not request.app[STATE].user_exists(name):
         raise NotFound(f"User {name} not found")
-    return web.json_response(user_profile(name))
+    return json_response(user_profile(name))
 
 
 async def _prune_ctx(app: web.Application):

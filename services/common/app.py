@@ -29,6 +29,7 @@ from services.architecture.model import Architecture, ArchitectureState, parse_a
 from services.common.clients import client_class
 from services.common.faults import (MAX_ACTIVE_FAULTS, FaultCollector, FaultSpec, FaultStore,
                                     apply_faults, canonical_route)
+from services.common.jsonbody import JSONDecodeError, json_response, loads
 from services.common.metrics import HttpMetrics
 from services.common.upstream import UpstreamClient
 from services.config import LabConfig
@@ -100,7 +101,7 @@ def json_error(
     headers = dict(headers or {})
     if retry_after is not None:
         headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
-    return web.json_response(error_body(message, code), status=status, headers=headers)
+    return json_response(error_body(message, code), status=status, headers=headers)
 
 
 class OneLineAborts(logging.Filter):
@@ -243,11 +244,12 @@ async def read_json(request: web.Request) -> dict[str, Any]:
     if not raw:
         raise BadRequest("Request body is empty; expected a JSON object")
     try:
-        data = json.loads(raw)
-    except RecursionError as e:
-        raise BadRequest(f"Request body nests more than {MAX_JSON_DEPTH} levels deep") from e
-    except (ValueError, UnicodeDecodeError) as e:
-        # Also an integer of more than 4,300 digits; the message says which.
+        data = loads(raw)
+    except JSONDecodeError as e:
+        # orjson's own limit (1,024 levels) is far beyond MAX_JSON_DEPTH: say which one applies.
+        if str(e).startswith("depth limit exceeded"):
+            raise BadRequest(f"Request body nests more than {MAX_JSON_DEPTH} levels deep") from e
+        # Also invalid UTF-8, and an integer too large even for a float; the message says which.
         raise BadRequest(f"Request body is not valid JSON: {str(e).splitlines()[0]}") from e
     if not isinstance(data, dict):
         raise BadRequest("Request body must be a JSON object")
@@ -267,14 +269,14 @@ def require_control(request: web.Request) -> None:
 
 async def healthz(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
-    return web.json_response({"status": "alive", "service": ctx.kind, "replica": ctx.instance})
+    return json_response({"status": "alive", "service": ctx.kind, "replica": ctx.instance})
 
 
 async def readyz(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     ready = request.app[READY].is_set()
     body = {"ready": ready, "service": ctx.kind, "replica": ctx.instance, "version": ctx.arch.version}
-    return web.json_response(body, status=200 if ready else 503)
+    return json_response(body, status=200 if ready else 503)
 
 
 async def metrics_view(request: web.Request) -> web.Response:
@@ -332,7 +334,7 @@ async def get_architecture(request: web.Request) -> web.Response:
     lapse_if_due(request.app)
     state = request.app[CONTEXT].architecture
     # The whole document too, so a change can start from what runs now (a workshop's levers).
-    return web.json_response({"version": state.current.version, "baseline": state.baseline.version,
+    return json_response({"version": state.current.version, "baseline": state.baseline.version,
                               "lease_expires_in_s": _expires_in(state),
                               "architecture": state.current.model_dump(mode="json")})
 
@@ -366,7 +368,7 @@ async def put_architecture(request: web.Request) -> web.Response:
     expires = _expires_in(ctx.architecture)
     held = "permanently" if expires is None else f"for {expires:g} s unless renewed"
     log.info("%s moved from architecture %s to %s, %s", ctx.instance, old.version, new.version, held)
-    return web.json_response({"version": new.version, "previous": old.version, "lease_expires_in_s": expires})
+    return json_response({"version": new.version, "previous": old.version, "lease_expires_in_s": expires})
 
 
 async def renew_architecture(request: web.Request) -> web.Response:
@@ -385,13 +387,13 @@ async def renew_architecture(request: web.Request) -> web.Response:
     state = ctx.architecture
     lapse_if_due(request.app)  # a lease already due is gone, not renewable
     if state.renew(version, lease_s, time.monotonic()):
-        return web.json_response({"version": version, "lease_expires_in_s": _expires_in(state)})
+        return json_response({"version": version, "lease_expires_in_s": _expires_in(state)})
     running = state.current.version
     if running != version:
         message = f"{ctx.instance} runs architecture {running}, not {version}: its lease lapsed or another change replaced it"
     else:
         message = f"{ctx.instance} runs its baseline architecture {running}: nothing to renew"
-    return web.json_response({**error_body(message, 0), "version": running}, status=409)
+    return json_response({**error_body(message, 0), "version": running}, status=409)
 
 
 async def restore_baseline(request: web.Request) -> web.Response:
@@ -401,7 +403,7 @@ async def restore_baseline(request: web.Request) -> web.Response:
     lapse_if_due(request.app)  # so "previous" is what ran in truth
     old = ctx.architecture.swap(ctx.architecture.baseline)
     request.app[METRICS].set_version(ctx.arch.version)
-    return web.json_response({"version": ctx.arch.version, "previous": old.version})
+    return json_response({"version": ctx.arch.version, "previous": old.version})
 
 
 async def cache_op(request: web.Request) -> web.Response:
@@ -418,7 +420,7 @@ async def cache_op(request: web.Request) -> web.Response:
         done = {name: await c.warm() for name, c in caches.items() if c.warm is not None}
     else:
         raise NotFound(f"No cache operation {op!r}: use flush or warm")
-    return web.json_response({"op": op, "caches": done})
+    return json_response({"op": op, "caches": done})
 
 
 # What an injected error says: the words the real API used for these statuses.
@@ -434,7 +436,7 @@ def _fault_view(f, now: float) -> dict[str, Any]:
 async def list_faults(request: web.Request) -> web.Response:
     require_control(request)
     now = time.monotonic()
-    return web.json_response({"faults": [_fault_view(f, now) for f in request.app[FAULTS].active()]})
+    return json_response({"faults": [_fault_view(f, now) for f in request.app[FAULTS].active()]})
 
 
 async def add_faults(request: web.Request) -> web.Response:
@@ -457,12 +459,12 @@ async def add_faults(request: web.Request) -> web.Response:
     added = request.app[FAULTS].add_all(specs)
     now = time.monotonic()
     log.warning("%s: %d fault(s) applied: %s", request.app[CONTEXT].instance, len(added), ", ".join(f.spec.kind for f in added))
-    return web.json_response({"faults": [_fault_view(f, now) for f in added]}, status=201)
+    return json_response({"faults": [_fault_view(f, now) for f in added]}, status=201)
 
 
 async def clear_faults(request: web.Request) -> web.Response:
     require_control(request)
-    return web.json_response({"removed": request.app[FAULTS].clear()})
+    return json_response({"removed": request.app[FAULTS].clear()})
 
 
 async def remove_fault(request: web.Request) -> web.Response:
@@ -471,7 +473,7 @@ async def remove_fault(request: web.Request) -> web.Response:
     fault_id = whole_number(raw)
     if fault_id is None or not request.app[FAULTS].remove(fault_id):
         raise NotFound(f"No active fault with id {raw[:40]}")
-    return web.json_response({"removed": 1})
+    return json_response({"removed": 1})
 
 
 CleanupCtx = Callable[[web.Application], AsyncIterator[None]]

@@ -17,6 +17,7 @@ from aiohttp import web
 from services.architecture.model import Upstream
 from services.common.faults import FaultStore
 from services.common.http1 import Http1Pool
+from services.common.jsonbody import loads
 from services.common.metrics import HttpMetrics
 from services.config import LabConfig
 from services.errors import UpstreamError, UpstreamTimeout
@@ -35,9 +36,7 @@ class UpstreamResponse:
     headers: Mapping[str, str]
 
     def json(self) -> Any:
-        import json
-
-        return json.loads(self.body)
+        return loads(self.body)
 
 
 class UpstreamClient:

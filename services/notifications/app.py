@@ -8,6 +8,7 @@ import zlib
 from aiohttp import web
 
 from services.common.app import CONTEXT, ServiceContext, create_service_app
+from services.common.jsonbody import json_response
 
 KINDS = ("like", "follow", "retweet", "mention")
 
@@ -15,7 +16,7 @@ KINDS = ("like", "follow", "retweet", "mention")
 async def notifications(request: web.Request) -> web.Response:
     user = request.headers.get("X-User", "guest")
     if user == "guest":
-        return web.json_response({"user": None, "notifications": []})
+        return json_response({"user": None, "notifications": []})
     ctx = request.app[CONTEXT]
     size = ctx.arch.backend(ctx.instance).page_size
     seed = zlib.crc32(user.encode())
@@ -29,7 +30,7 @@ async def notifications(request: web.Request) -> web.Response:
         }
         for i in range(seed % size + 1)
     ]
-    return web.json_response({"user": user, "notifications": items})
+    return json_response({"user": user, "notifications": items})
 
 
 def create_app(ctx: ServiceContext) -> web.Application:

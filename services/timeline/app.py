@@ -19,6 +19,7 @@ from prometheus_client import Counter, Gauge
 from services.architecture.model import TimelineBackend
 from services.common.app import (CACHES, CONTEXT, METRICS, UPSTREAM, CacheOps, ServiceContext, create_service_app,
                                  whole_number)
+from services.common.jsonbody import json_response
 from services.errors import BadRequest, OverCapacity, ServiceError, UpstreamError
 from services.timeline.capacity import CapacityGate
 
@@ -93,7 +94,7 @@ async def home(request: web.Request) -> web.Response:
         return tweets
 
     tweets, built = await _cached(request, f"home:{user}:{count}", build)
-    return web.json_response({"user": user, "built_at": built, "tweets": tweets})
+    return json_response({"user": user, "built_at": built, "tweets": tweets})
 
 
 async def trends(request: web.Request) -> web.Response:
@@ -103,7 +104,7 @@ async def trends(request: web.Request) -> web.Response:
         return [{"name": f"#{tag}", "tweet_volume": n} for tag, n in tally.most_common(10)]
 
     items, built = await _cached(request, "trends", build)
-    return web.json_response({"built_at": built, "trends": items})
+    return json_response({"built_at": built, "trends": items})
 
 
 def _flush(app: web.Application) -> int:

@@ -6,6 +6,7 @@ from aiohttp import web
 from prometheus_client import Counter
 
 from services.common.app import CONTEXT, METRICS, ServiceContext, create_service_app, read_json, whole_number
+from services.common.jsonbody import json_response
 from services.errors import BadRequest, NotFound, Unauthorized
 from services.tweets.store import TweetStore
 
@@ -27,7 +28,7 @@ async def post_tweet(request: web.Request) -> web.Response:
         raise BadRequest(f"A tweet may be at most {limit} characters, this one has {len(text)}")
     tweet = await request.app[STORE].insert(user, text)
     request.app[STORED].inc()
-    return web.json_response(tweet, status=201)
+    return json_response(tweet, status=201)
 
 
 async def recent(request: web.Request) -> web.Response:
@@ -36,7 +37,7 @@ async def recent(request: web.Request) -> web.Response:
         raise BadRequest("'limit' must be a whole number")
     if not 1 <= limit <= 200:
         raise BadRequest("'limit' must be between 1 and 200")
-    return web.json_response(await request.app[STORE].recent(limit))
+    return json_response(await request.app[STORE].recent(limit))
 
 
 async def show(request: web.Request) -> web.Response:
@@ -47,7 +48,7 @@ async def show(request: web.Request) -> web.Response:
     tweet = await request.app[STORE].get(tweet_id) if tweet_id is not None and tweet_id <= MAX_ID else None
     if tweet is None:
         raise NotFound(f"No tweet with id {raw[:40]}")
-    return web.json_response(tweet)
+    return json_response(tweet)
 
 
 async def _store_ctx(app: web.Application):

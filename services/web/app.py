@@ -14,6 +14,7 @@ from pathlib import Path
 from aiohttp import web
 
 from services.common.app import CONTEXT, ROUTE_LABEL, UPSTREAM, ServiceContext, create_service_app
+from services.common.jsonbody import json_response
 from services.common.upstream import forward_headers, respond
 from services.web.pages import Manifest, load_manifest
 from services.web.status import checker, post_update, status_html, status_json
@@ -28,7 +29,7 @@ async def index(request: web.Request) -> web.Response:
 
 
 async def manifest(request: web.Request) -> web.Response:
-    return web.json_response(request.app[MANIFEST].model_dump())
+    return json_response(request.app[MANIFEST].model_dump())
 
 
 async def api_proxy(request: web.Request) -> web.StreamResponse:

@@ -21,6 +21,7 @@ import aiohttp
 from aiohttp import web
 
 from services.common.app import CONTEXT, read_json, require_control
+from services.common.jsonbody import json_response
 from services.errors import BadRequest
 
 CHECK_EVERY_S = 1.0
@@ -101,7 +102,7 @@ async def checker(app: web.Application) -> AsyncIterator[None]:
 
 
 async def status_json(request: web.Request) -> web.Response:
-    return web.json_response(request.app[STATUS].as_json())
+    return json_response(request.app[STATUS].as_json())
 
 
 async def post_update(request: web.Request) -> web.Response:
@@ -117,7 +118,7 @@ async def post_update(request: web.Request) -> web.Response:
     updates = request.app[STATUS].updates
     updates.append({"state": state, "text": text.strip(), "at": time.time()})
     del updates[:-MAX_UPDATES]
-    return web.json_response(request.app[STATUS].as_json())
+    return json_response(request.app[STATUS].as_json())
 
 
 async def status_html(request: web.Request) -> web.Response:
