@@ -17,6 +17,7 @@ from locust import events
 from locust.runners import MasterRunner, WorkerRunner
 from prometheus_client import CollectorRegistry, start_http_server
 
+from loadtest import keepalive
 from loadtest.app_user import AppUser, sign_in_earlier
 from loadtest.ledger import Ledger
 from loadtest.recorder import TALLY
@@ -75,6 +76,7 @@ def _user_counts(environment) -> dict[str, int]:
 
 @events.init.add_listener
 def _init(environment, **_kw) -> None:
+    keepalive.install()  # before any user opens a connection, in every Locust process
     opts = environment.parsed_options
     if opts is None:
         return
