@@ -26,16 +26,28 @@ benchmark, not a test: it exits 0 whatever it measures, and 2 with one line when
 measure (Prometheus missing, a port in use, a process that does not start).
 
 Users wait 1-4 s between journeys, so the lab's load grows with --users until the lab is
-saturated; at the default, 1000 users, a 2-core machine is saturated (measured on a quiet
-machine: lab 602 req/s at p99 9.5 s with 1.89 cores busy and 3.15 ms of CPU per request, Locust
-0.78 ms of it; ceiling 2,983 req/s, ratio 0.20). Figures swing by 10-20% between runs on this
-kind of virtual machine: compare variants within one run, or by CPU per request. The ceiling
-also depends on --users: a busy Locust process spends more per request the more users it runs.
+saturated, and a ratio measured below that point says how many users were asked for, not what
+the lab can do. By default the benchmark therefore searches for the lab's capacity: lab runs at
+1000 users, then 30% more each step, until a step's p99 passes --p99-bound (250 ms) or a
+client's journeys fall under 99% ok; then it halves the gap until the last step within the bound
+is within 8% of the first over it. The lab row is the step with the most req/s within the bound,
+and the ceiling runs at that step's users. Each step is a fresh lab with 30 s of steady load after
+its ramp, so a search takes 6-8 minutes on 2 cores (measured on a quiet 2-core machine: capacity
+about 1,800 users, lab 1,837 req/s at p99 240 ms with 1.92 cores busy and 1.05 ms of CPU per
+request, ceiling 6,773 req/s, ratio 0.27). ``--users N`` measures one user count instead.
+
+Both Locust runs keep their connections alive past 1,024 open sockets (loadtest/keepalive.py):
+without that, geventhttpclient reconnected on nearly every request once a Locust process held
+more than about 250 users, and both figures measured connection setup instead.
+
+Figures swing by 10-20% between runs on this kind of virtual machine: compare variants within
+one run, or by CPU per request. The ceiling also depends on the users: a busy Locust process
+spends more per request the more users it runs.
 
 Run it from the repository root::
 
-    python -m bench.lab_throughput                    # defaults: about 2 minutes
-    python -m bench.lab_throughput --users 400 --duration 90 --keep
+    python -m bench.lab_throughput                    # the capacity search: 6-8 minutes
+    python -m bench.lab_throughput --users 1700 --duration 90 --keep
     python -m bench.lab_throughput --smoke            # about 20 s: does it still run?
 """
 
@@ -71,6 +83,17 @@ SETTLE_S = 5  # after the last user started: every user has logged in and done a
 STEADY_S = 10  # the least steady load --duration must leave after the ramp and SETTLE_S
 MIN_WINDOW_S = 5  # the least steady window a run must have had (spawning can run late) to be measured
 READY_TIMEOUT_S = 30.0
+# The search for the lab's capacity: the most users whose steady window keeps p99 within the
+# bound with journeys ok, found by growing the users by SEARCH_STEP until a step is over the
+# bound, then halving the gap until it is within SEARCH_RESOLUTION of the last step within it.
+P99_BOUND_MS = 250.0
+MIN_JOURNEYS_OK = 0.99
+SEARCH_START_USERS = 1000
+SEARCH_STEP = 1.3
+SEARCH_RESOLUTION = 0.08
+SEARCH_MAX_STEPS = 10
+SEARCH_MAX_USERS = 5000
+SEARCH_STEADY_S = 30  # steady seconds each search step keeps after its ramp
 STOP_MARGIN_S = 45.0  # how long past --duration a Locust run may take before it is killed
 # Every step once, with a steady window of about 2 s: enough to show it runs, too little to measure.
 # A window of 1 s still counts, so that a busy machine (a late spawn) does not fail the smoke run.
@@ -91,7 +114,11 @@ install_probe()
 """
 
 BARE_LOCUSTFILE_SOURCE = PROBE_SOURCE + """
-from locust import FastHttpUser, constant, task
+from locust import FastHttpUser, constant, events, task
+from loadtest import keepalive
+
+# As the lab's locustfile does: without it, past 1,024 sockets the client reconnects per request.
+events.init.add_listener(lambda **_kw: keepalive.install())
 
 
 class BareUser(FastHttpUser):
@@ -117,6 +144,36 @@ def serve_bare(port: int) -> int:
     app = web.Application()
     app.router.add_get("/", handle)
     return serve(app, HOST, port, "the bare server")
+
+
+# --------------------------------------------------------------------------- the search
+
+
+def next_users(tried: dict[int, bool]) -> int | None:
+    """The next user count to try, given each count tried so far and whether it was within the
+    bound; None when the search is done (bracketed finely enough, out of steps, or out of range).
+    """
+    if not tried or len(tried) >= SEARCH_MAX_STEPS:
+        return None if tried else SEARCH_START_USERS
+    over = [u for u, ok in tried.items() if not ok]
+    if not over:
+        top = max(tried)
+        return None if top >= SEARCH_MAX_USERS else min(SEARCH_MAX_USERS, round(top * SEARCH_STEP))
+    hi = min(over)
+    within = [u for u, ok in tried.items() if ok and u < hi]
+    if not within:
+        low = round(hi / SEARCH_STEP)
+        return None if low < 50 or low in tried else low
+    lo = max(within)
+    if hi - lo <= SEARCH_RESOLUTION * lo:
+        return None
+    mid = (lo + hi) // 2
+    return None if mid in tried else mid
+
+
+def within_bound(r: "Result", bound_ms: float) -> bool:
+    """The step's p99 is within the bound and every client's journeys are at least 99% ok."""
+    return r.p99_ms <= bound_ms and all(ok_share(n) >= MIN_JOURNEYS_OK for n in r.journeys.values())
 
 
 # --------------------------------------------------------------------------- the driver
@@ -249,11 +306,14 @@ def check_csv(result: Result, run_dir: Path) -> None:
 
 
 def run_lab(args: argparse.Namespace, folder: Path, probe: Path) -> Result:
+    """One lab run at ``args.users`` for ``args.duration``, on a fresh lab in ``folder``."""
     from chaos.errors import ChaosError
     from chaos.lab.supervisor import LOADGEN, LOCUSTFILE, Lab, LoadOptions
     from services.architecture import load_architecture
     from services.config import load_lab_config
     from services.errors import ConfigError
+
+    folder.mkdir(parents=True, exist_ok=True)
 
     try:
         cfg = load_lab_config(free_port_lab_config(folder, ARCHITECTURE))
@@ -357,7 +417,7 @@ def ok_share(counts: Counter) -> float:
     return counts.get("ok", 0) / total if total else float("nan")
 
 
-def report(lab: Result, ceiling: Result, args: argparse.Namespace) -> None:
+def report(lab: Result, ceiling: Result, args: argparse.Namespace, steps: list[Result] = ()) -> None:
     # Its version without importing it: importing Locust here would monkey-patch this process with
     # gevent, late, and gevent warns about that.
     locust_version = importlib.metadata.version("locust")
@@ -370,6 +430,12 @@ def report(lab: Result, ceiling: Result, args: argparse.Namespace) -> None:
     print(f"  lab:     architecture v1 as shipped, every service + Prometheus; the lab's locustfile, shape constant, "
           f"web share {WEB_SHARE:g}, users wait 1-4 s between journeys")
     print("  ceiling: one bare aiohttp process, GET / -> small JSON; users wait 0 s (constant(0))")
+    if steps:
+        print(f"search: lab runs at growing user counts; the lab row below is the one with the most req/s at p99 "
+              f"<= {args.p99_bound:g} ms and journeys >= {100 * MIN_JOURNEYS_OK:g}% ok; the ceiling ran at its users")
+        for n, r in enumerate(steps, 1):
+            verdict = "within" if within_bound(r, args.p99_bound) else "over"
+            print(f"  step {n}: {r.users:>5} users  {describe(r)}  {verdict}")
     print(f"figures: HTTP requests only (journeys left out), over the steady window ({args.settle_s} s after the last user "
           "started, to the stop); p50/p99 over every request in it; 5 s min..max: req/s in its slowest and "
           "fastest 5 s slice")
@@ -419,19 +485,51 @@ def report(lab: Result, ceiling: Result, args: argparse.Namespace) -> None:
     print()
     if args.smoke:
         print(SMOKE_NOTE)
+    if steps and not within_bound(lab, args.p99_bound):
+        print(f"no step kept p99 within {args.p99_bound:g} ms with journeys ok: the lowest step is shown")
     print(f"lab: {lab.rps:,.0f} req/s at p99 {lab.p99_ms:,.0f} ms; ceiling: {ceiling.rps:,.0f} req/s at p99 "
           f"{ceiling.p99_ms:,.1f} ms; ratio lab / ceiling {ratio:.3f}")
     print(f"the lab sustains {ratio:.2f} of what Locust can drive against a bare aiohttp endpoint on this machine")
+
+
+def step_args(args: argparse.Namespace, users: int) -> argparse.Namespace:
+    """``args`` for one run at ``users``: a search step keeps SEARCH_STEADY_S of steady load after its ramp."""
+    duration = args.duration
+    if args.users is None:
+        duration = max(duration, math.ceil(users / args.spawn_rate) + args.settle_s + SEARCH_STEADY_S)
+    return argparse.Namespace(**{**vars(args), "users": users, "duration": float(duration)})
+
+
+def describe(r: Result) -> str:
+    journeys = ", ".join(f"{c} {100 * ok_share(n):.1f}%" for c, n in sorted(r.journeys.items()))
+    return f"{r.rps:,.0f} req/s, p99 {r.p99_ms:,.0f} ms, journeys ok {journeys or '-'}"
+
+
+def search(args: argparse.Namespace, work: Path, probe: Path) -> tuple[Result, list[Result]]:
+    """Lab runs at growing user counts (``next_users``); the best run within the bound, and all of them."""
+    tried: dict[int, bool] = {}
+    runs: list[Result] = []
+    while (users := next_users(tried)) is not None:
+        result = run_lab(step_args(args, users), work / f"lab-{users}", probe)
+        tried[users] = within_bound(result, args.p99_bound)
+        runs.append(result)
+        verdict = "within" if tried[users] else "over"
+        print(f"step {len(runs)}: {users} users: {describe(result)}: {verdict} the bound", flush=True)
+    within = [r for r in runs if tried[r.users]]
+    best = max(within, key=lambda r: r.rps) if within else min(runs, key=lambda r: r.users)
+    return best, runs
 
 
 def bench(args: argparse.Namespace) -> int:
     from chaos.errors import ChaosError
     from chaos.lab.provision import find_prometheus
 
-    ramp = args.users / args.spawn_rate
-    if args.duration < ramp + args.settle_s + args.steady_s:
-        raise BenchError(f"--duration {args.duration:g} leaves under {args.steady_s} s of steady load after {ramp:.0f} s "
-                         f"of ramp and {args.settle_s} s to settle: raise --duration or --spawn-rate, or lower --users")
+    if args.users is not None:
+        ramp = args.users / args.spawn_rate
+        if args.duration < ramp + args.settle_s + args.steady_s:
+            raise BenchError(f"--duration {args.duration:g} leaves under {args.steady_s} s of steady load after "
+                             f"{ramp:.0f} s of ramp and {args.settle_s} s to settle: raise --duration or --spawn-rate, "
+                             "or lower --users")
     try:
         prometheus = find_prometheus()
     except ChaosError as e:  # PROMETHEUS_BIN set to something that is not a program
@@ -439,17 +537,25 @@ def bench(args: argparse.Namespace) -> int:
     if prometheus is None:
         raise BenchError("Prometheus not found: run `make setup` (or set PROMETHEUS_BIN)")
     work = Path(tempfile.mkdtemp(prefix="failwhale-bench-lab-"))
-    print(f"benchmarking the whole lab, then a bare aiohttp endpoint: about {2 * args.duration + 20:.0f} s", flush=True)
+    if args.users is None:
+        print(f"searching for the most users the lab serves at p99 <= {args.p99_bound:g} ms (a fresh lab per step, "
+              f"about 80 s each, up to {SEARCH_MAX_STEPS} steps), then a bare aiohttp endpoint at that many users",
+              flush=True)
+    else:
+        print(f"benchmarking the whole lab, then a bare aiohttp endpoint: about {2 * args.duration + 20:.0f} s", flush=True)
     keep = args.keep
     try:
         probe = work / "bench_probe.py"
         probe.write_text(PROBE_SOURCE, encoding="utf-8")
-        (work / "lab").mkdir()
-        lab = run_lab(args, work / "lab", probe)
-        print(f"lab: {lab.rps:,.0f} req/s, p99 {lab.p99_ms:,.0f} ms", flush=True)
-        ceiling = run_ceiling(args, work)
+        if args.users is None:
+            lab, steps = search(args, work, probe)
+        else:
+            lab, steps = run_lab(args, work / "lab", probe), []
+            print(f"lab: {describe(lab)}", flush=True)
+        at = step_args(args, lab.users if args.users is None else args.users)
+        ceiling = run_ceiling(at, work)
         print(f"ceiling: {ceiling.rps:,.0f} req/s, p99 {ceiling.p99_ms:,.1f} ms", flush=True)
-        report(lab, ceiling, args)
+        report(lab, ceiling, at, steps)
     except BenchError:
         keep = True  # the one-line error names a log in this folder
         raise
@@ -479,8 +585,12 @@ def parser() -> argparse.ArgumentParser:
         "requests/s and p99 for both and the ratio lab / ceiling. Needs Prometheus (`make setup`).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--users", type=_number(1, 5000), default=1000,
-                   help="Locust users in each run; on 2 cores the lab's req/s has levelled off by 1000 users")
+    p.add_argument("--users", type=_number(1, 5000), default=None,
+                   help="Locust users in each run (default: search for the most users the lab serves within "
+                   "--p99-bound, and run the ceiling at that many)")
+    p.add_argument("--p99-bound", type=_number(1, 60000, float), default=P99_BOUND_MS,
+                   help="the search's latency bound, ms: a step is within it when its p99 is at most this and every "
+                   f"client's journeys are at least {100 * MIN_JOURNEYS_OK:g}%% ok")
     p.add_argument("--duration", type=_number(1, 3600, float), default=50.0,
                    help="seconds of load in each run, ramp included (the steady window is what is left after "
                    f"users/spawn-rate + {SETTLE_S} s)")
