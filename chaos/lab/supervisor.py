@@ -24,6 +24,7 @@ from pathlib import Path
 
 from chaos.errors import BadInput, LabError
 from chaos.lab import prometheus
+from chaos.lab.logs import LOG_CAP_BYTES, CappedLog
 from chaos.lab.ports import AUX_PORTS
 from chaos.lab.provision import find_prometheus
 from services.architecture import Architecture, load_architecture
@@ -79,6 +80,7 @@ class Proc:
     ready_url: str
     log_path: Path
     popen: subprocess.Popen | None = None
+    log: CappedLog | None = None
 
     @property
     def running(self) -> bool:
@@ -102,6 +104,7 @@ class Lab:
     prometheus_bin: Path | None = None
     procs: dict[str, Proc] = field(default_factory=dict)
     say: Callable[[str], None] = lambda _msg: None
+    log_cap_bytes: int = LOG_CAP_BYTES  # per log file; each process keeps one older file beside it
     _lock_fd: int | None = field(default=None, repr=False)
 
     @classmethod
@@ -216,12 +219,12 @@ class Lab:
         return time.monotonic() - t0
 
     def _spawn(self, proc: Proc) -> None:
-        proc.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with proc.log_path.open("ab") as log:
-            proc.popen = subprocess.Popen(
-                proc.cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                preexec_fn=die_with_parent, cwd=os.getcwd(),
-            )
+        proc.popen = subprocess.Popen(
+            proc.cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            preexec_fn=die_with_parent, cwd=os.getcwd(),
+        )
+        proc.log = CappedLog(proc.log_path, self.log_cap_bytes)
+        proc.log.attach(proc.popen.stdout)
 
     def wait_ready(self, timeout_s: float, names: list[str] | None = None) -> None:
         pending = list(names or self.procs)
@@ -284,10 +287,13 @@ class Lab:
         """Wait for the load generator to finish; its exit code (Locust: 1 if any request failed)."""
         proc = self.procs[LOADGEN]
         try:
-            return proc.popen.wait(timeout_s)
+            code = proc.popen.wait(timeout_s)
         except subprocess.TimeoutExpired as e:
             self.stop_instance(LOADGEN)
             raise LabError(f"the load generator did not stop within {timeout_s:.0f}s; log: {proc.log_path}") from e
+        if proc.log is not None:
+            proc.log.join()  # Locust's summary, the last thing it prints, is on disk
+        return code
 
     def stop_instance(self, name: str, sig: int = signal.SIGTERM) -> None:
         """Stop one process (the chaos engine's kill; tests' "backend down")."""
@@ -299,6 +305,8 @@ class Lab:
             except subprocess.TimeoutExpired:
                 proc.popen.kill()
                 proc.popen.wait()
+            if proc.log is not None:
+                proc.log.join()
 
     def start_instance(self, name: str, timeout_s: float = 10.0) -> None:
         proc = self.procs[name]
@@ -323,6 +331,9 @@ class Lab:
             except subprocess.TimeoutExpired:
                 p.popen.kill()
                 p.popen.wait()
+        for p in running:
+            if p.log is not None:
+                p.log.join()  # its last lines on disk before anyone reads the log
         self.unlock_data_dir()
         return len(running)
 
