@@ -44,6 +44,7 @@ from chaos.runner import Runner
 from chaos.probe import describe, fresh_web_visit
 from chaos.scenario import CHANGES, Phase, Rollback, Rollout, Scenario, Workshop, load_scenario
 from chaos.series import LEFT_TO_PARTICIPANTS, NOT_PLAYED, alert_name
+from services.common.hosts import host_check
 from services.config import LabConfig
 
 CATALOG = Path(__file__).with_name("scenarios")
@@ -461,10 +462,16 @@ async def _list(request: web.Request) -> web.Response:
     return web.json_response({"levers": LEVERS, "dashboard": request.app[DASHBOARD_KEY]})
 
 
-def lever_app(levers: Levers, token: str, facilitator_token: str, dashboard_url: str = "") -> web.Application:
+def _misdirected(host: str) -> web.Response:
+    return web.json_response({"error": f"this is the workshop's levers, not {host}"}, status=421)
+
+
+def lever_app(levers: Levers, token: str, facilitator_token: str, dashboard_url: str = "",
+              address: tuple[str, int] | None = None) -> web.Application:
+    """The levers' server; with ``address``, it answers only Host headers naming it (DNS rebinding)."""
     if hmac.compare_digest(token, facilitator_token):
         raise WorkshopError("the room's token and the facilitator's must differ")
-    app = web.Application()
+    app = web.Application(middlewares=[host_check(*address, _misdirected)] if address else [])
     app[LEVERS_KEY] = levers
     app[TOKEN_KEY] = token
     app[FACILITATOR_TOKEN_KEY] = facilitator_token
@@ -564,7 +571,9 @@ class WorkshopRunner(Runner):
         self.ends_at = time.time() + self.warmup_s + self.limit_s
         token, facilitator_token = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
         dashboard = lab.url(DASHBOARD) + "/" if DASHBOARD in lab.ports else ""
-        self.server = LeverServer(lever_app(self.levers, token, facilitator_token, dashboard), lab.host, lab.port(PORT_NAME))
+        self.server = LeverServer(
+            lever_app(self.levers, token, facilitator_token, dashboard, address=(lab.host, lab.port(PORT_NAME))),
+            lab.host, lab.port(PORT_NAME))
         # Written only now that this game holds the lab's ports: a second start, which cannot,
         # never overwrites the running game's sheet or token.
         if self.sheet_text:

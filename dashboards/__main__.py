@@ -31,7 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, DashboardError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    app = create_app(DashboardConfig(prometheus_url=lab.url("prometheus"), spec=spec))
+    app = create_app(DashboardConfig(prometheus_url=lab.url("prometheus"), spec=spec,
+                                    address=(lab.host, lab.port(PORT_NAME))))
     return serve(app, lab.host, lab.port(PORT_NAME), "the dashboard")
 
 

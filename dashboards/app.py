@@ -18,6 +18,7 @@ from aiohttp import web
 
 from dashboards.errors import DashboardError
 from dashboards.spec import Spec, default_spec
+from services.common.hosts import host_check
 
 STATIC = Path(__file__).with_name("static")
 PROMETHEUS_TIMEOUT_S = 5.0
@@ -27,6 +28,9 @@ PROMETHEUS_TIMEOUT_S = 5.0
 class DashboardConfig:
     prometheus_url: str
     spec: Spec = field(default_factory=default_spec)
+    # Where the dashboard listens: it answers only Host headers naming this (services/common/hosts.py).
+    # None (in-process tests): no check.
+    address: tuple[str, int] | None = None
 
 
 CONFIG = web.AppKey("config", DashboardConfig)
@@ -91,8 +95,12 @@ async def no_stale_files(request: web.Request, response: web.StreamResponse) -> 
         response.headers["Cache-Control"] = "no-cache"
 
 
+def misdirected(host: str) -> web.Response:
+    return web.json_response({"status": "error", "errorType": "misdirected", "error": f"This is not {host}"}, status=421)
+
+
 def create_app(config: DashboardConfig) -> web.Application:
-    app = web.Application()
+    app = web.Application(middlewares=[host_check(*config.address, misdirected)] if config.address else [])
     app[CONFIG] = config
     app.on_response_prepare.append(no_stale_files)
     app.cleanup_ctx.append(prometheus_session)

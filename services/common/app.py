@@ -29,6 +29,7 @@ from services.architecture.model import Architecture, ArchitectureState, parse_a
 from services.common.clients import client_class
 from services.common.faults import (MAX_ACTIVE_FAULTS, FaultCollector, FaultSpec, FaultStore,
                                     apply_faults, canonical_route)
+from services.common.hosts import foreign_host, own_names
 from services.common.jsonbody import JSONDecodeError, json_response, loads
 from services.common.metrics import HttpMetrics
 from services.common.upstream import UpstreamClient
@@ -138,18 +139,13 @@ def service_middleware(
     coroutine per request, on every hop of every journey (``bench/metrics_overhead.py``).
     ``metrics=None`` and ``faults=None`` leave those steps out (the benchmark's baselines).
     """
-    port = ctx.lab.port(ctx.instance)
-    # A web page on another site can make the browser send requests to 127.0.0.1 under a name it
-    # controls (DNS rebinding), and read the answers; such requests carry that name as their Host.
-    # Without a Host header (HTTP/1.0) there is nothing to check.
-    allowed = frozenset({ctx.lab.address(ctx.instance), f"localhost:{port}", ctx.lab.host, "localhost"})
+    allowed = own_names(ctx.lab.host, ctx.lab.port(ctx.instance))  # why: services/common/hosts.py
 
     def fault_answer(status: int, retry_after: float | None) -> web.StreamResponse:
         return json_error(status, _FAULT_MESSAGES.get(status, "Internal error"), 131, retry_after)
 
     async def answer(request: web.Request, handler: Handler) -> web.StreamResponse:
-        host = request.headers.get("Host")
-        if host is not None and host.lower() not in allowed:
+        if (host := foreign_host(request, allowed)) is not None:
             return json_error(421, f"This is {ctx.lab.address(ctx.instance)}, not {host[:100]}", 0)
         if faults is not None and faults.faults:
             # Errors are answered inside the faults: a fault's dropped connection is no error answer.
@@ -538,6 +534,7 @@ def create_service_app(
     middleware = service_middleware(ctx, metrics if instrument else None, faults if chaos else None, route_of)
     app = web.Application(client_max_size=client_max_size, middlewares=[middleware])
     metrics.set_version(ctx.arch.version)
+    metrics.watch_lease(lambda: ctx.architecture.lease_remaining(time.monotonic()) or 0.0)
     app[CONTEXT] = ctx
     app[METRICS] = metrics
     app[FAULTS] = faults

@@ -170,6 +170,22 @@ async def lever_server(tmp_path):
     await server.close()
 
 
+async def test_levers_refuse_a_request_for_another_host(tmp_path, http):
+    levers = workshop.Levers(_FakeRunner(tmp_path))
+    port = free_ports(1)[0]
+    app = workshop.lever_app(levers, "sesame", facilitator_token="open-sesame", address=("127.0.0.1", port))
+    server = LabServer(app, host="127.0.0.1", port=port)
+    await server.start_server()
+    try:
+        auth = {"Authorization": "Bearer sesame"}
+        async with http.get(f"http://127.0.0.1:{port}/levers", headers={**auth, "Host": "rebind.example"}) as resp:
+            assert resp.status == 421 and "rebind.example" in (await resp.json())["error"]
+        async with http.get(f"http://127.0.0.1:{port}/levers", headers=auth) as resp:
+            assert resp.status == 200
+    finally:
+        await server.close()
+
+
 async def test_levers_need_the_token(lever_server, http):
     url, _ = lever_server
     async with http.post(f"{url}/levers/rollback", json={"who": "mallory"}) as resp:
