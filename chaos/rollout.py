@@ -31,6 +31,7 @@ from services.architecture import Architecture
 Say = Callable[[str], None]
 # How long a rollback keeps asking processes that do not confirm (a saturated lab answers late).
 ROLLBACK_DEADLINE_S = 5.0
+HALT_CHECK_EVERY_S = 0.5  # how often a baking rollout looks for a halt (a stat of one file)
 Hold = Callable[[], Literal["go", "wait", "stop"]]
 
 
@@ -179,13 +180,17 @@ async def rollout(
                 result.completed_waves = i
                 result.wave_times.append(time.time())
                 deadline = time.monotonic() + (bake_s if i < len(waves) else 0)
-                while guard and time.monotonic() < deadline:
-                    await asyncio.sleep(min(guard_every_s, max(0.0, deadline - time.monotonic())))
-                    breach = await guard_breached(session, prometheus_url, guard)
-                    if breach:
-                        raise GuardBreached(f"guard breached after wave {i} ({breach})")
-                if not guard and i < len(waves):
-                    await asyncio.sleep(bake_s)
+                next_guard = time.monotonic() + guard_every_s
+                while time.monotonic() < deadline:
+                    await asyncio.sleep(min(HALT_CHECK_EVERY_S, max(0.0, deadline - time.monotonic())))
+                    # A halt ends the rollout now, not after the bake: halt has undone this wave already.
+                    if control.halted_since(started):
+                        raise RolloutStopped(f"halted after wave {i}/{len(waves)}")
+                    if guard and (time.monotonic() >= next_guard or time.monotonic() >= deadline):
+                        next_guard = time.monotonic() + guard_every_s
+                        breach = await guard_breached(session, prometheus_url, guard)
+                        if breach:
+                            raise GuardBreached(f"guard breached after wave {i} ({breach})")
     except BaseException as e:
         result.rolled_back = True
         result.rolled_back_at = time.time()

@@ -4,6 +4,8 @@ replica, and a change outlives its owner by one lease at most."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -128,3 +130,72 @@ def test_ctrl_c_rolls_a_held_rollout_back_and_keep_makes_it_permanent(lab):
                           capture_output=True, text=True, timeout=30)
     assert back.returncode == 0, back.stdout + back.stderr
     assert set(versions(lab).values()) == {"v1"}
+
+
+def machine_busy_s() -> float:
+    """CPU seconds every core has spent busy since boot (/proc/stat: all but idle and iowait)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def control_send(lab: Lab, name: str, method: str, path: str, body: dict | None = None) -> dict:
+    req = urllib.request.Request(lab.url(name) + path, method=method, data=json.dumps(body or {}).encode(),
+                                 headers={"Authorization": f"Bearer {read_token(lab.lab.token_path)}",
+                                          "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.load(resp)
+
+
+def test_halt_on_a_saturated_lab_stops_a_rollout_and_undoes_everything_within_2_s(tmp_path):
+    wrk = shutil.which("wrk")
+    assert wrk, "wrk is missing: `make test` installs it (failwhale setup --wrk)"
+    cfg = load_lab_config(write_lab_config(tmp_path))
+    with Lab(cfg, load_architecture(cfg.architecture_path)) as lab:
+        lab.start_load(LoadOptions(peak_users=300, shape="constant", duration_s=90, spawn_per_s=100), tmp_path / "run")
+        # The users, plus wrk's 256 connections that never wait: both cores stay busy.
+        hammers = [subprocess.Popen([wrk, "-t1", "-c128", "-d60s", lab.url(name) + "/readyz"],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for name in ("web", "edge")]
+        rollout = None
+        try:
+            for name in ("edge", "auth", "timeline"):
+                control_send(lab, name, "POST", "/control/faults", {"faults": [{"kind": "latency", "ttl_s": 600,
+                                                                                 "latency_ms": 200, "probability": 0.2}]})
+            rollout = subprocess.Popen(
+                [sys.executable, "-m", "chaos.cli", "rollout", str(V2), "--config", str(cfg.source),
+                 "--waves", "0.25,0.5,1", "--bake", "30"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            lines = []
+            while (line := rollout.stdout.readline()) and not line.startswith("wave 1/3"):
+                lines.append(line)
+            assert line, "".join(lines)
+            busy_before, t_before = machine_busy_s(), time.monotonic()
+            time.sleep(2)
+            busy = (machine_busy_s() - busy_before) / (time.monotonic() - t_before)
+            assert busy >= 0.9 * len(os.sched_getaffinity(0)), f"the lab was not saturated: {busy:.2f} cores busy"
+
+            halted = subprocess.run([sys.executable, "-m", "chaos.cli", "halt", "--config", str(cfg.source)],
+                                    capture_output=True, text=True, timeout=30)
+            print(halted.stdout)  # its time, in the log of a run that passes too
+            assert halted.returncode == 0, halted.stdout + halted.stderr
+            took = float(halted.stdout.split(" in ")[1].split("s:")[0])
+            assert took <= 2.0, halted.stdout
+            assert "3 fault(s) removed" in halted.stdout, halted.stdout
+            # What halt confirmed holds: every process on v1 with no fault, and the rollout gone
+            # without another wave.
+            assert set(versions(lab).values()) == {"v1"}
+            for name in lab.arch.instance_kinds():
+                assert control_get_faults(lab, name) == [], name
+            out, _ = rollout.communicate(timeout=20)
+            assert "halted after wave 1/3" in out and "wave 2/3" not in out, out
+            assert set(versions(lab).values()) == {"v1"}
+        finally:
+            for p in hammers + ([rollout] if rollout else []):
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+
+
+def control_get_faults(lab: Lab, name: str) -> list:
+    req = urllib.request.Request(lab.url(name) + "/control/faults",
+                                 headers={"Authorization": f"Bearer {read_token(lab.lab.token_path)}"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.load(resp)["faults"]
