@@ -11,7 +11,7 @@ with their labelled children cached.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import accumulate
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
@@ -106,6 +106,17 @@ class HttpMetrics:
             self._upstream_children[key] = children
         children[0].inc()
         children[1].observe(seconds)
+
+    def watch_lease(self, seconds_left: Callable[[], float]) -> None:
+        """Export ``seconds_left()`` (read at each scrape) as the time left on this process's
+        architecture lease: 0 when it runs its baseline or a change kept for good."""
+        Gauge(
+            "failwhale_architecture_lease_seconds",
+            "Seconds until this process's architecture change lapses back to its baseline unless "
+            "renewed; 0 when it runs its baseline or a change kept for good.",
+            ["service", "replica"],
+            registry=self.registry,
+        ).labels(self.service, self.replica).set_function(seconds_left)
 
     def set_version(self, version: str) -> None:
         if self._version is not None and self._version != version:

@@ -178,3 +178,13 @@ async def test_renewing_needs_the_control_token(start_service, http):
     svc = await start_service("api-1")
     async with http.post(f"{svc.url}/control/architecture/renew", json={"version": "v1"}) as resp:
         assert resp.status == 401
+
+
+async def test_metrics_show_the_time_left_on_the_lease(start_service, http, arch_data):
+    svc = await start_service("api-1")
+    left = "failwhale_architecture_lease_seconds"
+    assert metric_value(svc.app, left) == 0.0  # the baseline has no lease
+    await put(http, svc, arch_data, lease_s=5)
+    assert 4.0 < metric_value(svc.app, left) <= 5.0
+    await put(http, svc, arch_data, version="v3", keep=True)
+    assert metric_value(svc.app, left) == 0.0  # kept for good: nothing lapses
