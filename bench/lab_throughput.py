@@ -32,9 +32,10 @@ the lab can do. By default the benchmark therefore searches for the lab's capaci
 client's journeys fall under 99% ok; then it halves the gap until the last step within the bound
 is within 8% of the first over it. The lab row is the step with the most req/s within the bound,
 and the ceiling runs at that step's users. Each step is a fresh lab with 30 s of steady load after
-its ramp, so a search takes 6-8 minutes on 2 cores (measured on a quiet 2-core machine: capacity
-about 1,800 users, lab 1,837 req/s at p99 240 ms with 1.92 cores busy and 1.05 ms of CPU per
-request, ceiling 6,773 req/s, ratio 0.27). ``--users N`` measures one user count instead.
+its ramp, so a search takes 10-12 minutes on 2 cores (measured on a quiet 2-core machine: within
+the bound at 1,690 users, over it at 1,816; lab 1,884 req/s at p99 140 ms with 1.92 cores busy
+and 1.02 ms of CPU per request, Locust 0.26 ms of it; ceiling 7,046 req/s; ratio 0.267).
+``--users N`` measures one user count instead.
 
 Both Locust runs keep their connections alive past 1,024 open sockets (loadtest/keepalive.py):
 without that, geventhttpclient reconnected on nearly every request once a Locust process held
@@ -46,7 +47,7 @@ spends more per request the more users it runs.
 
 Run it from the repository root::
 
-    python -m bench.lab_throughput                    # the capacity search: 6-8 minutes
+    python -m bench.lab_throughput                    # the capacity search: 10-12 minutes
     python -m bench.lab_throughput --users 1700 --duration 90 --keep
     python -m bench.lab_throughput --smoke            # about 20 s: does it still run?
 """
