@@ -18,6 +18,7 @@ from chaos.errors import BadInput, ChaosError
 from chaos.lab import provision
 from chaos.lab.supervisor import DASHBOARD, LOADGEN, PROMETHEUS, Lab, LoadOptions
 from chaos.workshop import LEVERS as WORKSHOP_LEVERS
+from services.architecture.model import DEFAULT_LEASE_S, MAX_LEASE_S
 
 EPILOG = """\
 examples:
@@ -478,7 +479,7 @@ def build_parser() -> argparse.ArgumentParser:
                     '/ sum(rate(failwhale_journeys_total{client="web"}[15s])) > 0.1\'')
     ro.add_argument("--hold", type=_ranged(float, 0, 24 * 3600), default=3600.0, metavar="SECONDS",
                     help="after the last wave, keep the change this long, then roll it back (default: %(default)s)")
-    ro.add_argument("--lease", type=_ranged(float, 1, 3600), default=15.0, metavar="SECONDS",
+    ro.add_argument("--lease", type=_ranged(float, 1, MAX_LEASE_S), default=DEFAULT_LEASE_S, metavar="SECONDS",
                     help="how long each process keeps the change if this command stops renewing it (default: %(default)s)")
     ro.add_argument("--keep", action="store_true",
                     help="make the change permanent (no lease) and return once it is rolled out; "

@@ -19,8 +19,8 @@ import time
 from collections.abc import Callable
 
 from chaos.control import LabControl
+from services.architecture.model import DEFAULT_LEASE_S
 
-DEFAULT_LEASE_S = 15.0
 # Renew three times per lease: a renewal lost to a busy moment still leaves two more tries.
 RENEWALS_PER_LEASE = 3
 # A process answers a renewal with 409 until the change it was just sent lands (the change is

@@ -231,6 +231,12 @@ def parse_architecture(data: Any, where: str = "architecture") -> Architecture:
 
 Listener = Callable[[Architecture, Architecture], None]
 
+# A change to a process's architecture is a lease: unless its author renews it, the process goes
+# back to its baseline by itself, so a rollout or lever whose author crashed does not outlive it.
+# The one definition: the services enforce it, the chaos engine's renewers and --lease follow it.
+DEFAULT_LEASE_S = 15.0
+MAX_LEASE_S = 3600.0
+
 
 class ArchitectureState:
     """The architecture one process runs now; listeners resize pools and buckets on a swap.

@@ -25,7 +25,8 @@ import uvloop
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from services.architecture.model import Architecture, ArchitectureState, parse_architecture
+from services.architecture.model import (DEFAULT_LEASE_S, MAX_LEASE_S, Architecture, ArchitectureState,
+                                         parse_architecture)
 from services.common.clients import client_class
 from services.common.faults import (MAX_ACTIVE_FAULTS, FaultCollector, FaultSpec, FaultStore,
                                     apply_faults, canonical_route)
@@ -280,10 +281,6 @@ async def metrics_view(request: web.Request) -> web.Response:
     return web.Response(body=data, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-# A change to a process's architecture is a lease: unless its author renews it, the process goes
-# back to its baseline by itself, so a rollout or lever whose author crashed does not outlive it.
-DEFAULT_LEASE_S = 15.0
-MAX_LEASE_S = 3600.0
 # How often a process looks for a lapsed lease: a lapse lands at most this late.
 LEASE_CHECK_EVERY_S = 0.25
 
