@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,29 +85,46 @@ class LabControl:
             return list(await asyncio.gather(*(one(session, n) for n in self.instances(only))))
 
 
+Ask = Callable[[list[str], float], Awaitable[dict[str, Answer]]]
+
+
+async def until_confirmed(ask: Ask, names: list[str], deadline_s: float, *, max_timeout_s: float,
+                          pause_s: float) -> dict[str, Answer]:
+    """Call ``ask(pending, timeout_s)`` again for the processes whose answer was not ok, until
+    each confirms or ``deadline_s`` has passed; every process's last answer. A saturated lab
+    answers late: asking again is what makes an undo land (halt's and a rollback's loop)."""
+    deadline = time.monotonic() + deadline_s
+    last: dict[str, Answer] = {}
+    pending = list(names)
+    while pending:
+        last.update(await ask(pending, max(0.2, min(max_timeout_s, deadline - time.monotonic()))))
+        pending = [name for name in pending if not last[name].ok]
+        if not pending or time.monotonic() >= deadline:
+            break
+        await asyncio.sleep(pause_s)
+    return last
+
+
 async def halt(control: LabControl, deadline_s: float = HALT_DEADLINE_S) -> list[Answer]:
     """Stop every rollout in progress, remove every fault and put every process back on its
     baseline architecture, asking again whoever has not confirmed until ``deadline_s``. One
     answer per process: its last, so an answer that is not ok names one still not halted."""
     control.mark_halted()
-    deadline = time.monotonic() + deadline_s
-    done: dict[str, Answer] = {}
     removed: dict[str, int] = {}
-    pending = control.instances()
-    while True:
-        timeout = max(0.2, min(1.0, deadline - time.monotonic()))
+
+    async def ask(pending: list[str], timeout_s: float) -> dict[str, Answer]:
         faults, baseline = await asyncio.gather(
-            control.each("DELETE", "/control/faults", only=pending, timeout_s=timeout),
-            control.each("POST", "/control/architecture/baseline", only=pending, timeout_s=timeout),
+            control.each("DELETE", "/control/faults", only=pending, timeout_s=timeout_s),
+            control.each("POST", "/control/architecture/baseline", only=pending, timeout_s=timeout_s),
         )
+        answers = {}
         for f, b in zip(faults, baseline, strict=True):
             if f.ok:  # faults removed in an earlier round still count
                 removed[f.instance] = removed.get(f.instance, 0) + int(f.body.get("removed", 0))
             # The first of the two that failed, else both answers in one.
-            done[f.instance] = f if not f.ok else (b if not b.ok else Answer(
+            answers[f.instance] = f if not f.ok else (b if not b.ok else Answer(
                 f.instance, 200, {**f.body, **b.body, "removed": removed[f.instance]}))
-        pending = [name for name in pending if not done[name].ok]
-        if not pending or time.monotonic() >= deadline:
-            break
-        await asyncio.sleep(0.1)
+        return answers
+
+    done = await until_confirmed(ask, control.instances(), deadline_s, max_timeout_s=1.0, pause_s=0.1)
     return [done[name] for name in control.instances()]

@@ -23,7 +23,7 @@ from typing import Literal
 
 import aiohttp
 
-from chaos.control import LabControl
+from chaos.control import Answer, LabControl, until_confirmed
 from chaos.errors import BadInput, LabError
 from chaos.lease import DEFAULT_LEASE_S, LeaseKeeper
 from services.architecture import Architecture
@@ -116,15 +116,13 @@ async def rollback(control: LabControl, names: list[str] | None = None, *, deadl
     """Every named process (default: all) back on its baseline, asking again those that do not
     confirm until ``deadline_s``; the names of those still unconfirmed (their leases lapse anyway)."""
     everyone = list(names) if names is not None else control.instances()
-    pending = everyone
-    deadline = time.monotonic() + deadline_s
-    while pending:
-        answers = await control.each("POST", "/control/architecture/baseline", only=pending,
-                                     timeout_s=max(0.2, min(2.0, deadline - time.monotonic())))
-        pending = [a.instance for a in answers if not a.ok]
-        if not pending or time.monotonic() >= deadline:
-            break
-        await asyncio.sleep(0.2)
+
+    async def ask(pending: list[str], timeout_s: float) -> dict[str, Answer]:
+        answers = await control.each("POST", "/control/architecture/baseline", only=pending, timeout_s=timeout_s)
+        return {a.instance: a for a in answers}
+
+    last = await until_confirmed(ask, everyone, deadline_s, max_timeout_s=2.0, pause_s=0.2)
+    pending = [name for name in everyone if not last[name].ok]
     if keeper is not None:
         keeper.release([n for n in everyone if n not in pending])
     return pending
