@@ -98,6 +98,15 @@ class LabServer(TestServer):
         return await super()._make_runner(**kwargs)
 
 
+async def serve_instance(lab: LabConfig, arch: Architecture, instance: str, token: str | None = TOKEN) -> Running:
+    """One service process's app, served in this event loop on its lab port; close its server after."""
+    ctx = ServiceContext(instance, arch.instance_kinds()[instance], lab, ArchitectureState(arch), token)
+    app = factory(ctx.kind)(ctx)
+    server = LabServer(app, host=lab.host, port=lab.port(instance))
+    await server.start_server()
+    return Running(app, server, ctx)
+
+
 @pytest.fixture
 async def start_service(lab_config: LabConfig, arch: Architecture) -> AsyncIterator[StartService]:
     """Start a service in-process on its lab port: ``await start_service("auth")``.
@@ -107,13 +116,9 @@ async def start_service(lab_config: LabConfig, arch: Architecture) -> AsyncItera
     servers: list[TestServer] = []
 
     async def start(instance: str, *, architecture: Architecture | None = None, token: str | None = TOKEN) -> Running:
-        a = architecture or arch
-        ctx = ServiceContext(instance, a.instance_kinds()[instance], lab_config, ArchitectureState(a), token)
-        app = factory(ctx.kind)(ctx)
-        server = LabServer(app, host=lab_config.host, port=lab_config.port(instance))
-        await server.start_server()
-        servers.append(server)
-        return Running(app, server, ctx)
+        running = await serve_instance(lab_config, architecture or arch, instance, token)
+        servers.append(running.server)
+        return running
 
     yield start
     for server in reversed(servers):

@@ -173,11 +173,8 @@ def lab_in_a_thread(tmp_path_factory):
 
     from chaos.lab.ports import free_port_lab_config
     from services.architecture import load_architecture
-    from services.architecture.model import ArchitectureState
-    from services.common.app import ServiceContext
     from services.config import load_lab_config
-    from services.registry import factory
-    from tests.conftest import V1, LabServer
+    from tests.conftest import V1, serve_instance
 
     lab = load_lab_config(free_port_lab_config(tmp_path_factory.mktemp("lab"), V1))
     arch = load_architecture(lab.architecture_path)
@@ -187,10 +184,7 @@ def lab_in_a_thread(tmp_path_factory):
 
     async def start():
         for name in INSTANCES:
-            ctx = ServiceContext(name, arch.instance_kinds()[name], lab, ArchitectureState(arch), TOKEN)
-            server = LabServer(factory(ctx.kind)(ctx), host=lab.host, port=lab.port(name))
-            await server.start_server()
-            servers.append(server)
+            servers.append((await serve_instance(lab, arch, name, TOKEN)).server)
 
     async def stop():
         for server in reversed(servers):
