@@ -36,6 +36,7 @@ from pathlib import Path
 from bench.procs import SMOKE_NOTE, BenchError, parse_args, run_main
 from chaos.control import LabControl
 from chaos.errors import ChaosError
+from chaos.lab.logs import older
 from chaos.lab.ports import free_port_lab_config
 from chaos.lab.supervisor import LOADGEN, Lab, LoadOptions
 from chaos.lease import LeaseKeeper
@@ -129,13 +130,18 @@ def soak(lab: Lab, args: argparse.Namespace, total_s: float) -> int:
     # Journeys begun under the last fault may end a moment into the tail: leave them a few seconds.
     failed_after = failed_journeys(prometheus_url, max(1.0, quiet_s - 3))
     end = {name: rss_kib(pid) for name, pid in pids.items()}
-    logs = {name: p.log_path.stat().st_size if p.log_path.exists() else 0 for name, p in lab.procs.items()}
+    logs = {name: file_size(p.log_path) for name, p in lab.procs.items()}
+    kept = {name: file_size(older(p.log_path)) for name, p in lab.procs.items()}
     print()
+    print(f"logs are capped at {lab.log_cap_bytes / 2**20:g} MiB a file, one older file kept: the log column is "
+          "the current file")
     print(f"{'process':<15}{'RSS early':>12}{'RSS end':>12}{'growth':>9}{'log':>12}")
     for name in pids:
         a, b = early.get(name), end.get(name)
         growth = (b - a) / a if a and b else None
-        mark = "  <- grows" if growth is not None and growth > RSS_GROWTH_LIMIT else ""
+        marks = (["grows"] if growth is not None and growth > RSS_GROWTH_LIMIT else []) + (
+            ["log over its cap"] if logs.get(name, 0) > lab.log_cap_bytes or kept.get(name, 0) > lab.log_cap_bytes else [])
+        mark = "".join(f"  <- {m}" for m in marks)
         print(f"{name:<15}{_kib(a):>12}{_kib(b):>12}{'-' if growth is None else f'{100 * growth:+.1f}%':>9}"
               f"{_kib(logs.get(name, 0) // 1024):>12}{mark}")
     print()
@@ -144,6 +150,13 @@ def soak(lab: Lab, args: argparse.Namespace, total_s: float) -> int:
     if args.smoke:
         print(SMOKE_NOTE)
     return 0
+
+
+def file_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def _kib(kib: int | None) -> str:
