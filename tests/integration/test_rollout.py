@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bench.lab_throughput import machine_busy_seconds
 from chaos.lab.supervisor import Lab, LoadOptions
 from services.architecture import load_architecture
 from services.common.app import read_token
@@ -78,11 +79,17 @@ V2 = Path(__file__).parents[2] / "services" / "architecture" / "v2.yaml"
 LEASE_S = 3  # shorter than the default 15 s, so the test waits less
 
 
-def control_get(lab: Lab, name: str) -> dict:
-    req = urllib.request.Request(lab.url(name) + "/control/architecture",
-                                 headers={"Authorization": f"Bearer {read_token(lab.lab.token_path)}"})
-    with urllib.request.urlopen(req, timeout=3) as resp:
+def control_send(lab: Lab, name: str, method: str, path: str, body: dict | None = None) -> dict:
+    req = urllib.request.Request(lab.url(name) + path, method=method,
+                                 data=None if body is None else json.dumps(body).encode(),
+                                 headers={"Authorization": f"Bearer {read_token(lab.lab.token_path)}",
+                                          "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
         return json.load(resp)
+
+
+def control_get(lab: Lab, name: str) -> dict:
+    return control_send(lab, name, "GET", "/control/architecture")
 
 
 def versions(lab: Lab) -> dict[str, str]:
@@ -132,20 +139,6 @@ def test_ctrl_c_rolls_a_held_rollout_back_and_keep_makes_it_permanent(lab):
     assert set(versions(lab).values()) == {"v1"}
 
 
-def machine_busy_s() -> float:
-    """CPU seconds every core has spent busy since boot (/proc/stat: all but idle and iowait)."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
-
-
-def control_send(lab: Lab, name: str, method: str, path: str, body: dict | None = None) -> dict:
-    req = urllib.request.Request(lab.url(name) + path, method=method, data=json.dumps(body or {}).encode(),
-                                 headers={"Authorization": f"Bearer {read_token(lab.lab.token_path)}",
-                                          "Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        return json.load(resp)
-
-
 def test_halt_on_a_saturated_lab_stops_a_rollout_and_undoes_everything_within_2_s(tmp_path):
     wrk = shutil.which("wrk")
     assert wrk, "wrk is missing: `make test` installs it (failwhale setup --wrk)"
@@ -167,9 +160,9 @@ def test_halt_on_a_saturated_lab_stops_a_rollout_and_undoes_everything_within_2_
             while (line := rollout.stdout.readline()) and not line.startswith("wave 1/3"):
                 lines.append(line)
             assert line, "".join(lines)
-            busy_before, t_before = machine_busy_s(), time.monotonic()
+            busy_before, t_before = machine_busy_seconds(), time.monotonic()
             time.sleep(2)
-            busy = (machine_busy_s() - busy_before) / (time.monotonic() - t_before)
+            busy = (machine_busy_seconds() - busy_before) / (time.monotonic() - t_before)
             assert busy >= 0.9 * len(os.sched_getaffinity(0)), f"the lab was not saturated: {busy:.2f} cores busy"
 
             halted = subprocess.run([sys.executable, "-m", "chaos.cli", "halt", "--config", str(cfg.source)],
@@ -183,7 +176,7 @@ def test_halt_on_a_saturated_lab_stops_a_rollout_and_undoes_everything_within_2_
             # without another wave.
             assert set(versions(lab).values()) == {"v1"}
             for name in lab.arch.instance_kinds():
-                assert control_get_faults(lab, name) == [], name
+                assert control_send(lab, name, "GET", "/control/faults")["faults"] == [], name
             out, _ = rollout.communicate(timeout=20)
             assert "halted after wave 1/3" in out and "wave 2/3" not in out, out
             assert set(versions(lab).values()) == {"v1"}
@@ -193,9 +186,3 @@ def test_halt_on_a_saturated_lab_stops_a_rollout_and_undoes_everything_within_2_
                     p.kill()
                     p.wait()
 
-
-def control_get_faults(lab: Lab, name: str) -> list:
-    req = urllib.request.Request(lab.url(name) + "/control/faults",
-                                 headers={"Authorization": f"Bearer {read_token(lab.lab.token_path)}"})
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        return json.load(resp)["faults"]
