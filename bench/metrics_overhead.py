@@ -20,7 +20,7 @@ server that does not start).
 
 Run it from the repository root::
 
-    python -m bench.metrics_overhead                  # 3 rounds of 5 s per variant
+    python -m bench.metrics_overhead                  # 7 rounds of 5 s per variant
     python -m bench.metrics_overhead --rounds 5 --seconds 10
     python -m bench.metrics_overhead --smoke          # about 15 s: does it still run?
 """
@@ -54,8 +54,14 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
 INSTANCE = "notifications"
 PATH = "/internal/notifications"
-# A real user, so the handler builds a feed instead of returning the guest's empty one.
-USER_HEADER = ("X-User", "user0042")
+# The headers a lab hop to notifications carries (services.common.upstream forwards them from the
+# caller), an app user's here; a real user, so the handler builds a feed, not a guest's empty one.
+HEADERS = {
+    "X-User": "user0042",
+    "X-Client": "app",
+    "User-Agent": "TwitterAndroid/9.70.0-release.0 (29700000-r-0) Pixel 7/13 (Google;panther;google;panther;0;;1;2016)",
+    "Accept": "application/json",
+}
 VARIANTS = ("bare", "naive", "chaos", "failwhale")
 CHAOS_TARGET = 0.98
 # Issue 14: the metrics middleware keeps >= 0.95 of bare aiohttp. Judged on the failwhale variant,
@@ -221,7 +227,7 @@ def wait_ready(server: Server) -> None:
     if problem == "timeout":
         raise BenchError(f"{server.variant} server on port {server.port} was not ready after {READY_TIMEOUT_S:.0f} s")
     # Make sure wrk will measure the real handler, not a cheap error or the guest's empty feed.
-    req = urllib.request.Request(server.url + PATH, headers=dict([USER_HEADER]))
+    req = urllib.request.Request(server.url + PATH, headers=HEADERS)
     try:
         with urllib.request.urlopen(req, timeout=5) as r:
             status, body = r.status, r.read()
@@ -259,7 +265,7 @@ def parse_wrk(out: str) -> Sample:
 def run_wrk(wrk: str, server: Server, seconds: int, connections: int, cpus: set[int] | None) -> Sample:
     cmd = [
         wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "--latency",
-        "-H", f"{USER_HEADER[0]}: {USER_HEADER[1]}",
+        *(arg for name, value in HEADERS.items() for arg in ("-H", f"{name}: {value}")),
         server.url + PATH,
     ]
     if server.proc.poll() is not None:
@@ -292,7 +298,7 @@ def report(results: Results, args: argparse.Namespace) -> None:
     p99 = {v: statistics.median(s.p99_ms for s in samples[v]) for v in VARIANTS}
     cpu = {v: statistics.median(s.cpu_us for s in samples[v]) for v in VARIANTS}
     print()
-    print(f"notifications GET {PATH} ({USER_HEADER[0]}: {USER_HEADER[1]}), "
+    print(f"notifications GET {PATH} (an app user's lab hop: {', '.join(HEADERS)}), "
           f"wrk -t1 -c{args.connections} -d{args.seconds}s, median of {args.rounds} interleaved round(s)")
     print()
     print(f"{'variant':<10} {'req/s':>8} {'min .. max':>17} {'p99 ms':>7} {'vs bare':>8}"
@@ -399,7 +405,7 @@ def parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--seconds", type=_positive(600), default=5, help="length of each wrk run")
-    p.add_argument("--rounds", type=_positive(50), default=3, help="interleaved rounds; each variant's figure is its median")
+    p.add_argument("--rounds", type=_positive(50), default=7, help="interleaved rounds; each variant's figure is its median")
     p.add_argument("--connections", type=_positive(10000), default=32, help="wrk's open connections (-c)")
     p.add_argument("--port-base", type=_port_base, default=0, metavar="PORT",
                    help=f"listen on PORT .. PORT+{len(VARIANTS) - 1} on 127.0.0.1; 0 = free ports the OS picks")

@@ -16,7 +16,7 @@ from aiohttp import web
 from prometheus_client import Counter
 
 from services.architecture.model import Architecture, Route, compile_path
-from services.common.app import CACHES, CONTEXT, METRICS, ROUTE_LABEL, UPSTREAM, CacheOps, ServiceContext, create_service_app
+from services.common.app import CACHES, CONTEXT, METRICS, UPSTREAM, CacheOps, ServiceContext, create_service_app, name_route
 from services.common.clients import CLIENT_HEADER, client_class
 from services.common.jsonbody import dumps
 from services.common.upstream import UpstreamResponse, respond
@@ -113,9 +113,9 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
     try:
         route, params = table.match(request.method, request.rel_url.raw_path)
     except ServiceError:
-        request[ROUTE_LABEL] = "unmatched"
+        name_route("unmatched")
         raise
-    request[ROUTE_LABEL] = route.name
+    name_route(route.name)
     try:
         user = await _identify(request, route)
     except PassThrough as e:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import hmac
 import json
 import logging
@@ -80,8 +81,15 @@ CACHES = web.AppKey("caches", dict[str, CacheOps])
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 
-# Set by handlers that route by themselves (API replicas, proxies) to name the route in metrics.
-ROUTE_LABEL = web.RequestKey("route", str)
+# The route name a handler that routes by itself (API replicas, proxies) gives the request it
+# serves, for the metrics. A context variable, not a request key: aiohttp serves every request in a
+# task of its own, so the name is the request's alone, and reading it costs no Python call.
+ROUTE_LABEL: contextvars.ContextVar[str] = contextvars.ContextVar("failwhale_route_label", default="")
+
+
+def name_route(name: str) -> None:
+    """Label the request being served as route ``name`` in the metrics (call it from its handler)."""
+    ROUTE_LABEL.set(name)
 
 
 def read_token(path: Path) -> str | None:
@@ -142,7 +150,7 @@ def service_middleware(
     """
     allowed = own_names(ctx.lab.host, ctx.lab.port(ctx.instance))  # why: services/common/hosts.py
     instrument = metrics is not None
-    record = metrics.record_request if metrics is not None else None
+    observe = metrics.observe_request if metrics is not None else None
     clock = time.perf_counter
 
     def fault_answer(status: int, retry_after: float | None) -> web.StreamResponse:
@@ -155,8 +163,6 @@ def service_middleware(
         if instrument:
             start = clock()
             metrics.in_flight += 1
-            # Unset, a request key costs a raised KeyError to read (about 1 us); "" means unset.
-            request[ROUTE_LABEL] = ""
         status = 500
         try:
             if (host := foreign_host(request, allowed)) is not None:
@@ -183,8 +189,8 @@ def service_middleware(
         finally:
             if instrument:
                 metrics.in_flight -= 1
-                route = request[ROUTE_LABEL] or route_of(request)
-                record((route, request.method, status, client_class(request.headers), clock() - start))
+                route = ROUTE_LABEL.get() or route_of(request)
+                observe(route, request.method, status, client_class(request.headers), clock() - start)
 
     return serve_request
 
@@ -501,16 +507,6 @@ async def _lease_ctx(app: web.Application) -> AsyncIterator[None]:
         await task
 
 
-async def _fold_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The metrics' fold loop (why: services/common/metrics.py)."""
-    task = asyncio.create_task(app[METRICS].keep_folding())
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    app[METRICS].fold()
-
-
 async def _ready_ctx(app: web.Application) -> AsyncIterator[None]:
     # Runs after every service resource is set up (it is registered last).
     app[READY].set()
@@ -565,7 +561,6 @@ def create_service_app(
     app.router.add_routes(routes)
     if catch_all is not None:
         app.router.add_route("*", "/{tail:.*}", catch_all)
-    app.cleanup_ctx.append(_fold_ctx)
     app.cleanup_ctx.append(_upstream_ctx)
     app.cleanup_ctx.extend(cleanup)
     # After the service's own resources: a lapse resizes them, so the loop stops before they close.

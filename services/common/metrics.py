@@ -1,17 +1,15 @@
 """HTTP, upstream, deploy and readiness metrics every service exposes on ``/metrics``.
 
 Each app gets its own ``CollectorRegistry`` (so tests and several apps in one process never
-collide). A request's figures are one tuple appended to a list, folded into plain
-counts every quarter second and at each scrape, and turned into Prometheus samples only then:
-prometheus-client's locked counters and histograms cost about twice as much per request, and
-even folding each request as it ends costs more than folding a batch in one tight loop
-(see ``bench/metrics_overhead.py``). Only the event loop's thread touches any of it. Upstream calls, rarer, use the ordinary metric types
+collide). The per-request HTTP figures are plain numbers updated without locks (only the
+event loop's thread writes them) and turned into Prometheus samples when Prometheus scrapes:
+prometheus-client's locked counters and histograms cost about twice as much per request
+(see ``bench/metrics_overhead.py``). Upstream calls, rarer, use the ordinary metric types
 with their labelled children cached.
 """
 
 from __future__ import annotations
 
-import asyncio
 from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from itertools import accumulate
@@ -22,9 +20,6 @@ from prometheus_client.utils import floatToGoString
 
 # Seconds; spans a cache hit (~1 ms) to a request that waits for a 3 s edge timeout.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-
-# At the lab's busiest process (some 16,000 requests/s) a quarter second holds about 4,000 records.
-FOLD_EVERY_S = 0.25
 
 UPSTREAM_OUTCOMES = ("ok", "client_error", "server_error", "timeout", "connection_error")
 
@@ -43,9 +38,6 @@ class HttpMetrics:
         # samples are built only when Prometheus scrapes.
         self.in_flight = 0
         self._http: dict[tuple[str, str, int, str], list] = {}
-        self._pending: list[tuple[str, str, int, str, float]] = []
-        # The per-request call: (route, method, code, client, seconds), folded later by fold().
-        self.record_request: Callable[[tuple[str, str, int, str, float]], None] = self._pending.append
         r.register(_HttpRequestCollector(self))
         Gauge(
             "failwhale_http_requests_in_flight",
@@ -94,36 +86,13 @@ class HttpMetrics:
         self._version: str | None = None
 
     def observe_request(self, route: str, method: str, code: int, client: str, seconds: float) -> None:
-        """One request, by its labels and duration (the middleware calls ``record_request``)."""
-        self._pending.append((route, method, code, client, seconds))
-
-    @property
-    def unfolded(self) -> int:
-        """Requests recorded but not yet folded into the counts (at most a quarter second's)."""
-        return len(self._pending)
-
-    def fold(self) -> None:
-        """Add the requests recorded since the last fold to the counts Prometheus reads."""
-        pending = self._pending
-        if not pending:
-            return
-        http = self._http
-        n_buckets = len(LATENCY_BUCKETS) + 1
-        for route, method, code, client, seconds in pending:
-            key = (route, method, code, client)
-            stats = http.get(key)
-            if stats is None:
-                stats = http[key] = [0, 0.0, [0] * n_buckets]
-            stats[0] += 1
-            stats[1] += seconds
-            stats[2][bisect_left(LATENCY_BUCKETS, seconds)] += 1  # le is inclusive, as in prometheus_client
-        pending.clear()  # in place: record_request is this list's append
-
-    async def keep_folding(self, every_s: float = FOLD_EVERY_S) -> None:
-        """Fold every ``every_s`` until cancelled, so that unscraped records stay few."""
-        while True:
-            await asyncio.sleep(every_s)
-            self.fold()
+        key = (route, method, code, client)
+        stats = self._http.get(key)
+        if stats is None:
+            stats = self._http[key] = [0, 0.0, [0] * (len(LATENCY_BUCKETS) + 1)]
+        stats[0] += 1
+        stats[1] += seconds
+        stats[2][bisect_left(LATENCY_BUCKETS, seconds)] += 1  # le is inclusive, as in prometheus_client
 
     def observe_upstream(self, upstream: str, outcome: str, seconds: float) -> None:
         key = (upstream, outcome)
@@ -184,7 +153,6 @@ class _HttpRequestCollector:
         yield from self._families()
 
     def collect(self) -> Iterator[Metric]:
-        self.m.fold()
         s, r = self.m.service, self.m.replica
         requests, latency = self._families()
         by_series: dict[tuple[str, str, str], list] = {}  # the histogram has no code label

@@ -17,7 +17,7 @@ from aiohttp import web
 from prometheus_client import Counter, Gauge
 
 from services.architecture.model import Architecture, Upstream
-from services.common.app import CONTEXT, METRICS, ROUTE_LABEL, UPSTREAM, ServiceContext, create_service_app
+from services.common.app import CONTEXT, METRICS, UPSTREAM, ServiceContext, create_service_app, name_route
 from services.common.upstream import IDEMPOTENT, forward_headers, respond
 from services.errors import UpstreamError, UpstreamTimeout
 
@@ -79,7 +79,7 @@ POOL = web.AppKey("edge_pool", Pool)
 
 async def route(request: web.Request) -> web.StreamResponse:
     """Send the request to a replica; try another one after a connection failure or timeout."""
-    request[ROUTE_LABEL] = "api"
+    name_route("api")
     edge = request.app[CONTEXT].arch.edge
     pool = request.app[POOL]
     client = request.app[UPSTREAM]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from services.common.app import CONTEXT, ROUTE_LABEL, UPSTREAM, ServiceContext, create_service_app
+from services.common.app import CONTEXT, UPSTREAM, ServiceContext, create_service_app, name_route
 from services.common.jsonbody import json_response
 from services.common.upstream import forward_headers, respond
 from services.web.pages import Manifest, load_manifest
@@ -33,7 +33,7 @@ async def manifest(request: web.Request) -> web.Response:
 
 
 async def api_proxy(request: web.Request) -> web.StreamResponse:
-    request[ROUTE_LABEL] = "api_proxy"
+    name_route("api_proxy")
     upstream = request.app[CONTEXT].arch.web.api
     body = await request.read() if request.can_read_body else None
     resp = await request.app[UPSTREAM].call(

@@ -112,3 +112,14 @@ def test_an_expected_connection_drop_is_logged_as_one_line_and_a_bug_keeps_its_t
     bug = record(KeyError("oops"))
     handler.filter(bug)
     assert "Traceback" in handler.format(bug)
+
+
+async def test_a_route_name_given_by_a_handler_stays_with_its_request(start_service, http):
+    # The edge names its proxied requests "api"; the next request on the same kept-alive
+    # connection is the skeleton's /healthz and must be labelled as such.
+    edge = await start_service("edge")
+    for path in ("/1.1/trends", "/healthz", "/1.1/trends", "/healthz"):
+        async with http.get(f"{edge.url}{path}") as resp:
+            await resp.read()
+    assert metric_value(edge.app, "failwhale_http_requests_total", route="api") == 2
+    assert metric_value(edge.app, "failwhale_http_requests_total", route="/healthz", code="200") == 2

@@ -3,8 +3,6 @@ always shows exactly one architecture version."""
 
 from __future__ import annotations
 
-import asyncio
-
 from prometheus_client import CollectorRegistry
 
 from services.common.app import METRICS
@@ -116,27 +114,3 @@ async def test_ready_gauge_follows_the_service_lifecycle(start_service, http):
     await svc.server.close()
     assert registry.get_sample_value("failwhale_service_ready", labels) == 0
     assert registry.get_sample_value("failwhale_http_requests_in_flight", labels) == 0
-
-
-async def test_records_are_folded_without_a_scrape_so_an_unscraped_process_stays_small():
-    m = HttpMetrics("api", "api-1")
-    for _ in range(1000):
-        m.record_request(("trends", "GET", 200, "app", 0.002))
-    assert m.unfolded == 1000
-    folding = asyncio.create_task(m.keep_folding(every_s=0.01))
-    try:
-        await asyncio.sleep(0.1)
-        assert m.unfolded == 0
-    finally:
-        folding.cancel()
-    labels = {"service": "api", "replica": "api-1", "route": "trends", "method": "GET", "code": "200", "client": "app"}
-    assert m.registry.get_sample_value("failwhale_http_requests_total", labels) == 1000
-
-
-def test_a_scrape_shows_what_was_recorded_just_before_it():
-    m = HttpMetrics("api", "api-1")
-    m.record_request(("trends", "GET", 200, "web", 0.002))
-    labels = {"service": "api", "replica": "api-1", "route": "trends", "method": "GET", "code": "200", "client": "web"}
-    assert m.registry.get_sample_value("failwhale_http_requests_total", labels) == 1
-    m.record_request(("trends", "GET", 200, "web", 0.002))
-    assert m.registry.get_sample_value("failwhale_http_requests_total", labels) == 2
