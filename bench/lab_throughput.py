@@ -310,9 +310,9 @@ def run_lab(args: argparse.Namespace, folder: Path, probe: Path) -> Result:
     """One lab run at ``args.users`` for ``args.duration``, on a fresh lab in ``folder``."""
     from chaos.errors import ChaosError
     from chaos.lab.supervisor import LOADGEN, LOCUSTFILE, Lab, LoadOptions
+    from configfiles.errors import ConfigError
     from services.architecture import load_architecture
     from services.config import load_lab_config
-    from services.errors import ConfigError
 
     folder.mkdir(parents=True, exist_ok=True)
 

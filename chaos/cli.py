@@ -134,8 +134,8 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 def _control(args: argparse.Namespace):
     from chaos.control import LabControl
+    from configfiles.errors import ConfigError
     from services.architecture import load_architecture
-    from services.errors import ConfigError
 
     lab = Lab.from_files(args.config)
     arch = lab.arch
@@ -173,8 +173,8 @@ def cmd_rollout(args: argparse.Namespace) -> int:
 
     from chaos.lease import LeaseKeeper
     from chaos.rollout import plan_waves, rollback, rollout
+    from configfiles.errors import ConfigError
     from services.architecture import load_architecture
-    from services.errors import ConfigError
 
     control = _control(args)
     try:
@@ -589,7 +589,6 @@ def _lab_config(args: argparse.Namespace):
 
 def cmd_workshop_start(args: argparse.Namespace) -> int:
     from chaos import workshop
-
     from chaos.scenario import load_scenario
 
     p = workshop.plan(args.seed, args.scenario)

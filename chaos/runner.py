@@ -20,7 +20,6 @@ import asyncio
 import json
 import math
 import signal
-import sqlite3
 import sys
 import threading
 import time
@@ -36,17 +35,18 @@ from prometheus_client.registry import Collector
 
 from chaos import camera, measure, probe, series
 from chaos.camera import Camera
-from chaos.probe import AppUser, describe, fresh_web_visit
 from chaos.control import LabControl, halt
 from chaos.errors import BadInput, ChaosError, LabError
 from chaos.lab.supervisor import DASHBOARD, DEFAULT_SPAWN_PER_S, Lab, LoadOptions
 from chaos.lease import LeaseKeeper
+from chaos.probe import AppUser, describe, fresh_web_visit
 from chaos.rollout import plan_waves, rollback, rollout
 from chaos.scenario import Expectation, Inject, Kill, Note, Pause, Rollback, Rollout, Scenario, WorksForMe
+from configfiles.errors import ConfigError
 from loadtest.ledger import read_ledger
 from services.architecture import load_architecture
 from services.architecture.model import scaled_count
-from services.errors import ConfigError
+from services.tweets.store import db_path, stored_ids
 
 # Step counters start at zero for every action and outcome (see Events).
 STEP_ACTIONS = ("inject", "rollout", "rollback", "kill", "pause", "note", "works_for_me")
@@ -562,15 +562,14 @@ class Runner:
     # ---- summary ---------------------------------------------------------------------------
 
     def lost_tweets(self) -> tuple[int, int]:
+        """Tweets the load saw acknowledged, and how many of them no tweets database holds."""
         # Attached runs use the load `failwhale up` started, which keeps its ledger in the lab's folder.
         ledger = (self.lab.lab.data_path / "load" if self.attach else self.run_dir) / "ledger"
         acked = read_ledger(ledger) if ledger.exists() else []
-        db_path = self.lab.lab.data_path / "tweets.sqlite3"
-        db = sqlite3.connect(db_path)
-        try:
-            stored = {row[0] for row in db.execute("SELECT id FROM tweets")}
-        finally:
-            db.close()
+        stored: set[int] = set()
+        for name, kind in self.lab.arch.instance_kinds().items():
+            if kind == "tweets":
+                stored |= stored_ids(db_path(self.lab.lab.data_path, name))
         return len(acked), len(set(acked) - stored)
 
     def summarise(self, verdict: str, problems: list[str], t0: float | None) -> dict[str, Any]:

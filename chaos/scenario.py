@@ -17,10 +17,10 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, model_validator
 
 from chaos.errors import BadInput
+from configfiles.errors import ConfigError
+from configfiles.yamlconf import Loc, parse_yaml, read_text, validate
 from services.architecture.model import InstanceName, load_architecture, scaled_count
 from services.common.faults import FaultSpec
-from services.common.yamlconf import Loc, parse_yaml, read_text, validate
-from services.errors import ConfigError
 
 SCHEMA_FILE = Path(__file__).with_name("scenario.schema.json")
 _DURATION = re.compile(r"^(?:(?P<h>\d+(?:\.\d+)?)h)?(?:(?P<m>\d+(?:\.\d+)?)m)?(?:(?P<s>\d+(?:\.\d+)?)s)?$")

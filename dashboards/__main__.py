@@ -9,12 +9,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from configfiles.errors import ConfigError
 from dashboards.app import DashboardConfig, create_app
 from dashboards.errors import DashboardError
 from dashboards.spec import load_spec
 from services.common.app import serve
 from services.config import DEFAULT_LAB_CONFIG, load_lab_config
-from services.errors import ConfigError
 
 PORT_NAME = "dashboard"
 

@@ -14,9 +14,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from configfiles.errors import ConfigError
+from configfiles.yamlconf import load_model
 from dashboards.errors import DashboardError
-from services.common.yamlconf import load_model
-from services.errors import ConfigError
 
 PANELS_FILE = Path(__file__).with_name("panels.yaml")
 RULES_FILE = Path(__file__).parent / "rules" / "failwhale.rules.yml"

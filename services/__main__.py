@@ -10,10 +10,10 @@ import logging
 import sys
 from pathlib import Path
 
+from configfiles.errors import ConfigError
 from services.architecture import load_architecture
 from services.common.app import OneLineAborts, serve
 from services.config import DEFAULT_LAB_CONFIG, load_lab_config
-from services.errors import ConfigError
 from services.registry import build_app
 
 

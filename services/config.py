@@ -12,7 +12,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
-from services.common.yamlconf import load_model
+from configfiles.yamlconf import load_model
 
 DEFAULT_LAB_CONFIG = Path(__file__).with_name("lab.yaml")
 

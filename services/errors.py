@@ -23,10 +23,6 @@ class ServiceError(Exception):
         self.headers = headers or {}
 
 
-class ConfigError(ServiceError):
-    """A config or architecture file is malformed; the message names file, line and field."""
-
-
 class BadRequest(ServiceError):
     status = 400
     code = 214

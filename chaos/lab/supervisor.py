@@ -27,9 +27,9 @@ from chaos.lab import prometheus
 from chaos.lab.logs import LOG_CAP_BYTES, CappedLog
 from chaos.lab.ports import AUX_PORTS
 from chaos.lab.provision import find_prometheus
+from configfiles.errors import ConfigError
 from services.architecture import Architecture, load_architecture
 from services.config import LabConfig, load_lab_config
-from services.errors import ConfigError
 
 PROMETHEUS = "prometheus"
 DASHBOARD = "dashboard"

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
 
-from services.common.yamlconf import load_model, validate
+from configfiles.yamlconf import load_model, validate
 
 InstanceName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,31}$")]
 Seconds = Annotated[float, Field(ge=0, le=3600)]

@@ -26,18 +26,30 @@ import uvloop
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from services.architecture.model import (DEFAULT_LEASE_S, MAX_LEASE_S, Architecture, ArchitectureState,
-                                         parse_architecture)
+from configfiles.errors import ConfigError
+from configfiles.yamlconf import validate
+from services.architecture.model import (
+    DEFAULT_LEASE_S,
+    MAX_LEASE_S,
+    Architecture,
+    ArchitectureState,
+    parse_architecture,
+)
 from services.common.clients import client_class
-from services.common.faults import (MAX_ACTIVE_FAULTS, FaultCollector, FaultSpec, FaultStore,
-                                    apply_faults, canonical_route)
+from services.common.faults import (
+    MAX_ACTIVE_FAULTS,
+    FaultCollector,
+    FaultSpec,
+    FaultStore,
+    apply_faults,
+    canonical_route,
+)
 from services.common.hosts import foreign_host, own_names
 from services.common.jsonbody import JSONDecodeError, json_response, loads
 from services.common.metrics import HttpMetrics
 from services.common.upstream import UpstreamClient
 from services.config import LabConfig
-from services.common.yamlconf import validate
-from services.errors import BadRequest, ConfigError, NotFound, ServiceError, Unauthorized
+from services.errors import BadRequest, NotFound, ServiceError, Unauthorized
 
 log = logging.getLogger("failwhale.services")
 

@@ -8,7 +8,7 @@ from prometheus_client import Counter
 from services.common.app import CONTEXT, METRICS, ServiceContext, create_service_app, read_json, whole_number
 from services.common.jsonbody import json_response
 from services.errors import BadRequest, NotFound, Unauthorized
-from services.tweets.store import TweetStore
+from services.tweets.store import TweetStore, db_path
 
 STORE = web.AppKey("tweet_store", TweetStore)
 STORED = web.AppKey("tweets_stored", Counter)
@@ -64,7 +64,7 @@ def create_app(ctx: ServiceContext) -> web.Application:
         web.get("/internal/tweets/{id}", show),
     ]
     app = create_service_app(ctx, routes, cleanup=[_store_ctx])
-    app[STORE] = TweetStore(ctx.lab.data_path / f"{ctx.instance}.sqlite3")
+    app[STORE] = TweetStore(db_path(ctx.lab.data_path, ctx.instance))
     m = app[METRICS]
     app[STORED] = Counter(
         "failwhale_tweets_stored_total",

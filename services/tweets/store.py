@@ -33,6 +33,26 @@ SEED_TWEETS = [
 ]
 
 
+def db_path(data_dir: Path, instance: str) -> Path:
+    """Where the tweets instance ``instance`` keeps its database in the lab's data folder."""
+    return data_dir / f"{instance}.sqlite3"
+
+
+def stored_ids(path: Path) -> set[int]:
+    """The IDs of every tweet committed to the database at ``path`` (none if it does not exist yet).
+
+    Read-only and from any process: WAL lets it read while the service writes, and what it
+    sees is exactly what a crash would leave, since a post is acknowledged only once committed.
+    """
+    if not path.exists():
+        return set()
+    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        return {row[0] for row in db.execute("SELECT id FROM tweets")}
+    finally:
+        db.close()
+
+
 class TweetStore:
     def __init__(self, path: Path) -> None:
         self.path = path

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.common.yamlconf import load_model
+from configfiles.yamlconf import load_model
 
 PAGES_FILE = Path(__file__).with_name("pages.yaml")
 

@@ -6,7 +6,6 @@ Each test starts its own lab (fresh Prometheus data) and a short, bounded Locust
 from __future__ import annotations
 
 import csv
-import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +16,7 @@ from chaos.lab.supervisor import DEFAULT_SPAWN_PER_S, Lab, LoadOptions
 from loadtest.ledger import read_ledger
 from services.architecture import load_architecture
 from services.config import load_lab_config
+from services.tweets.store import db_path, stored_ids
 from tests.integration.conftest import prom_query, wait_for_query, write_lab_config
 
 pytestmark = pytest.mark.integration
@@ -77,9 +77,7 @@ def test_healthy_lab_both_cohorts_ok_and_every_acked_tweet_stored(fresh_lab, tmp
 
     acked = read_ledger(run_dir / "ledger")
     assert acked, "the run should have posted tweets"
-    db = sqlite3.connect(fresh_lab.lab.data_path / "tweets.sqlite3")
-    stored = {row[0] for row in db.execute("SELECT id FROM tweets")}
-    db.close()
+    stored = stored_ids(db_path(fresh_lab.lab.data_path, "tweets"))
     assert set(acked) <= stored, f"acknowledged but lost: {sorted(set(acked) - stored)}"
 
     # Prometheus holds exactly what Locust itself counted.

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from configfiles.errors import ConfigError
 from services.config import DEFAULT_LAB_CONFIG, load_lab_config
-from services.errors import ConfigError
 
 
 def write_lab(tmp_path: Path, **fields) -> Path:

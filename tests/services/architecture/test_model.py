@@ -11,9 +11,9 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
+from configfiles.errors import ConfigError
 from services.architecture import Architecture, ArchitectureState, load_architecture, parse_architecture
 from services.architecture.model import KINDS, compile_path
-from services.errors import ConfigError
 from tests.conftest import V1
 
 

@@ -8,7 +8,7 @@ import sqlite3
 import pytest
 
 from services.architecture import parse_architecture
-from services.tweets.store import SEED_TWEETS
+from services.tweets.store import SEED_TWEETS, db_path, stored_ids
 from tests.conftest import metric_value
 
 
@@ -52,7 +52,7 @@ async def test_posted_tweet_is_durable_in_sqlite_wal(start_service, http, lab_co
     status, tweet = await post_tweet(http, tweets, "this must survive", user="user0123")
     assert status == 201
     await tweets.server.close()  # the app stops; the store closes its connection
-    db = sqlite3.connect(lab_config.data_path / "tweets.sqlite3")
+    db = sqlite3.connect(db_path(lab_config.data_path, "tweets"))
     try:
         row = db.execute("SELECT user, text FROM tweets WHERE id = ?", (tweet["id"],)).fetchone()
         mode = db.execute("PRAGMA journal_mode").fetchone()[0]
@@ -60,6 +60,16 @@ async def test_posted_tweet_is_durable_in_sqlite_wal(start_service, http, lab_co
         db.close()
     assert row == ("user0123", "this must survive")
     assert mode == "wal"
+
+
+async def test_stored_ids_reads_what_was_committed_while_the_service_runs(start_service, http, lab_config):
+    path = db_path(lab_config.data_path, "tweets")
+    assert stored_ids(path) == set() and not path.exists()  # reading creates no database
+    tweets = await start_service("tweets")
+    ids = [(await post_tweet(http, tweets, f"tweet {i}", user="user0123"))[1]["id"] for i in range(3)]
+    stored = stored_ids(path)
+    assert set(ids) <= stored
+    assert len(stored) == len(SEED_TWEETS) + 3
 
 
 async def test_tweets_survive_a_restart_without_reseeding(start_service, http):

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from configfiles.errors import ConfigError
+from configfiles.yamlconf import load_model
 from services.architecture import Architecture, load_architecture
-from services.common.yamlconf import load_model
 from services.config import LabConfig, load_lab_config
-from services.errors import ConfigError
 from tests.conftest import HOSTILE_YAML as HOSTILE
 
 ERROR_LINE = re.compile(r"^(?P<file>[^\n]+?):(?P<line>\d+): (?P<field>[^:\n]+): (?P<message>[^\n]+)$")
@@ -135,7 +135,7 @@ def test_duplicate_key_is_refused_with_the_second_line(tmp_path):
 
 
 def test_duplicate_key_in_architecture_is_refused(tmp_path):
-    v1 = (Path(__file__).resolve().parents[3] / "services" / "architecture" / "v1.yaml").read_text()
+    v1 = (Path(__file__).resolve().parents[2] / "services" / "architecture" / "v1.yaml").read_text()
     text = v1.replace("version: v1\n", "version: v1\nversion: v2\n")
     m = load_error(Architecture, write(tmp_path, text, "arch.yaml"))
     assert (m["field"], m["message"]) == ("version", "duplicate key")
