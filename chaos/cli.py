@@ -193,33 +193,37 @@ def cmd_rollout(args: argparse.Namespace) -> int:
 
     previous = signal.signal(signal.SIGTERM, terminate)  # kill (not -9) rolls back like Ctrl-C
     keeper = LeaseKeeper(control, lease_s=args.lease, say=_say).start()
+    # Ctrl-C may land anywhere, even inside a print: every interruption ends in the rollback below,
+    # unless the change was made for good (--keep) before it.
+    result, interrupted = None, False
     try:
         try:
             result = asyncio.run(rollout(control, new, waves, bake_s=args.bake, guard=args.guard, keeper=keeper,
                                          lease_s=None if args.keep else args.lease,
                                          prometheus_url=control.lab.url("prometheus"), say=_say))
-        except KeyboardInterrupt:
-            _say("interrupted: rolled back")
-            return 130
-        if result.rolled_back:
-            _say(f"rolled back after {result.completed_waves} of {result.total_waves} wave(s): {result.reason}")
-            return 1
-        if args.keep:
-            _say(f"{result.version} is on every process, for good: `failwhale rollback` or `failwhale halt` undoes it")
-            return 0
-        _say(f"{result.version} is on every process while this command runs (it renews a {args.lease:g} s lease): "
-             f"Ctrl-C rolls it back, and so does the end of --hold in {args.hold:g}s; if this command dies, "
-             "the processes go back by themselves when the lease lapses")
-        interrupted = False
-        try:
-            time.sleep(args.hold)
+            if not result.rolled_back and not args.keep:
+                _say(f"{result.version} is on every process while this command runs (it renews a {args.lease:g} s "
+                     f"lease): Ctrl-C rolls it back, and so does the end of --hold in {args.hold:g}s; if this command "
+                     "dies, the processes go back by themselves when the lease lapses")
+                time.sleep(args.hold)
         except KeyboardInterrupt:
             interrupted = True
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # nothing stops the rollback half way
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if result is not None and result.rolled_back:
+            _say(f"rolled back after {result.completed_waves} of {result.total_waves} wave(s): {result.reason}")
+            return 130 if interrupted else 1
+        if result is not None and args.keep:
+            _say(f"{result.version} is on every process, for good: `failwhale rollback` or `failwhale halt` undoes it")
+            return 130 if interrupted else 0
+        # Interrupted mid-rollout, the rollout has undone its waves already; once more is harmless,
+        # and covers an interruption between its end and this line.
         stuck = asyncio.run(rollback(control, keeper=keeper))
         if stuck:
             _say(f"warning: {', '.join(stuck)} did not confirm the rollback; their leases lapse within {args.lease:g} s")
+        if result is None:
+            _say("interrupted: rolled back")
+            return 130
         _say(f"rolled back {result.version}" + (" (interrupted)" if interrupted else f" after holding it {args.hold:g}s"))
         return 130 if interrupted else (1 if stuck else 0)
     finally:
@@ -670,6 +674,10 @@ def main(argv: list[str] | None = None) -> int:
     except ChaosError as e:
         print(f"error: {e}", file=sys.stderr)
         return e.exit_code
+    except KeyboardInterrupt:
+        # Only before a command has changed anything: from then on, each command catches it to undo.
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

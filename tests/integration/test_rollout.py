@@ -139,6 +139,22 @@ def test_ctrl_c_rolls_a_held_rollout_back_and_keep_makes_it_permanent(lab):
     assert set(versions(lab).values()) == {"v1"}
 
 
+@pytest.mark.parametrize("delay_s", [0.0, 0.2, 0.5, 0.8, 1.2])
+def test_ctrl_c_wherever_it_lands_ends_on_the_baseline(lab, delay_s):
+    # From the command's first line through the rollout, the announcement and the hold. A Ctrl-C
+    # inside the announcement's print once left v2 running without its rollback.
+    proc = subprocess.Popen([sys.executable, "-m", "chaos.cli", "rollout", str(V2), "--config", str(lab.lab.source),
+                             "--waves", "0.5,1", "--bake", "0.3"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    first = proc.stdout.readline()
+    assert first.startswith("rolling out"), first
+    time.sleep(delay_s)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and "Traceback" not in out, out
+    assert set(versions(lab).values()) == {"v1"}, out
+
+
 def test_halt_on_a_saturated_lab_stops_a_rollout_and_undoes_everything_within_2_s(tmp_path):
     wrk = shutil.which("wrk")
     assert wrk, "wrk is missing: `make test` installs it (failwhale setup --wrk)"
