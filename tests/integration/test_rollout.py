@@ -97,10 +97,17 @@ def versions(lab: Lab) -> dict[str, str]:
     return {name: control_get(lab, name)["version"] for name in lab.arch.instance_kinds()}
 
 
+def ctrl_c_reaches_it() -> None:
+    """preexec_fn: a shell runs background jobs with SIGINT ignored, and a child inherits that
+    (so does Python's KeyboardInterrupt, then); the Ctrl-C tests must not depend on how CI is started."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_rollout(lab: Lab, *extra: str) -> subprocess.Popen:
     """``failwhale rollout v2`` in one wave; returns once every process has moved."""
     proc = subprocess.Popen([sys.executable, "-m", "chaos.cli", "rollout", str(V2), "--config", str(lab.lab.source),
-                             "--waves", "1", "--bake", "0", *extra], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                             "--waves", "1", "--bake", "0", *extra], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, preexec_fn=ctrl_c_reaches_it)
     lines = []
     while (line := proc.stdout.readline()) and "is on every process" not in line:
         lines.append(line)
@@ -145,7 +152,7 @@ def test_ctrl_c_wherever_it_lands_ends_on_the_baseline(lab, delay_s):
     # inside the announcement's print once left v2 running without its rollback.
     proc = subprocess.Popen([sys.executable, "-m", "chaos.cli", "rollout", str(V2), "--config", str(lab.lab.source),
                              "--waves", "0.5,1", "--bake", "0.3"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+                            text=True, preexec_fn=ctrl_c_reaches_it)
     first = proc.stdout.readline()
     assert first.startswith("rolling out"), first
     time.sleep(delay_s)
