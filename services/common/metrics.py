@@ -20,6 +20,12 @@ from prometheus_client.utils import floatToGoString
 
 # Seconds; spans a cache hit (~1 ms) to a request that waits for a 3 s edge timeout.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# A request series is one flat list: [seconds in all, then a count per bucket, +Inf last]. Its slot
+# for a duration is bisect_left(_SLOTS, seconds): the -inf in front puts the buckets at 1.. and
+# bisect_left keeps ``le`` inclusive, as prometheus_client does. The request count is the buckets'
+# sum, worked out at scrape time instead of counted per request.
+_SLOTS = (float("-inf"), *LATENCY_BUCKETS)
+_SERIES_LEN = 1 + len(LATENCY_BUCKETS) + 1
 
 UPSTREAM_OUTCOMES = ("ok", "client_error", "server_error", "timeout", "connection_error")
 
@@ -37,7 +43,7 @@ class HttpMetrics:
         # Per request: plain ints and floats, no locks (one event loop per process writes them);
         # samples are built only when Prometheus scrapes.
         self.in_flight = 0
-        self._http: dict[tuple[str, str, int, str], list] = {}
+        self._http: dict[tuple[str, str, int, str], list[float]] = {}
         r.register(_HttpRequestCollector(self))
         Gauge(
             "failwhale_http_requests_in_flight",
@@ -86,13 +92,13 @@ class HttpMetrics:
         self._version: str | None = None
 
     def observe_request(self, route: str, method: str, code: int, client: str, seconds: float) -> None:
+        # Runs on every request of every hop: two updates of one flat list (see _SLOTS).
         key = (route, method, code, client)
-        stats = self._http.get(key)
-        if stats is None:
-            stats = self._http[key] = [0, 0.0, [0] * (len(LATENCY_BUCKETS) + 1)]
-        stats[0] += 1
-        stats[1] += seconds
-        stats[2][bisect_left(LATENCY_BUCKETS, seconds)] += 1  # le is inclusive, as in prometheus_client
+        series = self._http.get(key)
+        if series is None:
+            series = self._http[key] = [0.0] * _SERIES_LEN
+        series[0] += seconds
+        series[bisect_left(_SLOTS, seconds)] += 1
 
     def observe_upstream(self, upstream: str, outcome: str, seconds: float) -> None:
         key = (upstream, outcome)
@@ -155,13 +161,12 @@ class _HttpRequestCollector:
     def collect(self) -> Iterator[Metric]:
         s, r = self.m.service, self.m.replica
         requests, latency = self._families()
-        by_series: dict[tuple[str, str, str], list] = {}  # the histogram has no code label
-        for (route, method, code, client), (n, total, buckets) in list(self.m._http.items()):
-            requests.add_metric([s, r, route, method, str(code), client], n)
-            agg = by_series.setdefault((route, method, client), [0.0, [0] * len(buckets)])
-            agg[0] += total
-            agg[1] = [a + b for a, b in zip(agg[1], buckets)]
-        for (route, method, client), (total, buckets) in by_series.items():
+        by_series: dict[tuple[str, str, str], list[float]] = {}  # the histogram has no code label
+        for (route, method, code, client), series in list(self.m._http.items()):
+            requests.add_metric([s, r, route, method, str(code), client], sum(series[1:]))
+            agg = by_series.get((route, method, client))
+            by_series[(route, method, client)] = series[:] if agg is None else [a + b for a, b in zip(agg, series)]
+        for (route, method, client), (total, *buckets) in by_series.items():
             latency.add_metric([s, r, route, method, client], list(zip(_LE, accumulate(buckets))), total)
         yield requests
         yield latency

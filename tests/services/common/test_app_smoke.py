@@ -6,8 +6,11 @@ import io
 import json
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
-from services.common.app import DEFAULT_LEASE_S
+from services.architecture.model import ArchitectureState
+from services.common.app import DEFAULT_LEASE_S, ServiceContext, create_service_app, route_labels
 from tests.conftest import TOKEN, metric_value
 
 
@@ -123,3 +126,43 @@ async def test_a_route_name_given_by_a_handler_stays_with_its_request(start_serv
             await resp.read()
     assert metric_value(edge.app, "failwhale_http_requests_total", route="api") == 2
     assert metric_value(edge.app, "failwhale_http_requests_total", route="/healthz", code="200") == 2
+
+
+async def test_each_route_is_labelled_by_its_own_path_even_when_two_share_a_handler(lab_config, arch, http):
+    # The metrics look a label up by handler; a handler on two routes must not lend one route's
+    # label to the other.
+    async def shared(request: web.Request) -> web.Response:
+        return web.json_response({})
+
+    async def alone(request: web.Request) -> web.Response:
+        return web.json_response({})
+
+    ctx = ServiceContext("notifications", "notifications", lab_config, ArchitectureState(arch))
+    app = create_service_app(ctx, [web.get("/a", shared), web.get("/b/{id}", shared), web.get("/c", alone)])
+    server = TestServer(app, host=lab_config.host, port=lab_config.port("notifications"))
+    await server.start_server()
+    try:
+        for path in ("/a", "/b/7", "/b/8", "/c", "/healthz"):
+            async with http.get(str(server.make_url(path))) as resp:
+                assert resp.status == 200
+    finally:
+        await server.close()
+    counted = {route: metric_value(app, "failwhale_http_requests_total", route=route)
+               for route in ("/a", "/b/{id}", "/c", "/healthz")}
+    assert counted == {"/a": 1, "/b/{id}": 2, "/c": 1, "/healthz": 1}
+
+
+def test_route_labels_leave_shared_handlers_and_the_catch_all_to_the_route_name_function():
+    async def shared(request: web.Request) -> web.Response:
+        raise AssertionError("not served here")
+
+    async def alone(request: web.Request) -> web.Response:
+        raise AssertionError("not served here")
+
+    async def catch_all(request: web.Request) -> web.Response:
+        raise AssertionError("not served here")
+
+    app = web.Application()
+    app.router.add_routes([web.get("/a", shared), web.post("/b", shared), web.get("/c/{n}", alone)])
+    app.router.add_route("*", "/{tail:.*}", catch_all)
+    assert route_labels(app.router, catch_all) == {alone: "/c/{n}"}
