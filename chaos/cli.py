@@ -243,7 +243,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     return 1 if stuck else 0
 
 
-def _waves(text: str) -> list[float] | list[list[str]]:
+def parse_waves(text: str) -> list[float] | list[list[str]]:
     """``0.25,0.5,1`` (shares of the replicas) or ``api-1;api-2,api-3`` (named replicas per wave)."""
     if any(c.isalpha() for c in text):
         return [[n.strip() for n in wave.split(",") if n.strip()] for wave in text.split(";")]
@@ -311,7 +311,7 @@ def _play(name_or_file: str, args: argparse.Namespace, quick: bool | None = None
     quick = args.quick if quick is None else quick
     if quick and scenario.quick is None:
         raise BadInput(f"{path}: the scenario has no quick variant (add a quick: section with a speed)")
-    speed = args.speed or (scenario.quick.speed if quick else scenario.speed)
+    speed = args.speed or (scenario.quick.speed if quick and scenario.quick else scenario.speed)
     setup = 25 if quick else 40
     _say(f"{scenario.title}: {scenario.duration:g}s of scenario time at speed {speed:g} "
          f"(about {scenario.duration / speed + setup:.0f}s with set-up and recovery)")
@@ -344,7 +344,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     return _play(args.scenario, args)[0]
 
 
-def _catalog_order(paths: list[Path]) -> list[Path]:
+def catalog_order(paths: list[Path]) -> list[Path]:
     """Catalog order: by name, except that scenarios comparing themselves with another run last."""
     from chaos.scenario import load_scenario
 
@@ -361,7 +361,7 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
     for p in paths:
         if not p.is_file():
             raise BadInput(f"no scenario named {p.stem} (see failwhale list)")
-    paths = _catalog_order(paths)
+    paths = catalog_order(paths)
     _say(f"{len(paths)} scenarios: {', '.join(p.stem for p in paths)}")
     started = time.time()
     summaries, codes = [], []
@@ -430,7 +430,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     # Every command that talks to a lab finds it through its lab config.
-    lab_config = argparse.ArgumentParser(add_help=False)
+    lab_config = _Parser(add_help=False)
     lab_config.add_argument("--config", type=Path, help="lab config (default: services/lab.yaml)")
 
     s = sub.add_parser("setup", help="find or install the tools the lab needs (Prometheus; optionally Chromium, wrk)",
@@ -475,7 +475,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     "runs: until Ctrl-C or the end of --hold, which roll it back, or, if the command is killed, "
                                     "until the lease lapses (--lease). --keep makes the change permanent and returns at once.")
     ro.add_argument("file", type=Path, help="the new architecture file, e.g. services/architecture/v2.yaml")
-    ro.add_argument("--waves", type=_waves, default=[0.25, 0.5, 1.0], metavar="WAVES",
+    ro.add_argument("--waves", type=parse_waves, default=[0.25, 0.5, 1.0], metavar="WAVES",
                     help="cumulative shares of the API replicas (0.25,0.5,1: the default) or the replicas "
                          "of each wave (api-1;api-2,api-3: api-4 then follows in a last wave)")
     ro.add_argument("--bake", type=_ranged(float, 0, 3600), default=10.0, metavar="SECONDS", help="wait between waves (default: %(default)s)")
@@ -601,7 +601,7 @@ def cmd_workshop_start(args: argparse.Namespace) -> int:
         # Naming it would tell the room what is coming, unless the facilitator named it.
         raise BadInput(f"--quick: {'the scenario ' + repr(args.scenario) if args.scenario else f'the scenario seed {p.seed} picks'} "
                        "has no quick variant: leave out --quick, or pick another seed")
-    speed = args.speed or (scenario.quick.speed if args.quick else scenario.speed)
+    speed = args.speed or (scenario.quick.speed if args.quick and scenario.quick else scenario.speed)
     hidden = workshop.hidden(scenario, p.lead_in_s)
     lab = _lab_config(args)
     _say(f"workshop (seed {p.seed})")

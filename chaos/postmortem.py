@@ -157,9 +157,9 @@ def _content(summary: Summary, journal: Journal, scenario: Scenario, card: Card,
     return {
         "title": f"Postmortem draft: {scenario.title}", "description": scenario.description.strip(),
         "card_text": card_text,
-        "timeline": [{"at": "before the start" if e.early else report._seconds(e.at), "kind": e.kind, "event": e}
+        "timeline": [{"at": "before the start" if e.early else report.seconds_text(e.at), "kind": e.kind, "event": e}
                      for e in events(summary, journal, card)],
-        "phases": report._phase_rows(summary), "why": explain(summary),
+        "phases": report.phase_rows(summary), "why": explain(summary),
         "game_facts": game_facts(summary, card, scenario),
         "debrief": list(scenario.workshop.debrief) if scenario.workshop else [],
         "incident_date": scenario.incident.date, "facts": list(scenario.incident.facts),
@@ -185,13 +185,13 @@ def _md_event(e: Event) -> str:
 def markdown(summary: Summary, journal: Journal, scenario: Scenario, card: Card, card_text: str) -> str:
     """postmortem.md: the draft as Markdown; its plots are in postmortem.html beside it."""
     c = _content(summary, journal, scenario, card, card_text)
-    md = report._md
+    md = report.md_text
     fence = _fence(card_text)
     out = [f"# {md(c['title'])}", "", md(c["description"]), "", "## Scorecard", "", fence, card_text, fence, "",
            "## Timeline (scenario time)", ""]
-    out += report._md_table(["time", "kind", "what"], [[t["at"], t["kind"], _md_event(t["event"])] for t in c["timeline"]])
+    out += report.md_table(["time", "kind", "what"], [[t["at"], t["kind"], _md_event(t["event"])] for t in c["timeline"]])
     out += ["## Who was hurt: web against app", ""]
-    out += report._md_table(["phase", "scenario time", "web failed", "app failed", "web degraded", "app degraded",
+    out += report.md_table(["phase", "scenario time", "web failed", "app failed", "web degraded", "app degraded",
                              "users hurt (web / app)", "reports"],
                             [[p["name"], p["time"], p["web_failed"], p["app_failed"], p["web_degraded"], p["app_degraded"],
                               p["users_hurt"], p["reports"]] for p in c["phases"]])
@@ -219,7 +219,7 @@ def _draw_levers(ax: Axes, levers: list[Event]) -> None:
     for e in levers:
         ax.axvline(e.at, color=LEVER_COLOUR, linestyle="-" if e.outcome == "ok" else ":", linewidth=1.6, zorder=3)
         text = _lever_label(e)
-        # Levers pulled close together would print over each other: stack them, as report._marks does.
+        # Levers pulled close together would print over each other: stack them, as the report's plots do.
         close = last is not None and e.at - last < 0.04 * (right - left)
         up = up + 4 if close else 4
         last = e.at
@@ -247,7 +247,7 @@ def _played_marks(series: SeriesDoc, journal: Journal) -> list[dict[str, Any]]:
         if e.get("kind") == "step" and e.get("action") in UNPLAYED_MARKS and (
                 note == LEFT_TO_PARTICIPANTS or note.startswith(NOT_PLAYED)):
             # Where marks_from_journal put it; without the times, the kind and label alone must do.
-            known = all(report._is_num(x) for x in (e.get("started"), t0, speed))
+            known = all(report.is_num(x) for x in (e.get("started"), t0, speed))
             at = (e["started"] - t0) * speed if known else None
             skipped.append((UNPLAYED_MARKS[e["action"]], str(e.get("name") or e["action"]), at))
 
@@ -264,8 +264,8 @@ def figures(summary: Summary, series: SeriesDoc, journal: Journal, card: Card) -
     times = [t for entry in (series.get("series") or {}).values() for pts in (entry.get("lines") or {}).values()
              for t, _ in pts]
     # The game goes on past the scenario's duration until the facilitator ends it: show all of it.
-    end = max([report._num(series.get("duration")) or 0.0, *times, *(e.at for e in levers),
-               *([card["recovered_at"]] if report._is_num(card.get("recovered_at")) else [])])
+    end = max([report.finite_or_none(series.get("duration")) or 0.0, *times, *(e.at for e in levers),
+               *([card["recovered_at"]] if report.is_num(card.get("recovered_at")) else [])])
     figs = report.figures(summary, {**series, "duration": end, "marks": _played_marks(series, journal)})
     for fig in figs.values():
         for ax in fig.axes:
@@ -296,7 +296,7 @@ def html(summary: Summary, series: SeriesDoc | None, journal: Journal, scenario:
         figs = figures(summary, series, journal, card)
         plots = [{"name": name, "title": title, "caption": caption, "svg": svg(figs[name])}
                  for name, title, caption in PLOTS]
-    return report._templates().get_template("postmortem.html.j2").render(p=c, plots=plots)
+    return report.jinja_env().get_template("postmortem.html.j2").render(p=c, plots=plots)
 
 
 def write(run_dir: Path, summary: Summary, series: SeriesDoc | None, journal: Journal, scenario: Scenario,

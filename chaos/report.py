@@ -33,6 +33,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
+from matplotlib.typing import LineStyleType
 
 from chaos.errors import BadInput
 from chaos.series import time_to_recover
@@ -53,7 +54,8 @@ PALETTE = ("#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#1
            "#8c6d31", "#843c39", "#7b4173")
 # kind -> (colour, line style, legend name). Marks are greys and black, so every colour on a chart
 # is data; a mark with an ``end`` (a fault until its TTL lapses) is a pale amber span instead.
-MARKS = {
+# colour, line style, legend name
+MARKS: dict[str, tuple[str, LineStyleType, str]] = {
     "rollout": ("#555555", "-", "rollout"),
     "wave": ("#555555", "--", "rollout wave"),
     "guard": ("#000000", "-.", "guard rolled back"),
@@ -130,12 +132,14 @@ def _read_json(path: Path) -> Any:
         raise ReportError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
 
 
-def _is_num(x: Any) -> bool:
+def is_num(x: Any) -> bool:
+    """Whether a value read from a run's JSON is a number (a bool is not)."""
     return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
-def _num(x: Any) -> float | None:
-    return float(x) if _is_num(x) and math.isfinite(x) else None
+def finite_or_none(x: Any) -> float | None:
+    """A value read from a run's JSON as a finite float, or None (absent, text, NaN or infinite)."""
+    return float(x) if is_num(x) and math.isfinite(x) else None
 
 
 def _summary_problem(data: Any) -> str | None:
@@ -169,15 +173,15 @@ def _series_problem(data: Any) -> str | None:
             return f"series {name!r} has no 'lines' object"
         for label, points in entry.get("lines", {}).items():
             ok = isinstance(points, list) and all(
-                isinstance(p, list) and len(p) == 2 and _is_num(p[0]) and (p[1] is None or _is_num(p[1])) for p in points)
+                isinstance(p, list) and len(p) == 2 and is_num(p[0]) and (p[1] is None or is_num(p[1])) for p in points)
             if not ok:
                 return f"series {name!r}, line {label!r}: points must be [seconds, value or null] pairs"
     for p in data.get("phases", []) or []:
-        if not (isinstance(p, dict) and isinstance(p.get("name"), str) and _is_num(p.get("start")) and _is_num(p.get("end"))):
+        if not (isinstance(p, dict) and isinstance(p.get("name"), str) and is_num(p.get("start")) and is_num(p.get("end"))):
             return f"bad phase {p!r} (needs name, start, end)"
     for m in data.get("marks", []) or []:
-        if not (isinstance(m, dict) and _is_num(m.get("at")) and isinstance(m.get("kind"), str)
-                and (m.get("end") is None or _is_num(m.get("end")))):
+        if not (isinstance(m, dict) and is_num(m.get("at")) and isinstance(m.get("kind"), str)
+                and (m.get("end") is None or is_num(m.get("end")))):
             return f"bad mark {m!r} (needs at, kind, and end null or seconds)"
     return None
 
@@ -236,10 +240,10 @@ def _finite(lines: Lines) -> list[float]:
 def _frame(summary: Summary, series: SeriesDoc) -> Frame:
     phases = series.get("phases") or [
         {"name": n, "start": p["start"], "end": p["end"]} for n, p in (summary.get("phases") or {}).items()
-        if _is_num(p.get("start")) and _is_num(p.get("end"))]
+        if is_num(p.get("start")) and is_num(p.get("end"))]
     times = [t for entry in (series.get("series") or {}).values() for pts in (entry.get("lines") or {}).values()
              for t, _ in pts]
-    end = _num(series.get("duration")) or _num(summary.get("duration")) or max(times, default=1.0)
+    end = finite_or_none(series.get("duration")) or finite_or_none(summary.get("duration")) or max(times, default=1.0)
     start = min(0.0, min(times, default=0.0))
     return Frame(start, max(end, start + 1.0), phases, series.get("marks") or [])
 
@@ -423,7 +427,8 @@ def pct(x: float | None) -> str:
     return (text[:-2] if text.endswith(".0") else text) + "%"
 
 
-def _seconds(x: float | None) -> str:
+def seconds_text(x: float | None) -> str:
+    """Scenario seconds as a report prints them (``12.5 s``), ``-`` for none."""
     return "-" if x is None else f"{round(x, 1):g} s"
 
 
@@ -449,11 +454,11 @@ def focus_phase(summary: Summary) -> str | None:
         return summary["focus_phase"]
     if not phases:
         return None
-    return max(phases, key=lambda n: _num((phases[n].get("web") or {}).get("failure_ratio")) or -1.0)
+    return max(phases, key=lambda n: finite_or_none((phases[n].get("web") or {}).get("failure_ratio")) or -1.0)
 
 
 def _client_figure(phase: dict[str, Any], client: str, key: str) -> float | None:
-    return _num((phase.get(client) or {}).get(key))
+    return finite_or_none((phase.get(client) or {}).get(key))
 
 
 def _who_failed_more(name: str, fw: float, fa: float) -> str:
@@ -478,7 +483,7 @@ def _gloss(reason: str) -> str:
 
 
 def _dominant(reasons: dict[str, Any]) -> list[tuple[str, int]]:
-    counts = [(r, int(n)) for r, n in reasons.items() if _is_num(n) and n > 0]
+    counts = [(r, int(n)) for r, n in reasons.items() if is_num(n) and n > 0]
     return sorted(counts, key=lambda rn: -rn[1])
 
 
@@ -521,7 +526,7 @@ def _degraded_sentences(phase: dict[str, Any]) -> list[str]:
 
 
 def _reports_sentence(name: str, phase: dict[str, Any]) -> list[str]:
-    counts = {k: int(v) for k, v in (phase.get("user_reports") or {}).items() if _is_num(v)}
+    counts = {k: int(v) for k, v in (phase.get("user_reports") or {}).items() if is_num(v)}
     total = sum(counts.values())
     if not counts:
         return []
@@ -537,14 +542,14 @@ def _reports_sentence(name: str, phase: dict[str, Any]) -> list[str]:
 
 def _hurt_sentence(name: str, phase: dict[str, Any]) -> list[str]:
     hurt = {c: (phase.get(c) or {}).get("users_hurt") for c in CLIENTS}
-    if not all(_is_num(h) for h in hurt.values()):
+    if not all(is_num(h) for h in hurt.values()):
         return []
     return [f"{_count(hurt['web'], 'website user')} and {_count(hurt['app'], 'app user')} had their first failed "
             "journey in this phase."]
 
 
 def _health_sentence(phase: dict[str, Any], fw: float, fa: float) -> list[str]:
-    health = _num(phase.get("health_checks"))
+    health = finite_or_none(phase.get("health_checks"))
     if health is None:
         return []
     worse = "web" if fw >= fa else "app"
@@ -576,7 +581,7 @@ def comparison_sentence(summary: Summary) -> str | None:
     c = summary.get("comparison")
     if not isinstance(c, dict):
         return None
-    n, m, ratio = c.get("users_hurt"), c.get("against_users_hurt"), _num(c.get("times_fewer"))
+    n, m, ratio = c.get("users_hurt"), c.get("against_users_hurt"), finite_or_none(c.get("times_fewer"))
     them = f"the big-bang rollout of {c.get('against', 'the other scenario')}"
     if c.get("against_run"):
         them += f" (run {c['against_run']})"
@@ -604,8 +609,8 @@ def recovery_short(summary: Summary, series: SeriesDoc | None = None) -> str:
         return "n/a"
     if trouble is None:
         return "-"
-    seconds = _num(trouble.get("seconds"))
-    return "not recovered" if seconds is None else _seconds(seconds)
+    seconds = finite_or_none(trouble.get("seconds"))
+    return "not recovered" if seconds is None else seconds_text(seconds)
 
 
 def _recovery_text(summary: Summary, series: SeriesDoc) -> str:
@@ -615,10 +620,10 @@ def _recovery_text(summary: Summary, series: SeriesDoc) -> str:
         return "Time to recover: not recorded."
     if trouble is None:
         return f"Time to recover: none needed; users never dropped below the steady state ({rule})."
-    start, end, seconds = _num(trouble.get("start")), _num(trouble.get("end")), _num(trouble.get("seconds"))
+    start, end, seconds = finite_or_none(trouble.get("start")), finite_or_none(trouble.get("end")), finite_or_none(trouble.get("seconds"))
     if seconds is None:
-        return f"Time to recover: not recovered; trouble ({rule}) began at {_seconds(start)} and lasted to the end of the run."
-    return f"Time to recover: {_seconds(seconds)} of scenario time, from {_seconds(start)} to {_seconds(end)} ({rule})."
+        return f"Time to recover: not recovered; trouble ({rule}) began at {seconds_text(start)} and lasted to the end of the run."
+    return f"Time to recover: {seconds_text(seconds)} of scenario time, from {seconds_text(start)} to {seconds_text(end)} ({rule})."
 
 
 def _hurt_text(summary: Summary) -> str:
@@ -640,17 +645,17 @@ def hurt_short(summary: Summary) -> str:
 
 
 def _measured(x: Any) -> str:
-    return "none" if x is None else format(x, ".4g") if _is_num(x) else str(x)
+    return "none" if x is None else format(x, ".4g") if is_num(x) else str(x)
 
 
 def _scale(summary: Summary) -> str | None:
     """The run's scale, worth saying only when it is not 1 (runs before scales existed were 1)."""
-    scale = _num(summary.get("scale"))
+    scale = finite_or_none(summary.get("scale"))
     return None if scale is None or scale == 1 else _measured(scale)
 
 
 def _when(summary: Summary) -> str:
-    started = _num(summary.get("started"))
+    started = finite_or_none(summary.get("started"))
     return "-" if started is None else time.strftime("%Y-%m-%d %H:%M", time.localtime(started))
 
 
@@ -661,23 +666,24 @@ def _headline(summary: Summary) -> str | None:
     phase = summary["phases"][name]
     fw, fa = _client_figure(phase, "web", "failure_ratio"), _client_figure(phase, "app", "failure_ratio")
     text = f"In the {name} phase {pct(fw)} of website journeys and {pct(fa)} of app journeys failed"
-    if (health := _num(phase.get("health_checks"))) is not None:
+    if (health := finite_or_none(phase.get("health_checks"))) is not None:
         text += f", while health checks read {pct(health)}"
     return text + "."
 
 
-def _phase_rows(summary: Summary) -> list[dict[str, str]]:
+def phase_rows(summary: Summary) -> list[dict[str, str]]:
+    """One row of printable figures per phase of a run: the report's and the postmortem's phase table."""
     rows = []
     for name, p in (summary.get("phases") or {}).items():
         hurt = [(p.get(c) or {}).get("users_hurt") for c in CLIENTS]
         rows.append({
-            "name": name, "time": f"{_seconds(_num(p.get('start')))} to {_seconds(_num(p.get('end')))}",
+            "name": name, "time": f"{seconds_text(finite_or_none(p.get('start')))} to {seconds_text(finite_or_none(p.get('end')))}",
             "web_failed": pct(_client_figure(p, "web", "failure_ratio")),
             "web_degraded": pct(_client_figure(p, "web", "degraded_ratio")),
             "app_failed": pct(_client_figure(p, "app", "failure_ratio")),
             "app_degraded": pct(_client_figure(p, "app", "degraded_ratio")),
             "users_hurt": " / ".join("-" if h is None else str(h) for h in hurt),
-            "reports": reports_text(p.get("user_reports")), "health": pct(_num(p.get("health_checks"))),
+            "reports": reports_text(p.get("user_reports")), "health": pct(finite_or_none(p.get("health_checks"))),
         })
     return rows
 
@@ -693,7 +699,7 @@ def content(summary: Summary, series: SeriesDoc, run_dir: Path | None = None) ->
         "verdict_class": verdict.lower() if verdict.lower() in VERDICTS else "unknown",
         "problems": [str(p) for p in summary.get("problems") or []],
         "when": _when(summary), "speed": _measured(summary.get("speed")),
-        "duration": _seconds(_num(summary.get("duration"))),
+        "duration": seconds_text(finite_or_none(summary.get("duration"))),
         "quick": bool(summary.get("quick")), "scale": _scale(summary), "headline": _headline(summary),
         "teaches": summary.get("teaches"), "description": summary.get("description"),
         "incident_date": summary.get("incident_date"), "facts": [str(f) for f in summary.get("facts") or []],
@@ -701,10 +707,10 @@ def content(summary: Summary, series: SeriesDoc, run_dir: Path | None = None) ->
             {"name": str(e.get("name")), "phase": str(e.get("phase")), "measured": _measured(e.get("measured")),
              "wanted": str(e.get("bound") or "-"), "held": bool(e.get("held"))}
             for e in summary.get("expectations") or [] if isinstance(e, dict)],
-        "phases": _phase_rows(summary),
+        "phases": phase_rows(summary),
         "hurt": _hurt_text(summary), "recovery": _recovery_text(summary, series),
         "comparison": comparison_sentence(summary), "why": explain(summary),
-        "timeline": [{"at": _seconds(m["at"]) + ("" if m.get("end") is None else f" to {_seconds(m['end'])}"),
+        "timeline": [{"at": seconds_text(m["at"]) + ("" if m.get("end") is None else f" to {seconds_text(m['end'])}"),
                       "kind": m["kind"], "label": str(m.get("label") or "")}
                      for m in sorted(series.get("marks") or [], key=lambda m: m["at"])],
         "plots": [{"file": f"plots/{name}.png", "title": title, "caption": caption} for name, title, caption in PLOTS],
@@ -719,7 +725,7 @@ def _reading(dash: dict[str, Any]) -> str:
     parts = []
     last = (panels.get("journey_success") or {}).get("last")
     if isinstance(last, dict) and last:
-        parts.append("journeys served: " + ", ".join(f"{k} {pct(_num(v))}" for k, v in sorted(last.items(), key=lambda kv: kv[0] != "web")))
+        parts.append("journeys served: " + ", ".join(f"{k} {pct(finite_or_none(v))}" for k, v in sorted(last.items(), key=lambda kv: kv[0] != "web")))
     status = panels.get("status_page") or {}
     if status.get("text"):
         parts.append(f"status page: {status['text']} ({status.get('color', '?')})")
@@ -748,7 +754,7 @@ def dashboard_shots(summary: Summary, run_dir: Path | None) -> list[dict[str, An
     for shot in summary.get("dashboard") or []:
         if not isinstance(shot, dict):
             continue
-        title = f"{shot.get('name', '?')}, at {_seconds(_num(shot.get('at')))}"
+        title = f"{shot.get('name', '?')}, at {seconds_text(finite_or_none(shot.get('at')))}"
         for kind, reading, what in (("dashboard", _reading, "the live dashboard"), ("site", _site_reading, "the website")):
             view = shot.get(kind)
             if not isinstance(view, dict) or not view.get("file"):
@@ -759,53 +765,54 @@ def dashboard_shots(summary: Summary, run_dir: Path | None) -> list[dict[str, An
     return out
 
 
-def _md(text: Any) -> str:
+def md_text(text: Any) -> str:
     """Text from a run's files made safe for a Markdown table cell or line."""
     # Only a "<" that could open a tag is escaped, so "<= 0.2" still reads as it is.
     return TAG_START.sub("&lt;", " ".join(str(text).split()).replace("|", "\\|"))
 
 
-def _md_table(head: list[str], rows: list[list[str]]) -> list[str]:
+def md_table(head: list[str], rows: list[list[str]]) -> list[str]:
+    """A Markdown table's lines, every cell made safe with :func:`md_text`."""
     return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head),
-            *("| " + " | ".join(_md(c) for c in row) + " |" for row in rows), ""]
+            *("| " + " | ".join(md_text(c) for c in row) + " |" for row in rows), ""]
 
 
 def markdown(c: dict[str, Any]) -> str:
     """report.md from :func:`content`."""
-    out = [f"# {_md(c['title'])}", "", f"**Verdict: {_md(c['verdict_upper'])}**", ""]
-    out += [f"Scenario `{_md(c['scenario'])}`, run `{_md(c['run'])}`, started {c['when']}, "
-            f"{_md(c['duration'])} of scenario time at speed {_md(c['speed'])}"
-            + (f", at scale {_md(c['scale'])} ({_md(c['scale'])} times the users, rate limits and capacities)" if c["scale"] else "")
+    out = [f"# {md_text(c['title'])}", "", f"**Verdict: {md_text(c['verdict_upper'])}**", ""]
+    out += [f"Scenario `{md_text(c['scenario'])}`, run `{md_text(c['run'])}`, started {c['when']}, "
+            f"{md_text(c['duration'])} of scenario time at speed {md_text(c['speed'])}"
+            + (f", at scale {md_text(c['scale'])} ({md_text(c['scale'])} times the users, rate limits and capacities)" if c["scale"] else "")
             + (" (a quick run: shorter and lighter than the full scenario, so the figures are rougher)." if c["quick"] else "."), ""]
-    out += [f"- {_md(p)}" for p in c["problems"]] + ([""] if c["problems"] else [])
+    out += [f"- {md_text(p)}" for p in c["problems"]] + ([""] if c["problems"] else [])
     if c["headline"]:
-        out += [_md(c["headline"]), ""]
+        out += [md_text(c["headline"]), ""]
     if c["teaches"] or c["description"]:
-        out += ["## What it teaches", ""] + [_md(t) + "\n" for t in (c["teaches"], c["description"]) if t]
+        out += ["## What it teaches", ""] + [md_text(t) + "\n" for t in (c["teaches"], c["description"]) if t]
     if c["facts"]:
-        date = f" ({_md(c['incident_date'])})" if c["incident_date"] else ""
-        out += [f"## The incident it replays{date}", "", *(f"- {_md(f)}" for f in c["facts"]), ""]
+        date = f" ({md_text(c['incident_date'])})" if c["incident_date"] else ""
+        out += [f"## The incident it replays{date}", "", *(f"- {md_text(f)}" for f in c["facts"]), ""]
     out += ["## Expectations", ""]
-    out += _md_table(["expectation", "phase", "measured", "wanted", "held"],
+    out += md_table(["expectation", "phase", "measured", "wanted", "held"],
                      [[e["name"], e["phase"], e["measured"], e["wanted"], "yes" if e["held"] else "NO"]
                       for e in c["expectations"]])
     out += ["## Phases", ""]
-    out += _md_table(["phase", "scenario time", "web failed", "web degraded", "app failed", "app degraded",
+    out += md_table(["phase", "scenario time", "web failed", "web degraded", "app failed", "app degraded",
                       "users hurt (web / app)", "reports", "health checks"],
                      [[p["name"], p["time"], p["web_failed"], p["web_degraded"], p["app_failed"], p["app_degraded"],
                        p["users_hurt"], p["reports"], p["health"]] for p in c["phases"]])
     out += ["## Users hurt and time to recover", "", c["hurt"], "", c["recovery"], ""]
     if c["comparison"]:
-        out += ["## Compared with the big-bang rollout", "", _md(c["comparison"]), ""]
-    out += ["## Why web and app differed", "", " ".join(_md(s) for s in c["why"]), ""]
+        out += ["## Compared with the big-bang rollout", "", md_text(c["comparison"]), ""]
+    out += ["## Why web and app differed", "", " ".join(md_text(s) for s in c["why"]), ""]
     if c["dashboard"]:
         out += ["## The live dashboard and the website during the run", "",
                 "Photographed in headless Chromium late in each phase, as a person watching, or visiting, would have seen them.", ""]
         for d in c["dashboard"]:
-            out += [f"### {_md(d['title'])}", "", f"![{_md(d['title'])}]({d['file']})", "", _md(d["caption"]), ""]
+            out += [f"### {md_text(d['title'])}", "", f"![{md_text(d['title'])}]({d['file']})", "", md_text(d["caption"]), ""]
     if c["timeline"]:
         out += ["## Timeline", ""]
-        out += _md_table(["scenario time", "what", "detail"], [[m["at"], m["kind"], m["label"]] for m in c["timeline"]])
+        out += md_table(["scenario time", "what", "detail"], [[m["at"], m["kind"], m["label"]] for m in c["timeline"]])
     out += ["## Plots", ""]
     for p in c["plots"]:
         out += [f"### {p['title']}", "", f"![{p['title']}: {p['caption']}]({p['file']})", "", p["caption"], ""]
@@ -814,14 +821,15 @@ def markdown(c: dict[str, Any]) -> str:
 
 
 @functools.cache
-def _templates() -> jinja2.Environment:
+def jinja_env() -> jinja2.Environment:
+    """The templates of the report pages and the postmortem (autoescaped; a missing value is an error)."""
     return jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                               undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 
 
 def html(c: dict[str, Any]) -> str:
     """report.html from :func:`content`: one page, CSS inline, no scripts, nothing fetched from elsewhere."""
-    return _templates().get_template("report.html.j2").render(r=c)
+    return jinja_env().get_template("report.html.j2").render(r=c)
 
 
 # ---- writing ------------------------------------------------------------------------------------
@@ -878,7 +886,7 @@ def render_index(reports_dir: Path, run_dirs: list[Path]) -> Path:
     rows = [_index_row(reports_dir.resolve(), Path(d).resolve()) for d in run_dirs]
     counts = _totals([r["verdict"] for r in rows])
     out = reports_dir / "index.html"
-    out.write_text(_templates().get_template("index.html.j2").render(rows=rows, totals=counts), encoding="utf-8")
+    out.write_text(jinja_env().get_template("index.html.j2").render(rows=rows, totals=counts), encoding="utf-8")
     return out
 
 

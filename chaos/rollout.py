@@ -39,27 +39,29 @@ def plan_waves(arch: Architecture, waves: list[float] | list[list[str]]) -> list
     """Waves over the lab's processes: every non-API process with the first wave, then the API
     replicas either in cumulative fractions (0.25, 0.5, 1.0 of the replicas) or as named lists
     ([[api-1], [api-2, api-3]]). Replicas no wave names move in a last wave."""
-    if waves and all(isinstance(w, list) for w in waves):
-        return _named_waves(arch, waves)
-    if any(isinstance(w, list) for w in waves):
+    named = [w for w in waves if isinstance(w, list)]
+    if waves and len(named) == len(waves):
+        return _named_waves(arch, named)
+    if named:
         raise BadInput("waves must be all fractions or all lists of replicas, not a mix")
-    fractions = list(waves)
+    fractions = [w for w in waves if not isinstance(w, list)]
     if not fractions or any(not 0 < f <= 1 for f in fractions) or fractions != sorted(fractions):
         raise BadInput(f"wave fractions must rise from above 0 to at most 1, got {fractions}")
     if fractions[-1] != 1:
         fractions = [*fractions, 1.0]
     replicas = list(arch.api.instances)
     others = [name for name, kind in arch.instance_kinds().items() if kind != "api"]
-    waves, done = [], 0
+    planned: list[list[str]] = []
+    done = 0
     for f in fractions:
         upto = max(done + 1, math.ceil(f * len(replicas))) if done < len(replicas) else done
         wave = replicas[done:upto]
-        if not waves:
+        if not planned:
             wave = others + wave
         if wave:
-            waves.append(wave)
+            planned.append(wave)
         done = upto
-    return waves
+    return planned
 
 
 def _named_waves(arch: Architecture, named: list[list[str]]) -> list[list[str]]:

@@ -308,8 +308,8 @@ def _check(s: Scenario, where: str, lines: dict[Loc, int], folder: Path) -> None
                 fail(("timeline", i, "architecture"), f"file not found: {path}")
             try:
                 load_architecture(path)
-            except ConfigError as e:
-                fail(("timeline", i, "architecture"), f"not a valid architecture ({e})")
+            except ConfigError as err:
+                fail(("timeline", i, "architecture"), f"not a valid architecture ({err})")
     names = set()
     for i, p in enumerate(s.phases):
         if p.end <= p.start:

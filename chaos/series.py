@@ -114,12 +114,12 @@ def export(prometheus_url: str, *, t0: float, end: float, speed: float, lead_s: 
         lines: dict[str, list[list[float | None]]] = {}
         for s in query_range(prometheus_url, promql, start, end, step_wall):
             key = s["metric"].get(label, "")
-            points = [[round((float(t) - t0) * speed, 3), _value(v)] for t, v in s["values"]]
+            pairs = [(round((float(t) - t0) * speed, 3), _value(v)) for t, v in s["values"]]
             if name in SINCE_START:
-                base = next((v for t, v in points if t >= 0 and v is not None), 0.0)
-                base = next((v for t, v in reversed(points) if t <= 0 and v is not None), base)
-                points = [[t, None if v is None else max(0.0, v - base)] for t, v in points]
-            lines[key] = points
+                base = next((v for t, v in pairs if t >= 0 and v is not None), 0.0)
+                base = next((v for t, v in reversed(pairs) if t <= 0 and v is not None), base)
+                pairs = [(t, None if v is None else max(0.0, v - base)) for t, v in pairs]
+            lines[key] = [[t, v] for t, v in pairs]
         out[name] = {"title": title, "unit": unit, "lines": dict(sorted(lines.items()))}
     return out
 
@@ -199,8 +199,8 @@ def marks_from_journal(entries: list[dict[str, Any]], t0: float, speed: float) -
             ttl = e.get("ttl_s")
             out.append({"at": start, "end": None if ttl is None else round(start + ttl, 2), "kind": "fault", "label": name})
         elif action in ("rollback", "kill", "note"):
-            label = e.get("note", name) if action == "note" else name
-            out.append({"at": at(e["started"]), "end": None, "kind": action, "label": label})
+            out.append({"at": at(e["started"]), "end": None, "kind": action,
+                        "label": e.get("note", name) if action == "note" else name})
         elif action == "works_for_me":  # what the two probes saw, in the report's timeline
             out.append({"at": at(e["started"]), "end": None, "kind": "note", "label": f"{name}: {e.get('note', '')}"})
     return out

@@ -103,10 +103,11 @@ def plan(seed: int | None = None, name: str | None = None) -> Plan:
     if name is None:
         path = rng.choice(choices)
     else:
-        path = next((p for p in choices if p.stem == name), None)
-        if path is None:
+        found = next((p for p in choices if p.stem == name), None)
+        if found is None:
             raise WorkshopError(f"no workshop scenario named {name!r}; there are: {', '.join(p.stem for p in choices)}")
         rng.random()  # the same draws as a random pick, so the lead-in depends on the seed alone
+        path = found
     return Plan(path, seed, float(round(rng.uniform(*LEAD_IN_S))))
 
 
@@ -744,9 +745,9 @@ def scorecard(summary: dict[str, Any], journal: list[dict[str, Any]], scenario: 
         "change_at": change_at,
         "first_alert": alerts[0] if alerts else None,
         "detected": None if detect is None else {"at": detect["at"], "lever": detect["lever"], "who": detect["who"]},
-        "time_to_detect": since(detect and detect["at"]),
+        "time_to_detect": since(None if detect is None else detect["at"]),
         "told_users": None if told is None else {"at": told["at"], "who": told["who"]},
-        "time_to_tell": since(told and told["at"]),
+        "time_to_tell": since(None if told is None else told["at"]),
         "change_happened": actual is not None,
         "fixed": None if fix is None else {"at": fix["at"], "lever": fix["lever"], "who": fix["who"]},
         "recovered_at": recovered_at,

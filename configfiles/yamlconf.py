@@ -35,13 +35,15 @@ def _check_limits(text: str, where: str) -> None:
         raise ConfigError(f"{where}:1: file is {size:,} bytes; a config file may have at most {MAX_BYTES:,}")
     depth = 0
     for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        # The parser marks every event it makes from text; 1 should one ever come without a mark.
+        line = 1 if event.start_mark is None else event.start_mark.line + 1
         if isinstance(event, yaml.AliasEvent):
-            raise ConfigError(f"{where}:{event.start_mark.line + 1}: YAML alias *{event.anchor}: "
+            raise ConfigError(f"{where}:{line}: YAML alias *{event.anchor}: "
                               "aliases are not allowed (write the value out)")
         if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
             depth += 1
             if depth > MAX_DEPTH:
-                raise ConfigError(f"{where}:{event.start_mark.line + 1}: nested more than {MAX_DEPTH} levels deep")
+                raise ConfigError(f"{where}:{line}: nested more than {MAX_DEPTH} levels deep")
         elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
             depth -= 1
 

@@ -29,7 +29,7 @@ _READABLE = (select.POLLIN | select.POLLPRI | select.POLLERR | select.POLLHUP) i
 
 def is_socket_alive(sock) -> bool:
     """True when an idle kept-alive socket is still open and has nothing waiting on it."""
-    if sock is None:
+    if sock is None or _poll is None:
         return False
     try:
         fd = sock.fileno()
@@ -50,5 +50,6 @@ def install() -> bool:
     """
     if _poll is None or not callable(getattr(ConnectionPool, "_is_socket_alive", None)):
         return False
-    ConnectionPool._is_socket_alive = lambda _pool, sock: is_socket_alive(sock)
+    # Replaces a private method of geventhttpclient's pool on purpose (the module docstring says why).
+    setattr(ConnectionPool, "_is_socket_alive", lambda _pool, sock: is_socket_alive(sock))  # noqa: B010
     return True

@@ -10,13 +10,13 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 
 class Ledger:
     def __init__(self, folder: Path | None) -> None:
         self.path = None if folder is None else folder / f"acked-{os.getpid()}.jsonl"
-        self._file = None
+        self._file: TextIO | None = None
 
     def acked(self, tweet: dict[str, Any]) -> None:
         if self.path is None:

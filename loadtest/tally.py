@@ -33,6 +33,9 @@ class Tally:
     """Counts since creation (master/local) or since the last report (worker)."""
 
     def __init__(self) -> None:
+        self._start_over()
+
+    def _start_over(self) -> None:
         self.journeys: dict[tuple[str, str, str], int] = {}
         self.reasons: dict[tuple[str, str, str], int] = {}
         self.latency: dict[tuple[str, str], list[Any]] = {}  # (sum, bucket counts)
@@ -66,7 +69,7 @@ class Tally:
             "reports": dict(self.reports),
             "hurt": dict(self.hurt),
         }
-        self.__init__()
+        self._start_over()
         return data
 
     def merge(self, data: dict[str, Any]) -> None:

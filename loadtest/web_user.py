@@ -176,10 +176,11 @@ class WebUser(Cohort):
 
         def press_login() -> str | None:
             reason, data = self._call(manifest["actions"]["login"], None, {"username": username, "password": "failwhale"})
-            if reason is None and not (isinstance(data, dict) and data.get("token")):
-                reason = "bad_response"
             if reason is None:
-                self.session_token, self.screen_name = data["token"], username
+                if isinstance(data, dict) and data.get("token"):
+                    self.session_token, self.screen_name = data["token"], username
+                else:
+                    reason = "bad_response"
             return reason
 
         # After logging in, the site loads the home page as the user.

@@ -86,6 +86,12 @@ class Proc:
     def running(self) -> bool:
         return self.popen is not None and self.popen.poll() is None
 
+    def process(self) -> subprocess.Popen:
+        """Its OS process; a LabError for one this lab never started."""
+        if self.popen is None:
+            raise LabError(f"{self.name} was never started")
+        return self.popen
+
     def last_log_line(self) -> str:
         try:
             lines = [ln for ln in self.log_path.read_text(errors="replace").splitlines() if ln.strip()]
@@ -219,12 +225,13 @@ class Lab:
         return time.monotonic() - t0
 
     def _spawn(self, proc: Proc) -> None:
-        proc.popen = subprocess.Popen(
+        popen = proc.popen = subprocess.Popen(
             proc.cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             preexec_fn=die_with_parent, cwd=os.getcwd(),
         )
+        assert popen.stdout is not None  # stdout=PIPE
         proc.log = CappedLog(proc.log_path, self.log_cap_bytes)
-        proc.log.attach(proc.popen.stdout)
+        proc.log.attach(popen.stdout)
 
     def wait_ready(self, timeout_s: float, names: list[str] | None = None) -> None:
         pending = list(names or self.procs)
@@ -287,7 +294,7 @@ class Lab:
         """Wait for the load generator to finish; its exit code (Locust: 1 if any request failed)."""
         proc = self.procs[LOADGEN]
         try:
-            code = proc.popen.wait(timeout_s)
+            code = proc.process().wait(timeout_s)
         except subprocess.TimeoutExpired as e:
             self.stop_instance(LOADGEN)
             raise LabError(f"the load generator did not stop within {timeout_s:.0f}s; log: {proc.log_path}") from e
@@ -299,12 +306,13 @@ class Lab:
         """Stop one process (the chaos engine's kill; tests' "backend down")."""
         proc = self.procs[name]
         if proc.running:
-            proc.popen.send_signal(sig)
+            popen = proc.process()
+            popen.send_signal(sig)
             try:
-                proc.popen.wait(STOP_GRACE_S)
+                popen.wait(STOP_GRACE_S)
             except subprocess.TimeoutExpired:
-                proc.popen.kill()
-                proc.popen.wait()
+                popen.kill()
+                popen.wait()
             if proc.log is not None:
                 proc.log.join()
 
@@ -323,14 +331,14 @@ class Lab:
         """Stop every process this lab started; returns how many were running."""
         running = [p for p in self.procs.values() if p.running]
         for p in running:
-            p.popen.terminate()
+            p.process().terminate()
         deadline = time.monotonic() + STOP_GRACE_S
         for p in running:
             try:
-                p.popen.wait(max(0.0, deadline - time.monotonic()))
+                p.process().wait(max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                p.popen.kill()
-                p.popen.wait()
+                p.process().kill()
+                p.process().wait()
         for p in running:
             if p.log is not None:
                 p.log.join()  # its last lines on disk before anyone reads the log

@@ -15,7 +15,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from aiohttp import web
 from prometheus_client.metrics_core import GaugeMetricFamily
@@ -174,7 +174,7 @@ class FaultStore:
         return found[-1] if found else None
 
 
-KINDS: tuple[str, ...] = FaultKind.__args__
+KINDS: tuple[str, ...] = get_args(FaultKind)
 
 
 class FaultCollector:
