@@ -172,7 +172,7 @@ def next_users(tried: dict[int, bool]) -> int | None:
     return None if mid in tried else mid
 
 
-def within_bound(r: "Result", bound_ms: float) -> bool:
+def within_bound(r: Result, bound_ms: float) -> bool:
     """The step's p99 is within the bound and every client's journeys are at least 99% ok."""
     return r.p99_ms <= bound_ms and all(ok_share(n) >= MIN_JOURNEYS_OK for n in r.journeys.values())
 

@@ -339,7 +339,7 @@ def bench(args: argparse.Namespace) -> int:
         for p in ports.values():
             check_port_free(p)
     else:
-        ports = dict(zip(VARIANTS, free_ports(len(VARIANTS))))
+        ports = dict(zip(VARIANTS, free_ports(len(VARIANTS)), strict=True))
     server_cpus, wrk_cpus = cpu_plan()
     total = len(VARIANTS) * (args.warmup_s + args.rounds * args.seconds)
     print(f"benchmarking {', '.join(VARIANTS)}: about {total} s of load"

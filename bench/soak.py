@@ -30,7 +30,6 @@ import argparse
 import asyncio
 import tempfile
 import time
-import urllib.parse
 from pathlib import Path
 
 from bench.procs import SMOKE_NOTE, BenchError, parse_args, run_main

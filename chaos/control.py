@@ -78,7 +78,7 @@ class LabControl:
             try:
                 async with session.request(method, self.lab.url(name) + path, json=json, headers=headers) as resp:
                     return Answer(name, resp.status, await resp.json(content_type=None))
-            except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as e:
+            except (TimeoutError, aiohttp.ClientError, ValueError) as e:
                 return Answer(name, 0, f"{type(e).__name__}: {e}".rstrip(": "))
 
         async with aiohttp.ClientSession(timeout=timeout) as session:

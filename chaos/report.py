@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from matplotlib.axes import Axes
 from matplotlib.artist import Artist
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
@@ -910,7 +910,7 @@ def table(summaries: list[Summary]) -> str:
         rows.append([str(s.get("scenario", "?")), str(s.get("verdict", "unknown")).upper(), phase, pct(fw), pct(fa),
                      reports_text(reports), recovery_short(s)])
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
-    lines = ["  ".join(cell.rjust(w) if i in right else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths))).rstrip()
+    lines = ["  ".join(cell.rjust(w) if i in right else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))).rstrip()
              for row in [head, *rows]]
     lines.insert(1, "  ".join("-" * w for w in widths))
     lines.append(_totals([str(s.get("verdict", "unknown")).lower() for s in summaries]))

@@ -39,9 +39,9 @@ from aiohttp import web
 from chaos.errors import BadInput, LabError
 from chaos.lab.supervisor import DASHBOARD, write_private
 from chaos.lease import LeaseKeeper
+from chaos.probe import describe, fresh_web_visit
 from chaos.rollout import holding, rollback
 from chaos.runner import Runner
-from chaos.probe import describe, fresh_web_visit
 from chaos.scenario import CHANGES, Phase, Rollback, Rollout, Scenario, Workshop, load_scenario
 from chaos.series import LEFT_TO_PARTICIPANTS, NOT_PLAYED, alert_name
 from services.common.hosts import host_check
@@ -829,7 +829,7 @@ def send(lab: LabConfig, lever: str, who: str, args: dict[str, Any], timeout_s: 
 
     try:
         status, body = asyncio.run(post())
-    except (aiohttp.ClientError, asyncio.TimeoutError) as e:
+    except (TimeoutError, aiohttp.ClientError) as e:
         raise WorkshopError(f"the workshop at {lab.url(PORT_NAME)} did not answer: {e.__class__.__name__}") from e
     except ValueError as e:  # not JSON: the server failed; its log says why
         raise WorkshopError(f"the workshop at {lab.url(PORT_NAME)} failed to pull {lever!r} (see its terminal)") from e

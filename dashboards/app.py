@@ -8,7 +8,6 @@ cross-origin access and can never change anything in Prometheus.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,7 +70,7 @@ async def prometheus(request: web.Request) -> web.Response:
         async with request.app[SESSION].get(f"{base}/api/v1/{endpoint}", params=request.query) as resp:
             body = await resp.read()
             return web.Response(body=body, status=resp.status, content_type="application/json")
-    except (aiohttp.ClientError, asyncio.TimeoutError) as e:
+    except (TimeoutError, aiohttp.ClientError) as e:
         return web.json_response(
             {"status": "error", "errorType": "unavailable", "error": f"Prometheus at {base} did not answer: {e.__class__.__name__}"},
             status=502,

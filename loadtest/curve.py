@@ -8,6 +8,8 @@ peak for the whole duration. Either way the load ends when the duration is over.
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 # (hour of the evening, share of the peak audience online)
 EVENING = [(18.0, 0.55), (19.0, 0.8), (20.0, 0.95), (21.0, 1.0), (22.0, 0.85), (23.0, 0.65), (24.0, 0.45)]
 
@@ -16,7 +18,7 @@ def evening_share(hour: float) -> float:
     """Share of the peak audience online at ``hour`` (18..24), linear between the points."""
     if hour <= EVENING[0][0]:
         return EVENING[0][1]
-    for (h0, s0), (h1, s1) in zip(EVENING, EVENING[1:]):
+    for (h0, s0), (h1, s1) in pairwise(EVENING):
         if hour <= h1:
             return s0 + (s1 - s0) * (hour - h0) / (h1 - h0)
     return EVENING[-1][1]

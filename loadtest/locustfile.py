@@ -17,12 +17,11 @@ from locust import events
 from locust.runners import MasterRunner, WorkerRunner
 from prometheus_client import CollectorRegistry, start_http_server
 
-from loadtest import keepalive
+from loadtest import keepalive, ui_guard
 from loadtest.app_user import AppUser, sign_in_earlier
 from loadtest.ledger import Ledger
 from loadtest.recorder import TALLY
 from loadtest.shape import LabShape
-from loadtest import ui_guard
 from loadtest.tally import TallyCollector
 from loadtest.web_user import WebUser
 

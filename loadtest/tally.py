@@ -127,7 +127,7 @@ class TallyCollector:
             labels=["client", "journey"],
         )
         for (client, journey), (total, buckets) in t.latency.items():
-            latency.add_metric([client, journey], list(zip(_LE, accumulate(buckets))), total)
+            latency.add_metric([client, journey], list(zip(_LE, accumulate(buckets), strict=True)), total)
         reports = CounterMetricFamily(
             "failwhale_user_reports", "Problem reports filed by simulated users, Downdetector-style, by category.",
             labels=["category"],

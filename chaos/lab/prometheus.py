@@ -17,7 +17,6 @@ from dashboards.spec import RULES_FILE
 from services.architecture import Architecture
 from services.config import LabConfig
 
-
 LOADGEN_METRICS = "loadgen-metrics"
 CHAOS_METRICS = "chaos-metrics"
 

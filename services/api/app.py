@@ -16,7 +16,16 @@ from aiohttp import web
 from prometheus_client import Counter
 
 from services.architecture.model import Architecture, Route, compile_path
-from services.common.app import CACHES, CONTEXT, METRICS, UPSTREAM, CacheOps, ServiceContext, create_service_app, name_route
+from services.common.app import (
+    CACHES,
+    CONTEXT,
+    METRICS,
+    UPSTREAM,
+    CacheOps,
+    ServiceContext,
+    create_service_app,
+    name_route,
+)
 from services.common.clients import CLIENT_HEADER, client_class
 from services.common.jsonbody import dumps
 from services.common.upstream import UpstreamResponse, respond

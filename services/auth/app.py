@@ -18,8 +18,8 @@ from prometheus_client import Counter, Gauge
 
 from services.architecture.model import Architecture, AuthBackend
 from services.auth.ratelimit import TokenBucket
-from services.common.faults import FaultStore
 from services.common.app import FAULTS, METRICS, ServiceContext, create_service_app, read_json, whole_number
+from services.common.faults import FaultStore
 from services.common.jsonbody import json_response
 from services.common.metrics import HttpMetrics
 from services.errors import BadRequest, NotFound, RateLimited, Unauthorized

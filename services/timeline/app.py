@@ -17,8 +17,16 @@ from aiohttp import web
 from prometheus_client import Counter, Gauge
 
 from services.architecture.model import TimelineBackend
-from services.common.app import (CACHES, CONTEXT, METRICS, UPSTREAM, CacheOps, ServiceContext, create_service_app,
-                                 whole_number)
+from services.common.app import (
+    CACHES,
+    CONTEXT,
+    METRICS,
+    UPSTREAM,
+    CacheOps,
+    ServiceContext,
+    create_service_app,
+    whole_number,
+)
 from services.common.jsonbody import json_response
 from services.errors import BadRequest, OverCapacity, ServiceError, UpstreamError
 from services.timeline.capacity import CapacityGate

@@ -26,7 +26,7 @@ class CapacityGate:
                 await asyncio.wait_for(self._cond.wait_for(lambda: self.in_use < self.capacity), timeout)
                 self.in_use += 1
                 return True
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
         finally:
             self._waiters -= 1

@@ -72,7 +72,7 @@ async def _ready(session: aiohttp.ClientSession, url: str) -> bool:
     try:
         async with session.get(f"{url}/readyz") as resp:
             return resp.status == 200
-    except (aiohttp.ClientError, asyncio.TimeoutError):
+    except (TimeoutError, aiohttp.ClientError):
         return False
 
 

@@ -27,7 +27,7 @@ def test_smoke_run_prints_both_runs_and_the_ratio():
     rows = {m[1]: m.groups()[1:] for m in ROW.finditer(out)}
     assert set(rows) == {"lab", "ceiling"}, out
     rps = {}
-    for run, (users, window, requests, run_rps, _spread, p50, p99, _failed, journeys) in rows.items():
+    for run, (users, window, requests, run_rps, _spread, p50, p99, _failed, _journeys) in rows.items():
         assert int(users) == 20, (run, out)  # --smoke's users, all of them started
         assert int(window) >= 1 and figure(requests) > 0 and figure(run_rps) > 0, (run, out)
         assert 0 <= figure(p50) <= figure(p99) and figure(p99) > 0, (run, out)

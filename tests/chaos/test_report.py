@@ -12,8 +12,19 @@ import pytest
 from matplotlib.colors import to_hex
 
 from chaos.errors import BadInput
-from chaos.report import (CLIENT_COLOURS, PLOTS, ReportError, content, explain, figures, html, markdown, render_index,
-                          render_run, table)
+from chaos.report import (
+    CLIENT_COLOURS,
+    PLOTS,
+    ReportError,
+    content,
+    explain,
+    figures,
+    html,
+    markdown,
+    render_index,
+    render_run,
+    table,
+)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 PLOT_NAMES = [name for name, _, _ in PLOTS]

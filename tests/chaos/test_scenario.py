@@ -13,8 +13,17 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chaos.scenario import (SCHEMA_FILE, Inject, ScenarioError, bound_text, json_schema, load_scenario, parse_scenario,
-                            scaled_fault, within)
+from chaos.scenario import (
+    SCHEMA_FILE,
+    Inject,
+    ScenarioError,
+    bound_text,
+    json_schema,
+    load_scenario,
+    parse_scenario,
+    scaled_fault,
+    within,
+)
 from services.common.faults import FaultSpec
 from tests.conftest import HOSTILE_YAML
 

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from chaos.lab.ports import free_port_lab_config
 from chaos.lab.supervisor import Lab
 from services.architecture import load_architecture

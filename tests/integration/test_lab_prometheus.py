@@ -7,9 +7,9 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+
 from chaos import measure
 from chaos.scenario import load_scenario
-
 from tests.integration.conftest import prom_query, wait_for_query
 
 pytestmark = pytest.mark.integration

@@ -11,7 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 ROOT = Path(__file__).resolve().parents[2]
 
 # A gevent HTTP server and a FastHttpSession in one process that holds 1,100 spare sockets, so

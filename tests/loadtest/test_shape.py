@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from loadtest.curve import evening_share, users_at
 
 
@@ -10,7 +12,7 @@ def test_evening_peaks_around_nine_and_is_continuous():
     shares = [evening_share(h) for h in hours]
     assert max(shares) == 1.0 and evening_share(21.0) == 1.0
     assert evening_share(18.0) < evening_share(20.0) < evening_share(21.0) > evening_share(23.0)
-    assert all(abs(a - b) < 0.05 for a, b in zip(shares, shares[1:]))
+    assert all(abs(a - b) < 0.05 for a, b in pairwise(shares))
 
 
 def test_users_follow_the_curve_and_stop_at_the_end():

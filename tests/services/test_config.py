@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from configfiles.errors import ConfigError
 from services.config import DEFAULT_LAB_CONFIG, load_lab_config
@@ -114,5 +115,5 @@ def test_data_dir_is_relative_to_the_working_directory(tmp_path, monkeypatch):
 
 def test_config_is_frozen(tmp_path):
     cfg = load_lab_config(write_lab(tmp_path))
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):  # frozen
         cfg.host = "10.0.0.1"  # type: ignore[misc]

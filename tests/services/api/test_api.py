@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 
-
 from services.architecture import parse_architecture
 from services.auth.app import LAB_PASSWORD
 from services.tweets.store import SEED_TWEETS

@@ -9,7 +9,7 @@ from typing import Annotated, Literal, get_args, get_origin
 
 import pytest
 import yaml
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from configfiles.errors import ConfigError
 from services.architecture import Architecture, ArchitectureState, load_architecture, parse_architecture
@@ -114,7 +114,7 @@ def test_unknown_field_is_refused(arch_data):
 
 
 def test_architecture_is_immutable(arch):
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):  # frozen
         arch.version = "v2"  # type: ignore[misc]
 
 

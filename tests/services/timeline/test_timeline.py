@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 
 from services.architecture import parse_architecture
-from services.tweets.store import SEED_TWEETS
 from services.timeline.app import CACHE as CACHE_KEY
+from services.tweets.store import SEED_TWEETS
 from tests.conftest import TOKEN, metric_value
 
 CONTROL = {"Authorization": f"Bearer {TOKEN}"}

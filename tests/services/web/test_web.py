@@ -34,7 +34,7 @@ def assert_is_pages_yaml(served) -> None:
                 contains(got[k], v, f"{where}.{k}")
         elif isinstance(want, list):
             assert isinstance(got, list) and len(got) == len(want), where
-            for i, (g, w) in enumerate(zip(got, want)):
+            for i, (g, w) in enumerate(zip(got, want, strict=True)):
                 contains(g, w, f"{where}[{i}]")
         else:
             assert got == want, where
