@@ -101,7 +101,6 @@ STOP_MARGIN_S = 45.0  # how long past --duration a Locust run may take before it
 SMOKE = {"users": 20, "spawn_rate": 20.0, "duration": 5.0, "settle_s": 1, "steady_s": 3, "min_window_s": 1}
 
 
-
 # --------------------------------------------------------------------------- inside Locust
 # The probe (bench/locust_probe.py) runs inside the Locust process (both runs); the driver loads
 # it with ``-f``.
@@ -114,7 +113,9 @@ from bench.locust_probe import install_probe
 install_probe()
 """
 
-BARE_LOCUSTFILE_SOURCE = PROBE_SOURCE + """
+BARE_LOCUSTFILE_SOURCE = (
+    PROBE_SOURCE
+    + """
 from locust import FastHttpUser, constant, events, task
 from loadtest import keepalive
 
@@ -129,6 +130,7 @@ class BareUser(FastHttpUser):
     def get(self):
         self.client.get("/", name="bare GET /")
 """
+)
 
 
 # --------------------------------------------------------------------------- the bare endpoint
@@ -284,8 +286,15 @@ def read_probe(path: Path, name: str, log_path: Path, sampler: CpuSampler, args:
     window = float(last + 1 - first)
     slices = [sum(per_second[s] for s in range(t, t + 5)) / 5 for t in range(first, last - 3, 5)]
     result = Result(
-        name, int(marks.get("users", 0)), window, requests, failed, slices,
-        percentile(hist, 0.50), percentile(hist, 0.99), journeys,
+        name,
+        int(marks.get("users", 0)),
+        window,
+        requests,
+        failed,
+        slices,
+        percentile(hist, 0.50),
+        percentile(hist, 0.99),
+        journeys,
         cpu=sampler.shares(first, last + 1),
     )
     with contextlib.suppress(OSError):
@@ -324,7 +333,11 @@ def run_lab(args: argparse.Namespace, folder: Path, probe: Path) -> Result:
     run_dir = folder / "run"
     out = folder / "lab-probe.json"
     opts = LoadOptions(
-        headless=True, shape="constant", peak_users=args.users, web_share=WEB_SHARE, duration_s=args.duration,
+        headless=True,
+        shape="constant",
+        peak_users=args.users,
+        web_share=WEB_SHARE,
+        duration_s=args.duration,
         # The lab's locustfile and, beside it, the probe (Locust takes the last -f).
         extra=("--spawn-per-s", str(args.spawn_rate), "-f", f"{LOCUSTFILE},{probe}", "--bench-out", str(out)),
     )
@@ -332,8 +345,10 @@ def run_lab(args: argparse.Namespace, folder: Path, probe: Path) -> Result:
     try:
         try:
             took = lab.start(timeout_s=READY_TIMEOUT_S)
-            print(f"lab: {len(lab.procs)} processes ready in {took:.1f} s; {args.users} users for {args.duration:g} s",
-                  flush=True)
+            print(
+                f"lab: {len(lab.procs)} processes ready in {took:.1f} s; {args.users} users for {args.duration:g} s",
+                flush=True,
+            )
             proc = lab.start_load(opts, run_dir)
         except ChaosError as e:
             raise BenchError(str(e)) from e
@@ -341,13 +356,17 @@ def run_lab(args: argparse.Namespace, folder: Path, probe: Path) -> Result:
         pids["locust"] = pids.pop(LOADGEN)
         code = wait_locust(proc.popen, args.duration + STOP_MARGIN_S, sampler, pids)
         if code not in (0, 1):  # 1: some request failed, which the table shows
-            raise BenchError(f"Locust exited with code {code} against the lab: {proc.last_log_line()}; log: {proc.log_path}")
+            raise BenchError(
+                f"Locust exited with code {code} against the lab: {proc.last_log_line()}; log: {proc.log_path}"
+            )
         dead = lab.dead()
         if dead:
             first = lab.procs[dead[0]]
             detail = first.last_log_line() or f"exit code {first.popen.returncode}"
-            raise BenchError(f"lab process(es) died during the run: {', '.join(dead)} ({dead[0]}: {detail}); "
-                             f"logs in {first.log_path.parent}")
+            raise BenchError(
+                f"lab process(es) died during the run: {', '.join(dead)} ({dead[0]}: {detail}); "
+                f"logs in {first.log_path.parent}"
+            )
     finally:
         lab.stop()
     result = read_probe(out, "lab", proc.log_path, sampler, args)
@@ -361,9 +380,14 @@ def run_lab(args: argparse.Namespace, folder: Path, probe: Path) -> Result:
 def start_quiet(cmd: list[str], log_path: Path) -> subprocess.Popen:
     with open(log_path, "wb") as log:
         return subprocess.Popen(
-            cmd, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            cmd,
+            cwd=REPO_ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             # Own session: a Ctrl-C reaches only us, and our finally stops it; dies with us anyway.
-            start_new_session=True, preexec_fn=die_with_parent,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
         )
 
 
@@ -391,14 +415,36 @@ def run_ceiling(args: argparse.Namespace, folder: Path) -> Result:
         procs.append(server)
         wait_bare_ready(server, url + "/", server_log)
         print(f"ceiling: bare aiohttp on {url}; {args.users} users, no wait, for {args.duration:g} s", flush=True)
-        locust = start_quiet([
-            sys.executable, "-m", "locust", "-f", str(locustfile), "--host", url,
-            "--headless", "--only-summary", "-u", str(args.users), "-r", str(args.spawn_rate),
-            "--run-time", f"{int(args.duration)}s", "--stop-timeout", "5",
-            "--csv", str(run_dir / "locust"), "--bench-out", str(out),
-        ], locust_log)
+        locust = start_quiet(
+            [
+                sys.executable,
+                "-m",
+                "locust",
+                "-f",
+                str(locustfile),
+                "--host",
+                url,
+                "--headless",
+                "--only-summary",
+                "-u",
+                str(args.users),
+                "-r",
+                str(args.spawn_rate),
+                "--run-time",
+                f"{int(args.duration)}s",
+                "--stop-timeout",
+                "5",
+                "--csv",
+                str(run_dir / "locust"),
+                "--bench-out",
+                str(out),
+            ],
+            locust_log,
+        )
         procs.append(locust)
-        code = wait_locust(locust, args.duration + STOP_MARGIN_S, sampler, {"locust": locust.pid, "bare aiohttp": server.pid})
+        code = wait_locust(
+            locust, args.duration + STOP_MARGIN_S, sampler, {"locust": locust.pid, "bare aiohttp": server.pid}
+        )
         if code not in (0, 1):
             raise BenchError(f"Locust exited with code {code} against the bare server; log: {locust_log}")
         if server.poll() is not None:
@@ -424,30 +470,46 @@ def report(lab: Result, ceiling: Result, args: argparse.Namespace, steps: list[R
     locust_version = importlib.metadata.version("locust")
     cpus = len(os.sched_getaffinity(0))
     print()
-    print(f"machine: {cpus} CPU(s) usable (nproc), {platform.machine()}, Python {platform.python_version()}, "
-          f"Locust {locust_version}, everything on {HOST}")
-    print(f"settings: {args.users} users in each run, {args.duration:g} s of load per run, {args.spawn_rate:g} users "
-          "started per second; Locust in one process, FastHttpUser, in both runs")
-    print(f"  lab:     architecture v1 as shipped, every service + Prometheus; the lab's locustfile, shape constant, "
-          f"web share {WEB_SHARE:g}, users wait 1-4 s between journeys")
+    print(
+        f"machine: {cpus} CPU(s) usable (nproc), {platform.machine()}, Python {platform.python_version()}, "
+        f"Locust {locust_version}, everything on {HOST}"
+    )
+    print(
+        f"settings: {args.users} users in each run, {args.duration:g} s of load per run, {args.spawn_rate:g} users "
+        "started per second; Locust in one process, FastHttpUser, in both runs"
+    )
+    print(
+        f"  lab:     architecture v1 as shipped, every service + Prometheus; the lab's locustfile, shape constant, "
+        f"web share {WEB_SHARE:g}, users wait 1-4 s between journeys"
+    )
     print("  ceiling: one bare aiohttp process, GET / -> small JSON; users wait 0 s (constant(0))")
     if steps:
-        print(f"search: lab runs at growing user counts; the lab row below is the one with the most req/s at p99 "
-              f"<= {args.p99_bound:g} ms and journeys >= {100 * MIN_JOURNEYS_OK:g}% ok; the ceiling ran at its users")
+        print(
+            f"search: lab runs at growing user counts; the lab row below is the one with the most req/s at p99 "
+            f"<= {args.p99_bound:g} ms and journeys >= {100 * MIN_JOURNEYS_OK:g}% ok; the ceiling ran at its users"
+        )
         for n, r in enumerate(steps, 1):
             verdict = "within" if within_bound(r, args.p99_bound) else "over"
             print(f"  step {n}: {r.users:>5} users  {describe(r)}  {verdict}")
-    print(f"figures: HTTP requests only (journeys left out), over the steady window ({args.settle_s} s after the last user "
-          "started, to the stop); p50/p99 over every request in it; 5 s min..max: req/s in its slowest and "
-          "fastest 5 s slice")
+    print(
+        f"figures: HTTP requests only (journeys left out), over the steady window ({args.settle_s} s after the last user "
+        "started, to the stop); p50/p99 over every request in it; 5 s min..max: req/s in its slowest and "
+        "fastest 5 s slice"
+    )
     print()
-    print(f"{'run':<9} {'users':>5} {'window':>6} {'requests':>9} {'req/s':>7} {'5 s min..max':>14} {'p50 ms':>7} "
-          f"{'p99 ms':>7} {'failed':>7}  journeys ok")
+    print(
+        f"{'run':<9} {'users':>5} {'window':>6} {'requests':>9} {'req/s':>7} {'5 s min..max':>14} {'p50 ms':>7} "
+        f"{'p99 ms':>7} {'failed':>7}  journeys ok"
+    )
     for r in (lab, ceiling):
-        journeys = ", ".join(f"{c} {100 * ok_share(n):.1f}% of {sum(n.values()):,}" for c, n in sorted(r.journeys.items()))
+        journeys = ", ".join(
+            f"{c} {100 * ok_share(n):.1f}% of {sum(n.values()):,}" for c, n in sorted(r.journeys.items())
+        )
         spread = f"{min(r.slices):,.0f}..{max(r.slices):,.0f}" if r.slices else "-"
-        print(f"{r.name:<9} {r.users:>5} {r.window_s:>5.0f}s {r.requests:>9,} {r.rps:>7,.0f} {spread:>14} "
-              f"{r.p50_ms:>7.1f} {r.p99_ms:>7.1f} {100 * r.failed / max(1, r.requests):>6.2f}%  {journeys or '-'}")
+        print(
+            f"{r.name:<9} {r.users:>5} {r.window_s:>5.0f}s {r.requests:>9,} {r.rps:>7,.0f} {spread:>14} "
+            f"{r.p50_ms:>7.1f} {r.p99_ms:>7.1f} {100 * r.failed / max(1, r.requests):>6.2f}%  {journeys or '-'}"
+        )
     print()
     notes: list[str] = []
     for r in (lab, ceiling):
@@ -461,23 +523,34 @@ def report(lab: Result, ceiling: Result, args: argparse.Namespace, steps: list[R
             others = max(0.0, machine - ours)
             line += f"; everything else on the machine {others:.2f}"
             if others >= 0.2:
-                notes.append(f"other processes used {others:.2f} core(s) during the {r.name} window: the machine was "
-                             f"not quiet, so the {r.name} figures may be low; rerun when nothing else runs")
-        print(f"CPU in the {r.name} window, in cores ({cpus} here): {ours:.2f} for the run "
-              f"({1000 * ours / max(r.rps, 1e-9):.2f} ms per request) = {line}")
+                notes.append(
+                    f"other processes used {others:.2f} core(s) during the {r.name} window: the machine was "
+                    f"not quiet, so the {r.name} figures may be low; rerun when nothing else runs"
+                )
+        print(
+            f"CPU in the {r.name} window, in cores ({cpus} here): {ours:.2f} for the run "
+            f"({1000 * ours / max(r.rps, 1e-9):.2f} ms per request) = {line}"
+        )
         if r.name == "lab" and ours >= 0.85 * cpus:
-            notes.append(f"the lab run kept {ours:.2f} of {cpus} cores busy, no single process near a full core: the "
-                         "lab is CPU-bound on the whole machine (more users add latency, not requests/s)")
+            notes.append(
+                f"the lab run kept {ours:.2f} of {cpus} cores busy, no single process near a full core: the "
+                "lab is CPU-bound on the whole machine (more users add latency, not requests/s)"
+            )
         if r.cpu.get("locust", 0.0) >= 0.9:
-            notes.append(f"Locust used {r.cpu['locust']:.2f} of a core in the {r.name} window: the load generator "
-                         f"is (near) the bottleneck of the {r.name} run")
+            notes.append(
+                f"Locust used {r.cpu['locust']:.2f} of a core in the {r.name} window: the load generator "
+                f"is (near) the bottleneck of the {r.name} run"
+            )
         elif r.locust_cpu_warning:
             notes.append(f"Locust warned that its CPU went above 90% at some point in the {r.name} run")
         notes += [f"{r.name}: {n}" for n in r.notes]
     bad = {c: ok_share(n) for c, n in lab.journeys.items() if ok_share(n) < 0.99}
     if bad:
-        notes.append("journeys ok below 99% (" + ", ".join(f"{c} {100 * s:.1f}%" for c, s in bad.items())
-                     + "): the lab is saturated at this load, and its req/s counts failed and retried requests")
+        notes.append(
+            "journeys ok below 99% ("
+            + ", ".join(f"{c} {100 * s:.1f}%" for c, s in bad.items())
+            + "): the lab is saturated at this load, and its req/s counts failed and retried requests"
+        )
     if lab.failed:
         notes.append(f"{lab.failed:,} of the lab's requests failed in the window")
     for n in notes:
@@ -488,8 +561,10 @@ def report(lab: Result, ceiling: Result, args: argparse.Namespace, steps: list[R
         print(SMOKE_NOTE)
     if steps and not within_bound(lab, args.p99_bound):
         print(f"no step kept p99 within {args.p99_bound:g} ms with journeys ok: the lowest step is shown")
-    print(f"lab: {lab.rps:,.0f} req/s at p99 {lab.p99_ms:,.0f} ms; ceiling: {ceiling.rps:,.0f} req/s at p99 "
-          f"{ceiling.p99_ms:,.1f} ms; ratio lab / ceiling {ratio:.3f}")
+    print(
+        f"lab: {lab.rps:,.0f} req/s at p99 {lab.p99_ms:,.0f} ms; ceiling: {ceiling.rps:,.0f} req/s at p99 "
+        f"{ceiling.p99_ms:,.1f} ms; ratio lab / ceiling {ratio:.3f}"
+    )
     print(f"the lab sustains {ratio:.2f} of what Locust can drive against a bare aiohttp endpoint on this machine")
 
 
@@ -528,9 +603,11 @@ def bench(args: argparse.Namespace) -> int:
     if args.users is not None:
         ramp = args.users / args.spawn_rate
         if args.duration < ramp + args.settle_s + args.steady_s:
-            raise BenchError(f"--duration {args.duration:g} leaves under {args.steady_s} s of steady load after "
-                             f"{ramp:.0f} s of ramp and {args.settle_s} s to settle: raise --duration or --spawn-rate, "
-                             "or lower --users")
+            raise BenchError(
+                f"--duration {args.duration:g} leaves under {args.steady_s} s of steady load after "
+                f"{ramp:.0f} s of ramp and {args.settle_s} s to settle: raise --duration or --spawn-rate, "
+                "or lower --users"
+            )
     try:
         prometheus = find_prometheus()
     except ChaosError as e:  # PROMETHEUS_BIN set to something that is not a program
@@ -539,11 +616,16 @@ def bench(args: argparse.Namespace) -> int:
         raise BenchError("Prometheus not found: run `make setup` (or set PROMETHEUS_BIN)")
     work = Path(tempfile.mkdtemp(prefix="failwhale-bench-lab-"))
     if args.users is None:
-        print(f"searching for the most users the lab serves at p99 <= {args.p99_bound:g} ms (a fresh lab per step, "
-              f"about 80 s each, up to {SEARCH_MAX_STEPS} steps), then a bare aiohttp endpoint at that many users",
-              flush=True)
+        print(
+            f"searching for the most users the lab serves at p99 <= {args.p99_bound:g} ms (a fresh lab per step, "
+            f"about 80 s each, up to {SEARCH_MAX_STEPS} steps), then a bare aiohttp endpoint at that many users",
+            flush=True,
+        )
     else:
-        print(f"benchmarking the whole lab, then a bare aiohttp endpoint: about {2 * args.duration + 20:.0f} s", flush=True)
+        print(
+            f"benchmarking the whole lab, then a bare aiohttp endpoint: about {2 * args.duration + 20:.0f} s",
+            flush=True,
+        )
     keep = args.keep
     try:
         probe = work / "bench_probe.py"
@@ -586,23 +668,42 @@ def parser() -> argparse.ArgumentParser:
         "requests/s and p99 for both and the ratio lab / ceiling. Needs Prometheus (`make setup`).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--users", type=_number(1, 5000), default=None,
-                   help="Locust users in each run (default: search for the most users the lab serves within "
-                   "--p99-bound, and run the ceiling at that many)")
-    p.add_argument("--p99-bound", type=_number(1, 60000, float), default=P99_BOUND_MS,
-                   help="the search's latency bound, ms: a step is within it when its p99 is at most this and every "
-                   f"client's journeys are at least {100 * MIN_JOURNEYS_OK:g}%% ok")
-    p.add_argument("--duration", type=_number(1, 3600, float), default=50.0,
-                   help="seconds of load in each run, ramp included (the steady window is what is left after "
-                   f"users/spawn-rate + {SETTLE_S} s)")
-    p.add_argument("--spawn-rate", type=_number(1, 1000, float), default=50.0,
-                   help="users started per second in both runs (60%% are app users, who log in as they start; "
-                   "the lab's auth allows 50 logins/s)")
+    p.add_argument(
+        "--users",
+        type=_number(1, 5000),
+        default=None,
+        help="Locust users in each run (default: search for the most users the lab serves within "
+        "--p99-bound, and run the ceiling at that many)",
+    )
+    p.add_argument(
+        "--p99-bound",
+        type=_number(1, 60000, float),
+        default=P99_BOUND_MS,
+        help="the search's latency bound, ms: a step is within it when its p99 is at most this and every "
+        f"client's journeys are at least {100 * MIN_JOURNEYS_OK:g}%% ok",
+    )
+    p.add_argument(
+        "--duration",
+        type=_number(1, 3600, float),
+        default=50.0,
+        help="seconds of load in each run, ramp included (the steady window is what is left after "
+        f"users/spawn-rate + {SETTLE_S} s)",
+    )
+    p.add_argument(
+        "--spawn-rate",
+        type=_number(1, 1000, float),
+        default=50.0,
+        help="users started per second in both runs (60%% are app users, who log in as they start; "
+        "the lab's auth allows 50 logins/s)",
+    )
     p.add_argument("--keep", action="store_true", help="keep the logs, Locust CSVs and probe data, and print where")
-    p.add_argument("--smoke", action="store_true",
-                   help=f"a run of about 20 s that shows the benchmark still works: --users {SMOKE['users']} "
-                   f"--spawn-rate {SMOKE['spawn_rate']:g} --duration {SMOKE['duration']:g} (flags given still win), "
-                   f"{SMOKE['settle_s']} s to settle")
+    p.add_argument(
+        "--smoke",
+        action="store_true",
+        help=f"a run of about 20 s that shows the benchmark still works: --users {SMOKE['users']} "
+        f"--spawn-rate {SMOKE['spawn_rate']:g} --duration {SMOKE['duration']:g} (flags given still win), "
+        f"{SMOKE['settle_s']} s to settle",
+    )
     p.set_defaults(settle_s=SETTLE_S, steady_s=STEADY_S, min_window_s=MIN_WINDOW_S)
     sub = p.add_subparsers(dest="command")
     s = sub.add_parser("serve-bare", help="(internal) serve the bare aiohttp endpoint until interrupted")
@@ -614,7 +715,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(parser(), argv, SMOKE)
     if args.command == "serve-bare":
         return serve_bare(args.port)
-    return run_main(bench, args, 'every process it started is stopped')
+    return run_main(bench, args, "every process it started is stopped")
 
 
 if __name__ == "__main__":

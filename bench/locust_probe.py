@@ -40,7 +40,9 @@ def install_probe() -> None:
 
     @events.init_command_line_parser.add_listener
     def _options(parser) -> None:
-        parser.add_argument("--bench-out", default="", help="(bench/lab_throughput.py) where to write what the probe saw")
+        parser.add_argument(
+            "--bench-out", default="", help="(bench/lab_throughput.py) where to write what the probe saw"
+        )
 
     @events.request.add_listener
     def _request(request_type, name, response_time, exception=None, **_kw) -> None:

@@ -73,7 +73,6 @@ SMOKE = {"rounds": 1, "seconds": 2, "warmup_s": 1}
 READY_TIMEOUT_S = 20.0
 
 
-
 # --------------------------------------------------------------------------- the servers
 
 
@@ -212,7 +211,8 @@ def start_server(variant: str, port: int, log_dir: Path, cpus: set[int] | None) 
             stderr=subprocess.STDOUT,
             # Own session: a Ctrl-C reaches only us, and our finally stops the servers in order.
             # Should we be killed outright, the servers die with us rather than hold their ports.
-            start_new_session=True, preexec_fn=die_with_parent,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
         )
     if cpus is not None:
         with contextlib.suppress(OSError):
@@ -257,14 +257,20 @@ _UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 def parse_wrk(out: str) -> Sample:
     rps, p99, n = _RPS.search(out), _P99.search(out), _REQUESTS.search(out)
     if rps is None or p99 is None or n is None:
-        raise BenchError("could not read Requests/sec and the 99% latency from wrk's output: " + " ".join(out.split())[:200])
+        raise BenchError(
+            "could not read Requests/sec and the 99% latency from wrk's output: " + " ".join(out.split())[:200]
+        )
     errors = "; ".join(m.strip() for m in _ERRORS.findall(out))
     return Sample(float(rps.group(1)), float(p99.group(1)) * _UNIT_MS[p99.group(2)], int(n.group(1)), errors)
 
 
 def run_wrk(wrk: str, server: Server, seconds: int, connections: int, cpus: set[int] | None) -> Sample:
     cmd = [
-        wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "--latency",
+        wrk,
+        "-t1",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--latency",
         *(arg for name, value in HEADERS.items() for arg in ("-H", f"{name}: {value}")),
         server.url + PATH,
     ]
@@ -273,7 +279,10 @@ def run_wrk(wrk: str, server: Server, seconds: int, connections: int, cpus: set[
     cpu_before = server_cpu(server)
     try:
         done = subprocess.run(
-            cmd, capture_output=True, text=True, timeout=seconds + 30,
+            cmd,
+            capture_output=True,
+            text=True,
+            timeout=seconds + 30,
             preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus is not None else None,
         )
     except subprocess.TimeoutExpired as e:
@@ -298,15 +307,21 @@ def report(results: Results, args: argparse.Namespace) -> None:
     p99 = {v: statistics.median(s.p99_ms for s in samples[v]) for v in VARIANTS}
     cpu = {v: statistics.median(s.cpu_us for s in samples[v]) for v in VARIANTS}
     print()
-    print(f"notifications GET {PATH} (an app user's lab hop: {', '.join(HEADERS)}), "
-          f"wrk -t1 -c{args.connections} -d{args.seconds}s, median of {args.rounds} interleaved round(s)")
+    print(
+        f"notifications GET {PATH} (an app user's lab hop: {', '.join(HEADERS)}), "
+        f"wrk -t1 -c{args.connections} -d{args.seconds}s, median of {args.rounds} interleaved round(s)"
+    )
     print()
-    print(f"{'variant':<10} {'req/s':>8} {'min .. max':>17} {'p99 ms':>7} {'vs bare':>8}"
-          f" {'server CPU us/req':>18} {'vs bare':>8}")
+    print(
+        f"{'variant':<10} {'req/s':>8} {'min .. max':>17} {'p99 ms':>7} {'vs bare':>8}"
+        f" {'server CPU us/req':>18} {'vs bare':>8}"
+    )
     for v in VARIANTS:
         lo, hi = min(s.rps for s in samples[v]), max(s.rps for s in samples[v])
-        print(f"{v:<10} {med[v]:>8,.0f} {f'{lo:,.0f} .. {hi:,.0f}':>17} {p99[v]:>7.2f} {med[v] / med['bare']:>8.3f}"
-              f" {cpu[v]:>18.1f} {cpu['bare'] / cpu[v]:>8.3f}")
+        print(
+            f"{v:<10} {med[v]:>8,.0f} {f'{lo:,.0f} .. {hi:,.0f}':>17} {p99[v]:>7.2f} {med[v] / med['bare']:>8.3f}"
+            f" {cpu[v]:>18.1f} {cpu['bare'] / cpu[v]:>8.3f}"
+        )
     errors = [f"{v}: {s.errors}" for v in VARIANTS for s in samples[v] if s.errors]
     if errors:
         print("\nwrk reported errors (those figures are suspect):\n  " + "\n  ".join(errors))
@@ -314,20 +329,26 @@ def report(results: Results, args: argparse.Namespace) -> None:
     # same quantity as the req/s ratio, minus what other load on the machine does to wall time.
     noisy = [v for v in VARIANTS if max(s.rps for s in samples[v]) > 1.15 * min(s.rps for s in samples[v])]
     if noisy:
-        print(f"\nnote: req/s varied by more than 15% between rounds ({', '.join(noisy)}): the machine was busy,"
-              " so these ratios are uncertain; rerun, or use more --rounds")
+        print(
+            f"\nnote: req/s varied by more than 15% between rounds ({', '.join(noisy)}): the machine was busy,"
+            " so these ratios are uncertain; rerun, or use more --rounds"
+        )
     ratio = med["failwhale"] / med["bare"]
     verdict = "OK" if ratio >= METRICS_TARGET else "BELOW TARGET"
     print()
     if args.smoke:
         print(SMOKE_NOTE)
-    print(f"by server CPU per request: naive keeps {cpu['bare'] / cpu['naive']:.2f}, "
-          f"failwhale keeps {cpu['bare'] / cpu['failwhale']:.2f}")
+    print(
+        f"by server CPU per request: naive keeps {cpu['bare'] / cpu['naive']:.2f}, "
+        f"failwhale keeps {cpu['bare'] / cpu['failwhale']:.2f}"
+    )
     print(f"naive prometheus-client middleware keeps {med['naive'] / med['bare']:.2f} of bare aiohttp")
     print(f"failwhale metrics keep {ratio:.2f} of bare aiohttp (target >= {METRICS_TARGET:.2f}): {verdict}")
     chaos_ratio = med["chaos"] / med["bare"]
-    print(f"the idle fault middleware keeps {chaos_ratio:.3f} of bare aiohttp, {cpu['bare'] / cpu['chaos']:.3f} by CPU "
-          f"(target >= {CHAOS_TARGET:.2f}): {'OK' if min(chaos_ratio, cpu['bare'] / cpu['chaos']) >= CHAOS_TARGET else 'BELOW TARGET'}")
+    print(
+        f"the idle fault middleware keeps {chaos_ratio:.3f} of bare aiohttp, {cpu['bare'] / cpu['chaos']:.3f} by CPU "
+        f"(target >= {CHAOS_TARGET:.2f}): {'OK' if min(chaos_ratio, cpu['bare'] / cpu['chaos']) >= CHAOS_TARGET else 'BELOW TARGET'}"
+    )
 
 
 def bench(args: argparse.Namespace) -> int:
@@ -342,9 +363,11 @@ def bench(args: argparse.Namespace) -> int:
         ports = dict(zip(VARIANTS, free_ports(len(VARIANTS)), strict=True))
     server_cpus, wrk_cpus = cpu_plan()
     total = len(VARIANTS) * (args.warmup_s + args.rounds * args.seconds)
-    print(f"benchmarking {', '.join(VARIANTS)}: about {total} s of load"
-          + (f"; servers on CPU {sorted(server_cpus)}, wrk on CPU {sorted(wrk_cpus)}" if server_cpus else ""),
-          flush=True)
+    print(
+        f"benchmarking {', '.join(VARIANTS)}: about {total} s of load"
+        + (f"; servers on CPU {sorted(server_cpus)}, wrk on CPU {sorted(wrk_cpus)}" if server_cpus else ""),
+        flush=True,
+    )
 
     servers: list[Server] = []
     with tempfile.TemporaryDirectory(prefix="failwhale-bench-logs-") as log_dir:
@@ -405,13 +428,23 @@ def parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--seconds", type=_positive(600), default=5, help="length of each wrk run")
-    p.add_argument("--rounds", type=_positive(50), default=7, help="interleaved rounds; each variant's figure is its median")
+    p.add_argument(
+        "--rounds", type=_positive(50), default=7, help="interleaved rounds; each variant's figure is its median"
+    )
     p.add_argument("--connections", type=_positive(10000), default=32, help="wrk's open connections (-c)")
-    p.add_argument("--port-base", type=_port_base, default=0, metavar="PORT",
-                   help=f"listen on PORT .. PORT+{len(VARIANTS) - 1} on 127.0.0.1; 0 = free ports the OS picks")
-    p.add_argument("--smoke", action="store_true",
-                   help=f"a run of about 15 s that shows the benchmark still works: --rounds {SMOKE['rounds']} "
-                   f"--seconds {SMOKE['seconds']} (flags given still win), {SMOKE['warmup_s']} s of warm-up")
+    p.add_argument(
+        "--port-base",
+        type=_port_base,
+        default=0,
+        metavar="PORT",
+        help=f"listen on PORT .. PORT+{len(VARIANTS) - 1} on 127.0.0.1; 0 = free ports the OS picks",
+    )
+    p.add_argument(
+        "--smoke",
+        action="store_true",
+        help=f"a run of about 15 s that shows the benchmark still works: --rounds {SMOKE['rounds']} "
+        f"--seconds {SMOKE['seconds']} (flags given still win), {SMOKE['warmup_s']} s of warm-up",
+    )
     p.set_defaults(warmup_s=WARMUP_SECONDS)
     sub = p.add_subparsers(dest="command")
     s = sub.add_parser("serve", help="(internal) run one variant's server until interrupted")
@@ -424,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(parser(), argv, SMOKE)
     if args.command == "serve":
         return serve_variant(args.variant, args.port)
-    return run_main(bench, args, 'servers stopped')
+    return run_main(bench, args, "servers stopped")
 
 
 if __name__ == "__main__":

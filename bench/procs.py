@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 # Printed by a --smoke run beside its judgements, which it cannot support.
-SMOKE_NOTE = ("smoke run: a few seconds of load, to show that the benchmark still runs end to end; "
-              "too short for its figures or its verdicts to mean anything")
+SMOKE_NOTE = (
+    "smoke run: a few seconds of load, to show that the benchmark still runs end to end; "
+    "too short for its figures or its verdicts to mean anything"
+)
 
 
 def cpu_seconds(pid: int) -> float | None:

@@ -75,12 +75,20 @@ def failed_journeys(prometheus_url: str, seconds: float) -> float | None:
 def cycle(control: LabControl, keeper: LeaseKeeper, n: int, cycle_s: float, prometheus_url: str, say) -> None:
     target, fault = FAULTS[n % len(FAULTS)]
     third = cycle_s / 3
-    answers = asyncio.run(control.each("POST", "/control/faults", json={"faults": [{**fault, "ttl_s": third}]}, only=[target]))
-    say(f"cycle {n + 1}: {fault['kind']} on {target} for {third:.0f}s" + ("" if all(a.ok for a in answers) else " (refused)"))
+    answers = asyncio.run(
+        control.each("POST", "/control/faults", json={"faults": [{**fault, "ttl_s": third}]}, only=[target])
+    )
+    say(
+        f"cycle {n + 1}: {fault['kind']} on {target} for {third:.0f}s"
+        + ("" if all(a.ok for a in answers) else " (refused)")
+    )
     time.sleep(third)
     new = load_architecture(V2)
-    result = asyncio.run(rollout(control, new, plan_waves(new, [1.0]), bake_s=0, guard=None,
-                                 prometheus_url=prometheus_url, keeper=keeper))
+    result = asyncio.run(
+        rollout(
+            control, new, plan_waves(new, [1.0]), bake_s=0, guard=None, prometheus_url=prometheus_url, keeper=keeper
+        )
+    )
     say(f"cycle {n + 1}: v2 on every process" if result.ok else f"cycle {n + 1}: rollout rolled back ({result.reason})")
     time.sleep(third)
     stuck = asyncio.run(rollback(control, keeper=keeper))
@@ -132,20 +140,29 @@ def soak(lab: Lab, args: argparse.Namespace, total_s: float) -> int:
     logs = {name: file_size(p.log_path) for name, p in lab.procs.items()}
     kept = {name: file_size(older(p.log_path)) for name, p in lab.procs.items()}
     print()
-    print(f"logs are capped at {lab.log_cap_bytes / 2**20:g} MiB a file, one older file kept: the log column is "
-          "the current file")
+    print(
+        f"logs are capped at {lab.log_cap_bytes / 2**20:g} MiB a file, one older file kept: the log column is "
+        "the current file"
+    )
     print(f"{'process':<15}{'RSS early':>12}{'RSS end':>12}{'growth':>9}{'log':>12}")
     for name in pids:
         a, b = early.get(name), end.get(name)
         growth = (b - a) / a if a and b else None
         marks = (["grows"] if growth is not None and growth > RSS_GROWTH_LIMIT else []) + (
-            ["log over its cap"] if logs.get(name, 0) > lab.log_cap_bytes or kept.get(name, 0) > lab.log_cap_bytes else [])
+            ["log over its cap"]
+            if logs.get(name, 0) > lab.log_cap_bytes or kept.get(name, 0) > lab.log_cap_bytes
+            else []
+        )
         mark = "".join(f"  <- {m}" for m in marks)
-        print(f"{name:<15}{_kib(a):>12}{_kib(b):>12}{'-' if growth is None else f'{100 * growth:+.1f}%':>9}"
-              f"{_kib(logs.get(name, 0) // 1024):>12}{mark}")
+        print(
+            f"{name:<15}{_kib(a):>12}{_kib(b):>12}{'-' if growth is None else f'{100 * growth:+.1f}%':>9}"
+            f"{_kib(logs.get(name, 0) // 1024):>12}{mark}"
+        )
     print()
-    print(f"{n} cycle(s); journeys failed in the quiet {quiet_s:.0f}s after the last fault: "
-          f"{'-' if failed_after is None else f'{failed_after:.0f}'}")
+    print(
+        f"{n} cycle(s); journeys failed in the quiet {quiet_s:.0f}s after the last fault: "
+        f"{'-' if failed_after is None else f'{failed_after:.0f}'}"
+    )
     if args.smoke:
         print(SMOKE_NOTE)
     return 0
@@ -165,10 +182,15 @@ def _kib(kib: int | None) -> str:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__.splitlines()[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m bench.soak",
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--minutes", type=float, default=30.0, help="length of the run (default: %(default)s)")
-    p.add_argument("--cycle", type=float, default=60.0, help="seconds per fault-and-rollout cycle (default: %(default)s)")
+    p.add_argument(
+        "--cycle", type=float, default=60.0, help="seconds per fault-and-rollout cycle (default: %(default)s)"
+    )
     p.add_argument("--users", type=int, default=120, help="users at the evening's peak (default: %(default)s)")
     p.add_argument("--smoke", action="store_true", help="about 20 s with one short cycle: does it still run?")
     p.set_defaults(quiet_s=60.0)

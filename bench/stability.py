@@ -97,11 +97,16 @@ FROM_EXPECTATIONS = {
     "logins answered 429": 'logins are answered 429 "Rate limit exceeded"',
     "posts failing": "posting tweets fails",
 }
-MAIN = ("web failure ratio", "app failure ratio", "website share of user reports", "user reports",
-        *FROM_EXPECTATIONS, "users hurt")
+MAIN = (
+    "web failure ratio",
+    "app failure ratio",
+    "website share of user reports",
+    "user reports",
+    *FROM_EXPECTATIONS,
+    "users hurt",
+)
 COUNTS = {"user reports", "users hurt"}
 VERDICTS = ("held", "deviated", "aborted", "crashed")
-
 
 
 # --------------------------------------------------------------------------- the table (no I/O)
@@ -154,7 +159,9 @@ def readings(summary: dict[str, Any]) -> dict[tuple[str, str], Reading]:
     main: dict[str, Reading] = {
         "web failure ratio": Reading(_number((phase.get("web") or {}).get("failure_ratio")), None, None, focus),
         "app failure ratio": Reading(_number((phase.get("app") or {}).get("failure_ratio")), None, None, focus),
-        "website share of user reports": Reading(reports.get("website", 0) / total if total else None, None, None, focus),
+        "website share of user reports": Reading(
+            reports.get("website", 0) / total if total else None, None, None, focus
+        ),
         "user reports": Reading(total, None, None, focus),
     }
     for label, name in FROM_EXPECTATIONS.items():
@@ -165,8 +172,9 @@ def readings(summary: dict[str, Any]) -> dict[tuple[str, str], Reading]:
     main["users hurt"] = Reading(sum(hurt.values()) if hurt else None, None, None, "timeline")
     out = {("main", k): main[k] for k in MAIN if k in main}
     for e in expectations:
-        out[("expectation", e["name"])] = Reading(_number(e.get("measured")), bool(e.get("held")), e.get("bound"),
-                                                  e.get("phase"))
+        out[("expectation", e["name"])] = Reading(
+            _number(e.get("measured")), bool(e.get("held")), e.get("bound"), e.get("phase")
+        )
     return out
 
 
@@ -175,8 +183,13 @@ def spread(values: list[float | None]) -> dict[str, Any]:
     xs = [float(v) for v in values if v is not None]
     if not xs:
         return {"runs": 0, "mean": None, "sd": None, "min": None, "max": None}
-    return {"runs": len(xs), "mean": statistics.fmean(xs), "sd": statistics.stdev(xs) if len(xs) > 1 else None,
-            "min": min(xs), "max": max(xs)}
+    return {
+        "runs": len(xs),
+        "mean": statistics.fmean(xs),
+        "sd": statistics.stdev(xs) if len(xs) > 1 else None,
+        "min": min(xs),
+        "max": max(xs),
+    }
 
 
 def _unit(label: str, values: list[float | None]) -> str:
@@ -203,19 +216,55 @@ def build_table(runs: list[Run]) -> dict[str, Any]:
         held = [bool(g.held) if g else False for g in got] if bounded else None
         phases = sorted({g.phase for g in got if g and g.phase})
         bounds = sorted({g.bound for g in got if g and g.bound})
-        rows.append({"figure": name, "kind": kind, "phase": "/".join(phases) or None, "bound": " | ".join(bounds) or None,
-                     "unit": _unit(name, values), "values": values, "held": held, **spread(values),
-                     "held_runs": sum(held) if held is not None else None, "of": len(runs)})
+        rows.append(
+            {
+                "figure": name,
+                "kind": kind,
+                "phase": "/".join(phases) or None,
+                "bound": " | ".join(bounds) or None,
+                "unit": _unit(name, values),
+                "values": values,
+                "held": held,
+                **spread(values),
+                "held_runs": sum(held) if held is not None else None,
+                "of": len(runs),
+            }
+        )
     seconds = [r.seconds for r in runs]
-    wall = {"figure": "wall time per run", "kind": "wall", "phase": None, "bound": None, "unit": "s",
-            "values": seconds, "held": None, **spread(seconds), "held_runs": None, "of": len(runs)}
+    wall = {
+        "figure": "wall time per run",
+        "kind": "wall",
+        "phase": None,
+        "bound": None,
+        "unit": "s",
+        "values": seconds,
+        "held": None,
+        **spread(seconds),
+        "held_runs": None,
+        "of": len(runs),
+    }
     counts = Counter(r.verdict for r in runs)
     verdicts = {v: counts.pop(v, 0) for v in VERDICTS} | dict(counts)
-    return {"runs": len(runs), "verdicts": verdicts, "rows": rows, "wall": wall,
-            "per_run": [{"run": r.index, "verdict": r.verdict, "exit_code": r.exit_code, "seconds": round(r.seconds, 2),
-                         "timed_out": r.timed_out, "run_dir": r.run_dir, "log": r.log,
-                         "problems": (r.summary or {}).get("problems", []),
-                         **({"output_tail": r.tail} if r.summary is None else {})} for r in runs]}
+    return {
+        "runs": len(runs),
+        "verdicts": verdicts,
+        "rows": rows,
+        "wall": wall,
+        "per_run": [
+            {
+                "run": r.index,
+                "verdict": r.verdict,
+                "exit_code": r.exit_code,
+                "seconds": round(r.seconds, 2),
+                "timed_out": r.timed_out,
+                "run_dir": r.run_dir,
+                "log": r.log,
+                "problems": (r.summary or {}).get("problems", []),
+                **({"output_tail": r.tail} if r.summary is None else {}),
+            }
+            for r in runs
+        ],
+    }
 
 
 def fmt(x: float | None, unit: str) -> str:
@@ -233,7 +282,9 @@ def fmt(x: float | None, unit: str) -> str:
 def verdict_line(table: dict[str, Any]) -> str:
     v, n = table["verdicts"], table["runs"]
     others = ", ".join(f"{k} {c}" for k, c in v.items() if k != "held" and c)
-    return f"verdicts: held in {v.get('held', 0)} of {n} run{'s' if n != 1 else ''}" + (f" ({others})" if others else "")
+    return f"verdicts: held in {v.get('held', 0)} of {n} run{'s' if n != 1 else ''}" + (
+        f" ({others})" if others else ""
+    )
 
 
 def format_table(table: dict[str, Any], title: str = "") -> str:
@@ -242,8 +293,10 @@ def format_table(table: dict[str, Any], title: str = "") -> str:
     width = max([len("figure"), *(len(r["figure"]) for r in rows)])
     phase_w = max([len("phase"), *(len(r["phase"] or "-") for r in rows)])
     bound_w = max([len("bound"), *(len(r["bound"] or "-") for r in rows)])
-    head = (f"{'figure':<{width}}  {'phase':<{phase_w}}  {'bound':<{bound_w}}  {'runs':>4}  {'mean':>8}  {'sd':>8}  "
-            f"{'min':>8}  {'max':>8}  {'held':>7}")
+    head = (
+        f"{'figure':<{width}}  {'phase':<{phase_w}}  {'bound':<{bound_w}}  {'runs':>4}  {'mean':>8}  {'sd':>8}  "
+        f"{'min':>8}  {'max':>8}  {'held':>7}"
+    )
     lines = [title] if title else []
     lines += [verdict_line(table), "", head, "-" * len(head)]
     section = None
@@ -253,14 +306,20 @@ def format_table(table: dict[str, Any], title: str = "") -> str:
         section = r["kind"]
         held = f"{r['held_runs']}/{r['of']}" if r["held_runs"] is not None else "-"
         u = r["unit"]
-        lines.append(f"{r['figure']:<{width}}  {r['phase'] or '-':<{phase_w}}  {r['bound'] or '-':<{bound_w}}  "
-                     f"{r['runs']:>4}  {fmt(r['mean'], u):>8}  {fmt(r['sd'], 'count-sd' if u == 'count' else u):>8}  "
-                     f"{fmt(r['min'], u):>8}  {fmt(r['max'], u):>8}  {held:>7}")
+        lines.append(
+            f"{r['figure']:<{width}}  {r['phase'] or '-':<{phase_w}}  {r['bound'] or '-':<{bound_w}}  "
+            f"{r['runs']:>4}  {fmt(r['mean'], u):>8}  {fmt(r['sd'], 'count-sd' if u == 'count' else u):>8}  "
+            f"{fmt(r['min'], u):>8}  {fmt(r['max'], u):>8}  {held:>7}"
+        )
     for p in table["per_run"]:
         if p["verdict"] == "crashed":
             why = "timed out, then stopped" if p["timed_out"] else f"exit code {p['exit_code']}"
-            lines += ["", f"run {p['run']} crashed ({why}, no summary.json); the last lines of its output"
-                      + (f" ({p['log']})" if p["log"] else "") + ":"]
+            lines += [
+                "",
+                f"run {p['run']} crashed ({why}, no summary.json); the last lines of its output"
+                + (f" ({p['log']})" if p["log"] else "")
+                + ":",
+            ]
             lines += [f"    {ln}" for ln in p.get("output_tail") or ["(no output)"]]
     return "\n".join(lines)
 
@@ -275,18 +334,23 @@ def progress_line(run: Run, of: int) -> str:
         last = run.tail[-1] if run.tail else "no output"
         return f"{head} ({why}): {last}"
     got = {k[1]: r.value for k, r in readings(run.summary).items() if k[0] == "main"}
-    figures = [f"web failed {fmt(got.get('web failure ratio'), 'number')}",
-               f"app failed {fmt(got.get('app failure ratio'), 'number')}",
-               f"website share {fmt(got.get('website share of user reports'), 'number')} "
-               f"of {fmt(got.get('user reports'), 'count')} reports",
-               *(f"{label} {fmt(got[label], 'number')}" for label in FROM_EXPECTATIONS if label in got),
-               f"users hurt {fmt(got.get('users hurt'), 'count')}"]
+    figures = [
+        f"web failed {fmt(got.get('web failure ratio'), 'number')}",
+        f"app failed {fmt(got.get('app failure ratio'), 'number')}",
+        f"website share {fmt(got.get('website share of user reports'), 'number')} "
+        f"of {fmt(got.get('user reports'), 'count')} reports",
+        *(f"{label} {fmt(got[label], 'number')}" for label in FROM_EXPECTATIONS if label in got),
+        f"users hurt {fmt(got.get('users hurt'), 'count')}",
+    ]
     line = f"{head} | " + ", ".join(figures)
-    deviated = [f"{e['name']} ({fmt(_number(e.get('measured')), 'number')}, wanted {e.get('bound')})"
-                for e in run.summary.get("expectations") or [] if not e.get("held")]
+    deviated = [
+        f"{e['name']} ({fmt(_number(e.get('measured')), 'number')}, wanted {e.get('bound')})"
+        for e in run.summary.get("expectations") or []
+        if not e.get("held")
+    ]
     problems = "; ".join(deviated or run.summary.get("problems") or [])
     if len(problems) > PROBLEMS_CHARS:
-        problems = problems[:PROBLEMS_CHARS - 3] + "..."
+        problems = problems[: PROBLEMS_CHARS - 3] + "..."
     return line + (f" | not held: {problems}" if problems and run.verdict != "held" else "")
 
 
@@ -295,8 +359,11 @@ def progress_line(run: Run, of: int) -> str:
 
 def last_lines(path: Path, n: int = TAIL_LINES) -> list[str]:
     try:
-        lines = [ln.rstrip() for ln in path.read_text(errors="replace").splitlines()
-                 if ln.strip() and not ln.startswith(COMMAND_MARK)]
+        lines = [
+            ln.rstrip()
+            for ln in path.read_text(errors="replace").splitlines()
+            if ln.strip() and not ln.startswith(COMMAND_MARK)
+        ]
     except OSError:
         return []
     return lines[-n:]
@@ -319,8 +386,15 @@ def run_once(index: int, cmd: list[str], out: Path, work: Path, timeout_s: float
         log.flush()
         # Own session: a Ctrl-C reaches only the bench, which passes one SIGINT on (a second one
         # could cut the run's rollback short). The run dies with the bench anyway.
-        proc = subprocess.Popen(full, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True, preexec_fn=die_with_parent)
+        proc = subprocess.Popen(
+            full,
+            cwd=REPO_ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
+        )
     try:
         proc.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired:
@@ -339,8 +413,16 @@ def run_once(index: int, cmd: list[str], out: Path, work: Path, timeout_s: float
             summary = None
     if summary is not None:
         shutil.rmtree(lab_dir, ignore_errors=True)  # its Prometheus data; a crashed run's logs are kept
-    return Run(index, proc.returncode, seconds, summary, str(run_dir) if run_dir else None, str(log_path),
-               [] if summary is not None else last_lines(log_path), timed_out)
+    return Run(
+        index,
+        proc.returncode,
+        seconds,
+        summary,
+        str(run_dir) if run_dir else None,
+        str(log_path),
+        [] if summary is not None else last_lines(log_path),
+        timed_out,
+    )
 
 
 def machine_line(load_start: float, load_end: float | None) -> str:
@@ -397,9 +479,19 @@ def bench(args: argparse.Namespace) -> int:
     print(f"run folders, their output (logs/) and stability.json in {out}", flush=True)
     work = Path(tempfile.mkdtemp(prefix="failwhale-stability-"))
     runs: list[Run] = []
-    meta = {"scenario": name, "scenario_file": str(path), "quick": quick, "smoke": args.smoke, "scale": args.scale,
-            "runs_asked": args.runs, "command": cmd, "out": str(out), "started": time.time(),
-            "cpus": len(os.sched_getaffinity(0)), "load_average_start": load_start}
+    meta = {
+        "scenario": name,
+        "scenario_file": str(path),
+        "quick": quick,
+        "smoke": args.smoke,
+        "scale": args.scale,
+        "runs_asked": args.runs,
+        "command": cmd,
+        "out": str(out),
+        "started": time.time(),
+        "cpus": len(os.sched_getaffinity(0)),
+        "load_average_start": load_start,
+    }
 
     def save(done: bool) -> dict[str, Any]:
         table = build_table(runs)
@@ -415,8 +507,10 @@ def bench(args: argparse.Namespace) -> int:
             print(progress_line(run, args.runs), flush=True)
             if run.summary is None and run.exit_code == 2:
                 # Bad input is the same for every run: say it once instead of N times.
-                raise BenchError(f"`failwhale run` refused its input (exit code 2): "
-                                 f"{run.tail[-1] if run.tail else 'no output'}; log: {run.log}")
+                raise BenchError(
+                    f"`failwhale run` refused its input (exit code 2): "
+                    f"{run.tail[-1] if run.tail else 'no output'}; log: {run.log}"
+                )
     except KeyboardInterrupt:
         if runs:
             print(f"\ninterrupted after {len(runs)} run(s); they are in {out / 'stability.json'}", file=sys.stderr)
@@ -462,29 +556,55 @@ def _checked(kind, ok, what: str):
 
 def parser() -> argparse.ArgumentParser:
     intro, rest = __doc__.split("\n\n", 1)
-    p = _Parser(prog="python -m bench.stability", description=intro, epilog=rest.split("Run it from")[0].strip(),
-                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--scenario", metavar="NAME", default=HEADLINE,
-                   help="a catalog scenario (failwhale list) or a scenario file (default: %(default)s)")
-    p.add_argument("--full", action="store_true", help="play the scenario at its own speed instead of its quick variant")
-    p.add_argument("--runs", type=_checked(int, lambda n: 1 <= n <= MAX_RUNS, f"a whole number from 1 to {MAX_RUNS}"),
-                   default=DEFAULT_RUNS, metavar="N", help="how many runs, one after the other (default: %(default)s)")
+    p = _Parser(
+        prog="python -m bench.stability",
+        description=intro,
+        epilog=rest.split("Run it from")[0].strip(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--scenario",
+        metavar="NAME",
+        default=HEADLINE,
+        help="a catalog scenario (failwhale list) or a scenario file (default: %(default)s)",
+    )
+    p.add_argument(
+        "--full", action="store_true", help="play the scenario at its own speed instead of its quick variant"
+    )
+    p.add_argument(
+        "--runs",
+        type=_checked(int, lambda n: 1 <= n <= MAX_RUNS, f"a whole number from 1 to {MAX_RUNS}"),
+        default=DEFAULT_RUNS,
+        metavar="N",
+        help="how many runs, one after the other (default: %(default)s)",
+    )
     # failwhale run says how large K may be; only what can never work is refused here.
-    p.add_argument("--scale", type=_checked(float, lambda k: k > 0, "a number above 0"), metavar="K",
-                   help="pass --scale K to every failwhale run: K times the users and the capacities "
-                   "(default: not passed, the scenario's own)")
-    p.add_argument("--out", type=Path, metavar="DIR",
-                   help="where the run folders, their output (logs/) and stability.json go "
-                   "(default: reports/stability/<scenario>-<time>/)")
-    p.add_argument("--smoke", action="store_true",
-                   help=f"about a minute, to show the bench still works: --runs {SMOKE['runs']} of "
-                   f"{SMOKE_SCENARIO.relative_to(REPO_ROOT)} (both deviate by design) --full (flags given still win)")
+    p.add_argument(
+        "--scale",
+        type=_checked(float, lambda k: k > 0, "a number above 0"),
+        metavar="K",
+        help="pass --scale K to every failwhale run: K times the users and the capacities "
+        "(default: not passed, the scenario's own)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="where the run folders, their output (logs/) and stability.json go "
+        "(default: reports/stability/<scenario>-<time>/)",
+    )
+    p.add_argument(
+        "--smoke",
+        action="store_true",
+        help=f"about a minute, to show the bench still works: --runs {SMOKE['runs']} of "
+        f"{SMOKE_SCENARIO.relative_to(REPO_ROOT)} (both deviate by design) --full (flags given still win)",
+    )
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(parser(), argv, SMOKE)
-    return run_main(bench, args, 'the run in progress rolled back and stopped its lab')
+    return run_main(bench, args, "the run in progress rolled back and stopped its lab")
 
 
 if __name__ == "__main__":

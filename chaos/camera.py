@@ -25,8 +25,13 @@ from chaos.lab.provision import find_browser
 
 # Chromium otherwise keeps trying to reach Google's services, which the lab never allows.
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 VIEWPORT = {"width": 1600, "height": 1000}
 READY_TIMEOUT_MS = 15_000
@@ -103,8 +108,9 @@ class Camera:
     costs nothing.
     """
 
-    def __init__(self, dashboard_url: str, site_url: str, out: Path, say: Callable[[str], None],
-                 stop: threading.Event) -> None:
+    def __init__(
+        self, dashboard_url: str, site_url: str, out: Path, say: Callable[[str], None], stop: threading.Event
+    ) -> None:
         self.dashboard_url, self.site_url, self.out, self.say, self.stop = dashboard_url, site_url, out, say, stop
         self.shots: list[dict[str, Any]] = []
         self._cues: queue.Queue[tuple[str, float, float, float] | None] = queue.Queue()

@@ -105,15 +105,26 @@ def cmd_up(args: argparse.Namespace) -> int:
         _say(f"  control token in {lab.lab.token_path} (mode 0600)")
         if not args.no_load:
             load = LoadOptions(
-                headless=args.headless, peak_users=args.users, web_share=args.web_share,
-                shape=args.shape, duration_s=args.load_duration, workers=args.load_workers,
+                headless=args.headless,
+                peak_users=args.users,
+                web_share=args.web_share,
+                shape=args.shape,
+                duration_s=args.load_duration,
+                workers=args.load_workers,
             )
             lab.start_load(load)
-            where = ("headless" if args.headless else
-                     f"web UI {lab.url('locust')}/ (user failwhale, password in {lab.ui_secret_path})")
-            _say(f"  load        {args.users} users at peak ({args.web_share:.0%} web), {args.shape} shape, "
-                 f"{args.load_duration:g}s, Locust {where}")
-        _say("press Ctrl-C to stop" if args.duration is None else f"stopping by itself in {args.duration:g}s (or Ctrl-C)")
+            where = (
+                "headless"
+                if args.headless
+                else f"web UI {lab.url('locust')}/ (user failwhale, password in {lab.ui_secret_path})"
+            )
+            _say(
+                f"  load        {args.users} users at peak ({args.web_share:.0%} web), {args.shape} shape, "
+                f"{args.load_duration:g}s, Locust {where}"
+            )
+        _say(
+            "press Ctrl-C to stop" if args.duration is None else f"stopping by itself in {args.duration:g}s (or Ctrl-C)"
+        )
         deadline = None if args.duration is None else time.monotonic() + args.duration
         reported: set[str] = set()
         while stop["signal"] is None and (deadline is None or time.monotonic() < deadline):
@@ -160,11 +171,15 @@ def cmd_halt(args: argparse.Namespace) -> int:
     took = time.monotonic() - started
     failed = [a for a in answers if not a.ok]
     removed = sum(a.body.get("removed", 0) for a in answers if a.ok)
-    _say(f"halted {len(answers) - len(failed)} of {len(answers)} processes in {took:.2f}s: "
-         f"{removed} fault(s) removed, every reachable process on its baseline architecture, rollouts in progress stopped")
+    _say(
+        f"halted {len(answers) - len(failed)} of {len(answers)} processes in {took:.2f}s: "
+        f"{removed} fault(s) removed, every reachable process on its baseline architecture, rollouts in progress stopped"
+    )
     if failed:
-        _say(f"warning: after {args.deadline:g}s, no confirmation from {', '.join(f'{a.instance} ({a.body})' for a in failed)}; "
-             "their faults still lapse by their TTL and their architecture changes by their lease")
+        _say(
+            f"warning: after {args.deadline:g}s, no confirmation from {', '.join(f'{a.instance} ({a.body})' for a in failed)}; "
+            "their faults still lapse by their TTL and their architecture changes by their lease"
+        )
     return 1 if failed else 0
 
 
@@ -182,11 +197,15 @@ def cmd_rollout(args: argparse.Namespace) -> int:
     except ConfigError as e:
         raise BadInput(str(e)) from e
     if set(new.instance_kinds()) != set(control.arch.instance_kinds()):
-        raise BadInput(f"{args.file}: its processes differ from the running lab's; a rollout changes settings, not processes")
+        raise BadInput(
+            f"{args.file}: its processes differ from the running lab's; a rollout changes settings, not processes"
+        )
     waves = plan_waves(new, args.waves)
-    _say(f"rolling out {new.version} in {len(waves)} wave(s), baking {args.bake:g}s between waves"
-         + (f", guarded by: {args.guard}" if args.guard else ", unguarded")
-         + ("; for good (--keep)" if args.keep else f"; held for at most {args.hold:g}s"))
+    _say(
+        f"rolling out {new.version} in {len(waves)} wave(s), baking {args.bake:g}s between waves"
+        + (f", guarded by: {args.guard}" if args.guard else ", unguarded")
+        + ("; for good (--keep)" if args.keep else f"; held for at most {args.hold:g}s")
+    )
 
     def terminate(_signum, _frame):
         raise KeyboardInterrupt
@@ -198,13 +217,25 @@ def cmd_rollout(args: argparse.Namespace) -> int:
     result, interrupted = None, False
     try:
         try:
-            result = asyncio.run(rollout(control, new, waves, bake_s=args.bake, guard=args.guard, keeper=keeper,
-                                         lease_s=None if args.keep else args.lease,
-                                         prometheus_url=control.lab.url("prometheus"), say=_say))
+            result = asyncio.run(
+                rollout(
+                    control,
+                    new,
+                    waves,
+                    bake_s=args.bake,
+                    guard=args.guard,
+                    keeper=keeper,
+                    lease_s=None if args.keep else args.lease,
+                    prometheus_url=control.lab.url("prometheus"),
+                    say=_say,
+                )
+            )
             if not result.rolled_back and not args.keep:
-                _say(f"{result.version} is on every process while this command runs (it renews a {args.lease:g} s "
-                     f"lease): Ctrl-C rolls it back, and so does the end of --hold in {args.hold:g}s; if this command "
-                     "dies, the processes go back by themselves when the lease lapses")
+                _say(
+                    f"{result.version} is on every process while this command runs (it renews a {args.lease:g} s "
+                    f"lease): Ctrl-C rolls it back, and so does the end of --hold in {args.hold:g}s; if this command "
+                    "dies, the processes go back by themselves when the lease lapses"
+                )
                 time.sleep(args.hold)
         except KeyboardInterrupt:
             interrupted = True
@@ -220,11 +251,15 @@ def cmd_rollout(args: argparse.Namespace) -> int:
         # and covers an interruption between its end and this line.
         stuck = asyncio.run(rollback(control, keeper=keeper))
         if stuck:
-            _say(f"warning: {', '.join(stuck)} did not confirm the rollback; their leases lapse within {args.lease:g} s")
+            _say(
+                f"warning: {', '.join(stuck)} did not confirm the rollback; their leases lapse within {args.lease:g} s"
+            )
         if result is None:
             _say("interrupted: rolled back")
             return 130
-        _say(f"rolled back {result.version}" + (" (interrupted)" if interrupted else f" after holding it {args.hold:g}s"))
+        _say(
+            f"rolled back {result.version}" + (" (interrupted)" if interrupted else f" after holding it {args.hold:g}s")
+        )
         return 130 if interrupted else (1 if stuck else 0)
     finally:
         keeper.stop()
@@ -250,7 +285,9 @@ def parse_waves(text: str) -> list[float] | list[list[str]]:
     try:
         return [float(x) for x in text.split(",")]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected shares like 0.25,0.5,1 or replicas like api-1;api-2,api-3") from None
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected shares like 0.25,0.5,1 or replicas like api-1;api-2,api-3"
+        ) from None
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -264,14 +301,18 @@ def cmd_validate(args: argparse.Namespace) -> int:
             print(f"error: {e}", file=sys.stderr)
             bad += 1
         else:
-            _say(f"ok: {path}: {s.title} ({len(s.timeline)} steps, {len(s.phases)} phases, "
-                 f"{len(s.expectations)} expectations, {s.duration:g}s at speed {s.speed:g})")
+            _say(
+                f"ok: {path}: {s.title} ({len(s.timeline)} steps, {len(s.phases)} phases, "
+                f"{len(s.expectations)} expectations, {s.duration:g}s at speed {s.speed:g})"
+            )
     return 2 if bad else 0
 
 
 SCENARIOS = Path(__file__).with_name("scenarios")
-SCALE_HELP = ("K times the users, and every rate limit and concurrency capacity the run uses K times too; "
-              "timeouts, lifetimes and think times stay (default: the scenario's load.scale, usually 1).")
+SCALE_HELP = (
+    "K times the users, and every rate limit and concurrency capacity the run uses K times too; "
+    "timeouts, lifetimes and think times stay (default: the scenario's load.scale, usually 1)."
+)
 END_WAIT_S = 180.0  # how long `workshop end` waits for the game's scorecard and postmortem
 
 
@@ -313,10 +354,13 @@ def _play(name_or_file: str, args: argparse.Namespace, quick: bool | None = None
         raise BadInput(f"{path}: the scenario has no quick variant (add a quick: section with a speed)")
     speed = args.speed or (scenario.quick.speed if quick and scenario.quick else scenario.speed)
     setup = 25 if quick else 40
-    _say(f"{scenario.title}: {scenario.duration:g}s of scenario time at speed {speed:g} "
-         f"(about {scenario.duration / speed + setup:.0f}s with set-up and recovery)")
-    runner = Runner(scenario, path.stem, args.out, speed, args.config, say=_say, attach=args.attach, quick=quick,
-                    scale=args.scale)
+    _say(
+        f"{scenario.title}: {scenario.duration:g}s of scenario time at speed {speed:g} "
+        f"(about {scenario.duration / speed + setup:.0f}s with set-up and recovery)"
+    )
+    runner = Runner(
+        scenario, path.stem, args.out, speed, args.config, say=_say, attach=args.attach, quick=quick, scale=args.scale
+    )
     code = runner.run()
     run_dir = getattr(runner, "run_dir", None)
     if run_dir is not None and (run_dir / "summary.json").exists():
@@ -407,8 +451,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     control = _control(args)
 
     async def gather():
-        return await asyncio.gather(control.each("GET", "/readyz"), control.each("GET", "/control/faults"),
-                                    control.each("GET", "/control/architecture"))
+        return await asyncio.gather(
+            control.each("GET", "/readyz"),
+            control.each("GET", "/control/faults"),
+            control.each("GET", "/control/architecture"),
+        )
 
     ready, faults, archs = asyncio.run(gather())
     _say(f"{'process':<15}{'ready':<8}{'version':<10}{'lease':<14}faults")
@@ -433,152 +480,298 @@ def build_parser() -> argparse.ArgumentParser:
     lab_config = _Parser(add_help=False)
     lab_config.add_argument("--config", type=Path, help="lab config (default: services/lab.yaml)")
 
-    s = sub.add_parser("setup", help="find or install the tools the lab needs (Prometheus; optionally Chromium, wrk)",
-                       description="Find Prometheus (PROMETHEUS_BIN, PATH, or the download cache) or install it: "
-                                   "Debian/Ubuntu package as root, Homebrew on macOS, else the official release.")
+    s = sub.add_parser(
+        "setup",
+        help="find or install the tools the lab needs (Prometheus; optionally Chromium, wrk)",
+        description="Find Prometheus (PROMETHEUS_BIN, PATH, or the download cache) or install it: "
+        "Debian/Ubuntu package as root, Homebrew on macOS, else the official release.",
+    )
     s.add_argument("--browser", action="store_true", help="also make sure Chromium is installed (browser tests)")
     s.add_argument("--wrk", action="store_true", help="also make sure wrk is installed (benchmarks)")
     s.set_defaults(func=cmd_setup)
 
-    u = sub.add_parser("up", help="start every service and Prometheus; Ctrl-C stops them all",
-                       description="Start the web frontend, the edge, the API replicas, the backends and a real "
-                                   "Prometheus scraping them every second; print their URLs; stop them all on Ctrl-C.")
+    u = sub.add_parser(
+        "up",
+        help="start every service and Prometheus; Ctrl-C stops them all",
+        description="Start the web frontend, the edge, the API replicas, the backends and a real "
+        "Prometheus scraping them every second; print their URLs; stop them all on Ctrl-C.",
+    )
     u.add_argument("--config", type=Path, help="lab config with ports and data folder (default: services/lab.yaml)")
     u.add_argument("--architecture", type=Path, help="architecture file to start with (default: the lab config's, v1)")
-    u.add_argument("--for", dest="duration", type=_ranged(float, 0.1), metavar="SECONDS", help="stop by itself after this long")
+    u.add_argument(
+        "--for", dest="duration", type=_ranged(float, 0.1), metavar="SECONDS", help="stop by itself after this long"
+    )
     load = u.add_argument_group("load", "Locust's web-browser and mobile-app users (see loadtest/locustfile.py)")
     load.add_argument("--no-load", action="store_true", help="start the lab without the load generator")
     load.add_argument("--headless", action="store_true", help="run the load without Locust's web UI")
-    load.add_argument("--users", type=_ranged(int, 1, 10000), default=30, metavar="N", help="simulated users at the evening peak (default: %(default)s)")
-    load.add_argument("--web-share", type=_ranged(float, 0, 1), default=0.4, metavar="X", help="share of users on the desktop site, 0..1 (default: %(default)s)")
-    load.add_argument("--shape", choices=["evening", "constant"], default="evening", help="load over time (default: %(default)s)")
-    load.add_argument("--load-duration", type=_ranged(float, 1, 86400), default=360.0, metavar="SECONDS", help="the load stops by itself after this (default: %(default)s)")
-    load.add_argument("--load-workers", type=_ranged(int, 0, 64), default=0, metavar="N", help="Locust worker processes (default: one process)")
-    u.add_argument("--timeout", type=_ranged(float, 1, 600), default=15.0, metavar="SECONDS", help="how long to wait for every process to be ready (default: %(default)s)")
+    load.add_argument(
+        "--users",
+        type=_ranged(int, 1, 10000),
+        default=30,
+        metavar="N",
+        help="simulated users at the evening peak (default: %(default)s)",
+    )
+    load.add_argument(
+        "--web-share",
+        type=_ranged(float, 0, 1),
+        default=0.4,
+        metavar="X",
+        help="share of users on the desktop site, 0..1 (default: %(default)s)",
+    )
+    load.add_argument(
+        "--shape", choices=["evening", "constant"], default="evening", help="load over time (default: %(default)s)"
+    )
+    load.add_argument(
+        "--load-duration",
+        type=_ranged(float, 1, 86400),
+        default=360.0,
+        metavar="SECONDS",
+        help="the load stops by itself after this (default: %(default)s)",
+    )
+    load.add_argument(
+        "--load-workers",
+        type=_ranged(int, 0, 64),
+        default=0,
+        metavar="N",
+        help="Locust worker processes (default: one process)",
+    )
+    u.add_argument(
+        "--timeout",
+        type=_ranged(float, 1, 600),
+        default=15.0,
+        metavar="SECONDS",
+        help="how long to wait for every process to be ready (default: %(default)s)",
+    )
     u.set_defaults(func=cmd_up)
 
-    h = sub.add_parser("halt", parents=[lab_config], help="kill switch: remove every fault, put every process back on its baseline architecture",
-                       description="Stop every rollout in progress (before its next wave, in whichever process runs it), "
-                                   "remove every active fault from every lab process and move each one back to the "
-                                   "architecture it started with, asking again every process that has not confirmed "
-                                   "until --deadline. Needs a running lab (it reads the lab's control token).")
-    h.add_argument("--deadline", type=_ranged(float, 0.5, 600), default=5.0, metavar="SECONDS",
-                   help="keep asking unconfirmed processes this long (default: %(default)s)")
+    h = sub.add_parser(
+        "halt",
+        parents=[lab_config],
+        help="kill switch: remove every fault, put every process back on its baseline architecture",
+        description="Stop every rollout in progress (before its next wave, in whichever process runs it), "
+        "remove every active fault from every lab process and move each one back to the "
+        "architecture it started with, asking again every process that has not confirmed "
+        "until --deadline. Needs a running lab (it reads the lab's control token).",
+    )
+    h.add_argument(
+        "--deadline",
+        type=_ranged(float, 0.5, 600),
+        default=5.0,
+        metavar="SECONDS",
+        help="keep asking unconfirmed processes this long (default: %(default)s)",
+    )
     h.set_defaults(func=cmd_halt)
 
-    ro = sub.add_parser("rollout", parents=[lab_config], help="move the running lab to another architecture, in waves, with an optional guard",
-                        description="Roll an architecture file out to the running lab: non-API processes with the first "
-                                    "wave, then the API replicas by cumulative shares or named lists. Between waves the guard (a PromQL "
-                                    "expression that returns something only when things are bad) is checked every 2 s; "
-                                    "if it fires, or on Ctrl-C, every moved process goes back to its baseline. Each process "
-                                    "holds the change under a lease this command renews, so the change lasts while the command "
-                                    "runs: until Ctrl-C or the end of --hold, which roll it back, or, if the command is killed, "
-                                    "until the lease lapses (--lease). --keep makes the change permanent and returns at once.")
+    ro = sub.add_parser(
+        "rollout",
+        parents=[lab_config],
+        help="move the running lab to another architecture, in waves, with an optional guard",
+        description="Roll an architecture file out to the running lab: non-API processes with the first "
+        "wave, then the API replicas by cumulative shares or named lists. Between waves the guard (a PromQL "
+        "expression that returns something only when things are bad) is checked every 2 s; "
+        "if it fires, or on Ctrl-C, every moved process goes back to its baseline. Each process "
+        "holds the change under a lease this command renews, so the change lasts while the command "
+        "runs: until Ctrl-C or the end of --hold, which roll it back, or, if the command is killed, "
+        "until the lease lapses (--lease). --keep makes the change permanent and returns at once.",
+    )
     ro.add_argument("file", type=Path, help="the new architecture file, e.g. services/architecture/v2.yaml")
-    ro.add_argument("--waves", type=parse_waves, default=[0.25, 0.5, 1.0], metavar="WAVES",
-                    help="cumulative shares of the API replicas (0.25,0.5,1: the default) or the replicas "
-                         "of each wave (api-1;api-2,api-3: api-4 then follows in a last wave)")
-    ro.add_argument("--bake", type=_ranged(float, 0, 3600), default=10.0, metavar="SECONDS", help="wait between waves (default: %(default)s)")
-    ro.add_argument("--guard", metavar="PROMQL", help='e.g. \'sum(rate(failwhale_journeys_total{client="web",outcome="failed"}[15s])) '
-                    '/ sum(rate(failwhale_journeys_total{client="web"}[15s])) > 0.1\'')
-    ro.add_argument("--hold", type=_ranged(float, 0, 24 * 3600), default=3600.0, metavar="SECONDS",
-                    help="after the last wave, keep the change this long, then roll it back (default: %(default)s)")
-    ro.add_argument("--lease", type=_ranged(float, 1, MAX_LEASE_S), default=DEFAULT_LEASE_S, metavar="SECONDS",
-                    help="how long each process keeps the change if this command stops renewing it (default: %(default)s)")
-    ro.add_argument("--keep", action="store_true",
-                    help="make the change permanent (no lease) and return once it is rolled out; "
-                         "`failwhale rollback` or `halt` undoes it")
+    ro.add_argument(
+        "--waves",
+        type=parse_waves,
+        default=[0.25, 0.5, 1.0],
+        metavar="WAVES",
+        help="cumulative shares of the API replicas (0.25,0.5,1: the default) or the replicas "
+        "of each wave (api-1;api-2,api-3: api-4 then follows in a last wave)",
+    )
+    ro.add_argument(
+        "--bake",
+        type=_ranged(float, 0, 3600),
+        default=10.0,
+        metavar="SECONDS",
+        help="wait between waves (default: %(default)s)",
+    )
+    ro.add_argument(
+        "--guard",
+        metavar="PROMQL",
+        help='e.g. \'sum(rate(failwhale_journeys_total{client="web",outcome="failed"}[15s])) '
+        '/ sum(rate(failwhale_journeys_total{client="web"}[15s])) > 0.1\'',
+    )
+    ro.add_argument(
+        "--hold",
+        type=_ranged(float, 0, 24 * 3600),
+        default=3600.0,
+        metavar="SECONDS",
+        help="after the last wave, keep the change this long, then roll it back (default: %(default)s)",
+    )
+    ro.add_argument(
+        "--lease",
+        type=_ranged(float, 1, MAX_LEASE_S),
+        default=DEFAULT_LEASE_S,
+        metavar="SECONDS",
+        help="how long each process keeps the change if this command stops renewing it (default: %(default)s)",
+    )
+    ro.add_argument(
+        "--keep",
+        action="store_true",
+        help="make the change permanent (no lease) and return once it is rolled out; "
+        "`failwhale rollback` or `halt` undoes it",
+    )
     ro.set_defaults(func=cmd_rollout)
 
-    rb = sub.add_parser("rollback", parents=[lab_config], help="put every process back on the architecture it started with")
+    rb = sub.add_parser(
+        "rollback", parents=[lab_config], help="put every process back on the architecture it started with"
+    )
     rb.set_defaults(func=cmd_rollback)
 
-    va = sub.add_parser("validate", help="check scenario files without running anything",
-                        description="Check scenario files against the schema (chaos/scenario.schema.json) and for what "
-                                    "a schema cannot say: steps in time order, phases that exist, architecture files that "
-                                    "exist. Each problem is one line: file:line: field: what is wrong. Exit code 2 if any.")
+    va = sub.add_parser(
+        "validate",
+        help="check scenario files without running anything",
+        description="Check scenario files against the schema (chaos/scenario.schema.json) and for what "
+        "a schema cannot say: steps in time order, phases that exist, architecture files that "
+        "exist. Each problem is one line: file:line: field: what is wrong. Exit code 2 if any.",
+    )
     va.add_argument("files", type=Path, nargs="+", metavar="FILE")
     va.set_defaults(func=cmd_validate)
 
-    ru = sub.add_parser("run", parents=[lab_config], help="run one scenario: lab, load, timeline, rollbacks, verdict, run folder",
-                        description="Start a fresh lab and the load, check the steady state, play the scenario's timeline "
-                                    "in compressed time, always run its rollbacks (also on Ctrl-C), check the steady state "
-                                    "again, and write <out>/<scenario>-<time>/journal.json and summary.json. Exit code 0: "
-                                    "expectations held; 1: something deviated; 2: bad input; 130: interrupted.")
+    ru = sub.add_parser(
+        "run",
+        parents=[lab_config],
+        help="run one scenario: lab, load, timeline, rollbacks, verdict, run folder",
+        description="Start a fresh lab and the load, check the steady state, play the scenario's timeline "
+        "in compressed time, always run its rollbacks (also on Ctrl-C), check the steady state "
+        "again, and write <out>/<scenario>-<time>/journal.json and summary.json. Exit code 0: "
+        "expectations held; 1: something deviated; 2: bad input; 130: interrupted.",
+    )
     ru.add_argument("scenario", help="a scenario name (see failwhale list) or a scenario file")
     ru.add_argument("--speed", type=_ranged(float, 0.01, 100), help="time compression (default: the scenario's own)")
     ru.add_argument("--out", type=Path, default=Path("reports"), help="where run folders go (default: %(default)s)")
-    ru.add_argument("--attach", action="store_true",
-                    help="play the scenario on the lab `failwhale up` is running, with its load, instead of a fresh one")
-    ru.add_argument("--quick", action="store_true",
-                    help="play the scenario's quick variant: the same timeline faster (its quick: speed), for tests")
+    ru.add_argument(
+        "--attach",
+        action="store_true",
+        help="play the scenario on the lab `failwhale up` is running, with its load, instead of a fresh one",
+    )
+    ru.add_argument(
+        "--quick",
+        action="store_true",
+        help="play the scenario's quick variant: the same timeline faster (its quick: speed), for tests",
+    )
     ru.add_argument("--scale", type=_scale, metavar="K", help=SCALE_HELP + " Not with --attach.")
     ru.set_defaults(func=cmd_run, attach=False)
 
-    sc = sub.add_parser("scenarios", parents=[lab_config], help="run the whole catalog, one scenario after another; reports and a table",
-                        description="Run every scenario in the catalog headless, one after another, each on a fresh lab, "
-                                    "and write one run folder each plus <out>/index.html linking every report. Ends with a "
-                                    "table: scenario, verdict, web and app failure ratio, reports by category, time to "
-                                    "recover. Exit code 0 only if every verdict is held.")
+    sc = sub.add_parser(
+        "scenarios",
+        parents=[lab_config],
+        help="run the whole catalog, one scenario after another; reports and a table",
+        description="Run every scenario in the catalog headless, one after another, each on a fresh lab, "
+        "and write one run folder each plus <out>/index.html linking every report. Ends with a "
+        "table: scenario, verdict, web and app failure ratio, reports by category, time to "
+        "recover. Exit code 0 only if every verdict is held.",
+    )
     sc.add_argument("--out", type=Path, default=Path("reports"), help="where run folders go (default: %(default)s)")
     sc.add_argument("--quick", action="store_true", help="play each scenario's quick variant where it has one")
-    sc.add_argument("--speed", type=_ranged(float, 0.01, 100), help="one time compression for all (default: each scenario's own)")
+    sc.add_argument(
+        "--speed", type=_ranged(float, 0.01, 100), help="one time compression for all (default: each scenario's own)"
+    )
     sc.add_argument("--only", nargs="+", metavar="NAME", help="run just these scenarios (in catalog order)")
     sc.add_argument("--scale", type=_scale, metavar="K", help=SCALE_HELP)
     sc.set_defaults(func=cmd_scenarios, attach=False)
 
-    rp = sub.add_parser("report", help="write (again) the report of run folders and their folder's index.html",
-                        description="Make report.md, report.html and plots/*.png of each run folder from its summary.json "
-                                    "and series.json, then rewrite index.html in the folder that holds the runs.")
+    rp = sub.add_parser(
+        "report",
+        help="write (again) the report of run folders and their folder's index.html",
+        description="Make report.md, report.html and plots/*.png of each run folder from its summary.json "
+        "and series.json, then rewrite index.html in the folder that holds the runs.",
+    )
     rp.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
     rp.set_defaults(func=cmd_report)
 
     li = sub.add_parser("list", help="every scenario in the catalog with its title")
     li.set_defaults(func=cmd_list)
 
-    st = sub.add_parser("status", parents=[lab_config], help="each process: ready or not, architecture version, active faults")
+    st = sub.add_parser(
+        "status", parents=[lab_config], help="each process: ready or not, architecture version, active faults"
+    )
     st.set_defaults(func=cmd_status)
 
-    wk = sub.add_parser("workshop", help="a game day: a hidden outage, levers for the participants, a scorecard",
-                        description="Teach incident response on a replayed outage. `start` plays a scenario without "
-                                    "naming it and leaves its fix to the participants; `sheet` prints the facilitator's "
-                                    "private sheet; `lever` pulls a lever on the running lab; `end` stops the game and "
-                                    "writes the scorecard and a postmortem draft into the run folder. See docs/workshop.md.")
+    wk = sub.add_parser(
+        "workshop",
+        help="a game day: a hidden outage, levers for the participants, a scorecard",
+        description="Teach incident response on a replayed outage. `start` plays a scenario without "
+        "naming it and leaves its fix to the participants; `sheet` prints the facilitator's "
+        "private sheet; `lever` pulls a lever on the running lab; `end` stops the game and "
+        "writes the scorecard and a postmortem draft into the run folder. See docs/workshop.md.",
+    )
     wsub = wk.add_subparsers(dest="workshop_command", required=True, metavar="ACTION")
-    ws = wsub.add_parser("start", parents=[lab_config], help="start the lab, the load and the dashboard; play a hidden scenario",
-                         description="Start a fresh lab with its load and dashboard and play a workshop scenario without "
-                                     "naming it: after a quiet lead-in only the seed knows, the change happens, and the "
-                                     "scenario's own rollback is left to the participants. Runs until `failwhale workshop "
-                                     "end` or --for. Same seed, same scenario, same times.")
+    ws = wsub.add_parser(
+        "start",
+        parents=[lab_config],
+        help="start the lab, the load and the dashboard; play a hidden scenario",
+        description="Start a fresh lab with its load and dashboard and play a workshop scenario without "
+        "naming it: after a quiet lead-in only the seed knows, the change happens, and the "
+        "scenario's own rollback is left to the participants. Runs until `failwhale workshop "
+        "end` or --for. Same seed, same scenario, same times.",
+    )
     pick = ws.add_mutually_exclusive_group()
-    pick.add_argument("--scenario", metavar="NAME", help="play this scenario (failwhale list); default: one picked by the seed")
+    pick.add_argument(
+        "--scenario", metavar="NAME", help="play this scenario (failwhale list); default: one picked by the seed"
+    )
     pick.add_argument("--random", action="store_true", help="let the seed pick the scenario (the default)")
-    ws.add_argument("--seed", type=int, metavar="N", help="the seed: scenario and lead-in (default: a new one, printed)")
+    ws.add_argument(
+        "--seed", type=int, metavar="N", help="the seed: scenario and lead-in (default: a new one, printed)"
+    )
     ws.add_argument("--speed", type=_ranged(float, 0.01, 100), help="time compression (default: the scenario's own)")
-    ws.add_argument("--quick", action="store_true", help="the scenario's quick variant (faster, lighter): for a try-out and tests")
+    ws.add_argument(
+        "--quick", action="store_true", help="the scenario's quick variant (faster, lighter): for a try-out and tests"
+    )
     ws.add_argument("--scale", type=_scale, metavar="K", help=SCALE_HELP)
-    ws.add_argument("--for", dest="limit", type=_ranged(float, 10, 4 * 3600), default=1800.0, metavar="SECONDS",
-                    help="the game ends by itself after this long (default: %(default)s)")
-    ws.add_argument("--out", type=Path, default=Path("reports"), help="where the run folder goes (default: %(default)s)")
+    ws.add_argument(
+        "--for",
+        dest="limit",
+        type=_ranged(float, 10, 4 * 3600),
+        default=1800.0,
+        metavar="SECONDS",
+        help="the game ends by itself after this long (default: %(default)s)",
+    )
+    ws.add_argument(
+        "--out", type=Path, default=Path("reports"), help="where the run folder goes (default: %(default)s)"
+    )
     ws.set_defaults(func=cmd_workshop_start)
-    wsh = wsub.add_parser("sheet", parents=[lab_config], help="print the facilitator's private sheet of the running workshop")
+    wsh = wsub.add_parser(
+        "sheet", parents=[lab_config], help="print the facilitator's private sheet of the running workshop"
+    )
     wsh.set_defaults(func=cmd_workshop_sheet)
-    wl = wsub.add_parser("lever", parents=[lab_config], help="pull a lever on the running workshop's lab",
-                         formatter_class=argparse.RawDescriptionHelpFormatter,
-                         description="Pull one lever on the running workshop's lab. Each acts on the lab for real\n"
-                                     "(a wrong one has its real consequence) and is logged with who pulled it and when.\n"
-                                     "The same levers are on the levers page beside the dashboard.\n\nlevers:\n"
-                                     + "\n".join(f"  {k:<13} {v}" for k, v in WORKSHOP_LEVERS.items()),
-                         epilog="example: failwhale workshop lever declare --severity SEV1 --who alice")
+    wl = wsub.add_parser(
+        "lever",
+        parents=[lab_config],
+        help="pull a lever on the running workshop's lab",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Pull one lever on the running workshop's lab. Each acts on the lab for real\n"
+        "(a wrong one has its real consequence) and is logged with who pulled it and when.\n"
+        "The same levers are on the levers page beside the dashboard.\n\nlevers:\n"
+        + "\n".join(f"  {k:<13} {v}" for k, v in WORKSHOP_LEVERS.items()),
+        epilog="example: failwhale workshop lever declare --severity SEV1 --who alice",
+    )
     wl.add_argument("lever", choices=list(WORKSHOP_LEVERS), metavar="LEVER", help="what to do (listed above)")
     wl.add_argument("--who", default=os.environ.get("USER", "someone"), help="who pulls it (default: $USER)")
     wl.add_argument("--severity", choices=["SEV1", "SEV2", "SEV3"], help="for declare (default SEV2)")
-    wl.add_argument("--backend", default="timeline", help="for scale: timeline, auth, tweets or notifications (default: %(default)s)")
-    wl.add_argument("--factor", type=_ranged(float, 0.1, 10), default=2.0, help="for scale and rate-limit (default: %(default)s)")
-    wl.add_argument("--cache", choices=["timelines", "tokens"], help="for flush-cache and warm-cache (default: every cache)")
+    wl.add_argument(
+        "--backend",
+        default="timeline",
+        help="for scale: timeline, auth, tweets or notifications (default: %(default)s)",
+    )
+    wl.add_argument(
+        "--factor", type=_ranged(float, 0.1, 10), default=2.0, help="for scale and rate-limit (default: %(default)s)"
+    )
+    wl.add_argument(
+        "--cache", choices=["timelines", "tokens"], help="for flush-cache and warm-cache (default: every cache)"
+    )
     wl.add_argument("--replica", metavar="NAME", help="for drain: the API replica (e.g. api-2)")
-    wl.add_argument("--state", choices=["investigating", "identified", "monitoring", "resolved"], default="investigating",
-                    help="for status (default: %(default)s)")
+    wl.add_argument(
+        "--state",
+        choices=["investigating", "identified", "monitoring", "resolved"],
+        default="investigating",
+        help="for status (default: %(default)s)",
+    )
     wl.add_argument("--text", help="for status: what the update tells users")
     wl.set_defaults(func=cmd_workshop_lever)
     we = wsub.add_parser("end", parents=[lab_config], help="end the running workshop: scorecard and postmortem draft")
@@ -599,16 +792,29 @@ def cmd_workshop_start(args: argparse.Namespace) -> int:
     scenario = load_scenario(p.path)
     if args.quick and scenario.quick is None:
         # Naming it would tell the room what is coming, unless the facilitator named it.
-        raise BadInput(f"--quick: {'the scenario ' + repr(args.scenario) if args.scenario else f'the scenario seed {p.seed} picks'} "
-                       "has no quick variant: leave out --quick, or pick another seed")
+        raise BadInput(
+            f"--quick: {'the scenario ' + repr(args.scenario) if args.scenario else f'the scenario seed {p.seed} picks'} "
+            "has no quick variant: leave out --quick, or pick another seed"
+        )
     speed = args.speed or (scenario.quick.speed if args.quick and scenario.quick else scenario.speed)
     hidden = workshop.hidden(scenario, p.lead_in_s)
     lab = _lab_config(args)
     _say(f"workshop (seed {p.seed})")
     if DASHBOARD in lab.ports:
         _say(f"  dashboard   {lab.url(DASHBOARD)}/   levers: failwhale workshop lever --help")
-    runner = workshop.WorkshopRunner(hidden, "workshop", args.out, speed, args.config, say=_say, quick=args.quick, scale=args.scale,
-                                     plan=p, limit_s=args.limit, sheet_text=workshop.sheet(p, hidden, speed))
+    runner = workshop.WorkshopRunner(
+        hidden,
+        "workshop",
+        args.out,
+        speed,
+        args.config,
+        say=_say,
+        quick=args.quick,
+        scale=args.scale,
+        plan=p,
+        limit_s=args.limit,
+        sheet_text=workshop.sheet(p, hidden, speed),
+    )
     code = runner.run()
     run_dir = getattr(runner, "run_dir", None)
     if run_dir is not None and (run_dir / "summary.json").exists():
@@ -629,22 +835,36 @@ def cmd_workshop_sheet(args: argparse.Namespace) -> int:
     except OSError as e:
         raise BadInput(f"no facilitator sheet at {path}: start a workshop first (failwhale workshop start)") from e
     link = workshop.room_link(lab)
-    print(f"## The room's levers page\n\n{link}\n\nShare it with the room only: it holds the workshop's token."
-          if link else "(the levers page's link appears here once the lab is up)")
+    print(
+        f"## The room's levers page\n\n{link}\n\nShare it with the room only: it holds the workshop's token."
+        if link
+        else "(the levers page's link appears here once the lab is up)"
+    )
     return 0
 
 
 def cmd_workshop_lever(args: argparse.Namespace) -> int:
     from chaos import workshop
 
-    extra = {"declare": {"severity": args.severity}, "scale": {"backend": args.backend, "factor": args.factor},
-             "rate-limit": {"factor": args.factor}, "flush-cache": {"cache": args.cache}, "warm-cache": {"cache": args.cache},
-             "drain": {"replica": args.replica}, "status": {"state": args.state, "text": args.text}}.get(args.lever, {})
+    extra = {
+        "declare": {"severity": args.severity},
+        "scale": {"backend": args.backend, "factor": args.factor},
+        "rate-limit": {"factor": args.factor},
+        "flush-cache": {"cache": args.cache},
+        "warm-cache": {"cache": args.cache},
+        "drain": {"replica": args.replica},
+        "status": {"state": args.state, "text": args.text},
+    }.get(args.lever, {})
     # works-for-me visits the site as two users, and a warm-up builds under the timeline's capacity:
     # under an outage either may take a while.
     slow = args.lever in ("works-for-me", "warm-cache")
-    answer = workshop.send(_lab_config(args), args.lever, args.who, {k: v for k, v in extra.items() if v is not None},
-                           timeout_s=90 if slow else 15)
+    answer = workshop.send(
+        _lab_config(args),
+        args.lever,
+        args.who,
+        {k: v for k, v in extra.items() if v is not None},
+        timeout_s=90 if slow else 15,
+    )
     at = answer.get("at")
     _say(f"{args.lever} by {args.who}" + (f" at T+{at:g}s" if at is not None else "") + f": {answer.get('note')}")
     return 0

@@ -68,8 +68,9 @@ class LabControl:
             return [n for n in known if n in only]
         return known
 
-    async def each(self, method: str, path: str, *, json: Any = None, only: list[str] | None = None,
-                   timeout_s: float = 0.8) -> list[Answer]:
+    async def each(
+        self, method: str, path: str, *, json: Any = None, only: list[str] | None = None, timeout_s: float = 0.8
+    ) -> list[Answer]:
         """Send one request to every (or each named) process in parallel."""
         headers = {"Authorization": f"Bearer {self.token}"}
         timeout = aiohttp.ClientTimeout(total=timeout_s)
@@ -88,8 +89,9 @@ class LabControl:
 Ask = Callable[[list[str], float], Awaitable[dict[str, Answer]]]
 
 
-async def until_confirmed(ask: Ask, names: list[str], deadline_s: float, *, max_timeout_s: float,
-                          pause_s: float) -> dict[str, Answer]:
+async def until_confirmed(
+    ask: Ask, names: list[str], deadline_s: float, *, max_timeout_s: float, pause_s: float
+) -> dict[str, Answer]:
     """Call ``ask(pending, timeout_s)`` again for the processes whose answer was not ok, until
     each confirms or ``deadline_s`` has passed; every process's last answer. A saturated lab
     answers late: asking again is what makes an undo land (halt's and a rollback's loop)."""
@@ -122,8 +124,11 @@ async def halt(control: LabControl, deadline_s: float = HALT_DEADLINE_S) -> list
             if f.ok:  # faults removed in an earlier round still count
                 removed[f.instance] = removed.get(f.instance, 0) + int(f.body.get("removed", 0))
             # The first of the two that failed, else both answers in one.
-            answers[f.instance] = f if not f.ok else (b if not b.ok else Answer(
-                f.instance, 200, {**f.body, **b.body, "removed": removed[f.instance]}))
+            answers[f.instance] = (
+                f
+                if not f.ok
+                else (b if not b.ok else Answer(f.instance, 200, {**f.body, **b.body, "removed": removed[f.instance]}))
+            )
         return answers
 
     done = await until_confirmed(ask, control.instances(), deadline_s, max_timeout_s=1.0, pause_s=0.1)

@@ -32,8 +32,9 @@ LANDING_S = 5.0
 class LeaseKeeper:
     """Renews ``{instance: version}`` leases on the lab's processes until stopped."""
 
-    def __init__(self, control: LabControl, lease_s: float = DEFAULT_LEASE_S,
-                 say: Callable[[str], None] = lambda _m: None) -> None:
+    def __init__(
+        self, control: LabControl, lease_s: float = DEFAULT_LEASE_S, say: Callable[[str], None] = lambda _m: None
+    ) -> None:
         self.control = control
         self.lease_s = lease_s
         self.say = say
@@ -73,9 +74,13 @@ class LeaseKeeper:
             by_version.setdefault(version, []).append(name)
         gone: list[str] = []
         for version, names in by_version.items():
-            answers = await self.control.each("POST", "/control/architecture/renew", only=names,
-                                              json={"version": version, "lease_s": self.lease_s},
-                                              timeout_s=self.lease_s / RENEWALS_PER_LEASE)
+            answers = await self.control.each(
+                "POST",
+                "/control/architecture/renew",
+                only=names,
+                json={"version": version, "lease_s": self.lease_s},
+                timeout_s=self.lease_s / RENEWALS_PER_LEASE,
+            )
             # No answer at all (a busy or restarting process) is tried again next round.
             landed = time.monotonic() - LANDING_S
             gone += [a.instance for a in answers if a.status == 409 and self._since.get(a.instance, 0.0) <= landed]

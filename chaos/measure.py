@@ -99,8 +99,12 @@ def window(prometheus_url: str, start: float, end: float) -> dict[str, Any]:
     seconds = max(1, round(end - start))
     # Every scrape of a service process is a health check; the status page reads only these.
     health = scalar(prometheus_url, f'avg(avg_over_time(up{{job!="loadgen"}}[{seconds}s]))', end)
-    return {"clients": clients, "user_reports": reports, "reasons": reasons,
-            "health_checks": None if health is None else round(health, 4)}
+    return {
+        "clients": clients,
+        "user_reports": reports,
+        "reasons": reasons,
+        "health_checks": None if health is None else round(health, 4),
+    }
 
 
 def report_share_interval(figures: dict[str, Any], name: str, z: float = 1.96) -> tuple[float, float, int] | None:

@@ -69,8 +69,16 @@ def _lever_event(e: dict[str, Any]) -> Event:
     did = f"pulled {lever}" + ("" if outcome == "ok" else f" ({outcome})")
     # Pulled before the game's clock started (a deploy freeze, an early status post): listed first.
     early = e.get("at") is None
-    return Event(0.0 if early else float(e["at"]), "lever", f"{who} {did}: {detail}", who=who, lever=lever,
-                 outcome=outcome, detail=detail, early=early)
+    return Event(
+        0.0 if early else float(e["at"]),
+        "lever",
+        f"{who} {did}: {detail}",
+        who=who,
+        lever=lever,
+        outcome=outcome,
+        detail=detail,
+        early=early,
+    )
 
 
 def events(summary: Summary, journal: Journal, card: Card) -> list[Event]:
@@ -119,11 +127,18 @@ def game_facts(summary: Summary, card: Card, scenario: Scenario) -> list[str]:
     change = card.get("change_at")
     out = [f"The change came at {_when(change)}."]
     first = card.get("first_alert")
-    out.append(f"The first alert, {alert_name(first['alert'], first.get('client'))}, fired at "
-               f"{_when(first['first_at'], change)}." if first else "No alert fired.")
+    out.append(
+        f"The first alert, {alert_name(first['alert'], first.get('client'))}, fired at "
+        f"{_when(first['first_at'], change)}."
+        if first
+        else "No alert fired."
+    )
     seen = card.get("detected")
-    out.append(f"{seen['who']} pulled {seen['lever']} at {_when(seen['at'], change)}: the room had noticed."
-               if seen else "Nobody declared an incident or acknowledged an alert.")
+    out.append(
+        f"{seen['who']} pulled {seen['lever']} at {_when(seen['at'], change)}: the room had noticed."
+        if seen
+        else "Nobody declared an incident or acknowledged an alert."
+    )
     fix = card.get("fixed")
     for x in card.get("levers") or []:
         if x["lever"] in (*NOTICING, "end") or (fix and x["at"] == fix["at"] and x["lever"] == fix["lever"]):
@@ -133,36 +148,50 @@ def game_facts(summary: Summary, card: Card, scenario: Scenario) -> list[str]:
         out.append(f"{x['who']} pulled {x['lever']}{did} at {_when(x['at'], change)}{_served(x.get('served_after'))}.")
     if fix:
         recovered = card.get("recovered_at")
-        out.append(f"{fix['who']} pulled the fix, {fix['lever']}, at {_when(fix['at'], change)}; "
-                   + (f"web and app journeys held again at {_when(recovered, change)}." if recovered is not None
-                      else "journeys had not held again by the end of the game."))
+        out.append(
+            f"{fix['who']} pulled the fix, {fix['lever']}, at {_when(fix['at'], change)}; "
+            + (
+                f"web and app journeys held again at {_when(recovered, change)}."
+                if recovered is not None
+                else "journeys had not held again by the end of the game."
+            )
+        )
     else:
         fix_name = scenario.workshop.fix if scenario.workshop else "the fix"
         by = card.get("mitigated_by")
-        out.append(f"Nobody pulled {fix_name}: users were still hurting when the game ended."
-                   if card.get("recovered_at") is None else
-                   f"Nobody pulled {fix_name}, yet web and app journeys held again at {_when(card['recovered_at'], change)}"
-                   + (f", after {by['who']} pulled {by['lever']}." if by else "."))
+        out.append(
+            f"Nobody pulled {fix_name}: users were still hurting when the game ended."
+            if card.get("recovered_at") is None
+            else f"Nobody pulled {fix_name}, yet web and app journeys held again at {_when(card['recovered_at'], change)}"
+            + (f", after {by['who']} pulled {by['lever']}." if by else ".")
+        )
     if card.get("change_happened") is False:
         out.insert(1, "The change never reached the lab: its rollout was held, then stopped, before its first wave.")
     hurt, reports = card.get("users_hurt") or {}, card.get("user_reports") or {}
     if hurt:
-        out.append(f"{hurt.get('web', 0)} website users and {hurt.get('app', 0)} app users had a failed journey; "
-                   f"user reports: {report.reports_text(reports)}.")
+        out.append(
+            f"{hurt.get('web', 0)} website users and {hurt.get('app', 0)} app users had a failed journey; "
+            f"user reports: {report.reports_text(reports)}."
+        )
     return out
 
 
 def _content(summary: Summary, journal: Journal, scenario: Scenario, card: Card, card_text: str) -> dict[str, Any]:
     """Everything the draft says, as plain strings and lists; both renderers read it."""
     return {
-        "title": f"Postmortem draft: {scenario.title}", "description": scenario.description.strip(),
+        "title": f"Postmortem draft: {scenario.title}",
+        "description": scenario.description.strip(),
         "card_text": card_text,
-        "timeline": [{"at": "before the start" if e.early else report.seconds_text(e.at), "kind": e.kind, "event": e}
-                     for e in events(summary, journal, card)],
-        "phases": report.phase_rows(summary), "why": explain(summary),
+        "timeline": [
+            {"at": "before the start" if e.early else report.seconds_text(e.at), "kind": e.kind, "event": e}
+            for e in events(summary, journal, card)
+        ],
+        "phases": report.phase_rows(summary),
+        "why": explain(summary),
         "game_facts": game_facts(summary, card, scenario),
         "debrief": list(scenario.workshop.debrief) if scenario.workshop else [],
-        "incident_date": scenario.incident.date, "facts": list(scenario.incident.facts),
+        "incident_date": scenario.incident.date,
+        "facts": list(scenario.incident.facts),
     }
 
 
@@ -187,20 +216,61 @@ def markdown(summary: Summary, journal: Journal, scenario: Scenario, card: Card,
     c = _content(summary, journal, scenario, card, card_text)
     md = report.md_text
     fence = _fence(card_text)
-    out = [f"# {md(c['title'])}", "", md(c["description"]), "", "## Scorecard", "", fence, card_text, fence, "",
-           "## Timeline (scenario time)", ""]
-    out += report.md_table(["time", "kind", "what"], [[t["at"], t["kind"], _md_event(t["event"])] for t in c["timeline"]])
+    out = [
+        f"# {md(c['title'])}",
+        "",
+        md(c["description"]),
+        "",
+        "## Scorecard",
+        "",
+        fence,
+        card_text,
+        fence,
+        "",
+        "## Timeline (scenario time)",
+        "",
+    ]
+    out += report.md_table(
+        ["time", "kind", "what"], [[t["at"], t["kind"], _md_event(t["event"])] for t in c["timeline"]]
+    )
     out += ["## Who was hurt: web against app", ""]
-    out += report.md_table(["phase", "scenario time", "web failed", "app failed", "web degraded", "app degraded",
-                             "users hurt (web / app)", "reports"],
-                            [[p["name"], p["time"], p["web_failed"], p["app_failed"], p["web_degraded"], p["app_degraded"],
-                              p["users_hurt"], p["reports"]] for p in c["phases"]])
+    out += report.md_table(
+        [
+            "phase",
+            "scenario time",
+            "web failed",
+            "app failed",
+            "web degraded",
+            "app degraded",
+            "users hurt (web / app)",
+            "reports",
+        ],
+        [
+            [
+                p["name"],
+                p["time"],
+                p["web_failed"],
+                p["app_failed"],
+                p["web_degraded"],
+                p["app_degraded"],
+                p["users_hurt"],
+                p["reports"],
+            ]
+            for p in c["phases"]
+        ],
+    )
     out += [" ".join(md(s) for s in c["why"]), ""]
     out += ["## Debrief", "", "What this game's figures say:", "", *(f"- {md(f)}" for f in c["game_facts"]), ""]
     if c["debrief"]:
         out += ["Questions:", "", *(f"- {md(q)}" for q in c["debrief"]), ""]
-    out += [f"## The incident it replays ({md(c['incident_date'])})", "", *(f"- {md(f)}" for f in c["facts"]), "",
-            "Plots, with every lever pulled marked on them: see postmortem.html in this folder.", ""]
+    out += [
+        f"## The incident it replays ({md(c['incident_date'])})",
+        "",
+        *(f"- {md(f)}" for f in c["facts"]),
+        "",
+        "Plots, with every lever pulled marked on them: see postmortem.html in this folder.",
+        "",
+    ]
     return "\n".join(out)
 
 
@@ -209,7 +279,7 @@ def markdown(summary: Summary, journal: Journal, scenario: Scenario, card: Card,
 
 def _lever_label(e: Event) -> str:
     text = f"{e.lever} by {e.who}"
-    return text if len(text) <= LEVER_LABEL_CHARS else text[:LEVER_LABEL_CHARS - 1] + "…"
+    return text if len(text) <= LEVER_LABEL_CHARS else text[: LEVER_LABEL_CHARS - 1] + "…"
 
 
 def _draw_levers(ax: Axes, levers: list[Event]) -> None:
@@ -224,17 +294,31 @@ def _draw_levers(ax: Axes, levers: list[Event]) -> None:
         up = up + 4 if close else 4
         last = e.at
         # parse_math off: a "$" in who pulled it is their name, not mathtext (which could fail to parse).
-        ax.annotate(text, xy=(e.at, 0.0), xycoords=ax.get_xaxis_transform(), xytext=(2, up), textcoords="offset points",
-                    rotation=90, fontsize=LEVER_FONT_PT, ha="left", va="bottom", color=LEVER_COLOUR,
-                    annotation_clip=True, clip_on=True, parse_math=False,
-                    bbox={"facecolor": "white", "alpha": 0.75, "edgecolor": "none", "pad": 0.5})
+        ax.annotate(
+            text,
+            xy=(e.at, 0.0),
+            xycoords=ax.get_xaxis_transform(),
+            xytext=(2, up),
+            textcoords="offset points",
+            rotation=90,
+            fontsize=LEVER_FONT_PT,
+            ha="left",
+            va="bottom",
+            color=LEVER_COLOUR,
+            annotation_clip=True,
+            clip_on=True,
+            parse_math=False,
+            bbox={"facecolor": "white", "alpha": 0.75, "edgecolor": "none", "pad": 0.5},
+        )
         up += LEVER_FONT_PT * 0.62 * len(text)
     legend = ax.get_legend()
     if legend is not None and levers:
         # The report's legend sits outside the axes; rebuilt with the same place and size, one entry more.
         handles = [*legend.legend_handles, Line2D([], [], color=LEVER_COLOUR, linewidth=1.6)]
         labels = [t.get_text() for t in legend.get_texts()] + ["lever pulled (dotted: refused or failed)"]
-        ax.legend(handles=handles, labels=labels, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+        ax.legend(
+            handles=handles, labels=labels, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False
+        )
 
 
 def _played_marks(series: SeriesDoc, journal: Journal) -> list[dict[str, Any]]:
@@ -244,16 +328,21 @@ def _played_marks(series: SeriesDoc, journal: Journal) -> list[dict[str, Any]]:
     skipped = []
     for e in journal:
         note = str(e.get("note") or "")
-        if e.get("kind") == "step" and e.get("action") in UNPLAYED_MARKS and (
-                note == LEFT_TO_PARTICIPANTS or note.startswith(NOT_PLAYED)):
+        if (
+            e.get("kind") == "step"
+            and e.get("action") in UNPLAYED_MARKS
+            and (note == LEFT_TO_PARTICIPANTS or note.startswith(NOT_PLAYED))
+        ):
             # Where marks_from_journal put it; without the times, the kind and label alone must do.
             known = all(report.is_num(x) for x in (e.get("started"), t0, speed))
             at = (e["started"] - t0) * speed if known else None
             skipped.append((UNPLAYED_MARKS[e["action"]], str(e.get("name") or e["action"]), at))
 
     def unplayed(m: dict[str, Any]) -> bool:
-        return any(m["kind"] == kind and str(m.get("label") or "") == name and (at is None or abs(m["at"] - at) < 0.5)
-                   for kind, name, at in skipped)
+        return any(
+            m["kind"] == kind and str(m.get("label") or "") == name and (at is None or abs(m["at"] - at) < 0.5)
+            for kind, name, at in skipped
+        )
 
     return [m for m in series.get("marks") or [] if not unplayed(m)]
 
@@ -261,11 +350,21 @@ def _played_marks(series: SeriesDoc, journal: Journal) -> list[dict[str, Any]]:
 def figures(summary: Summary, series: SeriesDoc, journal: Journal, card: Card) -> dict[str, Figure]:
     """The report's plots (:func:`chaos.report.figures`) for the whole game, each lever marked on every chart."""
     levers = [e for e in events(summary, journal, card) if e.kind == "lever" and not e.early]  # early ones have no time
-    times = [t for entry in (series.get("series") or {}).values() for pts in (entry.get("lines") or {}).values()
-             for t, _ in pts]
+    times = [
+        t
+        for entry in (series.get("series") or {}).values()
+        for pts in (entry.get("lines") or {}).values()
+        for t, _ in pts
+    ]
     # The game goes on past the scenario's duration until the facilitator ends it: show all of it.
-    end = max([report.finite_or_none(series.get("duration")) or 0.0, *times, *(e.at for e in levers),
-               *([card["recovered_at"]] if report.is_num(card.get("recovered_at")) else [])])
+    end = max(
+        [
+            report.finite_or_none(series.get("duration")) or 0.0,
+            *times,
+            *(e.at for e in levers),
+            *([card["recovered_at"]] if report.is_num(card.get("recovered_at")) else []),
+        ]
+    )
     figs = report.figures(summary, {**series, "duration": end, "marks": _played_marks(series, journal)})
     for fig in figs.values():
         for ax in fig.axes:
@@ -281,26 +380,35 @@ def svg(fig: Figure) -> Markup:
     text = buf.getvalue()
     # Inline SVG needs no XML declaration or DOCTYPE; scaled to the page's width by its viewBox.
     # Markup: matplotlib escapes every text it writes (labels, who pulled a lever) as XML.
-    return Markup(text[text.index("<svg"):].replace("<svg ", '<svg style="max-width: 100%; height: auto" ', 1))
+    return Markup(text[text.index("<svg") :].replace("<svg ", '<svg style="max-width: 100%; height: auto" ', 1))
 
 
 # ---- postmortem.html ----------------------------------------------------------------------------
 
 
-def html(summary: Summary, series: SeriesDoc | None, journal: Journal, scenario: Scenario, card: Card,
-         card_text: str) -> str:
+def html(
+    summary: Summary, series: SeriesDoc | None, journal: Journal, scenario: Scenario, card: Card, card_text: str
+) -> str:
     """postmortem.html: the draft with the plots inline; one file, no scripts, nothing fetched."""
     c = _content(summary, journal, scenario, card, card_text)
     plots = []
     if series is not None:
         figs = figures(summary, series, journal, card)
-        plots = [{"name": name, "title": title, "caption": caption, "svg": svg(figs[name])}
-                 for name, title, caption in PLOTS]
+        plots = [
+            {"name": name, "title": title, "caption": caption, "svg": svg(figs[name])} for name, title, caption in PLOTS
+        ]
     return report.jinja_env().get_template("postmortem.html.j2").render(p=c, plots=plots)
 
 
-def write(run_dir: Path, summary: Summary, series: SeriesDoc | None, journal: Journal, scenario: Scenario,
-          card: Card, card_text: str) -> tuple[Path, Path]:
+def write(
+    run_dir: Path,
+    summary: Summary,
+    series: SeriesDoc | None,
+    journal: Journal,
+    scenario: Scenario,
+    card: Card,
+    card_text: str,
+) -> tuple[Path, Path]:
     """Write postmortem.md and postmortem.html into the run folder; returns their paths.
     ``series`` is None when the run saved no series.json: the page then says it has no plots."""
     run_dir = Path(run_dir)
@@ -308,4 +416,3 @@ def write(run_dir: Path, summary: Summary, series: SeriesDoc | None, journal: Jo
     md_path.write_text(markdown(summary, journal, scenario, card, card_text), encoding="utf-8")
     html_path.write_text(html(summary, series, journal, scenario, card, card_text), encoding="utf-8")
     return md_path, html_path
-

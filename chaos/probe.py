@@ -25,8 +25,9 @@ TIMELINE = "/api/1.1/timeline/home.json?count=20"
 RETRY_WAITS_S = (0.25, 0.5, 1.0)  # the app's backoff, without jitter: one probe, nobody to collide with
 
 
-def call(method: str, url: str, agent: str, token: str | None = None, body: dict | None = None,
-          timeout_s: float = 5.0) -> tuple[int, Any]:
+def call(
+    method: str, url: str, agent: str, token: str | None = None, body: dict | None = None, timeout_s: float = 5.0
+) -> tuple[int, Any]:
     """(HTTP status, parsed JSON or None); status 0 when nothing came back."""
     headers = {"User-Agent": agent, "Accept": "application/json"}
     data = None
@@ -69,8 +70,12 @@ class AppUser:
     cached: Any = field(default=None, repr=False)
 
     def warm(self) -> bool:
-        status, body = call("POST", f"{self.api_url}/api/1.1/auth/login.json", APP_AGENT,
-                             body={"username": self.username, "password": "failwhale"})
+        status, body = call(
+            "POST",
+            f"{self.api_url}/api/1.1/auth/login.json",
+            APP_AGENT,
+            body={"username": self.username, "password": "failwhale"},
+        )
         if status != 200 or not isinstance(body, dict) or not body.get("token"):
             return False
         self.token = body["token"]
@@ -95,7 +100,12 @@ class AppUser:
         if fresh:
             return {"sees": "timeline", "fresh": True}
         if self.cached_at is not None:
-            return {"sees": "timeline", "fresh": False, "age_s": round(time.time() - self.cached_at, 1), "refresh_error": problem}
+            return {
+                "sees": "timeline",
+                "fresh": False,
+                "age_s": round(time.time() - self.cached_at, 1),
+                "refresh_error": problem,
+            }
         return {"sees": "error", "fresh": False, "refresh_error": problem}
 
 
@@ -112,7 +122,9 @@ def fresh_web_visit(site_url: str) -> dict[str, Any]:
         return {"page": "failed", "failed_call": guest["name"], "error": _what(status, body)}
     for api in home["calls"]:
         query = "&".join(f"{k}={v}" for k, v in api.get("query", {}).items())
-        status, body = call(api["method"], f"{site_url}{api['path']}" + (f"?{query}" if query else ""), WEB_AGENT, token)
+        status, body = call(
+            api["method"], f"{site_url}{api['path']}" + (f"?{query}" if query else ""), WEB_AGENT, token
+        )
         if status != 200:
             return {"page": "failed", "failed_call": api["name"], "error": _what(status, body)}
     return {"page": "ok"}
@@ -121,7 +133,11 @@ def fresh_web_visit(site_url: str) -> dict[str, Any]:
 def describe(app: dict[str, Any], web: dict[str, Any]) -> str:
     """One line for the progress display and the journal."""
     if app["sees"] == "timeline":
-        seen = "a fresh timeline" if app["fresh"] else f"its timeline from {app['age_s']:.0f}s ago (refresh failed: {app['refresh_error']})"
+        seen = (
+            "a fresh timeline"
+            if app["fresh"]
+            else f"its timeline from {app['age_s']:.0f}s ago (refresh failed: {app['refresh_error']})"
+        )
     else:
         seen = f"an error ({app['refresh_error']})"
     visit = "the page loads" if web["page"] == "ok" else f"the page fails at {web['failed_call']} ({web['error']})"

@@ -50,8 +50,20 @@ CATEGORY_SHORT = {"website": "website", "app": "app", "server_connection": "conn
 HEALTH_COLOURS = {"up": "#2ca02c", "ready": "#006d2c"}
 VERSION_COLOURS = {"v1": "#8c564b", "v2": "#e377c2"}
 # For lines that are not clients (routes, versions): never the clients' blue and orange.
-PALETTE = ("#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf", "#393b79", "#637939",
-           "#8c6d31", "#843c39", "#7b4173")
+PALETTE = (
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#bcbd22",
+    "#17becf",
+    "#393b79",
+    "#637939",
+    "#8c6d31",
+    "#843c39",
+    "#7b4173",
+)
 # kind -> (colour, line style, legend name). Marks are greys and black, so every colour on a chart
 # is data; a mark with an ``end`` (a fault until its TTL lapses) is a pale amber span instead.
 # colour, line style, legend name
@@ -89,22 +101,36 @@ SMALL, CLOSE = 0.05, 0.05
 TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
 TROUBLE_BELOW = 0.95  # chaos.series.time_to_recover's threshold, named in the report
 PLOTS = (
-    ("journeys", "Journeys by client",
-     "Share of journeys not failed (solid) and fully ok (dashed) for website and app users; the gap "
-     "between a client's two lines is its degraded journeys (stale content, or only after a retry)."),
-    ("errors_by_route", "API errors by route",
-     "Share of the API's answers that were errors (5xx or 429), for each route that had any."),
-    ("reports", "User reports",
-     "User reports filed since scenario time 0, by what they were about: the website, the app, or "
-     "not reaching the service at all."),
-    ("health_vs_users", "Health checks against users",
-     "Share of processes up and ready (what a status page reads) next to the share of each client's "
-     "journeys not failed (what users live through)."),
-    ("latency", "Latency",
-     "95th percentile journey time by client, and 95th percentile API answer time, in seconds."),
-    ("blast_radius", "Blast radius",
-     "Users with at least one failed journey since time 0, by client; below, how many API replicas "
-     "ran each architecture version."),
+    (
+        "journeys",
+        "Journeys by client",
+        "Share of journeys not failed (solid) and fully ok (dashed) for website and app users; the gap "
+        "between a client's two lines is its degraded journeys (stale content, or only after a retry).",
+    ),
+    (
+        "errors_by_route",
+        "API errors by route",
+        "Share of the API's answers that were errors (5xx or 429), for each route that had any.",
+    ),
+    (
+        "reports",
+        "User reports",
+        "User reports filed since scenario time 0, by what they were about: the website, the app, or "
+        "not reaching the service at all.",
+    ),
+    (
+        "health_vs_users",
+        "Health checks against users",
+        "Share of processes up and ready (what a status page reads) next to the share of each client's "
+        "journeys not failed (what users live through).",
+    ),
+    ("latency", "Latency", "95th percentile journey time by client, and 95th percentile API answer time, in seconds."),
+    (
+        "blast_radius",
+        "Blast radius",
+        "Users with at least one failed journey since time 0, by client; below, how many API replicas "
+        "ran each architecture version.",
+    ),
 )
 Summary = dict[str, Any]
 SeriesDoc = dict[str, Any]
@@ -173,15 +199,22 @@ def _series_problem(data: Any) -> str | None:
             return f"series {name!r} has no 'lines' object"
         for label, points in entry.get("lines", {}).items():
             ok = isinstance(points, list) and all(
-                isinstance(p, list) and len(p) == 2 and is_num(p[0]) and (p[1] is None or is_num(p[1])) for p in points)
+                isinstance(p, list) and len(p) == 2 and is_num(p[0]) and (p[1] is None or is_num(p[1])) for p in points
+            )
             if not ok:
                 return f"series {name!r}, line {label!r}: points must be [seconds, value or null] pairs"
     for p in data.get("phases", []) or []:
-        if not (isinstance(p, dict) and isinstance(p.get("name"), str) and is_num(p.get("start")) and is_num(p.get("end"))):
+        if not (
+            isinstance(p, dict) and isinstance(p.get("name"), str) and is_num(p.get("start")) and is_num(p.get("end"))
+        ):
             return f"bad phase {p!r} (needs name, start, end)"
     for m in data.get("marks", []) or []:
-        if not (isinstance(m, dict) and is_num(m.get("at")) and isinstance(m.get("kind"), str)
-                and (m.get("end") is None or is_num(m.get("end")))):
+        if not (
+            isinstance(m, dict)
+            and is_num(m.get("at"))
+            and isinstance(m.get("kind"), str)
+            and (m.get("end") is None or is_num(m.get("end")))
+        ):
             return f"bad mark {m!r} (needs at, kind, and end null or seconds)"
     return None
 
@@ -224,7 +257,9 @@ def _lines(series: SeriesDoc, name: str) -> Lines:
     entry = (series.get("series") or {}).get(name) or {}
     out: Lines = {}
     # Web before app (and website before app in reports) in every legend, then the rest by name.
-    labels = sorted(entry.get("lines") or {}, key=lambda k: (LINE_ORDER.index(k) if k in LINE_ORDER else len(LINE_ORDER), k))
+    labels = sorted(
+        entry.get("lines") or {}, key=lambda k: (LINE_ORDER.index(k) if k in LINE_ORDER else len(LINE_ORDER), k)
+    )
     for label in labels:
         points = entry["lines"][label]
         if points:
@@ -239,10 +274,16 @@ def _finite(lines: Lines) -> list[float]:
 
 def _frame(summary: Summary, series: SeriesDoc) -> Frame:
     phases = series.get("phases") or [
-        {"name": n, "start": p["start"], "end": p["end"]} for n, p in (summary.get("phases") or {}).items()
-        if is_num(p.get("start")) and is_num(p.get("end"))]
-    times = [t for entry in (series.get("series") or {}).values() for pts in (entry.get("lines") or {}).values()
-             for t, _ in pts]
+        {"name": n, "start": p["start"], "end": p["end"]}
+        for n, p in (summary.get("phases") or {}).items()
+        if is_num(p.get("start")) and is_num(p.get("end"))
+    ]
+    times = [
+        t
+        for entry in (series.get("series") or {}).values()
+        for pts in (entry.get("lines") or {}).values()
+        for t, _ in pts
+    ]
     end = finite_or_none(series.get("duration")) or finite_or_none(summary.get("duration")) or max(times, default=1.0)
     start = min(0.0, min(times, default=0.0))
     return Frame(start, max(end, start + 1.0), phases, series.get("marks") or [])
@@ -256,8 +297,16 @@ def _axes(ax: Axes, frame: Frame, title: str, ylabel: str) -> None:
     ax.grid(True, alpha=0.3, linewidth=0.5)
     for i, p in enumerate(frame.phases):
         ax.axvspan(p["start"], p["end"], color=PHASE_SHADES[i % 2], alpha=0.8, linewidth=0, zorder=0)
-        ax.text((p["start"] + p["end"]) / 2, 1.005, p["name"], transform=ax.get_xaxis_transform(),
-                ha="center", va="bottom", fontsize=8, color="#555555")
+        ax.text(
+            (p["start"] + p["end"]) / 2,
+            1.005,
+            p["name"],
+            transform=ax.get_xaxis_transform(),
+            ha="center",
+            va="bottom",
+            fontsize=8,
+            color="#555555",
+        )
 
 
 def _mark_text(mark: dict[str, Any]) -> str:
@@ -287,9 +336,20 @@ def _marks(ax: Axes, frame: Frame) -> list[Artist]:
         close = last is not None and m["at"] - last < 0.04 * (frame.end - frame.start)
         down = down + 4 if close else 4
         last = m["at"]
-        ax.annotate(text, xy=(m["at"], 1.0), xycoords=ax.get_xaxis_transform(), xytext=(-2, -down),
-                    textcoords="offset points", rotation=90, fontsize=MARK_FONT_PT, ha="right", va="top", color=colour,
-                    annotation_clip=True, clip_on=True)
+        ax.annotate(
+            text,
+            xy=(m["at"], 1.0),
+            xycoords=ax.get_xaxis_transform(),
+            xytext=(-2, -down),
+            textcoords="offset points",
+            rotation=90,
+            fontsize=MARK_FONT_PT,
+            ha="right",
+            va="top",
+            color=colour,
+            annotation_clip=True,
+            clip_on=True,
+        )
         down += MARK_FONT_PT * 0.62 * len(text)
     return list(legend.values())
 
@@ -330,7 +390,12 @@ def _ratio_axis(ax: Axes) -> None:
 
 def _journeys(frame: Frame, series: SeriesDoc) -> Figure:
     fig, (ax,) = _figure()
-    _axes(ax, frame, "Journeys not failed (solid) and fully ok (dashed), by client", f"share of journeys ({UNITS['ratio']})")
+    _axes(
+        ax,
+        frame,
+        "Journeys not failed (solid) and fully ok (dashed), by client",
+        f"share of journeys ({UNITS['ratio']})",
+    )
     not_failed, ok = _lines(series, "journeys_not_failed"), _lines(series, "journeys_ok")
     handles = _plot(ax, not_failed, CLIENT_COLOURS, "{label}: not failed", linewidth=1.8)
     handles += _plot(ax, ok, CLIENT_COLOURS, "{label}: fully ok", linewidth=1.2, linestyle="--")
@@ -364,13 +429,30 @@ def _reports(frame: Frame, series: SeriesDoc) -> Figure:
 
 def _health_vs_users(frame: Frame, series: SeriesDoc) -> Figure:
     fig, (ax,) = _figure()
-    _axes(ax, frame, "Health checks against users: processes up and ready, journeys not failed", f"share ({UNITS['ratio']})")
+    _axes(
+        ax,
+        frame,
+        "Health checks against users: processes up and ready, journeys not failed",
+        f"share ({UNITS['ratio']})",
+    )
     health, users = _lines(series, "health_checks"), _lines(series, "journeys_not_failed")
     # Both checks usually sit at 1 together: a wide pale band and a thin dashed line keep both visible.
-    handles = _plot(ax, {k: v for k, v in health.items() if k != "ready"}, HEALTH_COLOURS, "health check: {label}",
-                    linewidth=5.0, alpha=0.45)
-    handles += _plot(ax, {k: v for k, v in health.items() if k == "ready"}, HEALTH_COLOURS, "health check: {label}",
-                     linewidth=1.5, linestyle="--")
+    handles = _plot(
+        ax,
+        {k: v for k, v in health.items() if k != "ready"},
+        HEALTH_COLOURS,
+        "health check: {label}",
+        linewidth=5.0,
+        alpha=0.45,
+    )
+    handles += _plot(
+        ax,
+        {k: v for k, v in health.items() if k == "ready"},
+        HEALTH_COLOURS,
+        "health check: {label}",
+        linewidth=1.5,
+        linestyle="--",
+    )
     handles += _plot(ax, users, CLIENT_COLOURS, "{label} journeys not failed", linewidth=1.6)
     _ratio_axis(ax)
     _finish(ax, frame, handles, has_data=bool(_finite(health) or _finite(users)))
@@ -411,8 +493,14 @@ def _blast_radius(frame: Frame, series: SeriesDoc) -> Figure:
 def figures(summary: Summary, series: SeriesDoc) -> dict[str, Figure]:
     """Every plot of a run, by file stem (``journeys`` -> ``plots/journeys.png``)."""
     frame = _frame(summary, series)
-    draw = {"journeys": _journeys, "errors_by_route": _errors_by_route, "reports": _reports,
-            "health_vs_users": _health_vs_users, "latency": _latency, "blast_radius": _blast_radius}
+    draw = {
+        "journeys": _journeys,
+        "errors_by_route": _errors_by_route,
+        "reports": _reports,
+        "health_vs_users": _health_vs_users,
+        "latency": _latency,
+        "blast_radius": _blast_radius,
+    }
     return {name: draw[name](frame, series) for name, _, _ in PLOTS}
 
 
@@ -464,18 +552,24 @@ def _client_figure(phase: dict[str, Any], client: str, key: str) -> float | None
 def _who_failed_more(name: str, fw: float, fa: float) -> str:
     hi, lo = max(fw, fa), min(fw, fa)
     if hi < SMALL:
-        return (f"Web and app did not differ in the {name} phase: both did fine, with {pct(fw)} of website "
-                f"journeys and {pct(fa)} of app journeys failed.")
+        return (
+            f"Web and app did not differ in the {name} phase: both did fine, with {pct(fw)} of website "
+            f"journeys and {pct(fa)} of app journeys failed."
+        )
     if hi - lo < CLOSE:
-        return (f"Web and app did not differ much in the {name} phase: {pct(fw)} of website journeys and "
-                f"{pct(fa)} of app journeys failed, {100 * (hi - lo):.1f} percentage points apart.")
+        return (
+            f"Web and app did not differ much in the {name} phase: {pct(fw)} of website journeys and "
+            f"{pct(fa)} of app journeys failed, {100 * (hi - lo):.1f} percentage points apart."
+        )
     worse, better = ("web", "app") if fw > fa else ("app", "web")
     times = ""
     if lo > 0 and hi / lo >= 2:
         times = f" ({hi / lo:.0f} times as often)" if hi / lo >= 10 else f" ({hi / lo:.1f} times as often)"
-    return (f"{CLIENT_NAMES[worse].capitalize()} users failed more often than {CLIENT_NAMES[better]} users in the "
-            f"{name} phase: {pct(hi)} of {CLIENT_NAMES[worse]} journeys failed against {pct(lo)} of "
-            f"{CLIENT_NAMES[better]} journeys{times}.")
+    return (
+        f"{CLIENT_NAMES[worse].capitalize()} users failed more often than {CLIENT_NAMES[better]} users in the "
+        f"{name} phase: {pct(hi)} of {CLIENT_NAMES[worse]} journeys failed against {pct(lo)} of "
+        f"{CLIENT_NAMES[better]} journeys{times}."
+    )
 
 
 def _gloss(reason: str) -> str:
@@ -497,14 +591,19 @@ def _reason_sentences(phase: dict[str, Any], differed: bool) -> list[str]:
         total = sum(n for _, n in ranked)
         (first, n1), rest = ranked[0], ranked[1:]
         top[client] = first
-        text = (f"All {total} {CLIENT_NAMES[client]} journeys that went wrong {_gloss(first)}" if n1 == total else
-                f"Of the {total} {CLIENT_NAMES[client]} journeys that went wrong, {n1} ({pct(n1 / total)}) {_gloss(first)}")
+        text = (
+            f"All {total} {CLIENT_NAMES[client]} journeys that went wrong {_gloss(first)}"
+            if n1 == total
+            else f"Of the {total} {CLIENT_NAMES[client]} journeys that went wrong, {n1} ({pct(n1 / total)}) {_gloss(first)}"
+        )
         if rest and rest[0][1] / total >= 0.1:
             text += f" and {rest[0][1]} ({pct(rest[0][1] / total)}) {_gloss(rest[0][0])}"
         out.append(text + ".")
     if differed and len(top) == 2 and top["web"] == top["app"]:
-        out.append("Both clients mostly met the same trouble, so the gap comes from how often each ran into it "
-                   "and what each did about it.")
+        out.append(
+            "Both clients mostly met the same trouble, so the gap comes from how often each ran into it "
+            "and what each did about it."
+        )
     return out
 
 
@@ -536,16 +635,20 @@ def _reports_sentence(name: str, phase: dict[str, Any]) -> list[str]:
     detail = ", ".join(f"{n} {words.get(k, k)}" for k, n in counts.items())
     if "website" not in counts:
         return [f"{total} user reports were filed in the {name} phase ({detail})."]
-    return [f"{pct(counts['website'] / total)} of the {total} user reports filed in the {name} phase were about "
-            f"the website ({detail})."]
+    return [
+        f"{pct(counts['website'] / total)} of the {total} user reports filed in the {name} phase were about "
+        f"the website ({detail})."
+    ]
 
 
 def _hurt_sentence(name: str, phase: dict[str, Any]) -> list[str]:
     hurt = {c: (phase.get(c) or {}).get("users_hurt") for c in CLIENTS}
     if not all(is_num(h) for h in hurt.values()):
         return []
-    return [f"{_count(hurt['web'], 'website user')} and {_count(hurt['app'], 'app user')} had their first failed "
-            "journey in this phase."]
+    return [
+        f"{_count(hurt['web'], 'website user')} and {_count(hurt['app'], 'app user')} had their first failed "
+        "journey in this phase."
+    ]
 
 
 def _health_sentence(phase: dict[str, Any], fw: float, fa: float) -> list[str]:
@@ -557,8 +660,10 @@ def _health_sentence(phase: dict[str, Any], fw: float, fa: float) -> list[str]:
         return [f"Health checks fell to {pct(health)}: the processes themselves were in trouble, not only the users."]
     if max(fw, fa) < SMALL:
         return [f"Health checks read {pct(health)}, and this time users agreed."]
-    return [f"Health checks read {pct(health)} all the while: by their own account every process was fine while "
-            f"{pct(max(fw, fa))} of {CLIENT_NAMES[worse]} journeys failed."]
+    return [
+        f"Health checks read {pct(health)} all the while: by their own account every process was fine while "
+        f"{pct(max(fw, fa))} of {CLIENT_NAMES[worse]} journeys failed."
+    ]
 
 
 def explain(summary: Summary) -> list[str]:
@@ -572,8 +677,14 @@ def explain(summary: Summary) -> list[str]:
         return [f"The {name} phase has no journey figures for both clients, so web and app cannot be compared."]
     first = _who_failed_more(name, fw, fa)
     differed = max(fw, fa) >= SMALL and abs(fw - fa) >= CLOSE
-    return [first, *_reason_sentences(phase, differed), *_degraded_sentences(phase), *_hurt_sentence(name, phase),
-            *_reports_sentence(name, phase), *_health_sentence(phase, fw, fa)]
+    return [
+        first,
+        *_reason_sentences(phase, differed),
+        *_degraded_sentences(phase),
+        *_hurt_sentence(name, phase),
+        *_reports_sentence(name, phase),
+        *_health_sentence(phase, fw, fa),
+    ]
 
 
 def comparison_sentence(summary: Summary) -> str | None:
@@ -620,7 +731,11 @@ def _recovery_text(summary: Summary, series: SeriesDoc) -> str:
         return "Time to recover: not recorded."
     if trouble is None:
         return f"Time to recover: none needed; users never dropped below the steady state ({rule})."
-    start, end, seconds = finite_or_none(trouble.get("start")), finite_or_none(trouble.get("end")), finite_or_none(trouble.get("seconds"))
+    start, end, seconds = (
+        finite_or_none(trouble.get("start")),
+        finite_or_none(trouble.get("end")),
+        finite_or_none(trouble.get("seconds")),
+    )
     if seconds is None:
         return f"Time to recover: not recovered; trouble ({rule}) began at {seconds_text(start)} and lasted to the end of the run."
     return f"Time to recover: {seconds_text(seconds)} of scenario time, from {seconds_text(start)} to {seconds_text(end)} ({rule})."
@@ -676,15 +791,19 @@ def phase_rows(summary: Summary) -> list[dict[str, str]]:
     rows = []
     for name, p in (summary.get("phases") or {}).items():
         hurt = [(p.get(c) or {}).get("users_hurt") for c in CLIENTS]
-        rows.append({
-            "name": name, "time": f"{seconds_text(finite_or_none(p.get('start')))} to {seconds_text(finite_or_none(p.get('end')))}",
-            "web_failed": pct(_client_figure(p, "web", "failure_ratio")),
-            "web_degraded": pct(_client_figure(p, "web", "degraded_ratio")),
-            "app_failed": pct(_client_figure(p, "app", "failure_ratio")),
-            "app_degraded": pct(_client_figure(p, "app", "degraded_ratio")),
-            "users_hurt": " / ".join("-" if h is None else str(h) for h in hurt),
-            "reports": reports_text(p.get("user_reports")), "health": pct(finite_or_none(p.get("health_checks"))),
-        })
+        rows.append(
+            {
+                "name": name,
+                "time": f"{seconds_text(finite_or_none(p.get('start')))} to {seconds_text(finite_or_none(p.get('end')))}",
+                "web_failed": pct(_client_figure(p, "web", "failure_ratio")),
+                "web_degraded": pct(_client_figure(p, "web", "degraded_ratio")),
+                "app_failed": pct(_client_figure(p, "app", "failure_ratio")),
+                "app_degraded": pct(_client_figure(p, "app", "degraded_ratio")),
+                "users_hurt": " / ".join("-" if h is None else str(h) for h in hurt),
+                "reports": reports_text(p.get("user_reports")),
+                "health": pct(finite_or_none(p.get("health_checks"))),
+            }
+        )
     return rows
 
 
@@ -693,26 +812,47 @@ def content(summary: Summary, series: SeriesDoc, run_dir: Path | None = None) ->
     verdict = str(summary.get("verdict", "unknown"))
     files = ["summary.json", "journal.json", "series.json"]
     return {
-        "title": str(summary.get("title") or summary.get("scenario")), "scenario": summary.get("scenario"),
+        "title": str(summary.get("title") or summary.get("scenario")),
+        "scenario": summary.get("scenario"),
         "run": run_dir.name if run_dir else Path(str(summary.get("run_dir", ""))).name,
-        "verdict": verdict.lower(), "verdict_upper": verdict.upper(),
+        "verdict": verdict.lower(),
+        "verdict_upper": verdict.upper(),
         "verdict_class": verdict.lower() if verdict.lower() in VERDICTS else "unknown",
         "problems": [str(p) for p in summary.get("problems") or []],
-        "when": _when(summary), "speed": _measured(summary.get("speed")),
+        "when": _when(summary),
+        "speed": _measured(summary.get("speed")),
         "duration": seconds_text(finite_or_none(summary.get("duration"))),
-        "quick": bool(summary.get("quick")), "scale": _scale(summary), "headline": _headline(summary),
-        "teaches": summary.get("teaches"), "description": summary.get("description"),
-        "incident_date": summary.get("incident_date"), "facts": [str(f) for f in summary.get("facts") or []],
+        "quick": bool(summary.get("quick")),
+        "scale": _scale(summary),
+        "headline": _headline(summary),
+        "teaches": summary.get("teaches"),
+        "description": summary.get("description"),
+        "incident_date": summary.get("incident_date"),
+        "facts": [str(f) for f in summary.get("facts") or []],
         "expectations": [
-            {"name": str(e.get("name")), "phase": str(e.get("phase")), "measured": _measured(e.get("measured")),
-             "wanted": str(e.get("bound") or "-"), "held": bool(e.get("held"))}
-            for e in summary.get("expectations") or [] if isinstance(e, dict)],
+            {
+                "name": str(e.get("name")),
+                "phase": str(e.get("phase")),
+                "measured": _measured(e.get("measured")),
+                "wanted": str(e.get("bound") or "-"),
+                "held": bool(e.get("held")),
+            }
+            for e in summary.get("expectations") or []
+            if isinstance(e, dict)
+        ],
         "phases": phase_rows(summary),
-        "hurt": _hurt_text(summary), "recovery": _recovery_text(summary, series),
-        "comparison": comparison_sentence(summary), "why": explain(summary),
-        "timeline": [{"at": seconds_text(m["at"]) + ("" if m.get("end") is None else f" to {seconds_text(m['end'])}"),
-                      "kind": m["kind"], "label": str(m.get("label") or "")}
-                     for m in sorted(series.get("marks") or [], key=lambda m: m["at"])],
+        "hurt": _hurt_text(summary),
+        "recovery": _recovery_text(summary, series),
+        "comparison": comparison_sentence(summary),
+        "why": explain(summary),
+        "timeline": [
+            {
+                "at": seconds_text(m["at"]) + ("" if m.get("end") is None else f" to {seconds_text(m['end'])}"),
+                "kind": m["kind"],
+                "label": str(m.get("label") or ""),
+            }
+            for m in sorted(series.get("marks") or [], key=lambda m: m["at"])
+        ],
         "plots": [{"file": f"plots/{name}.png", "title": title, "caption": caption} for name, title, caption in PLOTS],
         "dashboard": dashboard_shots(summary, run_dir),
         "files": [f for f in files if run_dir is None or (run_dir / f).exists()],
@@ -725,7 +865,10 @@ def _reading(dash: dict[str, Any]) -> str:
     parts = []
     last = (panels.get("journey_success") or {}).get("last")
     if isinstance(last, dict) and last:
-        parts.append("journeys served: " + ", ".join(f"{k} {pct(finite_or_none(v))}" for k, v in sorted(last.items(), key=lambda kv: kv[0] != "web")))
+        parts.append(
+            "journeys served: "
+            + ", ".join(f"{k} {pct(finite_or_none(v))}" for k, v in sorted(last.items(), key=lambda kv: kv[0] != "web"))
+        )
     status = panels.get("status_page") or {}
     if status.get("text"):
         parts.append(f"status page: {status['text']} ({status.get('color', '?')})")
@@ -742,10 +885,15 @@ def _site_reading(site: dict[str, Any]) -> str:
         return "No visit settled."
     failed = [v for v in visits if v.get("state") == "error"]
     first = visits[0]
-    seen = (f'"{first.get("message", "")}"' if first.get("state") == "error"
-            else f"a timeline of {first.get('tweets', 0)} tweets.")
-    return (f"{len(visits)} new visitors opened the website: {len(failed)} got the error message, "
-            f"{len(visits) - len(failed)} a timeline. The first (shown) saw {seen}")
+    seen = (
+        f'"{first.get("message", "")}"'
+        if first.get("state") == "error"
+        else f"a timeline of {first.get('tweets', 0)} tweets."
+    )
+    return (
+        f"{len(visits)} new visitors opened the website: {len(failed)} got the error message, "
+        f"{len(visits) - len(failed)} a timeline. The first (shown) saw {seen}"
+    )
 
 
 def dashboard_shots(summary: Summary, run_dir: Path | None) -> list[dict[str, Any]]:
@@ -755,7 +903,10 @@ def dashboard_shots(summary: Summary, run_dir: Path | None) -> list[dict[str, An
         if not isinstance(shot, dict):
             continue
         title = f"{shot.get('name', '?')}, at {seconds_text(finite_or_none(shot.get('at')))}"
-        for kind, reading, what in (("dashboard", _reading, "the live dashboard"), ("site", _site_reading, "the website")):
+        for kind, reading, what in (
+            ("dashboard", _reading, "the live dashboard"),
+            ("site", _site_reading, "the website"),
+        ):
             view = shot.get(kind)
             if not isinstance(view, dict) or not view.get("file"):
                 continue
@@ -773,17 +924,32 @@ def md_text(text: Any) -> str:
 
 def md_table(head: list[str], rows: list[list[str]]) -> list[str]:
     """A Markdown table's lines, every cell made safe with :func:`md_text`."""
-    return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head),
-            *("| " + " | ".join(md_text(c) for c in row) + " |" for row in rows), ""]
+    return [
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+        *("| " + " | ".join(md_text(c) for c in row) + " |" for row in rows),
+        "",
+    ]
 
 
 def markdown(c: dict[str, Any]) -> str:
     """report.md from :func:`content`."""
     out = [f"# {md_text(c['title'])}", "", f"**Verdict: {md_text(c['verdict_upper'])}**", ""]
-    out += [f"Scenario `{md_text(c['scenario'])}`, run `{md_text(c['run'])}`, started {c['when']}, "
-            f"{md_text(c['duration'])} of scenario time at speed {md_text(c['speed'])}"
-            + (f", at scale {md_text(c['scale'])} ({md_text(c['scale'])} times the users, rate limits and capacities)" if c["scale"] else "")
-            + (" (a quick run: shorter and lighter than the full scenario, so the figures are rougher)." if c["quick"] else "."), ""]
+    out += [
+        f"Scenario `{md_text(c['scenario'])}`, run `{md_text(c['run'])}`, started {c['when']}, "
+        f"{md_text(c['duration'])} of scenario time at speed {md_text(c['speed'])}"
+        + (
+            f", at scale {md_text(c['scale'])} ({md_text(c['scale'])} times the users, rate limits and capacities)"
+            if c["scale"]
+            else ""
+        )
+        + (
+            " (a quick run: shorter and lighter than the full scenario, so the figures are rougher)."
+            if c["quick"]
+            else "."
+        ),
+        "",
+    ]
     out += [f"- {md_text(p)}" for p in c["problems"]] + ([""] if c["problems"] else [])
     if c["headline"]:
         out += [md_text(c["headline"]), ""]
@@ -793,23 +959,58 @@ def markdown(c: dict[str, Any]) -> str:
         date = f" ({md_text(c['incident_date'])})" if c["incident_date"] else ""
         out += [f"## The incident it replays{date}", "", *(f"- {md_text(f)}" for f in c["facts"]), ""]
     out += ["## Expectations", ""]
-    out += md_table(["expectation", "phase", "measured", "wanted", "held"],
-                     [[e["name"], e["phase"], e["measured"], e["wanted"], "yes" if e["held"] else "NO"]
-                      for e in c["expectations"]])
+    out += md_table(
+        ["expectation", "phase", "measured", "wanted", "held"],
+        [[e["name"], e["phase"], e["measured"], e["wanted"], "yes" if e["held"] else "NO"] for e in c["expectations"]],
+    )
     out += ["## Phases", ""]
-    out += md_table(["phase", "scenario time", "web failed", "web degraded", "app failed", "app degraded",
-                      "users hurt (web / app)", "reports", "health checks"],
-                     [[p["name"], p["time"], p["web_failed"], p["web_degraded"], p["app_failed"], p["app_degraded"],
-                       p["users_hurt"], p["reports"], p["health"]] for p in c["phases"]])
+    out += md_table(
+        [
+            "phase",
+            "scenario time",
+            "web failed",
+            "web degraded",
+            "app failed",
+            "app degraded",
+            "users hurt (web / app)",
+            "reports",
+            "health checks",
+        ],
+        [
+            [
+                p["name"],
+                p["time"],
+                p["web_failed"],
+                p["web_degraded"],
+                p["app_failed"],
+                p["app_degraded"],
+                p["users_hurt"],
+                p["reports"],
+                p["health"],
+            ]
+            for p in c["phases"]
+        ],
+    )
     out += ["## Users hurt and time to recover", "", c["hurt"], "", c["recovery"], ""]
     if c["comparison"]:
         out += ["## Compared with the big-bang rollout", "", md_text(c["comparison"]), ""]
     out += ["## Why web and app differed", "", " ".join(md_text(s) for s in c["why"]), ""]
     if c["dashboard"]:
-        out += ["## The live dashboard and the website during the run", "",
-                "Photographed in headless Chromium late in each phase, as a person watching, or visiting, would have seen them.", ""]
+        out += [
+            "## The live dashboard and the website during the run",
+            "",
+            "Photographed in headless Chromium late in each phase, as a person watching, or visiting, would have seen them.",
+            "",
+        ]
         for d in c["dashboard"]:
-            out += [f"### {md_text(d['title'])}", "", f"![{md_text(d['title'])}]({d['file']})", "", md_text(d["caption"]), ""]
+            out += [
+                f"### {md_text(d['title'])}",
+                "",
+                f"![{md_text(d['title'])}]({d['file']})",
+                "",
+                md_text(d["caption"]),
+                "",
+            ]
     if c["timeline"]:
         out += ["## Timeline", ""]
         out += md_table(["scenario time", "what", "detail"], [[m["at"], m["kind"], m["label"]] for m in c["timeline"]])
@@ -823,8 +1024,13 @@ def markdown(c: dict[str, Any]) -> str:
 @functools.cache
 def jinja_env() -> jinja2.Environment:
     """The templates of the report pages and the postmortem (autoescaped; a missing value is an error)."""
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
-                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
 
 
 def html(c: dict[str, Any]) -> str:
@@ -853,8 +1059,12 @@ def render_run(run_dir: Path) -> Path:
 def _focus_figures(summary: Summary) -> tuple[str, float | None, float | None, dict[str, Any] | None]:
     name = focus_phase(summary)
     phase = (summary.get("phases") or {}).get(name) or {}
-    return (name or "-", _client_figure(phase, "web", "failure_ratio"), _client_figure(phase, "app", "failure_ratio"),
-            phase.get("user_reports"))
+    return (
+        name or "-",
+        _client_figure(phase, "web", "failure_ratio"),
+        _client_figure(phase, "app", "failure_ratio"),
+        phase.get("user_reports"),
+    )
 
 
 def _index_row(reports_dir: Path, run_dir: Path) -> dict[str, Any]:
@@ -865,18 +1075,37 @@ def _index_row(reports_dir: Path, run_dir: Path) -> dict[str, Any]:
     except ReportError:
         summary, problem = None, "no readable summary.json"
     if summary is None or problem:
-        return row | {"scenario": run_dir.name, "title": "", "verdict": "unknown", "phase": "-", "web": "-", "app": "-",
-                      "reports": "-", "hurt": "-", "recovery": "-", "when": "-", "note": problem}
+        return row | {
+            "scenario": run_dir.name,
+            "title": "",
+            "verdict": "unknown",
+            "phase": "-",
+            "web": "-",
+            "app": "-",
+            "reports": "-",
+            "hurt": "-",
+            "recovery": "-",
+            "when": "-",
+            "note": problem,
+        }
     phase, fw, fa, reports = _focus_figures(summary)
     report = run_dir / "report.html"
     if report.is_file():
         row["href"] = urllib.parse.quote(Path(os.path.relpath(report, reports_dir)).as_posix())
     else:
         row["note"] = f"no report yet: failwhale report {run_dir}"
-    return row | {"scenario": summary["scenario"], "title": str(summary.get("title") or ""),
-                  "verdict": summary["verdict"].lower(), "phase": phase, "web": pct(fw), "app": pct(fa),
-                  "reports": reports_text(reports), "hurt": hurt_short(summary),
-                  "recovery": recovery_short(summary), "when": _when(summary)}
+    return row | {
+        "scenario": summary["scenario"],
+        "title": str(summary.get("title") or ""),
+        "verdict": summary["verdict"].lower(),
+        "phase": phase,
+        "web": pct(fw),
+        "app": pct(fa),
+        "reports": reports_text(reports),
+        "hurt": hurt_short(summary),
+        "recovery": recovery_short(summary),
+        "when": _when(summary),
+    }
 
 
 def render_index(reports_dir: Path, run_dirs: list[Path]) -> Path:
@@ -907,11 +1136,24 @@ def table(summaries: list[Summary]) -> str:
     rows = []
     for s in summaries:
         phase, fw, fa, reports = _focus_figures(s)
-        rows.append([str(s.get("scenario", "?")), str(s.get("verdict", "unknown")).upper(), phase, pct(fw), pct(fa),
-                     reports_text(reports), recovery_short(s)])
+        rows.append(
+            [
+                str(s.get("scenario", "?")),
+                str(s.get("verdict", "unknown")).upper(),
+                phase,
+                pct(fw),
+                pct(fa),
+                reports_text(reports),
+                recovery_short(s),
+            ]
+        )
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
-    lines = ["  ".join(cell.rjust(w) if i in right else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))).rstrip()
-             for row in [head, *rows]]
+    lines = [
+        "  ".join(
+            cell.rjust(w) if i in right else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+        for row in [head, *rows]
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     lines.append(_totals([str(s.get("verdict", "unknown")).lower() for s in summaries]))
     return "\n".join(lines)

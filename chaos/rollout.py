@@ -113,8 +113,13 @@ async def guard_breached(session: aiohttp.ClientSession, prometheus_url: str, pr
     return f"guard returned {values}"
 
 
-async def rollback(control: LabControl, names: list[str] | None = None, *, deadline_s: float = ROLLBACK_DEADLINE_S,
-                   keeper: LeaseKeeper | None = None) -> list[str]:
+async def rollback(
+    control: LabControl,
+    names: list[str] | None = None,
+    *,
+    deadline_s: float = ROLLBACK_DEADLINE_S,
+    keeper: LeaseKeeper | None = None,
+) -> list[str]:
     """Every named process (default: all) back on its baseline, asking again those that do not
     confirm until ``deadline_s``; the names of those still unconfirmed (their leases lapse anyway)."""
     everyone = list(names) if names is not None else control.instances()
@@ -158,7 +163,10 @@ async def rollout(
     refused, the lab or Prometheus not answering) end the rollout with ``rolled_back``; any
     other, Ctrl-C included, rolls back and is raised again."""
     result = RolloutResult(new.version, 0, len(waves))
-    body = {"architecture": new.model_dump(mode="json"), **({"lease_s": lease_s} if lease_s is not None else {"keep": True})}
+    body = {
+        "architecture": new.model_dump(mode="json"),
+        **({"lease_s": lease_s} if lease_s is not None else {"keep": True}),
+    }
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
             started = time.time()
@@ -200,8 +208,11 @@ async def rollout(
             # Shielded: a second Ctrl-C must not stop the rollback half way.
             stuck = await asyncio.shield(rollback(control, result.moved, keeper=keeper))
             if stuck:
-                after = (f"their leases lapse within {lease_s:g} s" if lease_s is not None
-                         else "they keep the change (no lease): run `failwhale halt`")
+                after = (
+                    f"their leases lapse within {lease_s:g} s"
+                    if lease_s is not None
+                    else "they keep the change (no lease): run `failwhale halt`"
+                )
                 say(f"warning: {', '.join(stuck)} did not confirm the rollback; {after}")
         else:
             say(f"nothing had moved, so nothing goes back: {result.reason}")
@@ -233,7 +244,16 @@ class RolloutStopped(Exception):
 
 # What ends a rollout with a result (rolled back, and why) instead of an exception: the guard,
 # a stop, a process refusing the change, and the lab or Prometheus not answering in time.
-ENDS_A_ROLLOUT = (GuardBreached, RolloutStopped, LabError, BadInput, aiohttp.ClientError, TimeoutError, OSError, ValueError)
+ENDS_A_ROLLOUT = (
+    GuardBreached,
+    RolloutStopped,
+    LabError,
+    BadInput,
+    aiohttp.ClientError,
+    TimeoutError,
+    OSError,
+    ValueError,
+)
 
 
 async def _held(hold: Hold, say: Say, wave: int, total: int) -> None:

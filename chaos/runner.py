@@ -124,8 +124,9 @@ class _ScenarioClock(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         now = self.events.scenario_now()
         if now is not None:
-            yield GaugeMetricFamily("failwhale_chaos_scenario_seconds",
-                                    "The scenario's clock: seconds since its t = 0.", value=now)
+            yield GaugeMetricFamily(
+                "failwhale_chaos_scenario_seconds", "The scenario's clock: seconds since its t = 0.", value=now
+            )
 
 
 class Events:
@@ -133,7 +134,12 @@ class Events:
 
     def __init__(self, port: int | None, host: str) -> None:
         self.registry = r = CollectorRegistry()
-        self.steps = Counter("failwhale_chaos_steps_total", "Scenario steps run, by action and outcome.", ["action", "outcome"], registry=r)
+        self.steps = Counter(
+            "failwhale_chaos_steps_total",
+            "Scenario steps run, by action and outcome.",
+            ["action", "outcome"],
+            registry=r,
+        )
         self.phase = Gauge("failwhale_chaos_phase", "1 while the scenario is in this phase.", ["phase"], registry=r)
         self.running = Gauge("failwhale_chaos_run_active", "1 while a scenario run plays its timeline.", registry=r)
         # Every action and outcome from zero, so a step's first occurrence is an increase that
@@ -203,8 +209,10 @@ class Runner:
             raise BadInput("kill steps need processes this run starts itself: run without --attach")
         if self.attach and self.scale != 1:
             # The running lab's load and starting architecture are not this run's to scale.
-            raise BadInput(f"scale {self.scale:g} needs the lab and load this run starts itself: "
-                           "run without --attach, or with --scale 1")
+            raise BadInput(
+                f"scale {self.scale:g} needs the lab and load this run starts itself: "
+                "run without --attach, or with --scale 1"
+            )
         stamp = time.strftime("%Y%m%dT%H%M%S")
         self.run_dir = self.out / f"{self.name}-{stamp}"
         self.run_dir.mkdir(parents=True, exist_ok=False)
@@ -246,17 +254,37 @@ class Runner:
             port = self.lab.lab.ports.get("chaos-metrics")
             self.events = Events(port, self.lab.lab.host)
             load = self.scenario.load
-            extra = ("--app-cache", "on" if load.app_cache else "off", "--app-retries", str(load.app_retries),
-                     "--app-jitter", "on" if load.app_jitter else "off", "--web-reloads", str(load.web_reloads),
-                     "--think", *(f"{t:g}" for t in load.think_s), "--app-signed-in", f"{load.app_signed_in:g}")
+            extra = (
+                "--app-cache",
+                "on" if load.app_cache else "off",
+                "--app-retries",
+                str(load.app_retries),
+                "--app-jitter",
+                "on" if load.app_jitter else "off",
+                "--web-reloads",
+                str(load.web_reloads),
+                "--think",
+                *(f"{t:g}" for t in load.think_s),
+                "--app-signed-in",
+                f"{load.app_signed_in:g}",
+            )
             tail = RECOVERY_S + 15  # the load outlasts the timeline: the steady-state check after it, and a margin
             total = self.warmup_s + self.load_s() + tail
             # The load's evening follows the scenario, however much longer the load runs after it.
             evening = self.warmup_s + self.wall(self.scenario.duration) + tail
             if not self.attach:
-                self.lab.start_load(LoadOptions(peak_users=self.peak_users(), web_share=load.web_share, shape=load.shape,
-                                                duration_s=total, evening_s=evening if total > evening else 0.0,
-                                                spawn_per_s=self.spawn_per_s(), extra=extra), self.run_dir)
+                self.lab.start_load(
+                    LoadOptions(
+                        peak_users=self.peak_users(),
+                        web_share=load.web_share,
+                        shape=load.shape,
+                        duration_s=total,
+                        evening_s=evening if total > evening else 0.0,
+                        spawn_per_s=self.spawn_per_s(),
+                        extra=extra,
+                    ),
+                    self.run_dir,
+                )
             self.open_camera()
             self.sleep_until(time.time() + self.warmup_s, "warm-up", None)
             if not self.settled():
@@ -326,8 +354,10 @@ class Runner:
             return "scale 1: the running lab's own load and architecture"
         if self.scale == 1:
             return f"scale 1: {self.peak_users()} users at the peak, capacities as the architecture files say"
-        return (f"scale {self.scale:g}: {self.peak_users()} users at the peak; rate limits and concurrency capacities "
-                f"x{self.scale:g} (in the architecture files and injected faults), time constants as they are")
+        return (
+            f"scale {self.scale:g}: {self.peak_users()} users at the peak; rate limits and concurrency capacities "
+            f"x{self.scale:g} (in the architecture files and injected faults), time constants as they are"
+        )
 
     def load_s(self) -> float:
         """How long the load runs after its warm-up, in wall seconds: the scenario's length."""
@@ -365,14 +395,20 @@ class Runner:
             return "ok", {}
         if isinstance(step, Inject):
             # kind has no default, so it is always in the dump; the TTL runs in wall time.
-            faults = [f.model_dump(exclude_defaults=True) | {"ttl_s": max(1.0, self.wall(f.ttl_s))}
-                      for f in step.scaled(self.scale).faults]
-            answers = asyncio.run(self.control.each("POST", "/control/faults", json={"faults": faults}, only=step.target))
+            faults = [
+                f.model_dump(exclude_defaults=True) | {"ttl_s": max(1.0, self.wall(f.ttl_s))}
+                for f in step.scaled(self.scale).faults
+            ]
+            answers = asyncio.run(
+                self.control.each("POST", "/control/faults", json={"faults": faults}, only=step.target)
+            )
             bad = [f"{a.instance}: {a.body}" for a in answers if not a.ok]
             if bad:
                 raise ChaosError(f"faults refused: {'; '.join(bad)}")
-            return "ok", {"note": f"{len(faults)} fault(s) on {', '.join(step.target)}",
-                          "ttl_s": max(f.ttl_s for f in step.faults)}
+            return "ok", {
+                "note": f"{len(faults)} fault(s) on {', '.join(step.target)}",
+                "ttl_s": max(f.ttl_s for f in step.faults),
+            }
         if isinstance(step, Rollout):
             path = (self.scenario.source.parent / step.architecture).resolve()
             try:
@@ -380,16 +416,35 @@ class Runner:
             except ConfigError as e:
                 raise ChaosError(str(e)) from e
             waves = plan_waves(new, step.waves)
-            result = asyncio.run(rollout(self.control, new, waves, bake_s=self.wall(step.bake), guard=step.guard,
-                                         guard_every_s=max(0.25, self.wall(step.guard_every)),
-                                         prometheus_url=self.lab.url("prometheus"), say=lambda m: self.say("\n" + m),
-                                         hold=self.rollout_hold, lock=self.arch_lock, keeper=self.keeper))
+            result = asyncio.run(
+                rollout(
+                    self.control,
+                    new,
+                    waves,
+                    bake_s=self.wall(step.bake),
+                    guard=step.guard,
+                    guard_every_s=max(0.25, self.wall(step.guard_every)),
+                    prometheus_url=self.lab.url("prometheus"),
+                    say=lambda m: self.say("\n" + m),
+                    hold=self.rollout_hold,
+                    lock=self.arch_lock,
+                    keeper=self.keeper,
+                )
+            )
             outcome = "rolled_back" if result.rolled_back else "ok"
-            return outcome, {"note": result.reason or f"{new.version} on {result.completed_waves}/{result.total_waves} waves",
-                             "waves": waves, "completed_waves": result.completed_waves,
-                             "wave_times": result.wave_times, "rolled_back_at": result.rolled_back_at}
+            return outcome, {
+                "note": result.reason or f"{new.version} on {result.completed_waves}/{result.total_waves} waves",
+                "waves": waves,
+                "completed_waves": result.completed_waves,
+                "wave_times": result.wave_times,
+                "rolled_back_at": result.rolled_back_at,
+            }
         if isinstance(step, WorksForMe):
-            app = self.app_user.look() if self.app_user else {"sees": "error", "fresh": False, "refresh_error": "could not sign in before the timeline"}
+            app = (
+                self.app_user.look()
+                if self.app_user
+                else {"sees": "error", "fresh": False, "refresh_error": "could not sign in before the timeline"}
+            )
             web = fresh_web_visit(self.lab.url("web"))
             self.probes.append({"at": step.at, "app_user": app, "web_visit": web})
             return "ok", {"note": describe(app, web), "app_user": app, "web_visit": web}
@@ -442,8 +497,13 @@ class Runner:
             return
         # The charts span the warm-up and the whole timeline, however short a quick run is.
         window = math.ceil(self.warmup_s + self.wall(self.scenario.duration) + 10)
-        self.camera = Camera(f"{self.lab.url(DASHBOARD)}/?board=overview&window={window}", f"{self.lab.url('web')}/",
-                             self.run_dir / "photos", self.say, self.stopping)
+        self.camera = Camera(
+            f"{self.lab.url(DASHBOARD)}/?board=overview&window={window}",
+            f"{self.lab.url('web')}/",
+            self.run_dir / "photos",
+            self.say,
+            self.stopping,
+        )
 
     def start_camera(self, t0: float) -> None:
         """Photograph late in each phase, when the phase shows at its clearest."""
@@ -494,7 +554,9 @@ class Runner:
                     for name in names:
                         self.lab.start_instance(name)
                     bad = []
-                self.journal.end(entry, "failed" if bad else "ok", **({"error": f"no answer from {bad}"} if bad else {}))
+                self.journal.end(
+                    entry, "failed" if bad else "ok", **({"error": f"no answer from {bad}"} if bad else {})
+                )
             except ChaosError as e:
                 self.journal.end(entry, "failed", error=str(e))
             self.say(f"rollback: {final.action}: {entry['outcome']}")
@@ -510,8 +572,10 @@ class Runner:
         entry = self.journal.start("steady_state", when=when)
         held, results = self.probes_hold()
         self.journal.end(entry, "held" if held else "deviated", probes=results)
-        self.say(f"steady state {when}: {'held' if held else 'DEVIATED'} "
-                 + ", ".join(f"{r['name']}={r['value'] if r['value'] is None else round(r['value'], 3)}" for r in results))
+        self.say(
+            f"steady state {when}: {'held' if held else 'DEVIATED'} "
+            + ", ".join(f"{r['name']}={r['value'] if r['value'] is None else round(r['value'], 3)}" for r in results)
+        )
         return held
 
     def settled(self) -> bool:
@@ -543,17 +607,30 @@ class Runner:
             for name in {self.shown_phase(p.name) for p in self.scenario.phases}:
                 self.events.phase.labels(name).set(1 if name == phase else 0)
             try:
-                shares = {s["metric"].get("client"): float(s["value"][1]) for s in measure.query(
-                    self.lab.url("prometheus"),
-                    'sum by (client) (rate(failwhale_journeys_total{outcome!="failed"}[15s]))'
-                    ' / sum by (client) (rate(failwhale_journeys_total[15s]))', timeout_s=PROGRESS_QUERY_TIMEOUT_S)}
+                shares = {
+                    s["metric"].get("client"): float(s["value"][1])
+                    for s in measure.query(
+                        self.lab.url("prometheus"),
+                        'sum by (client) (rate(failwhale_journeys_total{outcome!="failed"}[15s]))'
+                        " / sum by (client) (rate(failwhale_journeys_total[15s]))",
+                        timeout_s=PROGRESS_QUERY_TIMEOUT_S,
+                    )
+                }
             except LabError:
                 shares = None  # a slow or restarting Prometheus: the progress line waits, the run goes on
-            ok = {c: "  ?" if shares is None else "  -" if shares.get(c) is None or math.isnan(shares[c])
-                  else f"{100 * shares[c]:3.0f}%" for c in ("web", "app")}
-            line = (f"[{phase:<10}] {now_s:6.0f}s of {self.scenario.duration:.0f}s (scenario time), "
-                    f"{max(0.0, self.wall(self.scenario.duration) - (time.time() - t0)):4.0f}s left | "
-                    f"journeys not failed: web {ok['web']}  app {ok['app']} | next: {what}")
+            ok = {
+                c: "  ?"
+                if shares is None
+                else "  -"
+                if shares.get(c) is None or math.isnan(shares[c])
+                else f"{100 * shares[c]:3.0f}%"
+                for c in ("web", "app")
+            }
+            line = (
+                f"[{phase:<10}] {now_s:6.0f}s of {self.scenario.duration:.0f}s (scenario time), "
+                f"{max(0.0, self.wall(self.scenario.duration) - (time.time() - t0)):4.0f}s left | "
+                f"journeys not failed: web {ok['web']}  app {ok['app']} | next: {what}"
+            )
             if sys.stdout.isatty():
                 print("\r" + line, end="", flush=True)
             else:
@@ -583,10 +660,16 @@ class Runner:
         if t0 is not None:
             for p in self.scenario.phases:
                 f = figures[p.name] = measure.window(prom, t0 + self.wall(p.start), t0 + self.wall(p.end))
-                phases[p.name] = {"start": p.start, "end": p.end, **f["clients"], "reasons": f["reasons"],
-                                  "user_reports": f["user_reports"], "health_checks": f["health_checks"],
-                                  "status_page": self.status_share(p.start, p.end),
-                                  "works_for_me": [x for x in self.probes if p.start <= x["at"] <= p.end]}
+                phases[p.name] = {
+                    "start": p.start,
+                    "end": p.end,
+                    **f["clients"],
+                    "reasons": f["reasons"],
+                    "user_reports": f["user_reports"],
+                    "health_checks": f["health_checks"],
+                    "status_page": self.status_share(p.start, p.end),
+                    "works_for_me": [x for x in self.probes if p.start <= x["at"] <= p.end],
+                }
             end = t0 + self.wall(self.scenario.duration)
             whole = measure.window(prom, t0, end)
             hurt = {c: whole["clients"][c]["users_hurt"] for c in measure.CLIENTS}
@@ -598,12 +681,21 @@ class Runner:
                 self.say(f"warning: no series.json, so no plots: {e}")
             else:
                 trouble = series.time_to_recover(data)
-                series.write(self.run_dir / "series.json", {
-                    "version": series.VERSION, "scenario": self.name, "speed": self.speed,
-                    "duration": self.scenario.duration, "t0": t0, "step": max(0.25, 1 / self.speed) * self.speed,
-                    "phases": [p.model_dump() for p in self.scenario.phases],
-                    "marks": series.marks_from_journal(self.journal.entries, t0, self.speed) + series.alert_marks(fired),
-                    "series": data})
+                series.write(
+                    self.run_dir / "series.json",
+                    {
+                        "version": series.VERSION,
+                        "scenario": self.name,
+                        "speed": self.speed,
+                        "duration": self.scenario.duration,
+                        "t0": t0,
+                        "step": max(0.25, 1 / self.speed) * self.speed,
+                        "phases": [p.model_dump() for p in self.scenario.phases],
+                        "marks": series.marks_from_journal(self.journal.entries, t0, self.speed)
+                        + series.alert_marks(fired),
+                        "series": data,
+                    },
+                )
             if self.scenario.compare:
                 comparison = self.compare(sum(hurt.values()))
             for e in self.scenario.expectations:
@@ -627,27 +719,55 @@ class Runner:
                 if not judged["held"] and verdict == "held":
                     verdict = "deviated"
                     why = (comparison or {}).get("missing") if e.measure == "comparison.times_fewer" else None
-                    problems.append(f"expectation '{e.name}' measured {value} (wanted {judged['bound']})" + (f": {why}" if why else ""))
+                    problems.append(
+                        f"expectation '{e.name}' measured {value} (wanted {judged['bound']})"
+                        + (f": {why}" if why else "")
+                    )
         else:
             whole = {"user_reports": {}, "health_checks": None}
             hurt = {}
         s = self.scenario
         summary = {
-            "scenario": self.name, "title": s.title, "verdict": verdict, "problems": problems,
-            "speed": self.speed, "quick": self.quick, "scale": self.scale, "duration": s.duration, "phases": phases,
+            "scenario": self.name,
+            "title": s.title,
+            "verdict": verdict,
+            "problems": problems,
+            "speed": self.speed,
+            "quick": self.quick,
+            "scale": self.scale,
+            "duration": s.duration,
+            "phases": phases,
             "focus_phase": self.focus_phase(),
-            "user_reports": whole["user_reports"], "health_checks": whole["health_checks"], "users_hurt": hurt,
-            "trouble": trouble, "time_to_recover_s": trouble and trouble["seconds"], "comparison": comparison,
-            "status_page": self.status_share(0, s.duration), "works_for_me": self.probes,
-            "acked_tweets": acked, "lost_tweets": lost, "expectations": expectations,
-            "teaches": s.teaches, "description": s.description, "facts": s.incident.facts, "incident_date": s.incident.date,
-            "run_dir": str(self.run_dir), "started": t0, "dashboard": self.dashboard_shots, "alerts": fired,
+            "user_reports": whole["user_reports"],
+            "health_checks": whole["health_checks"],
+            "users_hurt": hurt,
+            "trouble": trouble,
+            "time_to_recover_s": trouble and trouble["seconds"],
+            "comparison": comparison,
+            "status_page": self.status_share(0, s.duration),
+            "works_for_me": self.probes,
+            "acked_tweets": acked,
+            "lost_tweets": lost,
+            "expectations": expectations,
+            "teaches": s.teaches,
+            "description": s.description,
+            "facts": s.incident.facts,
+            "incident_date": s.incident.date,
+            "run_dir": str(self.run_dir),
+            "started": t0,
+            "dashboard": self.dashboard_shots,
+            "alerts": fired,
         }
         (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
         for e in expectations:
-            within = (f"; 95% interval {e['interval'][0]:g}-{e['interval'][1]:g} of {e['reports']} reports, for information"
-                      if "interval" in e else "")
-            self.say(f"  {'held' if e['held'] else 'DEVIATED':<9}{e['name']}: {e['measured']} (wanted {e['bound']}){within}")
+            within = (
+                f"; 95% interval {e['interval'][0]:g}-{e['interval'][1]:g} of {e['reports']} reports, for information"
+                if "interval" in e
+                else ""
+            )
+            self.say(
+                f"  {'held' if e['held'] else 'DEVIATED':<9}{e['name']}: {e['measured']} (wanted {e['bound']}){within}"
+            )
         return summary
 
     def status_share(self, start: float, end: float) -> float | None:
@@ -674,21 +794,35 @@ class Runner:
     def compare(self, users_hurt: int) -> dict[str, Any]:
         """Users hurt here against the newest finished run of the other scenario in the same folder."""
         against = self.scenario.compare.against
-        out: dict[str, Any] = {"against": against, "against_run": None, "users_hurt": users_hurt,
-                               "against_users_hurt": None, "times_fewer": None}
+        out: dict[str, Any] = {
+            "against": against,
+            "against_run": None,
+            "users_hurt": users_hurt,
+            "against_users_hurt": None,
+            "times_fewer": None,
+        }
         for folder in sorted(self.out.glob(f"{against}-*"), reverse=True):
             try:
                 other = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
             except (OSError, ValueError):
                 continue
             # Users hurt compare only between runs of the same kind: quick or not, and at the same scale.
-            if (other.get("scenario") != against or other.get("verdict") == "aborted" or bool(other.get("quick")) != self.quick
-                    or other.get("scale", 1) != self.scale):
+            if (
+                other.get("scenario") != against
+                or other.get("verdict") == "aborted"
+                or bool(other.get("quick")) != self.quick
+                or other.get("scale", 1) != self.scale
+            ):
                 continue
             theirs = sum((other.get("users_hurt") or {}).values())
             # With no user hurt here, "times fewer" is at least their count: divide by one.
-            return out | {"against_run": folder.name, "against_users_hurt": theirs,
-                          "times_fewer": round(theirs / max(users_hurt, 1), 2)}
-        out["missing"] = f"no finished run of {against} in {self.out} to compare with (run it first; make scenarios does)"
+            return out | {
+                "against_run": folder.name,
+                "against_users_hurt": theirs,
+                "times_fewer": round(theirs / max(users_hurt, 1), 2),
+            }
+        out["missing"] = (
+            f"no finished run of {against} in {self.out} to compare with (run it first; make scenarios does)"
+        )
         self.say(out["missing"])
         return out

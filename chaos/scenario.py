@@ -58,7 +58,9 @@ def within(value: float | None, lo: float | None, hi: float | None) -> bool:
 
 def bound_text(lo: float | None, hi: float | None) -> str:
     """``>= 0.7 and <= 0.9``: a bound as reports print it."""
-    return " and ".join(x for x in (f">= {lo:g}" if lo is not None else "", f"<= {hi:g}" if hi is not None else "") if x)
+    return " and ".join(
+        x for x in (f">= {lo:g}" if lo is not None else "", f"<= {hi:g}" if hi is not None else "") if x
+    )
 
 
 class Incident(_Model):
@@ -191,11 +193,24 @@ class Phase(_Model):
 
 
 MEASURES = (
-    "web.failure_ratio", "app.failure_ratio", "web.degraded_ratio", "app.degraded_ratio",
-    "web.ok_ratio", "app.ok_ratio", "reports.website_share", "reports.app_share",
-    "reports.server_connection_share", "health_checks", "lost_tweets",
-    "users_hurt", "web.users_hurt", "app.users_hurt", "comparison.times_fewer",
-    "status_page", "works_for_me", "works_for_me.web_failed",
+    "web.failure_ratio",
+    "app.failure_ratio",
+    "web.degraded_ratio",
+    "app.degraded_ratio",
+    "web.ok_ratio",
+    "app.ok_ratio",
+    "reports.website_share",
+    "reports.app_share",
+    "reports.server_connection_share",
+    "health_checks",
+    "lost_tweets",
+    "users_hurt",
+    "web.users_hurt",
+    "app.users_hurt",
+    "comparison.times_fewer",
+    "status_page",
+    "works_for_me",
+    "works_for_me.web_failed",
 )
 
 
@@ -323,7 +338,10 @@ def _check(s: Scenario, where: str, lines: dict[Loc, int], folder: Path) -> None
         if e.phase not in names:
             fail(("expectations", i, "phase"), f"no phase named {e.phase!r} (phases: {', '.join(sorted(names))})")
         if e.measure == "comparison.times_fewer" and s.compare is None:
-            fail(("expectations", i, "measure"), "comparison.times_fewer needs a compare section naming the other scenario")
+            fail(
+                ("expectations", i, "measure"),
+                "comparison.times_fewer needs a compare section naming the other scenario",
+            )
     if s.quick is not None and s.quick.speed < s.speed:
         fail(("quick", "speed"), f"quick speed {s.quick.speed:g} is slower than the scenario's speed {s.speed:g}")
 

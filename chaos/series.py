@@ -50,38 +50,60 @@ RATE = "[{w}]"  # filled in per run: see rate_window
 # name -> (title, unit, PromQL, label that names each line)
 QUERIES: dict[str, tuple[str, str, str, str]] = {
     "journeys_not_failed": (
-        "Journeys not failed", "ratio",
+        "Journeys not failed",
+        "ratio",
         f'sum by (client) (rate(failwhale_journeys_total{{outcome!="failed"}}{RATE}))'
-        f" / sum by (client) (rate(failwhale_journeys_total{RATE}))", "client"),
+        f" / sum by (client) (rate(failwhale_journeys_total{RATE}))",
+        "client",
+    ),
     "journeys_ok": (
-        "Journeys fully ok (not failed, not stale)", "ratio",
+        "Journeys fully ok (not failed, not stale)",
+        "ratio",
         f'sum by (client) (rate(failwhale_journeys_total{{outcome="ok"}}{RATE}))'
-        f" / sum by (client) (rate(failwhale_journeys_total{RATE}))", "client"),
+        f" / sum by (client) (rate(failwhale_journeys_total{RATE}))",
+        "client",
+    ),
     "api_errors_by_route": (
-        "API answers that were errors (5xx or 429), by route", "ratio",
+        "API answers that were errors (5xx or 429), by route",
+        "ratio",
         f'sum by (route) (rate(failwhale_http_requests_total{{service="api",code=~"5..|429"}}{RATE}))'
-        f' / sum by (route) (rate(failwhale_http_requests_total{{service="api"}}{RATE}))', "route"),
+        f' / sum by (route) (rate(failwhale_http_requests_total{{service="api"}}{RATE}))',
+        "route",
+    ),
     "user_reports": (
-        "User reports filed, by category", "count",
-        "sum by (category) (failwhale_user_reports_total)", "category"),
-    "users_hurt": (
-        "Users who had a failed journey", "count",
-        "sum by (client) (failwhale_users_hurt_total)", "client"),
+        "User reports filed, by category",
+        "count",
+        "sum by (category) (failwhale_user_reports_total)",
+        "category",
+    ),
+    "users_hurt": ("Users who had a failed journey", "count", "sum by (client) (failwhale_users_hurt_total)", "client"),
     "health_checks": (
-        "Health checks", "ratio",
+        "Health checks",
+        "ratio",
         'label_replace(avg(up{job!~"loadgen|chaos"}), "check", "up", "", "")'
-        ' or label_replace(avg(failwhale_service_ready), "check", "ready", "", "")', "check"),
+        ' or label_replace(avg(failwhale_service_ready), "check", "ready", "", "")',
+        "check",
+    ),
     "journey_p95": (
-        "Journey time, 95th percentile", "seconds",
-        f"histogram_quantile(0.95, sum by (client, le) (rate(failwhale_journey_duration_seconds_bucket{RATE})))", "client"),
+        "Journey time, 95th percentile",
+        "seconds",
+        f"histogram_quantile(0.95, sum by (client, le) (rate(failwhale_journey_duration_seconds_bucket{RATE})))",
+        "client",
+    ),
     "api_p95": (
-        "API answer time, 95th percentile", "seconds",
+        "API answer time, 95th percentile",
+        "seconds",
         f'label_replace(histogram_quantile(0.95, sum by (le) (rate(failwhale_http_request_duration_seconds_bucket{{service="api"}}{RATE}))),'
-        ' "tier", "api", "", "")', "tier"),
+        ' "tier", "api", "", "")',
+        "tier",
+    ),
     "users": ("Simulated users", "count", "sum by (client) (failwhale_loadgen_users)", "client"),
     "api_versions": (
-        "API replicas by architecture version", "count",
-        'count by (version) (failwhale_deploy_info{service="api"})', "version"),
+        "API replicas by architecture version",
+        "count",
+        'count by (version) (failwhale_deploy_info{service="api"})',
+        "version",
+    ),
 }
 # Counters shown as "since scenario time 0": the value at t0 is subtracted.
 SINCE_START = ("user_reports", "users_hurt")
@@ -103,7 +125,9 @@ def _value(text: str) -> float | None:
     return None if math.isnan(v) or math.isinf(v) else round(v, 5)
 
 
-def export(prometheus_url: str, *, t0: float, end: float, speed: float, lead_s: float = 0.0) -> dict[str, dict[str, Any]]:
+def export(
+    prometheus_url: str, *, t0: float, end: float, speed: float, lead_s: float = 0.0
+) -> dict[str, dict[str, Any]]:
     """Every series from ``lead_s`` wall seconds before t0 to ``end``, on the scenario-time axis."""
     step_wall = max(0.25, 1.0 / speed)  # about one point per scenario second, at most 4 a wall second
     start = t0 - lead_s
@@ -131,8 +155,15 @@ def alerts(prometheus_url: str, *, t0: float, end: float, speed: float) -> list[
     for s in query_range(prometheus_url, 'ALERTS{alertstate="firing"}', t0, end, 1.0):
         times = [round((float(t) - t0) * speed, 1) for t, _v in s["values"]]
         labels = s["metric"]
-        out.append({"alert": labels.get("alertname", "?"), "client": labels.get("client"),
-                    "severity": labels.get("severity"), "first_at": times[0], "last_at": times[-1]})
+        out.append(
+            {
+                "alert": labels.get("alertname", "?"),
+                "client": labels.get("client"),
+                "severity": labels.get("severity"),
+                "first_at": times[0],
+                "last_at": times[-1],
+            }
+        )
     return sorted(out, key=lambda a: (a["first_at"], a["alert"], a["client"] or ""))
 
 
@@ -142,8 +173,15 @@ def alert_name(alertname: str, client: str | None) -> str:
 
 
 def alert_marks(fired: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{"at": a["first_at"], "end": a["last_at"], "kind": "alert",
-             "label": f"{alert_name(a['alert'], a['client'])} fires"} for a in fired]
+    return [
+        {
+            "at": a["first_at"],
+            "end": a["last_at"],
+            "kind": "alert",
+            "label": f"{alert_name(a['alert'], a['client'])} fires",
+        }
+        for a in fired
+    ]
 
 
 def time_to_recover(series: dict[str, dict[str, Any]], threshold: float = 0.95) -> dict[str, float] | None:
@@ -179,7 +217,9 @@ def marks_from_journal(entries: list[dict[str, Any]], t0: float, speed: float) -
     for e in entries:
         kind, action = e.get("kind"), e.get("action")
         if kind == "restart" and e.get("started"):
-            out.append({"at": at(e["started"]), "end": None, "kind": "restart", "label": f"{e.get('target')} restarted"})
+            out.append(
+                {"at": at(e["started"]), "end": None, "kind": "restart", "label": f"{e.get('target')} restarted"}
+            )
         if kind != "step" or e.get("outcome") == "failed":
             continue
         if action != "note" and str(e.get("note", "")).startswith((LEFT_TO_PARTICIPANTS, NOT_PLAYED)):
@@ -192,15 +232,25 @@ def marks_from_journal(entries: list[dict[str, Any]], t0: float, speed: float) -
                 out.append({"at": at(w), "end": None, "kind": "wave", "label": f"wave {i}: {', '.join(replicas)}"})
             if e.get("rolled_back_at"):
                 # Rolled back by its guard, or (in a workshop) stopped between waves by a lever.
-                label = "guard rolled back" if "guard" in str(e.get("note", "")) else str(e.get("note") or "rolled back")
+                label = (
+                    "guard rolled back" if "guard" in str(e.get("note", "")) else str(e.get("note") or "rolled back")
+                )
                 out.append({"at": at(e["rolled_back_at"]), "end": None, "kind": "guard", "label": label})
         elif action == "inject":
             start = at(e["started"])
             ttl = e.get("ttl_s")
-            out.append({"at": start, "end": None if ttl is None else round(start + ttl, 2), "kind": "fault", "label": name})
+            out.append(
+                {"at": start, "end": None if ttl is None else round(start + ttl, 2), "kind": "fault", "label": name}
+            )
         elif action in ("rollback", "kill", "note"):
-            out.append({"at": at(e["started"]), "end": None, "kind": action,
-                        "label": e.get("note", name) if action == "note" else name})
+            out.append(
+                {
+                    "at": at(e["started"]),
+                    "end": None,
+                    "kind": action,
+                    "label": e.get("note", name) if action == "note" else name,
+                }
+            )
         elif action == "works_for_me":  # what the two probes saw, in the report's timeline
             out.append({"at": at(e["started"]), "end": None, "kind": "note", "label": f"{name}: {e.get('note', '')}"})
     return out

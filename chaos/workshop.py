@@ -115,8 +115,15 @@ def hidden(scenario: Scenario, lead_in_s: float) -> Scenario:
     """The scenario as a workshop plays it: later by the lead-in, with no expectations to judge."""
     steps = [s.model_copy(update={"at": s.at + lead_in_s}) for s in scenario.timeline]
     phases = [p.model_copy(update={"start": p.start + lead_in_s, "end": p.end + lead_in_s}) for p in scenario.phases]
-    copy = scenario.model_copy(update={"timeline": steps, "phases": phases, "duration": scenario.duration + lead_in_s,
-                                       "expectations": [], "compare": None})
+    copy = scenario.model_copy(
+        update={
+            "timeline": steps,
+            "phases": phases,
+            "duration": scenario.duration + lead_in_s,
+            "expectations": [],
+            "compare": None,
+        }
+    )
     copy._source = scenario.source
     return copy
 
@@ -130,22 +137,51 @@ def sheet(p: Plan, scenario: Scenario, speed: float) -> str:
     """The facilitator's private sheet, as Markdown."""
     w = scenario.workshop
     assert w is not None
-    out = [f"# Facilitator sheet (seed {p.seed})", "", "Keep this to yourself until the debrief.", "",
-           f"## The scenario: {scenario.title}", "", scenario.description.strip(), "",
-           f"It teaches: {scenario.teaches.strip()}", "",
-           f"## Timeline (speed {speed:g}: one scenario second is {1 / speed:g} wall seconds)", ""]
+    out = [
+        f"# Facilitator sheet (seed {p.seed})",
+        "",
+        "Keep this to yourself until the debrief.",
+        "",
+        f"## The scenario: {scenario.title}",
+        "",
+        scenario.description.strip(),
+        "",
+        f"It teaches: {scenario.teaches.strip()}",
+        "",
+        f"## Timeline (speed {speed:g}: one scenario second is {1 / speed:g} wall seconds)",
+        "",
+    ]
     for step in scenario.timeline:
         what = step.name or getattr(step, "text", "") or step.action
         if isinstance(step, Rollback):
             what += " (left to the participants: this is the fix)"
         out.append(f"- {_clock(step.at, speed)}: {step.action}: {what}")
-    out += ["", "## What to look for", "", *(f"- {x}" for x in w.look_for), "",
-            "## Hints, gentlest first", "", *(f"{i}. {h}" for i, h in enumerate(w.hints, 1)), "",
-            "## The fix", "", f"`failwhale workshop lever {w.fix}`: web and app journeys should hold again within "
-            f"{w.recovers_within:g} scenario seconds ({w.recovers_within / speed:g} wall seconds).", "",
-            "## Debrief questions", "", *(f"- {q}" for q in w.debrief), "",
-            "## The incident it replays", "", *(f"- {f}" for f in scenario.incident.facts), "",
-            "End the game with `failwhale workshop end`; the scorecard and a postmortem draft follow.", ""]
+    out += [
+        "",
+        "## What to look for",
+        "",
+        *(f"- {x}" for x in w.look_for),
+        "",
+        "## Hints, gentlest first",
+        "",
+        *(f"{i}. {h}" for i, h in enumerate(w.hints, 1)),
+        "",
+        "## The fix",
+        "",
+        f"`failwhale workshop lever {w.fix}`: web and app journeys should hold again within "
+        f"{w.recovers_within:g} scenario seconds ({w.recovers_within / speed:g} wall seconds).",
+        "",
+        "## Debrief questions",
+        "",
+        *(f"- {q}" for q in w.debrief),
+        "",
+        "## The incident it replays",
+        "",
+        *(f"- {f}" for f in scenario.incident.facts),
+        "",
+        "End the game with `failwhale workshop end`; the scorecard and a postmortem draft follow.",
+        "",
+    ]
     return "\n".join(out)
 
 
@@ -265,6 +301,7 @@ class Levers:
             if set(replicas) <= set(drained):
                 raise WorkshopError(f"draining {replica} would leave the edge no replica to send to")
             return f"the edge sends nothing to {', '.join(drained)}"
+
         return await self._change_architecture(control, f"drain-{replica}", edit)
 
     async def _status(self, control, args: dict[str, Any]) -> str:
@@ -286,7 +323,9 @@ class Levers:
     async def _works_for_me(self, control, args: dict[str, Any]) -> str:
         runner = self.runner
         if runner.app_user is None:
-            raise WorkshopError("the logged-in app user could not sign in before the change, so there is no warm cache to show")
+            raise WorkshopError(
+                "the logged-in app user could not sign in before the change, so there is no warm cache to show"
+            )
         at = self.scenario_now()
         # Both make blocking HTTP calls: off the levers' event loop.
         app = await asyncio.to_thread(runner.app_user.look)
@@ -299,13 +338,17 @@ class Levers:
         factor = _factor(args)
         kinds = {name: b.kind for name, b in control.arch.backends.items()}
         if backend not in kinds:
-            raise WorkshopError(f"backend must be one of {', '.join(kinds)}, not {backend!r} "
-                                "(the API tier's replicas are fixed: drain one instead)")
+            raise WorkshopError(
+                f"backend must be one of {', '.join(kinds)}, not {backend!r} "
+                "(the API tier's replicas are fixed: drain one instead)"
+            )
         # Only the timeline service builds under a capacity limit. More machines elsewhere change
         # nothing users see: that is the real consequence of scaling the wrong backend.
         if kinds[backend] == "auth":
-            return (f"{backend} got {factor:g}x the machines, but it turns requests away by its rate limits "
-                    "(a policy, not a shortage of machines): nothing changed for users")
+            return (
+                f"{backend} got {factor:g}x the machines, but it turns requests away by its rate limits "
+                "(a policy, not a shortage of machines): nothing changed for users"
+            )
         if kinds[backend] != "timeline":
             return f"{backend} got {factor:g}x the machines, but it was not short of any: nothing changed for users"
 
@@ -313,6 +356,7 @@ class Levers:
             b = arch["backends"][backend]
             b["capacity"] = max(1, round(b["capacity"] * factor))
             return f"{backend} capacity now {b['capacity']} concurrent builds"
+
         return await self._change_architecture(control, f"{backend}-x{factor:g}", edit)
 
     async def _rate_limit(self, control, args: dict[str, Any]) -> str:
@@ -328,6 +372,7 @@ class Levers:
                 b["rate_per_s"] = round(b["rate_per_s"] * factor, 3)
                 b["burst"] = max(1, round(b["burst"] * factor))
             return "auth rate limits now " + ", ".join(f"{n} {b['rate_per_s']:g}/s" for n, b in sorted(buckets.items()))
+
         return await self._change_architecture(control, f"limits-x{factor:g}", edit)
 
     async def _change_architecture(self, control, suffix: str, edit: Callable[[dict[str, Any]], str]) -> str:
@@ -340,8 +385,10 @@ class Levers:
         runner = self.runner
         async with holding(runner.arch_lock):
             if runner.rolling_out is not None:
-                raise WorkshopError(f"the rollout {runner.rolling_out!r} is still in progress (paused or not) and its next "
-                                    "wave would replace this change: roll it back, or wait until it has finished")
+                raise WorkshopError(
+                    f"the rollout {runner.rolling_out!r} is still in progress (paused or not) and its next "
+                    "wave would replace this change: roll it back, or wait until it has finished"
+                )
             return await _change_architecture(control, suffix, edit, runner.keeper)
 
 
@@ -355,8 +402,9 @@ def _factor(args: dict[str, Any]) -> float:
     return factor
 
 
-async def _change_architecture(control, suffix: str, edit: Callable[[dict[str, Any]], str],
-                               keeper: LeaseKeeper | None) -> str:
+async def _change_architecture(
+    control, suffix: str, edit: Callable[[dict[str, Any]], str], keeper: LeaseKeeper | None
+) -> str:
     """Change the architecture each process runs now, and move it to the changed copy.
 
     Mid-rollout, processes run different versions: each version is edited on its own, so the
@@ -366,7 +414,9 @@ async def _change_architecture(control, suffix: str, edit: Callable[[dict[str, A
     current = await control.each("GET", "/control/architecture")
     unread = [a for a in current if not a.ok]
     if unread:
-        raise LabError(f"could not read the running architecture of {', '.join(a.instance for a in unread)}: {unread[0].body}")
+        raise LabError(
+            f"could not read the running architecture of {', '.join(a.instance for a in unread)}: {unread[0].body}"
+        )
     by_version: dict[str, tuple[dict[str, Any], dict[str, Any], list[str]]] = {}
     for a in current:
         arch = a.body["architecture"]
@@ -379,8 +429,9 @@ async def _change_architecture(control, suffix: str, edit: Callable[[dict[str, A
     for before, arch, names in by_version.values():
         if keeper is not None:
             keeper.hold(names, arch["version"])  # before the request: its answer may be lost
-        answers[before["version"]] = await control.each("PUT", "/control/architecture", json={"architecture": arch},
-                                                        only=names, timeout_s=3)
+        answers[before["version"]] = await control.each(
+            "PUT", "/control/architecture", json={"architecture": arch}, only=names, timeout_s=3
+        )
     bad = [a for group in answers.values() for a in group if not a.ok]
     if keeper is not None:
         keeper.release([a.instance for a in bad if a.status != 0])  # refused: it runs what it ran before
@@ -396,11 +447,18 @@ async def _change_architecture(control, suffix: str, edit: Callable[[dict[str, A
                 continue
             if keeper is not None:
                 keeper.hold(moved, before["version"])
-            undo = await control.each("PUT", "/control/architecture", json={"architecture": before}, only=moved, timeout_s=3)
+            undo = await control.each(
+                "PUT", "/control/architecture", json={"architecture": before}, only=moved, timeout_s=3
+            )
             stuck += [a.instance for a in undo if not a.ok]
-        tail = (f"; {', '.join(stuck)} did not confirm going back (their leases lapse to the baseline)" if stuck
-                else "; the others went back, so nothing changed")
-        raise LabError(f"could not move {len(bad)} process(es) ({', '.join(a.instance for a in bad)}): {bad[0].body}{tail}")
+        tail = (
+            f"; {', '.join(stuck)} did not confirm going back (their leases lapse to the baseline)"
+            if stuck
+            else "; the others went back, so nothing changed"
+        )
+        raise LabError(
+            f"could not move {len(bad)} process(es) ({', '.join(a.instance for a in bad)}): {bad[0].body}{tail}"
+        )
     return "; ".join(dict.fromkeys(notes))
 
 
@@ -422,8 +480,13 @@ async def _pull(request: web.Request) -> web.Response:
     # The room's token is in every participant's link; ending the game is the facilitator's call.
     if lever == "end" and not _bearer(request, request.app[FACILITATOR_TOKEN_KEY]):
         status = 403 if _bearer(request, request.app[TOKEN_KEY]) else 401
-        return web.json_response({"error": "only the facilitator ends the game: it needs the facilitator's token, "
-                                           "not the room's (failwhale workshop end reads it)"}, status=status)
+        return web.json_response(
+            {
+                "error": "only the facilitator ends the game: it needs the facilitator's token, "
+                "not the room's (failwhale workshop end reads it)"
+            },
+            status=status,
+        )
     if lever != "end" and not _bearer(request, request.app[TOKEN_KEY]):
         return web.json_response({"error": "missing or wrong workshop token (Authorization: Bearer ...)"}, status=401)
     try:
@@ -439,7 +502,9 @@ async def _pull(request: web.Request) -> web.Response:
     if lever == "end":
         run_dir = str(levers.runner.run_dir)
         if levers.runner.over():
-            return web.json_response({"lever": "end", "who": who, "note": "the workshop was already ending", "run_dir": run_dir})
+            return web.json_response(
+                {"lever": "end", "who": who, "note": "the workshop was already ending", "run_dir": run_dir}
+            )
         entry = levers.runner.journal.start("lever", lever="end", who=who, args={}, at=levers.scenario_now())
         levers.runner.journal.end(entry, "ok", note="the game ends")
         levers.ended.set()
@@ -467,8 +532,9 @@ def _misdirected(host: str) -> web.Response:
     return web.json_response({"error": f"this is the workshop's levers, not {host}"}, status=421)
 
 
-def lever_app(levers: Levers, token: str, facilitator_token: str, dashboard_url: str = "",
-              address: tuple[str, int] | None = None) -> web.Application:
+def lever_app(
+    levers: Levers, token: str, facilitator_token: str, dashboard_url: str = "", address: tuple[str, int] | None = None
+) -> web.Application:
     """The levers' server; with ``address``, it answers only Host headers naming it (DNS rebinding)."""
     if hmac.compare_digest(token, facilitator_token):
         raise WorkshopError("the room's token and the facilitator's must differ")
@@ -517,7 +583,9 @@ def workshop_dir(lab: LabConfig) -> Path:
 class WorkshopRunner(Runner):
     """A scenario run that hides itself, leaves its fix to the participants and ends on cue."""
 
-    def __init__(self, *args: Any, plan: Plan, limit_s: float = DEFAULT_LIMIT_S, sheet_text: str = "", **kw: Any) -> None:
+    def __init__(
+        self, *args: Any, plan: Plan, limit_s: float = DEFAULT_LIMIT_S, sheet_text: str = "", **kw: Any
+    ) -> None:
         super().__init__(*args, **kw)
         self.plan = plan
         self.sheet_text = sheet_text
@@ -574,7 +642,9 @@ class WorkshopRunner(Runner):
         dashboard = lab.url(DASHBOARD) + "/" if DASHBOARD in lab.ports else ""
         self.server = LeverServer(
             lever_app(self.levers, token, facilitator_token, dashboard, address=(lab.host, lab.port(PORT_NAME))),
-            lab.host, lab.port(PORT_NAME))
+            lab.host,
+            lab.port(PORT_NAME),
+        )
         # Written only now that this game holds the lab's ports: a second start, which cannot,
         # never overwrites the running game's sheet or token.
         if self.sheet_text:
@@ -582,8 +652,10 @@ class WorkshopRunner(Runner):
             self.say(f"the facilitator's sheet is {sheet} (or: failwhale workshop sheet)")
         write_private(workshop_dir(lab) / FACILITATOR_TOKEN_FILE, facilitator_token + "\n")
         token_path = write_private(workshop_dir(lab) / TOKEN_FILE, token + "\n")
-        self.say(f"levers open on {lab.url(PORT_NAME)}/ (token in {token_path}, mode 0600; "
-                 "`failwhale workshop sheet` prints the room's link)")
+        self.say(
+            f"levers open on {lab.url(PORT_NAME)}/ (token in {token_path}, mode 0600; "
+            "`failwhale workshop sheet` prints the room's link)"
+        )
 
     def do(self, step):
         if isinstance(step, Rollback):
@@ -608,8 +680,10 @@ class WorkshopRunner(Runner):
 
     def until_end(self, t0: float) -> None:
         if not self.over():
-            self.say(f"\nthe timeline has played; the game goes on until `failwhale workshop end` "
-                     f"(or {max(0.0, self.ends_at - time.time()) / 60:.0f} more minutes)")
+            self.say(
+                f"\nthe timeline has played; the game goes on until `failwhale workshop end` "
+                f"(or {max(0.0, self.ends_at - time.time()) / 60:.0f} more minutes)"
+            )
         while not self.over():
             self.sleep_until(min(self.ends_at, time.time() + 2.0), "the game", t0)
         if not self.levers.ended.is_set():
@@ -626,7 +700,11 @@ class WorkshopRunner(Runner):
 
         if t0 is None:
             return
-        levers = [e for e in self.journal.entries if e.get("kind") == "lever" and e.get("at") is not None and e["lever"] != "end"]
+        levers = [
+            e
+            for e in self.journal.entries
+            if e.get("kind") == "lever" and e.get("at") is not None and e["lever"] != "end"
+        ]
         bound = self.scenario.workshop.recovers_within if self.scenario.workshop else 60.0
         window = SERVED_WINDOW_S * self.speed  # the served ratio is a 15 s rate, in scenario seconds
         end_at = game_end_at(self.journal.entries, (time.time() - t0) * self.speed)
@@ -637,9 +715,15 @@ class WorkshopRunner(Runner):
             if at < e["at"] + window:  # a window that starts before the lever would show the time before it
                 e["served_after"] = {"at": None, "too_soon": True}
                 continue
-            result = api(self.lab.url("prometheus"), "query",
-                         {"query": "client:failwhale_journeys_served:ratio_rate15s", "time": f"{t0 + at / self.speed:.3f}"})
-            e["served_after"] = {"at": round(at, 1), **{s["metric"].get("client", "?"): round(float(s["value"][1]), 3) for s in result}}
+            result = api(
+                self.lab.url("prometheus"),
+                "query",
+                {"query": "client:failwhale_journeys_served:ratio_rate15s", "time": f"{t0 + at / self.speed:.3f}"},
+            )
+            e["served_after"] = {
+                "at": round(at, 1),
+                **{s["metric"].get("client", "?"): round(float(s["value"][1]), 3) for s in result},
+            }
 
     def as_played(self, t0: float) -> Scenario:
         """The scenario as this game really went, for the figures: from the start to the game's
@@ -650,10 +734,17 @@ class WorkshopRunner(Runner):
         change = actual_change_at(self.journal.entries, t0, self.speed)
         pulled = fix_pulled(self.journal.entries, self.scenario.workshop, change, end_at)
         fix = None if pulled is None else pulled["at"]
-        cuts = [("before", 0.0), *([(self.focus_phase(), change)] if change is not None and change < end_at else []),
-                *([("after", fix)] if fix is not None else []), ("", end_at)]
-        phases = [Phase(name=name, start=round(start, 1), end=round(end, 1))
-                  for (name, start), (_next, end) in itertools.pairwise(cuts) if end - start >= 1]
+        cuts = [
+            ("before", 0.0),
+            *([(self.focus_phase(), change)] if change is not None and change < end_at else []),
+            *([("after", fix)] if fix is not None else []),
+            ("", end_at),
+        ]
+        phases = [
+            Phase(name=name, start=round(start, 1), end=round(end, 1))
+            for (name, start), (_next, end) in itertools.pairwise(cuts)
+            if end - start >= 1
+        ]
         played = self.scenario.model_copy(update={"phases": phases, "duration": end_at})
         played._source = self.scenario.source
         return played
@@ -685,17 +776,30 @@ class WorkshopRunner(Runner):
 
 def game_end_at(journal: list[dict[str, Any]], now_at: float) -> float:
     """When the game ended (scenario seconds): the end lever, the clock's end, or now."""
-    end = next((e for e in journal if e.get("kind") == "lever" and e.get("lever") == "end" and e.get("at") is not None), None)
+    end = next(
+        (e for e in journal if e.get("kind") == "lever" and e.get("lever") == "end" and e.get("at") is not None), None
+    )
     return end["at"] if end is not None else now_at
 
 
-def fix_pulled(journal: list[dict[str, Any]], w: Workshop | None, change_at: float | None,
-               end_at: float = float("inf")) -> dict[str, Any] | None:
+def fix_pulled(
+    journal: list[dict[str, Any]], w: Workshop | None, change_at: float | None, end_at: float = float("inf")
+) -> dict[str, Any] | None:
     """The room's first successful pull of the scenario's fix, from the change until the game's end."""
     if w is None or change_at is None:
         return None
-    return next((e for e in journal if e.get("kind") == "lever" and e.get("lever") == w.fix and e.get("outcome") == "ok"
-                 and e.get("at") is not None and change_at <= e["at"] < end_at), None)
+    return next(
+        (
+            e
+            for e in journal
+            if e.get("kind") == "lever"
+            and e.get("lever") == w.fix
+            and e.get("outcome") == "ok"
+            and e.get("at") is not None
+            and change_at <= e["at"] < end_at
+        ),
+        None,
+    )
 
 
 def actual_change_at(journal: list[dict[str, Any]], t0: float | None, speed: float) -> float | None:
@@ -714,14 +818,18 @@ def actual_change_at(journal: list[dict[str, Any]], t0: float | None, speed: flo
 ACTING = ("pause", "resume", "rollback", "scale", "rate-limit", "flush-cache", "warm-cache", "drain")
 
 
-def scorecard(summary: dict[str, Any], journal: list[dict[str, Any]], scenario: Scenario, speed: float) -> dict[str, Any]:
+def scorecard(
+    summary: dict[str, Any], journal: list[dict[str, Any]], scenario: Scenario, speed: float
+) -> dict[str, Any]:
     """How the room did, in scenario seconds from the change (wall seconds beside)."""
     w = scenario.workshop
     planned = next((s.at for s in scenario.timeline if s.action in CHANGES), 0.0)
     actual = actual_change_at(journal, summary.get("started"), speed)
     change_at = planned if actual is None else actual
     pulled = [e for e in journal if e.get("kind") == "lever"]
-    levers = [e for e in pulled if e.get("at") is not None and e["lever"] != "end"]  # the rest came before the clock started
+    levers = [
+        e for e in pulled if e.get("at") is not None and e["lever"] != "end"
+    ]  # the rest came before the clock started
     end_at = game_end_at(journal, float("inf"))
     # Only what came after the change can have noticed it, told users about it or fixed it; an
     # ack detects only when something was paging, and "resolved" tells users nothing is wrong.
@@ -735,11 +843,18 @@ def scorecard(summary: dict[str, Any], journal: list[dict[str, Any]], scenario: 
     if recovered_at is not None and recovered_at > end_at:
         recovered_at = None  # that was the lab's own cleanup after the game, not the room's doing
     # Whatever the room pulled last before users were fine again is what mitigated it.
-    mitigated = None if recovered_at is None else next(
-        (e for e in reversed(after) if e["lever"] in ACTING and e["at"] <= recovered_at), None)
+    mitigated = (
+        None
+        if recovered_at is None
+        else next((e for e in reversed(after) if e["lever"] in ACTING and e["at"] <= recovered_at), None)
+    )
 
     def since(at: float | None) -> dict[str, float] | None:
-        return None if at is None else {"scenario_s": round(at - change_at, 1), "wall_s": round((at - change_at) / speed, 1)}
+        return (
+            None
+            if at is None
+            else {"scenario_s": round(at - change_at, 1), "wall_s": round((at - change_at) / speed, 1)}
+        )
 
     return {
         "change_at": change_at,
@@ -752,13 +867,25 @@ def scorecard(summary: dict[str, Any], journal: list[dict[str, Any]], scenario: 
         "fixed": None if fix is None else {"at": fix["at"], "lever": fix["lever"], "who": fix["who"]},
         "recovered_at": recovered_at,
         "time_to_mitigate": since(recovered_at),
-        "mitigated_by": None if mitigated is None else {"at": mitigated["at"], "lever": mitigated["lever"], "who": mitigated["who"]},
-        "recovered_within_bound": None if fix is None or recovered_at is None or w is None or recovered_at < fix["at"]
+        "mitigated_by": None
+        if mitigated is None
+        else {"at": mitigated["at"], "lever": mitigated["lever"], "who": mitigated["who"]},
+        "recovered_within_bound": None
+        if fix is None or recovered_at is None or w is None or recovered_at < fix["at"]
         else recovered_at - fix["at"] <= w.recovers_within,
         "users_hurt": summary.get("users_hurt"),
         "user_reports": summary.get("user_reports"),
-        "levers": [{"at": e["at"], "who": e["who"], "lever": e["lever"], "outcome": e["outcome"], "note": e.get("note"),
-                    "served_after": e.get("served_after")} for e in pulled],
+        "levers": [
+            {
+                "at": e["at"],
+                "who": e["who"],
+                "lever": e["lever"],
+                "outcome": e["outcome"],
+                "note": e.get("note"),
+                "served_after": e.get("served_after"),
+            }
+            for e in pulled
+        ],
         "works_for_me": summary.get("works_for_me"),
     }
 
@@ -773,24 +900,34 @@ def _mitigation(card: dict[str, Any]) -> str:
     if card["time_to_mitigate"] is None:
         return "-, users were still failing when the game ended" + ("" if card["fixed"] else " (no fix was pulled)")
     by = card.get("mitigated_by")
-    return _dur(card["time_to_mitigate"]) + (f", after {by['lever']} by {by['who']}" if by else ", with no lever pulled")
+    return _dur(card["time_to_mitigate"]) + (
+        f", after {by['lever']} by {by['who']}" if by else ", with no lever pulled"
+    )
 
 
 def scorecard_text(card: dict[str, Any]) -> str:
     hurt = card.get("users_hurt") or {}
     reports = card.get("user_reports") or {}
-    lines = ["scorecard",
-             f"  time to detect    {_dur(card['time_to_detect'])}" + (f", by {card['detected']['who']} ({card['detected']['lever']})" if card["detected"] else ""),
-             f"  time to mitigate  {_mitigation(card)}",
-             f"  time to tell      {_dur(card.get('time_to_tell'))}" + (f", by {card['told_users']['who']}" if card.get("told_users") else ", no status update was posted"),
-             f"  users hurt        web {hurt.get('web', '-')}, app {hurt.get('app', '-')}",
-             "  user reports      " + ", ".join(f"{k} {v}" for k, v in reports.items()),
-             "  levers pulled     " + ("" if card["levers"] else "none")]
+    lines = [
+        "scorecard",
+        f"  time to detect    {_dur(card['time_to_detect'])}"
+        + (f", by {card['detected']['who']} ({card['detected']['lever']})" if card["detected"] else ""),
+        f"  time to mitigate  {_mitigation(card)}",
+        f"  time to tell      {_dur(card.get('time_to_tell'))}"
+        + (f", by {card['told_users']['who']}" if card.get("told_users") else ", no status update was posted"),
+        f"  users hurt        web {hurt.get('web', '-')}, app {hurt.get('app', '-')}",
+        "  user reports      " + ", ".join(f"{k} {v}" for k, v in reports.items()),
+        "  levers pulled     " + ("" if card["levers"] else "none"),
+    ]
     for x in card["levers"]:
         after = x.get("served_after") or {}
-        effect = (f"; then web {after['web']:.0%}, app {after['app']:.0%} of journeys served at T+{after['at']:g}s"
-                  if "web" in after and "app" in after else "; the next lever came too soon to tell what this one did"
-                  if after.get("too_soon") else "")
+        effect = (
+            f"; then web {after['web']:.0%}, app {after['app']:.0%} of journeys served at T+{after['at']:g}s"
+            if "web" in after and "app" in after
+            else "; the next lever came too soon to tell what this one did"
+            if after.get("too_soon")
+            else ""
+        )
         when = "before the start" if x["at"] is None else f"T+{x['at']:g}s"
         lines.append(f"    {when} {x['lever']} by {x['who']} ({x['outcome']}){effect}")
     return "\n".join(lines)
@@ -815,16 +952,23 @@ def send(lab: LabConfig, lever: str, who: str, args: dict[str, Any], timeout_s: 
         token = token_path.read_text(encoding="utf-8").strip()
     except OSError as e:
         if token_path.name != TOKEN_FILE and (workshop_dir(lab) / TOKEN_FILE).exists():
-            raise WorkshopError(f"only the facilitator ends the game ({token_path} is missing here): "
-                                "end it from the terminal that started it") from e
-        raise WorkshopError(f"no workshop is running here ({token_path} is missing): start one with `failwhale workshop start`") from e
+            raise WorkshopError(
+                f"only the facilitator ends the game ({token_path} is missing here): "
+                "end it from the terminal that started it"
+            ) from e
+        raise WorkshopError(
+            f"no workshop is running here ({token_path} is missing): start one with `failwhale workshop start`"
+        ) from e
     if PORT_NAME not in lab.ports:
         raise WorkshopError(f"{lab.source or 'lab config'}: ports: no port for {PORT_NAME!r}")
 
     async def post() -> tuple[int, dict[str, Any]]:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s)) as s:
-            async with s.post(f"{lab.url(PORT_NAME)}/levers/{lever}", json={"who": who, **args},
-                              headers={"Authorization": f"Bearer {token}"}) as resp:
+            async with s.post(
+                f"{lab.url(PORT_NAME)}/levers/{lever}",
+                json={"who": who, **args},
+                headers={"Authorization": f"Bearer {token}"},
+            ) as resp:
                 return resp.status, await resp.json(content_type=None)
 
     try:

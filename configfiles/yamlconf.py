@@ -38,8 +38,9 @@ def _check_limits(text: str, where: str) -> None:
         # The parser marks every event it makes from text; 1 should one ever come without a mark.
         line = 1 if event.start_mark is None else event.start_mark.line + 1
         if isinstance(event, yaml.AliasEvent):
-            raise ConfigError(f"{where}:{line}: YAML alias *{event.anchor}: "
-                              "aliases are not allowed (write the value out)")
+            raise ConfigError(
+                f"{where}:{line}: YAML alias *{event.anchor}: aliases are not allowed (write the value out)"
+            )
         if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
             depth += 1
             if depth > MAX_DEPTH:

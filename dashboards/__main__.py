@@ -21,7 +21,9 @@ PORT_NAME = "dashboard"
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m dashboards", description=__doc__.splitlines()[0])
-    p.add_argument("--lab-config", type=Path, default=DEFAULT_LAB_CONFIG, help="lab config with the ports (default: %(default)s)")
+    p.add_argument(
+        "--lab-config", type=Path, default=DEFAULT_LAB_CONFIG, help="lab config with the ports (default: %(default)s)"
+    )
     args = p.parse_args(argv)
     try:
         lab = load_lab_config(args.lab_config)
@@ -31,8 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, DashboardError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    app = create_app(DashboardConfig(prometheus_url=lab.url("prometheus"), spec=spec,
-                                    address=(lab.host, lab.port(PORT_NAME))))
+    app = create_app(
+        DashboardConfig(prometheus_url=lab.url("prometheus"), spec=spec, address=(lab.host, lab.port(PORT_NAME)))
+    )
     return serve(app, lab.host, lab.port(PORT_NAME), "the dashboard")
 
 

@@ -72,7 +72,11 @@ async def prometheus(request: web.Request) -> web.Response:
             return web.Response(body=body, status=resp.status, content_type="application/json")
     except (TimeoutError, aiohttp.ClientError) as e:
         return web.json_response(
-            {"status": "error", "errorType": "unavailable", "error": f"Prometheus at {base} did not answer: {e.__class__.__name__}"},
+            {
+                "status": "error",
+                "errorType": "unavailable",
+                "error": f"Prometheus at {base} did not answer: {e.__class__.__name__}",
+            },
             status=502,
         )
 
@@ -95,7 +99,9 @@ async def no_stale_files(request: web.Request, response: web.StreamResponse) -> 
 
 
 def misdirected(host: str) -> web.Response:
-    return web.json_response({"status": "error", "errorType": "misdirected", "error": f"This is not {host}"}, status=421)
+    return web.json_response(
+        {"status": "error", "errorType": "misdirected", "error": f"This is not {host}"}, status=421
+    )
 
 
 def create_app(config: DashboardConfig) -> web.Application:

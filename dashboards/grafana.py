@@ -39,15 +39,22 @@ def _query(expr: str, legend: str, ref: str, instant: bool) -> prom_b.Dataquery:
 
 
 def _thresholds(panel: Panel) -> dash_b.ThresholdsConfig:
-    steps = [dash_m.Threshold(value=t.value, color=t.color) for t in panel.thresholds] or [dash_m.Threshold(value=None, color="green")]
+    steps = [dash_m.Threshold(value=t.value, color=t.color) for t in panel.thresholds] or [
+        dash_m.Threshold(value=None, color="green")
+    ]
     return dash_b.ThresholdsConfig().mode(dash_m.ThresholdsMode.ABSOLUTE).steps(steps)
 
 
 def _panel(panel: Panel):
     instant = panel.kind != "timeseries"
     builder = {"timeseries": timeseries.Panel, "stat": stat.Panel, "table": table.Panel}[panel.kind]()
-    builder = (builder.title(panel.title).description(panel.description).datasource(DATASOURCE)
-               .unit(panel.unit).thresholds(_thresholds(panel)))
+    builder = (
+        builder.title(panel.title)
+        .description(panel.description)
+        .datasource(DATASOURCE)
+        .unit(panel.unit)
+        .thresholds(_thresholds(panel))
+    )
     for i, q in enumerate(panel.queries):
         builder = builder.with_target(_query(q.expr, q.legend, chr(ord("A") + i), instant))
     if panel.min is not None:
@@ -55,33 +62,57 @@ def _panel(panel: Panel):
     if panel.max is not None:
         builder = builder.max(panel.max)
     if panel.kind == "timeseries":
-        builder = (builder.line_width(2).fill_opacity(10)
-                   .legend(common_b.VizLegendOptions().display_mode(common_m.LegendDisplayMode.LIST)
-                           .placement(common_m.LegendPlacement.BOTTOM).show_legend(True)))
+        builder = (
+            builder.line_width(2)
+            .fill_opacity(10)
+            .legend(
+                common_b.VizLegendOptions()
+                .display_mode(common_m.LegendDisplayMode.LIST)
+                .placement(common_m.LegendPlacement.BOTTOM)
+                .show_legend(True)
+            )
+        )
     elif panel.kind == "stat":
-        options = {str(m.value if m.value % 1 else int(m.value)): dash_m.ValueMappingResult(text=m.text) for m in panel.mappings}
-        builder = (builder.mappings([dash_m.ValueMap(options=options)] if options else [])
-                   .color_mode(common_m.BigValueColorMode.BACKGROUND)
-                   .reduce_options(common_b.ReduceDataOptions().calcs(["lastNotNull"])))
+        options = {
+            str(m.value if m.value % 1 else int(m.value)): dash_m.ValueMappingResult(text=m.text)
+            for m in panel.mappings
+        }
+        builder = (
+            builder.mappings([dash_m.ValueMap(options=options)] if options else [])
+            .color_mode(common_m.BigValueColorMode.BACKGROUND)
+            .reduce_options(common_b.ReduceDataOptions().calcs(["lastNotNull"]))
+        )
     return builder
 
 
 def _annotation(a: Annotation) -> dash_b.AnnotationQuery:
-    return (dash_b.AnnotationQuery().name(a.title).datasource(DATASOURCE).enable(True)
-            .icon_color(a.color).expr(a.expr))
+    return dash_b.AnnotationQuery().name(a.title).datasource(DATASOURCE).enable(True).icon_color(a.color).expr(a.expr)
 
 
 def build(spec: Spec, board: Board) -> dict:
     """One Grafana dashboard as plain JSON data."""
-    d = (dash_b.Dashboard(board.title).uid(f"failwhale-{board.id}").description(board.description)
-         .tags(["failwhale"]).refresh(f"{spec.refresh_s:g}s").time(f"now-{spec.window_s:g}s", "now")
-         .timezone("browser").editable()
-         .with_variable(dash_b.DatasourceVariable("datasource").label("Prometheus").type("prometheus")))
+    d = (
+        dash_b.Dashboard(board.title)
+        .uid(f"failwhale-{board.id}")
+        .description(board.description)
+        .tags(["failwhale"])
+        .refresh(f"{spec.refresh_s:g}s")
+        .time(f"now-{spec.window_s:g}s", "now")
+        .timezone("browser")
+        .editable()
+        .with_variable(dash_b.DatasourceVariable("datasource").label("Prometheus").type("prometheus"))
+    )
     for a in spec.annotations:
         d = d.annotation(_annotation(a))
     # One link that lists every dashboard tagged "failwhale": the overview and each tier.
-    d = d.link(dash_b.DashboardLink("failwhale").type(dash_m.DashboardLinkType.DASHBOARDS)
-               .tags(["failwhale"]).as_dropdown(False).include_vars(True).keep_time(True))
+    d = d.link(
+        dash_b.DashboardLink("failwhale")
+        .type(dash_m.DashboardLinkType.DASHBOARDS)
+        .tags(["failwhale"])
+        .as_dropdown(False)
+        .include_vars(True)
+        .keep_time(True)
+    )
     # Left to right, wrapping before a panel would cross the grid's right edge (the SDK's own
     # placement lets a wide panel overflow it).
     x = y = row_h = 0
@@ -111,7 +142,10 @@ def write_all(spec: Spec, out: Path = OUT) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m dashboards.grafana", description="Write failwhale's Grafana dashboards (JSON) from dashboards/panels.yaml.")
+    p = argparse.ArgumentParser(
+        prog="python -m dashboards.grafana",
+        description="Write failwhale's Grafana dashboards (JSON) from dashboards/panels.yaml.",
+    )
     p.add_argument("--out", type=Path, default=OUT, help="folder for the JSON files (default: %(default)s)")
     args = p.parse_args(argv)
     try:

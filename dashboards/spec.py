@@ -102,7 +102,9 @@ class Spec(_Strict):
             seen.add(p.id)
             unknown = [d for d in p.dashboards if d not in boards]
             if unknown:
-                raise ValueError(f"panels[{i}] ({p.id}): unknown dashboard {unknown[0]!r}; known: {', '.join(sorted(boards))}")
+                raise ValueError(
+                    f"panels[{i}] ({p.id}): unknown dashboard {unknown[0]!r}; known: {', '.join(sorted(boards))}"
+                )
         return self
 
     def board(self, board_id: str) -> Board:
@@ -137,7 +139,21 @@ def default_spec() -> Spec:
 # Metric names in a PromQL expression: identifiers that are neither functions, keywords, label
 # names (inside braces or by/on/without lists) nor strings. Good enough for the spec's own
 # queries, which tests keep to the forms used here.
-_KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless", "offset", "bool", "inf", "nan"}
+_KEYWORDS = {
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "and",
+    "or",
+    "unless",
+    "offset",
+    "bool",
+    "inf",
+    "nan",
+}
 _STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'')
 _BRACES = re.compile(r"\{[^}]*\}")
 _GROUPING = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)")
@@ -154,7 +170,7 @@ def metric_names(expr: str) -> set[str]:
     text = re.sub(r"\boffset\s+\w+", "", text)
     names = set()
     for m in _IDENT.finditer(text):
-        function_call = text[m.end():].lstrip().startswith("(")
+        function_call = text[m.end() :].lstrip().startswith("(")
         if not function_call and m.group().lower() not in _KEYWORDS:
             names.add(m.group())
     return names

@@ -41,8 +41,12 @@ def sign_in_earlier(api_url: str, count: int, seed: int) -> int:
         for _ in range(count):
             username = f"user{rng.randrange(1, 5001):04d}"
             try:
-                resp = http.post(f"{api_url}/api/1.1/auth/login.json", json={"username": username, "password": "failwhale"},
-                                 headers={"User-Agent": APP_UA, "X-Client": "app"}, timeout=5)
+                resp = http.post(
+                    f"{api_url}/api/1.1/auth/login.json",
+                    json={"username": username, "password": "failwhale"},
+                    headers={"User-Agent": APP_UA, "X-Client": "app"},
+                    timeout=5,
+                )
                 token = resp.json().get("token") if resp.status_code == 200 else None
             except (requests.RequestException, ValueError):
                 token = None
@@ -79,8 +83,9 @@ class AppUser(Cohort):
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         reason: str | None = None
         for attempt in range(1 + self.retries):
-            with self.client.request(method, path, name=f"app {name}", headers=headers, json=body,
-                                     catch_response=True) as resp:
+            with self.client.request(
+                method, path, name=f"app {name}", headers=headers, json=body, catch_response=True
+            ) as resp:
                 reason = reason_for(resp.status_code, getattr(resp, "error", None))
                 if reason is None:
                     try:
@@ -102,8 +107,9 @@ class AppUser(Cohort):
 
     def login(self) -> None:
         journey = self.journey("login")
-        reason, data = self.call("POST", "/api/1.1/auth/login.json", "login",
-                                 {"username": self.username, "password": "failwhale"})
+        reason, data = self.call(
+            "POST", "/api/1.1/auth/login.json", "login", {"username": self.username, "password": "failwhale"}
+        )
         if reason is None and isinstance(data, dict) and data.get("token"):
             self.token = data["token"]
         else:

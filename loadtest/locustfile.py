@@ -36,31 +36,76 @@ def _options(parser) -> None:
     g.add_argument("--site-url", default="http://127.0.0.1:18080", help="the desktop site (web users start here)")
     g.add_argument("--api-url", default="http://127.0.0.1:18000", help="the API edge (the app calls it directly)")
     g.add_argument("--peak-users", type=int, default=30, help="users at the evening peak (default %(default)s)")
-    g.add_argument("--web-share", type=float, default=0.4, help="share of users on the desktop site, 0..1 (default %(default)s)")
-    g.add_argument("--shape", choices=["evening", "constant"], default="evening", help="load over time (default %(default)s)")
-    g.add_argument("--duration", type=float, default=360.0, help="seconds the load runs, then stops (default %(default)s)")
-    g.add_argument("--evening", type=float, default=0.0, metavar="SECONDS",
-                   help="seconds the evening curve spans; the load then stays at its last level until --duration "
-                        "(default: all of --duration)")
-    g.add_argument("--spawn-per-s", type=float, default=10.0, help="users started or stopped per second (default %(default)s)")
-    g.add_argument("--web-reloads", type=int, default=2, help="reloads a person tries on an error page (default %(default)s)")
-    g.add_argument("--web-login-share", type=float, default=0.5, help="share of web users who log in (default %(default)s)")
-    g.add_argument("--app-cache", choices=["on", "off"], default="on", help="app shows its last good copy when a refresh fails")
-    g.add_argument("--app-retries", type=int, default=3, help="app retries per call, with backoff (default %(default)s)")
-    g.add_argument("--app-jitter", choices=["on", "off"], default="on", help="randomise app backoff (off: synchronised retries)")
-    g.add_argument("--app-signed-in", type=float, default=0.6,
-                   help="share of app users who open the app already signed in from an earlier day (default %(default)s)")
-    g.add_argument("--think", type=float, nargs=2, default=[1.0, 4.0], metavar=("MIN", "MAX"),
-                   help="seconds a user waits between journeys, drawn evenly from MIN..MAX (default 1 4)")
+    g.add_argument(
+        "--web-share", type=float, default=0.4, help="share of users on the desktop site, 0..1 (default %(default)s)"
+    )
+    g.add_argument(
+        "--shape", choices=["evening", "constant"], default="evening", help="load over time (default %(default)s)"
+    )
+    g.add_argument(
+        "--duration", type=float, default=360.0, help="seconds the load runs, then stops (default %(default)s)"
+    )
+    g.add_argument(
+        "--evening",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="seconds the evening curve spans; the load then stays at its last level until --duration "
+        "(default: all of --duration)",
+    )
+    g.add_argument(
+        "--spawn-per-s", type=float, default=10.0, help="users started or stopped per second (default %(default)s)"
+    )
+    g.add_argument(
+        "--web-reloads", type=int, default=2, help="reloads a person tries on an error page (default %(default)s)"
+    )
+    g.add_argument(
+        "--web-login-share", type=float, default=0.5, help="share of web users who log in (default %(default)s)"
+    )
+    g.add_argument(
+        "--app-cache", choices=["on", "off"], default="on", help="app shows its last good copy when a refresh fails"
+    )
+    g.add_argument(
+        "--app-retries", type=int, default=3, help="app retries per call, with backoff (default %(default)s)"
+    )
+    g.add_argument(
+        "--app-jitter", choices=["on", "off"], default="on", help="randomise app backoff (off: synchronised retries)"
+    )
+    g.add_argument(
+        "--app-signed-in",
+        type=float,
+        default=0.6,
+        help="share of app users who open the app already signed in from an earlier day (default %(default)s)",
+    )
+    g.add_argument(
+        "--think",
+        type=float,
+        nargs=2,
+        default=[1.0, 4.0],
+        metavar=("MIN", "MAX"),
+        help="seconds a user waits between journeys, drawn evenly from MIN..MAX (default 1 4)",
+    )
     g.add_argument("--seed", type=int, default=0, help="seed for the users' random choices (default %(default)s)")
     g.add_argument("--metrics-port", type=int, default=0, help="serve journey metrics for Prometheus here (0: off)")
     g.add_argument("--metrics-host", default="127.0.0.1", help="address for --metrics-port (default %(default)s)")
-    g.add_argument("--hard-stop", type=float, default=15.0,
-                   help="quit this many seconds after --duration even if something hangs (default %(default)s)")
-    g.add_argument("--metrics-linger", type=float, default=2.5, help="seconds to keep serving metrics after the load ends, so Prometheus scrapes the final counts")
+    g.add_argument(
+        "--hard-stop",
+        type=float,
+        default=15.0,
+        help="quit this many seconds after --duration even if something hangs (default %(default)s)",
+    )
+    g.add_argument(
+        "--metrics-linger",
+        type=float,
+        default=2.5,
+        help="seconds to keep serving metrics after the load ends, so Prometheus scrapes the final counts",
+    )
     g.add_argument("--ledger-dir", default="", help="folder for the acknowledged-tweets ledger (empty: no ledger)")
-    g.add_argument("--ui-secret-file", default="",
-                   help="the web UI asks for user failwhale and the password in this file (empty: no password)")
+    g.add_argument(
+        "--ui-secret-file",
+        default="",
+        help="the web UI asks for user failwhale and the password in this file (empty: no password)",
+    )
 
 
 def _user_counts(environment) -> dict[str, int]:
@@ -104,7 +149,9 @@ def _init(environment, **_kw) -> None:
         try:
             start_http_server(opts.metrics_port, addr=opts.metrics_host, registry=registry)
         except OSError as e:
-            raise SystemExit(f"error: cannot serve journey metrics on {opts.metrics_host}:{opts.metrics_port}: {e.strerror or e}") from e
+            raise SystemExit(
+                f"error: cannot serve journey metrics on {opts.metrics_host}:{opts.metrics_port}: {e.strerror or e}"
+            ) from e
         log.info("journey metrics on http://%s:%d/metrics", opts.metrics_host, opts.metrics_port)
 
 
@@ -136,5 +183,11 @@ def _quitting(environment, **_kw) -> None:
         n = sum(outcomes.values())
         if n:
             ok = outcomes["ok"] / n
-            log.info("%s journeys: %d (ok %.1f%%, degraded %d, failed %d)", client, n, 100 * ok,
-                     outcomes["degraded"], outcomes["failed"])
+            log.info(
+                "%s journeys: %d (ok %.1f%%, degraded %d, failed %d)",
+                client,
+                n,
+                100 * ok,
+                outcomes["degraded"],
+                outcomes["failed"],
+            )

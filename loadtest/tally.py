@@ -22,7 +22,15 @@ CLIENTS = ("web", "app")
 JOURNEYS = ("home", "refresh", "login", "post_tweet", "notifications")
 OUTCOMES = ("ok", "degraded", "failed")
 # Why a journey was not ok: a small fixed set, from what the client saw.
-REASONS = ("rate_limited", "server_error", "timeout", "connection_error", "unauthorized", "client_error", "bad_response")
+REASONS = (
+    "rate_limited",
+    "server_error",
+    "timeout",
+    "connection_error",
+    "unauthorized",
+    "client_error",
+    "bad_response",
+)
 REPORT_CATEGORIES = ("website", "app", "server_connection")
 # Seconds: a cache hit on the app to a person who reloaded a broken page twice.
 JOURNEY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 40.0)
@@ -111,36 +119,43 @@ class TallyCollector:
     def collect(self) -> Iterator[Metric]:
         t = self.tally
         journeys = CounterMetricFamily(
-            "failwhale_journeys", "User journeys finished, by client, journey and outcome (ok, degraded, failed).",
+            "failwhale_journeys",
+            "User journeys finished, by client, journey and outcome (ok, degraded, failed).",
             labels=["client", "journey", "outcome"],
         )
         for (client, journey, outcome), n in t.journeys.items():
             journeys.add_metric([client, journey, outcome], n)
         reasons = CounterMetricFamily(
-            "failwhale_journey_problems", "Journeys that were not ok, by the reason the client saw.",
+            "failwhale_journey_problems",
+            "Journeys that were not ok, by the reason the client saw.",
             labels=["client", "journey", "reason"],
         )
         for key, n in t.reasons.items():
             reasons.add_metric(list(key), n)
         latency = HistogramMetricFamily(
-            "failwhale_journey_duration_seconds", "Time a journey took from the user's first tap to its end, retries included.",
+            "failwhale_journey_duration_seconds",
+            "Time a journey took from the user's first tap to its end, retries included.",
             labels=["client", "journey"],
         )
         for (client, journey), (total, buckets) in t.latency.items():
             latency.add_metric([client, journey], list(zip(_LE, accumulate(buckets), strict=True)), total)
         reports = CounterMetricFamily(
-            "failwhale_user_reports", "Problem reports filed by simulated users, Downdetector-style, by category.",
+            "failwhale_user_reports",
+            "Problem reports filed by simulated users, Downdetector-style, by category.",
             labels=["category"],
         )
         for category in REPORT_CATEGORIES:
             reports.add_metric([category], t.reports.get(category, 0))
         hurt = CounterMetricFamily(
-            "failwhale_users_hurt", "Simulated users who have had at least one failed journey, by client; each user counts once.",
+            "failwhale_users_hurt",
+            "Simulated users who have had at least one failed journey, by client; each user counts once.",
             labels=["client"],
         )
         for client in CLIENTS:
             hurt.add_metric([client], t.hurt.get(client, 0))
-        users = GaugeMetricFamily("failwhale_loadgen_users", "Simulated users running now, by client.", labels=["client"])
+        users = GaugeMetricFamily(
+            "failwhale_loadgen_users", "Simulated users running now, by client.", labels=["client"]
+        )
         for client, n in self.users().items():
             users.add_metric([client], n)
         yield from (journeys, reasons, latency, reports, hurt, users)

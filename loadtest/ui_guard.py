@@ -32,7 +32,9 @@ def allowed(authorization: object, secret: str | None) -> bool:
         return False
     username = getattr(authorization, "username", None) or ""
     password = getattr(authorization, "password", None) or ""
-    return hmac.compare_digest(username.encode(), USER.encode()) and hmac.compare_digest(password.encode(), secret.encode())
+    return hmac.compare_digest(username.encode(), USER.encode()) and hmac.compare_digest(
+        password.encode(), secret.encode()
+    )
 
 
 def guard(app, secret_file: str) -> None:
@@ -45,5 +47,8 @@ def guard(app, secret_file: str) -> None:
     def _require_secret():
         if allowed(request.authorization, secret):
             return None
-        return Response("Locust's UI needs user failwhale and the password in the lab's locust-ui.secret\n", 401,
-                        {"WWW-Authenticate": f'Basic realm="{REALM}"', "Content-Type": "text/plain; charset=utf-8"})
+        return Response(
+            "Locust's UI needs user failwhale and the password in the lab's locust-ui.secret\n",
+            401,
+            {"WWW-Authenticate": f'Basic realm="{REALM}"', "Content-Type": "text/plain; charset=utf-8"},
+        )

@@ -57,8 +57,9 @@ class WebUser(Cohort):
         path = call["path"]
         if call.get("query"):
             path += "?" + "&".join(f"{k}={v}" for k, v in call["query"].items())
-        with self.client.request(call["method"], path, name=f"web {call['name']}", headers=headers,
-                                 json=body, catch_response=True) as resp:
+        with self.client.request(
+            call["method"], path, name=f"web {call['name']}", headers=headers, json=body, catch_response=True
+        ) as resp:
             reason = reason_for(resp.status_code, getattr(resp, "error", None))
             data = None
             if reason is None:
@@ -102,7 +103,9 @@ class WebUser(Cohort):
         results = Group().map(lambda call: self._call(call, token)[0], page["calls"])
         return next((r for r in results if r is not None), None)
 
-    def persist(self, journey: Journey, attempt: Callable[[], str | None], give_up_on: frozenset[str] = frozenset()) -> bool:
+    def persist(
+        self, journey: Journey, attempt: Callable[[], str | None], give_up_on: frozenset[str] = frozenset()
+    ) -> bool:
         """A person who meets an error waits, tries again, and gives up after a few tries.
 
         ``attempt`` returns the reason it failed, or None. A success after a retry makes the
@@ -175,7 +178,9 @@ class WebUser(Cohort):
         username = f"user{self.rng.randrange(1, 5001):04d}"
 
         def press_login() -> str | None:
-            reason, data = self._call(manifest["actions"]["login"], None, {"username": username, "password": "failwhale"})
+            reason, data = self._call(
+                manifest["actions"]["login"], None, {"username": username, "password": "failwhale"}
+            )
             if reason is None:
                 if isinstance(data, dict) and data.get("token"):
                     self.session_token, self.screen_name = data["token"], username

@@ -20,7 +20,9 @@ from services.registry import build_app
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m services", description=__doc__.splitlines()[0])
     p.add_argument("--instance", required=True, help="instance name from the architecture file, e.g. api-1")
-    p.add_argument("--lab-config", type=Path, default=DEFAULT_LAB_CONFIG, help="lab config with the ports (default: %(default)s)")
+    p.add_argument(
+        "--lab-config", type=Path, default=DEFAULT_LAB_CONFIG, help="lab config with the ports (default: %(default)s)"
+    )
     p.add_argument("--architecture", type=Path, help="architecture file to start with (default: the lab config's)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {args.instance} %(levelname)s %(message)s")

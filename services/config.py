@@ -45,8 +45,10 @@ class LabConfig(BaseModel):
         if not address.is_loopback:
             # The backends trust the X-User header the API sets, and the control planes and
             # Prometheus speak plain HTTP: none of that may face a network.
-            raise ValueError(f"{v} is not a loopback address: every lab process would be reachable from other "
-                             "machines, its backends trusting any caller; use 127.0.0.1 or ::1")
+            raise ValueError(
+                f"{v} is not a loopback address: every lab process would be reachable from other "
+                "machines, its backends trusting any caller; use 127.0.0.1 or ::1"
+            )
         return v
 
     @field_validator("ports")

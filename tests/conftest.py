@@ -43,11 +43,12 @@ HOSTILE_YAML = {
     "alias bomb": (_billion_laughs(), "aliases are not allowed"),
     "5,000 levels of flow nesting": ("version: " + "[" * 5000 + "]" * 5000 + "\n", "nested more than 64 levels deep"),
     # Indented 5,000 deep, a file is 12 MB and refused by its size; 1,000 deep it is 0.5 MB.
-    "1,000 levels of block nesting": ("".join(" " * i + f"k{i}:\n" for i in range(1000)) + " " * 1000 + "v: 1\n",
-                                      "nested more than 64 levels deep"),
+    "1,000 levels of block nesting": (
+        "".join(" " * i + f"k{i}:\n" for i in range(1000)) + " " * 1000 + "v: 1\n",
+        "nested more than 64 levels deep",
+    ),
     "a file of 2 MB": ("version: v1\n" + "# padding\n" * 200_000, "a config file may have at most 1,000,000"),
 }
-
 
 
 @pytest.fixture
@@ -69,7 +70,9 @@ def lab_config(tmp_path: Path, arch: Architecture) -> LabConfig:
     data = tmp_path / "lab"
     data.mkdir()
     path = tmp_path / "lab.yaml"
-    path.write_text(yaml.safe_dump({"host": "127.0.0.1", "data_dir": str(data), "architecture": str(V1), "ports": ports}))
+    path.write_text(
+        yaml.safe_dump({"host": "127.0.0.1", "data_dir": str(data), "architecture": str(V1), "ports": ports})
+    )
     from services.config import load_lab_config
 
     return load_lab_config(path)

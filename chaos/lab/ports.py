@@ -30,5 +30,7 @@ def free_port_lab_config(folder: Path, architecture: Path | None = None) -> Path
     names = [*load_architecture(architecture).instance_kinds(), *AUX_PORTS]
     ports = dict(zip(names, free_ports(len(names)), strict=True))
     path = folder / "lab.yaml"
-    path.write_text(yaml.safe_dump({"data_dir": str(folder / "data"), "architecture": str(architecture), "ports": ports}))
+    path.write_text(
+        yaml.safe_dump({"data_dir": str(folder / "data"), "architecture": str(architecture), "ports": ports})
+    )
     return path

@@ -58,9 +58,18 @@ class LoadOptions:
 
     def args(self) -> list[str]:
         return [
-            "--peak-users", str(self.peak_users), "--web-share", str(self.web_share),
-            "--shape", self.shape, "--duration", str(self.duration_s), "--spawn-per-s", f"{self.spawn_per_s:g}",
-            *(("--evening", str(self.evening_s)) if self.evening_s else ()), *self.extra,
+            "--peak-users",
+            str(self.peak_users),
+            "--web-share",
+            str(self.web_share),
+            "--shape",
+            self.shape,
+            "--duration",
+            str(self.duration_s),
+            "--spawn-per-s",
+            f"{self.spawn_per_s:g}",
+            *(("--evening", str(self.evening_s)) if self.evening_s else ()),
+            *self.extra,
         ]
 
 
@@ -135,7 +144,8 @@ class Lab:
         arch_file = self.lab.data_path / "architecture.json"
         for name, kind in self.arch.instance_kinds().items():
             self.procs[name] = Proc(
-                name, kind,
+                name,
+                kind,
                 [py, "-m", "services", "--instance", name, *cfg_args, "--architecture", str(arch_file)],
                 f"{self.lab.url(name)}/readyz",
                 logs / f"{name}.log",
@@ -145,15 +155,21 @@ class Lab:
             raise LabError("Prometheus not found: run `make setup` (or `failwhale setup`), or set PROMETHEUS_BIN")
         prom_dir = self.lab.data_path / "prometheus"
         self.procs[PROMETHEUS] = Proc(
-            PROMETHEUS, PROMETHEUS,
-            prometheus.command(binary, prom_dir / "prometheus.yml", prom_dir / "data", self.lab.host, self.lab.port(PROMETHEUS)),
+            PROMETHEUS,
+            PROMETHEUS,
+            prometheus.command(
+                binary, prom_dir / "prometheus.yml", prom_dir / "data", self.lab.host, self.lab.port(PROMETHEUS)
+            ),
             f"{self.lab.url(PROMETHEUS)}/-/ready",
             logs / f"{PROMETHEUS}.log",
         )
         if DASHBOARD in self.lab.ports:
             self.procs[DASHBOARD] = Proc(
-                DASHBOARD, DASHBOARD, [py, "-m", "dashboards", *cfg_args],
-                f"{self.lab.url(DASHBOARD)}/readyz", logs / f"{DASHBOARD}.log",
+                DASHBOARD,
+                DASHBOARD,
+                [py, "-m", "dashboards", *cfg_args],
+                f"{self.lab.url(DASHBOARD)}/readyz",
+                logs / f"{DASHBOARD}.log",
             )
 
     def check_ports(self) -> None:
@@ -196,8 +212,10 @@ class Lab:
         except OSError:
             holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
             os.close(fd)
-            raise BadInput(f"{data}: another lab uses this data folder (pid {holder}): stop it, or give this lab "
-                           "its own data_dir in its lab config") from None
+            raise BadInput(
+                f"{data}: another lab uses this data folder (pid {holder}): stop it, or give this lab "
+                "its own data_dir in its lab config"
+            ) from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self._lock_fd = fd
@@ -226,8 +244,12 @@ class Lab:
 
     def _spawn(self, proc: Proc) -> None:
         popen = proc.popen = subprocess.Popen(
-            proc.cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            preexec_fn=die_with_parent, cwd=os.getcwd(),
+            proc.cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=die_with_parent,
+            cwd=os.getcwd(),
         )
         assert popen.stdout is not None  # stdout=PIPE
         proc.log = CappedLog(proc.log_path, self.log_cap_bytes)
@@ -246,7 +268,9 @@ class Lab:
                 if _is_ready(proc.ready_url):
                     pending.remove(name)
             if pending and time.monotonic() > deadline:
-                raise LabError(f"not ready after {timeout_s:.0f}s: {', '.join(pending)} (see {self.lab.data_path / 'logs'})")
+                raise LabError(
+                    f"not ready after {timeout_s:.0f}s: {', '.join(pending)} (see {self.lab.data_path / 'logs'})"
+                )
             if pending:
                 time.sleep(0.1)
 
@@ -263,12 +287,26 @@ class Lab:
         run_dir = run_dir or self.lab.data_path / "load"
         run_dir.mkdir(parents=True, exist_ok=True)
         cmd = [
-            sys.executable, "-m", "locust", "-f", str(LOCUSTFILE),
-            "--site-url", self.lab.url("web"), "--api-url", self.lab.url("edge"),
-            "--metrics-port", str(self.lab.port("loadgen-metrics")), "--metrics-host", self.lab.host,
-            "--ledger-dir", str(run_dir / "ledger"), "--csv", str(run_dir / "locust"),
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            str(LOCUSTFILE),
+            "--site-url",
+            self.lab.url("web"),
+            "--api-url",
+            self.lab.url("edge"),
+            "--metrics-port",
+            str(self.lab.port("loadgen-metrics")),
+            "--metrics-host",
+            self.lab.host,
+            "--ledger-dir",
+            str(run_dir / "ledger"),
+            "--csv",
+            str(run_dir / "locust"),
             # The locustfile quits by itself shortly after the shape ends (--hard-stop).
-            "--stop-timeout", "5",
+            "--stop-timeout",
+            "5",
             *opts.args(),
         ]
         if opts.headless:
@@ -276,8 +314,15 @@ class Lab:
         else:
             # Its UI retargets the load on a plain form POST: it takes a password, new every start.
             write_private(self.ui_secret_path, secrets.token_urlsafe(18) + "\n")
-            cmd += ["--web-host", self.lab.host, "--web-port", str(self.lab.port("locust")), "--autostart",
-                    "--ui-secret-file", str(self.ui_secret_path)]
+            cmd += [
+                "--web-host",
+                self.lab.host,
+                "--web-port",
+                str(self.lab.port("locust")),
+                "--autostart",
+                "--ui-secret-file",
+                str(self.ui_secret_path),
+            ]
         if opts.workers:
             cmd += ["--processes", str(opts.workers)]
         proc = Proc(LOADGEN, LOADGEN, cmd, "", self.lab.data_path / "logs" / f"{LOADGEN}.log")
@@ -324,8 +369,11 @@ class Lab:
 
     def dead(self) -> list[str]:
         """Lab processes that have exited on their own (the load generator ends by design)."""
-        return [p.name for p in self.procs.values()
-                if p.name != LOADGEN and p.popen is not None and p.popen.poll() is not None]
+        return [
+            p.name
+            for p in self.procs.values()
+            if p.name != LOADGEN and p.popen is not None and p.popen.poll() is not None
+        ]
 
     def stop(self) -> int:
         """Stop every process this lab started; returns how many were running."""

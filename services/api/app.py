@@ -91,8 +91,12 @@ async def _identify(request: web.Request, route: Route) -> str:
     else:
         checks["verified"].inc()
         resp = await app[UPSTREAM].call(
-            arch.api.upstreams["auth"], "POST", "/internal/verify", name="auth",
-            body=dumps({"token": token}), headers={"Content-Type": "application/json", **_client_headers(request)},
+            arch.api.upstreams["auth"],
+            "POST",
+            "/internal/verify",
+            name="auth",
+            body=dumps({"token": token}),
+            headers={"Content-Type": "application/json", **_client_headers(request)},
         )
         if resp.status != 200:
             raise PassThrough(resp)
@@ -137,8 +141,13 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
         headers["Authorization"] = request.headers["Authorization"]
     body = await request.read() if request.can_read_body else None
     resp = await request.app[UPSTREAM].call(
-        upstream, request.method, route.upstream_path.format(**params), name=route.upstream,
-        body=body, query=request.rel_url.raw_query_string, headers=headers,
+        upstream,
+        request.method,
+        route.upstream_path.format(**params),
+        name=route.upstream,
+        body=body,
+        query=request.rel_url.raw_query_string,
+        headers=headers,
     )
     if route.revokes_token and resp.status < 300:
         # Other replicas may trust the token until their cache entry lapses, as in real fleets.

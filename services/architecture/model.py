@@ -210,8 +210,10 @@ class Architecture(_Model):
         """
         if k <= 0:
             raise ValueError(f"scale must be above 0, not {k:g}")
-        backends = {name: b.scaled(k) if isinstance(b, (AuthBackend, TimelineBackend)) else b
-                    for name, b in self.backends.items()}
+        backends = {
+            name: b.scaled(k) if isinstance(b, (AuthBackend, TimelineBackend)) else b
+            for name, b in self.backends.items()
+        }
         return self.model_copy(update={"backends": backends})
 
 

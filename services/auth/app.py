@@ -63,7 +63,9 @@ class AuthMetrics:
 
 
 class AuthState:
-    def __init__(self, instance: str, arch: Architecture, metrics: AuthMetrics, faults: FaultStore | None = None) -> None:
+    def __init__(
+        self, instance: str, arch: Architecture, metrics: AuthMetrics, faults: FaultStore | None = None
+    ) -> None:
         self.instance = instance
         self.metrics = metrics
         self.faults = faults or FaultStore()
@@ -181,7 +183,13 @@ async def verify(request: web.Request) -> web.Response:
         raise BadRequest("Verify needs a 'token' string")
     state.limit("verify")
     sess = state.resolve(token)
-    return json_response({"user": sess.user, "kind": "guest" if sess.user == GUEST else "user", "expires_in": round(sess.expires - time.monotonic())})
+    return json_response(
+        {
+            "user": sess.user,
+            "kind": "guest" if sess.user == GUEST else "user",
+            "expires_in": round(sess.expires - time.monotonic()),
+        }
+    )
 
 
 async def exchange_session(request: web.Request) -> web.Response:

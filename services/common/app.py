@@ -334,8 +334,9 @@ def _lease_s(body: dict[str, Any]) -> float:
     value = body["lease_s"]
     # bool is an int to Python, but `"lease_s": true` is a mistake, not one second.
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= MAX_LEASE_S:
-        raise BadRequest(f"lease_s must be a number of seconds above 0 and at most {MAX_LEASE_S:g}, "
-                         f"not {_shown(value)}")
+        raise BadRequest(
+            f"lease_s must be a number of seconds above 0 and at most {MAX_LEASE_S:g}, not {_shown(value)}"
+        )
     return float(value)
 
 
@@ -353,7 +354,9 @@ def lapse_if_due(app: web.Application) -> Architecture | None:
         metrics = app[METRICS]
         metrics.set_version(state.current.version)
         metrics.architecture_lease_lapses.inc()
-        log.warning("%s: lease on architecture %s lapsed; back on %s", ctx.instance, left.version, state.current.version)
+        log.warning(
+            "%s: lease on architecture %s lapsed; back on %s", ctx.instance, left.version, state.current.version
+        )
     return left
 
 
@@ -363,9 +366,14 @@ async def get_architecture(request: web.Request) -> web.Response:
     lapse_if_due(request.app)
     state = request.app[CONTEXT].architecture
     # The whole document too, so a change can start from what runs now (a workshop's levers).
-    return json_response({"version": state.current.version, "baseline": state.baseline.version,
-                              "lease_expires_in_s": _expires_in(state),
-                              "architecture": state.current.model_dump(mode="json")})
+    return json_response(
+        {
+            "version": state.current.version,
+            "baseline": state.baseline.version,
+            "lease_expires_in_s": _expires_in(state),
+            "architecture": state.current.model_dump(mode="json"),
+        }
+    )
 
 
 async def put_architecture(request: web.Request) -> web.Response:
@@ -419,7 +427,9 @@ async def renew_architecture(request: web.Request) -> web.Response:
         return json_response({"version": version, "lease_expires_in_s": _expires_in(state)})
     running = state.current.version
     if running != version:
-        message = f"{ctx.instance} runs architecture {running}, not {version}: its lease lapsed or another change replaced it"
+        message = (
+            f"{ctx.instance} runs architecture {running}, not {version}: its lease lapsed or another change replaced it"
+        )
     else:
         message = f"{ctx.instance} runs its baseline architecture {running}: nothing to renew"
     return json_response({**error_body(message, 0), "version": running}, status=409)
@@ -453,8 +463,13 @@ async def cache_op(request: web.Request) -> web.Response:
 
 
 # What an injected error says: the words the real API used for these statuses.
-_FAULT_MESSAGES = {429: "Rate limit exceeded", 500: "Internal error", 502: "Upstream error",
-                   503: "Over capacity", 504: "Upstream timed out"}
+_FAULT_MESSAGES = {
+    429: "Rate limit exceeded",
+    500: "Internal error",
+    502: "Upstream error",
+    503: "Over capacity",
+    504: "Upstream timed out",
+}
 
 
 def _fault_view(f, now: float) -> dict[str, Any]:
@@ -477,8 +492,9 @@ async def add_faults(request: web.Request) -> web.Response:
         raise BadRequest("Body needs a non-empty 'faults' list")
     active = len(request.app[FAULTS].active())
     if active + len(raw) > MAX_ACTIVE_FAULTS:
-        raise BadRequest(f"A process holds at most {MAX_ACTIVE_FAULTS} active faults: "
-                         f"{active} active, {len(raw)} more asked for")
+        raise BadRequest(
+            f"A process holds at most {MAX_ACTIVE_FAULTS} active faults: {active} active, {len(raw)} more asked for"
+        )
     specs = []
     for i, item in enumerate(raw):
         try:
@@ -487,7 +503,9 @@ async def add_faults(request: web.Request) -> web.Response:
             raise BadRequest(str(e)) from e
     added = request.app[FAULTS].add_all(specs)
     now = time.monotonic()
-    log.warning("%s: %d fault(s) applied: %s", request.app[CONTEXT].instance, len(added), ", ".join(f.spec.kind for f in added))
+    log.warning(
+        "%s: %d fault(s) applied: %s", request.app[CONTEXT].instance, len(added), ", ".join(f.spec.kind for f in added)
+    )
     return json_response({"faults": [_fault_view(f, now) for f in added]}, status=201)
 
 
@@ -527,7 +545,9 @@ async def _lease_ctx(app: web.Application) -> AsyncIterator[None]:
                 # A listener failed on the way back. The process runs its baseline regardless (the
                 # lease is cleared first), so say so, and the loop lives on for later leases.
                 app[METRICS].set_version(app[CONTEXT].arch.version)
-                log.exception("%s: a listener failed while a lapsed lease went back to the baseline", app[CONTEXT].instance)
+                log.exception(
+                    "%s: a listener failed while a lapsed lease went back to the baseline", app[CONTEXT].instance
+                )
 
     task = asyncio.create_task(loop())
     yield

@@ -187,8 +187,11 @@ class FaultCollector:
         return iter(())
 
     def collect(self):
-        g = GaugeMetricFamily("failwhale_faults_active", "Faults this process suffers now, by kind (each lapses by its TTL).",
-                              labels=["service", "replica", "kind"])
+        g = GaugeMetricFamily(
+            "failwhale_faults_active",
+            "Faults this process suffers now, by kind (each lapses by its TTL).",
+            labels=["service", "replica", "kind"],
+        )
         active = self.store.active()
         for kind in KINDS:
             g.add_metric([self.service, self.replica, kind], sum(1 for f in active if f.spec.kind == kind))

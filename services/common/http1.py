@@ -66,7 +66,9 @@ def _quote_target(target: str) -> str:
     return _UNSAFE_TARGET.sub(lambda m: f"%{ord(m.group()):02X}", target)
 
 
-def encode_request(method: str, host: str, port: int, target: str, headers: Mapping[str, str], body: bytes | None) -> bytes:
+def encode_request(
+    method: str, host: str, port: int, target: str, headers: Mapping[str, str], body: bytes | None
+) -> bytes:
     """The request's bytes: request line, Host, the given headers, Content-Length, body."""
     authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     if _UNSAFE_TARGET.search(target):

@@ -165,7 +165,9 @@ class _HttpRequestCollector:
         for (route, method, code, client), series in list(self.m._http.items()):
             requests.add_metric([s, r, route, method, str(code), client], sum(series[1:]))
             agg = by_series.get((route, method, client))
-            by_series[(route, method, client)] = series[:] if agg is None else [a + b for a, b in zip(agg, series, strict=True)]
+            by_series[(route, method, client)] = (
+                series[:] if agg is None else [a + b for a, b in zip(agg, series, strict=True)]
+            )
         for (route, method, client), (total, *buckets) in by_series.items():
             latency.add_metric([s, r, route, method, client], list(zip(_LE, accumulate(buckets), strict=True)), total)
         yield requests

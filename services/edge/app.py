@@ -104,8 +104,13 @@ async def route(request: web.Request) -> web.StreamResponse:
         upstream = pool.upstream(replica, edge.timeout_s)
         try:
             resp = await client.call(
-                upstream, request.method, request.rel_url.raw_path, name=replica.name,
-                body=body, query=request.rel_url.raw_query_string, headers=headers,
+                upstream,
+                request.method,
+                request.rel_url.raw_path,
+                name=replica.name,
+                body=body,
+                query=request.rel_url.raw_query_string,
+                headers=headers,
             )
         except (UpstreamError, UpstreamTimeout) as e:
             pool.failed(replica, edge.eject_after_failures, edge.eject_for_s)

@@ -79,8 +79,12 @@ async def _recent_tweets(request: web.Request | web.Application, cfg: TimelineBa
     # A warm-up has no request: it calls as nobody's client.
     app, headers = (request.app, request.headers) if isinstance(request, web.Request) else (request, {})
     resp = await app[UPSTREAM].call(
-        cfg.tweets, "GET", "/internal/tweets/recent", name="tweets",
-        query=f"limit={limit}", headers=headers,
+        cfg.tweets,
+        "GET",
+        "/internal/tweets/recent",
+        name="tweets",
+        query=f"limit={limit}",
+        headers=headers,
     )
     if resp.status != 200:
         raise UpstreamError(f"tweets answered {resp.status}")
@@ -136,6 +140,7 @@ async def _warm(app: web.Application) -> int:
             tweets = await _recent_tweets(app, cfg, count)
             await asyncio.sleep(cfg.build_ms / 1000)
             return tweets
+
         try:
             await _lookup(app, key, build, force=True)  # a failed build leaves the old entry as it was
         except ServiceError:  # over capacity, or tweets failed: that entry stays cold

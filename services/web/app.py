@@ -37,8 +37,13 @@ async def api_proxy(request: web.Request) -> web.StreamResponse:
     upstream = request.app[CONTEXT].arch.web.api
     body = await request.read() if request.can_read_body else None
     resp = await request.app[UPSTREAM].call(
-        upstream, request.method, request.rel_url.raw_path, name="edge",
-        body=body, query=request.rel_url.raw_query_string, headers=forward_headers(request),
+        upstream,
+        request.method,
+        request.rel_url.raw_path,
+        name="edge",
+        body=body,
+        query=request.rel_url.raw_query_string,
+        headers=forward_headers(request),
     )
     return respond(resp)
 

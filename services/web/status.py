@@ -124,10 +124,14 @@ async def post_update(request: web.Request) -> web.Response:
 async def status_html(request: web.Request) -> web.Response:
     data = request.app[STATUS].as_json()
     colour = {"operational": "#1a7f37", "incident": "#b42318"}.get(data["status"], "#b35900")
-    rows = "".join(f"<tr><td>{html.escape(n)}</td><td>{html.escape(s)}</td></tr>" for n, s in data["components"].items())
+    rows = "".join(
+        f"<tr><td>{html.escape(n)}</td><td>{html.escape(s)}</td></tr>" for n, s in data["components"].items()
+    )
     posts = "".join(
         f"<li><b>{html.escape(u['state'].capitalize())}</b> ({time.strftime('%H:%M:%S', time.localtime(u['at']))}): "
-        f"{html.escape(u['text'])}</li>" for u in data["updates"])
+        f"{html.escape(u['text'])}</li>"
+        for u in data["updates"]
+    )
     page = (
         "<!doctype html><html lang=en><head><meta charset=utf-8><title>Status</title>"
         "<meta http-equiv=refresh content=5></head><body style='font-family:sans-serif;max-width:40em;margin:2em auto'>"

@@ -17,8 +17,9 @@ def run_bench(module: str, *args: str, timeout_s: float) -> subprocess.Completed
     started, as it does on Ctrl-C, and the test fails with what it printed.
     """
     cmd = [sys.executable, "-m", f"bench.{module}", *args]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         out, err = proc.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
@@ -40,7 +41,7 @@ def figure(text: str) -> float:
 def is_quotient(printed: float, places: int, num: float, den: float, num_step: float = 1, den_step: float = 1) -> bool:
     """Whether ``printed`` (``places`` decimals) can be num / den, when num and den were printed
     rounded to ``num_step`` and ``den_step``: the report's ratios must agree with its table."""
-    slack = 0.5 * 10 ** -places
+    slack = 0.5 * 10**-places
     lo = (num - num_step / 2) / (den + den_step / 2)
     hi = (num + num_step / 2) / (den - den_step / 2)
     return lo - slack <= printed <= hi + slack

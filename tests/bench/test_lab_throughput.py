@@ -14,8 +14,11 @@ pytestmark = pytest.mark.integration
 NUM = r"([\d,]+(?:\.\d+)?)"
 # run, users, window, requests, req/s, 5 s min..max, p50 ms, p99 ms, failed, journeys ok
 ROW = re.compile(rf"^(lab|ceiling) +(\d+) +(\d+)s +{NUM} +{NUM} +(\S+) +{NUM} +{NUM} +{NUM}%  (.+)$", re.M)
-RATIO = re.compile(rf"^lab: {NUM} req/s at p99 {NUM} ms; ceiling: {NUM} req/s at p99 {NUM} ms; "
-                   r"ratio lab / ceiling (\d+\.\d{3})$", re.M)
+RATIO = re.compile(
+    rf"^lab: {NUM} req/s at p99 {NUM} ms; ceiling: {NUM} req/s at p99 {NUM} ms; "
+    r"ratio lab / ceiling (\d+\.\d{3})$",
+    re.M,
+)
 
 
 def test_smoke_run_prints_both_runs_and_the_ratio():

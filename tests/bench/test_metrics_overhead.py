@@ -15,7 +15,9 @@ VARIANTS = ("bare", "naive", "chaos", "failwhale")
 NUM = r"([\d,]+(?:\.\d+)?)"
 # variant, req/s, min .. max, p99 ms, vs bare, server CPU us/req, vs bare
 ROW = re.compile(rf"^(\w+) +{NUM} +{NUM} \.\. {NUM} +{NUM} +{NUM} +{NUM} +{NUM}$", re.M)
-VERDICT = re.compile(r"^failwhale metrics keep (\d\.\d\d) of bare aiohttp \(target >= 0\.95\): (OK|BELOW TARGET)$", re.M)
+VERDICT = re.compile(
+    r"^failwhale metrics keep (\d\.\d\d) of bare aiohttp \(target >= 0\.95\): (OK|BELOW TARGET)$", re.M
+)
 
 
 def test_smoke_run_prints_every_variant_and_the_judgements():
@@ -42,8 +44,12 @@ def test_smoke_run_prints_every_variant_and_the_judgements():
         assert verdict[2] == ("OK" if kept > 0.95 else "BELOW TARGET"), out
     assert re.search(r"^naive prometheus-client middleware keeps \d\.\d\d of bare aiohttp$", out, re.M), out
     assert re.search(r"^by server CPU per request: naive keeps \d\.\d\d, failwhale keeps \d\.\d\d$", out, re.M), out
-    assert re.search(r"^the idle fault middleware keeps \d\.\d{3} of bare aiohttp, \d\.\d{3} by CPU "
-                     r"\(target >= 0\.98\): (OK|BELOW TARGET)$", out, re.M), out
+    assert re.search(
+        r"^the idle fault middleware keeps \d\.\d{3} of bare aiohttp, \d\.\d{3} by CPU "
+        r"\(target >= 0\.98\): (OK|BELOW TARGET)$",
+        out,
+        re.M,
+    ), out
     # The verdicts of a 2 s run mean nothing, and the output says so.
     assert "smoke run:" in out
 

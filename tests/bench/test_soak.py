@@ -12,7 +12,9 @@ pytestmark = pytest.mark.integration
 
 PROCESSES = ("web", "edge", "api-1", "api-2", "api-3", "api-4", "auth", "timeline", "tweets", "notifications")
 # process, RSS early, RSS end, growth, log size
-ROW = re.compile(r"^(\S+) +([\d.]+ (?:MiB|KiB)) +([\d.]+ (?:MiB|KiB)) +([+-][\d.]+%) +([\d.]+ (?:MiB|KiB))(?:  <- .+)?$", re.M)
+ROW = re.compile(
+    r"^(\S+) +([\d.]+ (?:MiB|KiB)) +([\d.]+ (?:MiB|KiB)) +([+-][\d.]+%) +([\d.]+ (?:MiB|KiB))(?:  <- .+)?$", re.M
+)
 
 
 def test_smoke_run_plays_a_cycle_and_prints_every_process():

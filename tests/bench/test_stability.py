@@ -43,19 +43,32 @@ def headline_summary(web: float = 0.9542, logins: float = 0.62, posts: float = 0
             e["measured"], e["held"] = web, web >= 0.5
     if not all(e["held"] for e in s["expectations"]):
         s["verdict"] = "deviated"
-        s["problems"] = [f"expectation '{e['name']}' measured {e['measured']} (wanted {e['bound']})"
-                         for e in s["expectations"] if not e["held"]]
+        s["problems"] = [
+            f"expectation '{e['name']}' measured {e['measured']} (wanted {e['bound']})"
+            for e in s["expectations"]
+            if not e["held"]
+        ]
     return s
 
 
-def as_runs(tmp_path: Path, summaries: list[dict[str, Any] | None], seconds: list[float] | None = None) -> list[stability.Run]:
+def as_runs(
+    tmp_path: Path, summaries: list[dict[str, Any] | None], seconds: list[float] | None = None
+) -> list[stability.Run]:
     """Runs whose summary.json the runner wrote (None: a run that crashed before writing one)."""
     runs = []
     for i, s in enumerate(summaries, 1):
         took = seconds[i - 1] if seconds else 60.0 + i
         if s is None:
-            runs.append(stability.Run(i, 1, took, None, log=f"logs/run-{i:02d}.log",
-                                      tail=["starting 12 processes", "error: not ready after 12s: web, edge"]))
+            runs.append(
+                stability.Run(
+                    i,
+                    1,
+                    took,
+                    None,
+                    log=f"logs/run-{i:02d}.log",
+                    tail=["starting 12 processes", "error: not ready after 12s: web, edge"],
+                )
+            )
             continue
         folder = write_run(tmp_path / f"twitter-2022-12-28-{i:02d}", s, None)
         read = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
@@ -102,17 +115,34 @@ def test_mean_sd_min_max_are_over_the_runs_with_the_sample_sd(tmp_path):
     assert (web["min"], web["max"]) == (0.90, 1.00)
     # As printed: figure, phase, bound, runs, mean, sd, min, max, held.
     assert line_of(stability.format_table(table), "web failure ratio") == [
-        "web failure ratio", "outage", "-", "3", "0.950", "0.050", "0.900", "1.000", "-"]
+        "web failure ratio",
+        "outage",
+        "-",
+        "3",
+        "0.950",
+        "0.050",
+        "0.900",
+        "1.000",
+        "-",
+    ]
 
 
 def test_the_main_figures_come_from_the_focus_phase_and_the_headline_expectations(tmp_path):
     reports = [{"website": 17, "app": 3, "server_connection": 0}, {"website": 24, "app": 6, "server_connection": 0}]
-    summaries = [headline_summary(logins=0.6, posts=0.3, user_reports=reports[0]),
-                 headline_summary(logins=0.2, posts=0.5, user_reports=reports[1])]
+    summaries = [
+        headline_summary(logins=0.6, posts=0.3, user_reports=reports[0]),
+        headline_summary(logins=0.2, posts=0.5, user_reports=reports[1]),
+    ]
     table = stability.build_table(as_runs(tmp_path, summaries))
     assert [r["figure"] for r in table["rows"] if r["kind"] == "main"] == [
-        "web failure ratio", "app failure ratio", "website share of user reports", "user reports",
-        "logins answered 429", "posts failing", "users hurt"]
+        "web failure ratio",
+        "app failure ratio",
+        "website share of user reports",
+        "user reports",
+        "logins answered 429",
+        "posts failing",
+        "users hurt",
+    ]
     assert row(table, "app failure ratio")["values"] == [0.0368, 0.0368]
     assert row(table, "website share of user reports")["values"] == pytest.approx([17 / 20, 24 / 30])
     assert row(table, "user reports")["values"] == [20, 30]
@@ -124,7 +154,8 @@ def test_the_main_figures_come_from_the_focus_phase_and_the_headline_expectation
     assert line_of(text, "user reports") == ["user reports", "outage", "-", "2", "25", "7.1", "20", "30", "-"]
     # Every expectation also has its own row, in the summary's order.
     assert [r["figure"] for r in table["rows"] if r["kind"] == "expectation"] == [
-        e["name"] for e in summaries[0]["expectations"]]
+        e["name"] for e in summaries[0]["expectations"]
+    ]
 
 
 def test_a_scenario_without_the_headline_expectations_has_no_rows_for_them(tmp_path):
@@ -151,7 +182,8 @@ def test_a_crashed_run_counts_as_not_held_and_shows_its_exit_code_and_last_lines
     assert "run 2 crashed (exit code 1, no summary.json)" in text
     assert "    error: not ready after 12s: web, edge" in text
     assert stability.progress_line(runs[1], 3) == (
-        "run 2 of 3: CRASHED in 14 s (exit code 1): error: not ready after 12s: web, edge")
+        "run 2 of 3: CRASHED in 14 s (exit code 1): error: not ready after 12s: web, edge"
+    )
 
 
 def test_one_run_has_no_sd_and_wall_time_is_a_row(tmp_path):
@@ -180,7 +212,8 @@ def test_a_progress_line_names_the_verdict_the_time_and_the_key_figures(tmp_path
     held, deviated = as_runs(tmp_path, [headline_summary(), headline_summary(web=0.45)], seconds=[61.4, 59.6])
     assert stability.progress_line(held, 10) == (
         "run 1 of 10: HELD in 61 s | web failed 0.954, app failed 0.037, website share 0.850 of 20 reports, "
-        "logins answered 429 0.620, posts failing 0.350, users hurt 46")
+        "logins answered 429 0.620, posts failing 0.350, users hurt 46"
+    )
     line = stability.progress_line(deviated, 10)
     assert line.startswith("run 2 of 10: DEVIATED in 60 s | web failed 0.450,")
     assert line.endswith(f"| not held: {WEB_EXPECTATION} (0.450, wanted >= 0.5)")
@@ -188,8 +221,13 @@ def test_a_progress_line_names_the_verdict_the_time_and_the_key_figures(tmp_path
 
 def test_a_summary_with_no_measurements_gives_dashes_not_errors(tmp_path):
     # The runner writes this when the steady state never held: no timeline, so no phases.
-    s = make_summary() | {"phases": {}, "expectations": [], "users_hurt": {}, "verdict": "deviated",
-                          "problems": ["steady state did not hold before the timeline"]}
+    s = make_summary() | {
+        "phases": {},
+        "expectations": [],
+        "users_hurt": {},
+        "verdict": "deviated",
+        "problems": ["steady state did not hold before the timeline"],
+    }
     (run,) = as_runs(tmp_path, [s])
     table = stability.build_table([run])
     assert all(r["runs"] == 0 for r in table["rows"])
@@ -197,12 +235,15 @@ def test_a_summary_with_no_measurements_gives_dashes_not_errors(tmp_path):
     assert stability.progress_line(run, 1).endswith("| not held: steady state did not hold before the timeline")
 
 
-@pytest.mark.parametrize("argv, says", [
-    (["--runs", "0"], "error: argument --runs: 0 is out of range: use a whole number from 1 to 1000"),
-    (["--runs", "two"], "error: argument --runs: 'two' is not a whole number from 1 to 1000"),
-    (["--scale", "0"], "error: argument --scale: 0 is out of range: use a number above 0"),
-    (["--scale", "-2"], "error: argument --scale: -2 is out of range: use a number above 0"),
-])
+@pytest.mark.parametrize(
+    "argv, says",
+    [
+        (["--runs", "0"], "error: argument --runs: 0 is out of range: use a whole number from 1 to 1000"),
+        (["--runs", "two"], "error: argument --runs: 'two' is not a whole number from 1 to 1000"),
+        (["--scale", "0"], "error: argument --scale: 0 is out of range: use a number above 0"),
+        (["--scale", "-2"], "error: argument --scale: -2 is out of range: use a number above 0"),
+    ],
+)
 def test_bad_options_are_one_line_and_exit_2(argv, says, capsys):
     with pytest.raises(SystemExit) as e:
         stability.main(argv)
@@ -211,11 +252,16 @@ def test_bad_options_are_one_line_and_exit_2(argv, says, capsys):
     assert out == "" and err.splitlines() == [says + " (see --help)"]
 
 
-@pytest.mark.parametrize("argv, says", [
-    (["--scenario", "no-such-scenario"], "error: no scenario named 'no-such-scenario' (known: "),
-    (["--scenario", str(ROOT / "tests" / "chaos" / "data" / "quick.yaml")],
-     "error: quick: the scenario has no quick variant: add --full"),
-])
+@pytest.mark.parametrize(
+    "argv, says",
+    [
+        (["--scenario", "no-such-scenario"], "error: no scenario named 'no-such-scenario' (known: "),
+        (
+            ["--scenario", str(ROOT / "tests" / "chaos" / "data" / "quick.yaml")],
+            "error: quick: the scenario has no quick variant: add --full",
+        ),
+    ],
+)
 def test_a_scenario_it_cannot_play_is_one_line_and_exit_2(argv, says, capsys, tmp_path):
     assert stability.main([*argv, "--out", str(tmp_path / "out")]) == 2
     out, err = capsys.readouterr()

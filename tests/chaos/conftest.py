@@ -23,16 +23,36 @@ RUN_NAME = "twitter-2022-12-28-20261121T222934"
 DURATION = 180.0
 
 
-def _phase(start: float, end: float, web: dict[str, Any], app: dict[str, Any], reports: dict[str, int],
-           reasons: dict[str, dict[str, int]] | None = None) -> dict[str, Any]:
-    return {"start": start, "end": end, "web": web, "app": app, "user_reports": reports, "health_checks": 1.0,
-            "reasons": reasons or {"web": {}, "app": {}}}
+def _phase(
+    start: float,
+    end: float,
+    web: dict[str, Any],
+    app: dict[str, Any],
+    reports: dict[str, int],
+    reasons: dict[str, dict[str, int]] | None = None,
+) -> dict[str, Any]:
+    return {
+        "start": start,
+        "end": end,
+        "web": web,
+        "app": app,
+        "user_reports": reports,
+        "health_checks": 1.0,
+        "reasons": reasons or {"web": {}, "app": {}},
+    }
 
 
 def _client(journeys: int, ok: int, degraded: int, failed: int, users_hurt: int) -> dict[str, Any]:
-    return {"journeys": journeys, "ok": ok, "degraded": degraded, "failed": failed,
-            "failure_ratio": round(failed / journeys, 4), "degraded_ratio": round(degraded / journeys, 4),
-            "ok_ratio": round(ok / journeys, 4), "users_hurt": users_hurt}
+    return {
+        "journeys": journeys,
+        "ok": ok,
+        "degraded": degraded,
+        "failed": failed,
+        "failure_ratio": round(failed / journeys, 4),
+        "degraded_ratio": round(degraded / journeys, 4),
+        "ok_ratio": round(ok / journeys, 4),
+        "users_hurt": users_hurt,
+    }
 
 
 def make_summary() -> dict[str, Any]:
@@ -40,36 +60,76 @@ def make_summary() -> dict[str, Any]:
     return {
         "scenario": "twitter-2022-12-28",
         "title": "2022-12-28: a backend architecture change takes the website down",
-        "verdict": "held", "problems": [], "speed": 2.0, "duration": DURATION,
+        "verdict": "held",
+        "problems": [],
+        "speed": 2.0,
+        "duration": DURATION,
         "phases": {
             "baseline": _phase(0.0, 10.0, _client(23, 23, 0, 0, 0), _client(39, 39, 0, 0, 0), dict(quiet)),
-            "outage": _phase(25.0, 130.0, _client(131, 4, 2, 125, 38), _client(380, 314, 52, 14, 5),
-                             {"website": 17, "app": 3, "server_connection": 0},
-                             {"web": {"rate_limited": 120, "timeout": 5, "server_error": 2},
-                              "app": {"rate_limited": 50, "timeout": 16}}),
+            "outage": _phase(
+                25.0,
+                130.0,
+                _client(131, 4, 2, 125, 38),
+                _client(380, 314, 52, 14, 5),
+                {"website": 17, "app": 3, "server_connection": 0},
+                {
+                    "web": {"rate_limited": 120, "timeout": 5, "server_error": 2},
+                    "app": {"rate_limited": 50, "timeout": 16},
+                },
+            ),
             "recovery": _phase(150.0, 180.0, _client(89, 89, 0, 0, 0), _client(131, 131, 0, 0, 0), dict(quiet)),
         },
         "user_reports": {"website": 18, "app": 3, "server_connection": 0},
-        "health_checks": 1.0, "acked_tweets": 81, "lost_tweets": 0,
+        "health_checks": 1.0,
+        "acked_tweets": 81,
+        "lost_tweets": 0,
         "expectations": [
             {"name": "most web users fail", "phase": "outage", "bound": ">= 0.5", "measured": 0.9542, "held": True},
-            {"name": "only a fraction of app users fail", "phase": "outage", "bound": "<= 0.2", "measured": 0.0368, "held": True},
-            {"name": "reports are mostly about the website", "phase": "outage", "bound": ">= 0.7 and <= 0.9",
-             "measured": 0.85, "held": True},
+            {
+                "name": "only a fraction of app users fail",
+                "phase": "outage",
+                "bound": "<= 0.2",
+                "measured": 0.0368,
+                "held": True,
+            },
+            {
+                "name": "reports are mostly about the website",
+                "phase": "outage",
+                "bound": ">= 0.7 and <= 0.9",
+                "measured": 0.85,
+                "held": True,
+            },
             {"name": "health checks stay green", "phase": "outage", "bound": ">= 0.99", "measured": 1.0, "held": True},
-            {"name": "no acknowledged tweet is lost", "phase": "outage", "bound": "<= 0", "measured": 0.0, "held": True},
-            {"name": "the website recovers after the rollback", "phase": "recovery", "bound": "<= 0.05",
-             "measured": 0.0, "held": True},
+            {
+                "name": "no acknowledged tweet is lost",
+                "phase": "outage",
+                "bound": "<= 0",
+                "measured": 0.0,
+                "held": True,
+            },
+            {
+                "name": "the website recovers after the rollback",
+                "phase": "recovery",
+                "bound": "<= 0.05",
+                "measured": 0.0,
+                "held": True,
+            },
         ],
-        "run_dir": f"/tmp/runs/{RUN_NAME}", "started": 1795300185.056318,
+        "run_dir": f"/tmp/runs/{RUN_NAME}",
+        "started": 1795300185.056318,
         "users_hurt": {"web": 41, "app": 5},
-        "trouble": {"start": 15.0, "end": 139.0, "seconds": 124.0}, "time_to_recover_s": 124.0,
+        "trouble": {"start": 15.0, "end": 139.0, "seconds": 124.0},
+        "time_to_recover_s": 124.0,
         "focus_phase": "outage",
         "teaches": "Process health is not user health, and who notices an outage depends on how each client uses the API.",
         "description": "An architecture change is rolled out to the whole backend in a few quick waves.",
-        "facts": ["Downdetector reports started to climb at 19:13 and peaked at 19:44.",
-                  "The status page showed all systems operational throughout."],
-        "incident_date": "2022-12-28", "quick": False, "comparison": None,
+        "facts": [
+            "Downdetector reports started to climb at 19:13 and peaked at 19:44.",
+            "The status page showed all systems operational throughout.",
+        ],
+        "incident_date": "2022-12-28",
+        "quick": False,
+        "comparison": None,
     }
 
 
@@ -104,41 +164,67 @@ def make_series() -> dict[str, Any]:
         return lambda t: 0.0 if t < start else top if t >= end else top * (t - start) / (end - start)
 
     lines: dict[str, dict[str, list[list[float | None]]]] = {
-        "journeys_not_failed": {"web": _curve(times, _web_share),
-                                "app": _curve(times, lambda t: None if app_gap(t) else 0.96 if outage(t) else 1.0)},
-        "journeys_ok": {"web": _curve(times, lambda t: _web_share(t) * (0.6 if outage(t) else 1.0)),
-                        "app": _curve(times, lambda t: None if app_gap(t) else 0.83 if outage(t) else 1.0)},
-        "api_errors_by_route": {"login": _curve(times, lambda t: 0.8 if outage(t) else 0.0),
-                                "guest_activate": _curve(times, lambda t: 0.9 if outage(t) else 0.0),
-                                "home_timeline": _curve(times, lambda t: 0.1 if outage(t) else 0.0),
-                                "trends": _curve(times, lambda t: 0.0)},
-        "user_reports": {"website": _curve(times, lambda t: round(ramp(18, 23, 80)(t))),
-                         "app": _curve(times, lambda t: round(ramp(3, 30, 90)(t))),
-                         "server_connection": _curve(times, lambda t: 0.0)},
-        "users_hurt": {"web": _curve(times, lambda t: round(ramp(41, 15, 60)(t))),
-                       "app": _curve(times, lambda t: round(ramp(5, 30, 100)(t)))},
+        "journeys_not_failed": {
+            "web": _curve(times, _web_share),
+            "app": _curve(times, lambda t: None if app_gap(t) else 0.96 if outage(t) else 1.0),
+        },
+        "journeys_ok": {
+            "web": _curve(times, lambda t: _web_share(t) * (0.6 if outage(t) else 1.0)),
+            "app": _curve(times, lambda t: None if app_gap(t) else 0.83 if outage(t) else 1.0),
+        },
+        "api_errors_by_route": {
+            "login": _curve(times, lambda t: 0.8 if outage(t) else 0.0),
+            "guest_activate": _curve(times, lambda t: 0.9 if outage(t) else 0.0),
+            "home_timeline": _curve(times, lambda t: 0.1 if outage(t) else 0.0),
+            "trends": _curve(times, lambda t: 0.0),
+        },
+        "user_reports": {
+            "website": _curve(times, lambda t: round(ramp(18, 23, 80)(t))),
+            "app": _curve(times, lambda t: round(ramp(3, 30, 90)(t))),
+            "server_connection": _curve(times, lambda t: 0.0),
+        },
+        "users_hurt": {
+            "web": _curve(times, lambda t: round(ramp(41, 15, 60)(t))),
+            "app": _curve(times, lambda t: round(ramp(5, 30, 100)(t))),
+        },
         "health_checks": {"up": _curve(times, lambda t: 1.0), "ready": _curve(times, lambda t: 1.0)},
-        "journey_p95": {"web": _curve(times, lambda t: 2.5 if outage(t) else 0.3),
-                        "app": _curve(times, lambda t: None if app_gap(t) else 0.6 if outage(t) else 0.2)},
+        "journey_p95": {
+            "web": _curve(times, lambda t: 2.5 if outage(t) else 0.3),
+            "app": _curve(times, lambda t: None if app_gap(t) else 0.6 if outage(t) else 0.2),
+        },
         "api_p95": {"api": _curve(times, lambda t: 0.9 if outage(t) else 0.02)},
         "users": {"web": _curve(times, lambda t: 18.0), "app": _curve(times, lambda t: 27.0)},
         "api_versions": {"v1": _curve(times, v1), "v2": _curve(times, v2)},
     }
     return {
-        "version": 1, "scenario": "twitter-2022-12-28", "speed": 2.0, "duration": DURATION,
-        "t0": 1795300185.056318, "step": 1.0,
-        "phases": [{"name": "baseline", "start": 0.0, "end": 10.0}, {"name": "outage", "start": 25.0, "end": 130.0},
-                   {"name": "recovery", "start": 150.0, "end": 180.0}],
+        "version": 1,
+        "scenario": "twitter-2022-12-28",
+        "speed": 2.0,
+        "duration": DURATION,
+        "t0": 1795300185.056318,
+        "step": 1.0,
+        "phases": [
+            {"name": "baseline", "start": 0.0, "end": 10.0},
+            {"name": "outage", "start": 25.0, "end": 130.0},
+            {"name": "recovery", "start": 150.0, "end": 180.0},
+        ],
         "marks": [
             {"at": 0.0, "end": None, "kind": "note", "label": "18:50 an ordinary evening"},
             {"at": 10.0, "end": None, "kind": "rollout", "label": "rollout of v2"},
-            {"at": 10.0, "end": None, "kind": "wave", "label": "wave 1/3: web, edge, auth, timeline, tweets, notifications, api-1"},
+            {
+                "at": 10.0,
+                "end": None,
+                "kind": "wave",
+                "label": "wave 1/3: web, edge, auth, timeline, tweets, notifications, api-1",
+            },
             {"at": 12.0, "end": None, "kind": "wave", "label": "wave 2/3: api-2"},
             {"at": 14.0, "end": None, "kind": "wave", "label": "wave 3/3: api-3, api-4"},
             {"at": 60.0, "end": 75.0, "kind": "fault", "label": "fault: 300 ms latency on timeline"},
             {"at": 130.0, "end": None, "kind": "rollback", "label": "21:00 the change is rolled back"},
         ],
-        "series": {name: {"title": QUERIES[name][0], "unit": QUERIES[name][1], "lines": lines[name]} for name in QUERIES},
+        "series": {
+            name: {"title": QUERIES[name][0], "unit": QUERIES[name][1], "lines": lines[name]} for name in QUERIES
+        },
     }
 
 
@@ -169,8 +255,13 @@ def make_run(tmp_path: Path) -> Callable[..., Path]:
     """``make_run(name, summary=..., series=...)``: a run folder under tmp_path; the fixture run's
     files unless given, and no series.json at all with ``with_series=False``."""
 
-    def make(name: str = RUN_NAME, *, summary: dict[str, Any] | None = None, series: dict[str, Any] | None = None,
-             with_series: bool = True) -> Path:
+    def make(
+        name: str = RUN_NAME,
+        *,
+        summary: dict[str, Any] | None = None,
+        series: dict[str, Any] | None = None,
+        with_series: bool = True,
+    ) -> Path:
         data = (series if series is not None else make_series()) if with_series else None
         return write_run(tmp_path / name, summary if summary is not None else make_summary(), data)
 

@@ -29,23 +29,49 @@ LEVERS = [("early-bird", "pause"), ("ic", "declare"), ("ops", "scale"), ("sre", 
 
 def _step(i: int, action: str, name: str, at: float, note: str | None = None, outcome: str = "ok") -> dict[str, Any]:
     # started: when the runner began the step, in wall time (scenario time / speed after t0)
-    return {"kind": "step", "index": i, "action": action, "name": name, "at": at, "started": T0 + at / SPEED,
-            "outcome": outcome, **({"note": note} if note is not None else {})}
+    return {
+        "kind": "step",
+        "index": i,
+        "action": action,
+        "name": name,
+        "at": at,
+        "started": T0 + at / SPEED,
+        "outcome": outcome,
+        **({"note": note} if note is not None else {}),
+    }
 
 
 def _lever(lever: str, who: str, at: float | None, note: str, outcome: str = "ok", **extra: Any) -> dict[str, Any]:
-    return {"kind": "lever", "lever": lever, "who": who, "args": {}, "at": at, "outcome": outcome, "note": note, **extra}
+    return {
+        "kind": "lever",
+        "lever": lever,
+        "who": who,
+        "args": {},
+        "at": at,
+        "outcome": outcome,
+        "note": note,
+        **extra,
+    }
 
 
 def make_journal() -> list[dict[str, Any]]:
     return [
-        _lever("pause", "early-bird", None, "no rollout is in progress: the next one will hold"),  # before the clock started
+        _lever(
+            "pause", "early-bird", None, "no rollout is in progress: the next one will hold"
+        ),  # before the clock started
         _step(0, "note", "note", 0.0, "18:50 an ordinary evening"),
-        {**_step(1, "rollout", "19:00 the architecture change (v2), in three quick waves", 10.0, "v2 on 3/3 waves"),
-         "wave_times": [T0 + 10.0 / SPEED, T0 + 12.0 / SPEED, T0 + 14.0 / SPEED]},
+        {
+            **_step(1, "rollout", "19:00 the architecture change (v2), in three quick waves", 10.0, "v2 on 3/3 waves"),
+            "wave_times": [T0 + 10.0 / SPEED, T0 + 12.0 / SPEED, T0 + 14.0 / SPEED],
+        },
         _lever("declare", "ic", 42.5, "incident declared, SEV1"),
-        _lever("scale", "ops", 60.0, "timeline capacity now 8 concurrent builds",
-               served_after={"at": 90.0, "web": 0.05, "app": 0.96}),
+        _lever(
+            "scale",
+            "ops",
+            60.0,
+            "timeline capacity now 8 concurrent builds",
+            served_after={"at": 90.0, "web": 0.05, "app": 0.96},
+        ),
         _lever("rate-limit", "sre", 70.0, "factor must be between 0.1 and 10, not 50", outcome="refused"),
         _lever("rollback", "ops", 125.0, "every process is back on the architecture it started with"),
         _step(5, "rollback", ROLLBACK_STEP, 130.0, "left to the participants"),
@@ -56,12 +82,19 @@ def make_game() -> dict[str, Any]:
     """Everything chaos.postmortem.write takes, as the workshop runner would hand it over."""
     scenario = workshop.hidden(load_scenario(HEADLINE), 0.0)
     summary = make_summary()
-    summary["alerts"] = [{"alert": "JourneyErrorBudgetBurn", "client": "web", "severity": "page",
-                          "first_at": 31.0, "last_at": 140.0}]
+    summary["alerts"] = [
+        {"alert": "JourneyErrorBudgetBurn", "client": "web", "severity": "page", "first_at": 31.0, "last_at": 140.0}
+    ]
     journal = make_journal()
     card = workshop.scorecard(summary, journal, scenario, SPEED)
-    return {"summary": summary, "series": make_series(), "journal": journal, "scenario": scenario, "card": card,
-            "card_text": workshop.scorecard_text(card)}
+    return {
+        "summary": summary,
+        "series": make_series(),
+        "journal": journal,
+        "scenario": scenario,
+        "card": card,
+        "card_text": workshop.scorecard_text(card),
+    }
 
 
 @pytest.fixture
@@ -88,7 +121,7 @@ def _section(text: str, heading: str) -> str:
 
 def _figure(page: str, name: str) -> str:
     start = page.index(f'<figure id="plot-{name}">')
-    return page[start:page.index("</figure>", start)]
+    return page[start : page.index("</figure>", start)]
 
 
 # ---- the timeline ---------------------------------------------------------------------------------
@@ -100,8 +133,15 @@ def test_the_timeline_has_the_change_alert_levers_and_recovery_in_order(game):
     assert evs[0].early and not any(e.early for e in evs[1:])
     evs = evs[1:]
     assert [(e.at, e.kind) for e in evs] == [
-        (0.0, "step"), (10.0, "change"), (31.0, "alert"), (42.5, "lever"), (60.0, "lever"), (70.0, "lever"),
-        (125.0, "lever"), (139.0, "recovery")]
+        (0.0, "step"),
+        (10.0, "change"),
+        (31.0, "alert"),
+        (42.5, "lever"),
+        (60.0, "lever"),
+        (70.0, "lever"),
+        (125.0, "lever"),
+        (139.0, "recovery"),
+    ]
     assert evs[1].text == "rollout: 19:00 the architecture change (v2), in three quick waves (ok)"
     assert evs[2].text == "alert JourneyErrorBudgetBurn (web) fires"
     assert [(e.who, e.lever) for e in evs if e.kind == "lever"] == LEVERS[1:]
@@ -123,7 +163,7 @@ def test_every_lever_appears_in_order_with_who_pulled_it_in_both_drafts(game, pa
     assert [re.search(r"\*\*(.+?)\*\* pulled \*\*(.+?)\*\*", r).groups() for r in rows] == LEVERS
     assert rows[0].startswith("| before the start | lever |") and rows[1].startswith("| 42.5 s | lever |")
     assert "(refused)" in rows[3]
-    html_timeline = page[page.index("<h2>Timeline"):page.index("<h2>Who was hurt")]
+    html_timeline = page[page.index("<h2>Timeline") : page.index("<h2>Who was hurt")]
     assert re.findall(r"<strong>(.+?)</strong> pulled <strong>(.+?)</strong>", html_timeline) == LEVERS
 
 
@@ -140,7 +180,7 @@ def test_the_html_has_the_plots_inline_as_svg(page):
 
 def test_each_lever_is_a_labelled_mark_on_the_journeys_plot(page, game):
     svg = _figure(page, "journeys")
-    root = ElementTree.fromstring(svg[svg.index("<svg"):svg.index("</svg>") + len("</svg>")])
+    root = ElementTree.fromstring(svg[svg.index("<svg") : svg.index("</svg>") + len("</svg>")])
     texts = [t.text for t in root.iter("{http://www.w3.org/2000/svg}text")]
     labels = [f"{lever} by {who}" for who, lever in LEVERS[1:]]  # the early pause has no time to mark
     assert [t for t in texts if t in labels] == labels
@@ -148,7 +188,11 @@ def test_each_lever_is_a_labelled_mark_on_the_journeys_plot(page, game):
     ax = postmortem.figures(game["summary"], game["series"], game["journal"], game["card"])["journeys"].axes[0]
     marks = [line for line in ax.get_lines() if line.get_color() == postmortem.LEVER_COLOUR]
     assert [(line.get_xdata()[0], line.get_linestyle()) for line in marks] == [
-        (42.5, "-"), (60.0, "-"), (70.0, ":"), (125.0, "-")]
+        (42.5, "-"),
+        (60.0, "-"),
+        (70.0, ":"),
+        (125.0, "-"),
+    ]
     assert "lever pulled (dotted: refused or failed)" in [t.get_text() for t in ax.get_legend().get_texts()]
 
 
@@ -157,7 +201,10 @@ def test_the_rollback_step_left_to_the_room_is_not_drawn_as_a_rollback(game):
         texts = [t.get_text() for t in figs["journeys"].axes[0].texts]
         return [t for t in texts if t.startswith("21:00 the change")], "rollout of v2" in texts
 
-    assert rollbacks(report.figures(game["summary"], game["series"])) == (["21:00 the change is rol…"], True)  # marked...
+    assert rollbacks(report.figures(game["summary"], game["series"])) == (
+        ["21:00 the change is rol…"],
+        True,
+    )  # marked...
     drawn = postmortem.figures(game["summary"], game["series"], game["journal"], game["card"])
     assert rollbacks(drawn) == ([], True)  # ...but it did not happen
 
@@ -197,8 +244,10 @@ def test_the_split_shows_web_and_app_failures_of_each_phase(game):
     assert "| recovery | 150 s to 180 s | 2% | 0% |" in md
     assert "Website users failed more often than app users in the outage phase" in md
     page = postmortem.html(**(game | {"series": None}))
-    split = page[page.index("<h2>Who was hurt"):page.index("<h2>Plots")]
-    rows = re.findall(r"<tr><td>(\w+)</td><td>[^<]*</td><td class=\"num\">([^<]*)</td><td class=\"num\">([^<]*)</td>", split)
+    split = page[page.index("<h2>Who was hurt") : page.index("<h2>Plots")]
+    rows = re.findall(
+        r"<tr><td>(\w+)</td><td>[^<]*</td><td class=\"num\">([^<]*)</td><td class=\"num\">([^<]*)</td>", split
+    )
     assert rows == [("baseline", "0%", "0%"), ("outage", "95.4%", "3.7%"), ("recovery", "2%", "0%")]
 
 
@@ -240,7 +289,9 @@ def test_write_puts_both_drafts_in_the_run_folder(tmp_path: Path, game):
     md = md_path.read_text(encoding="utf-8")
     assert md.startswith(f"# Postmortem draft: {game['scenario'].title}\n")
     assert "postmortem.html" in md and "report.html" not in md
-    assert game["card_text"] in md and f"<pre>{escape(game['card_text'])}</pre>" in html_path.read_text(encoding="utf-8")
+    assert game["card_text"] in md and f"<pre>{escape(game['card_text'])}</pre>" in html_path.read_text(
+        encoding="utf-8"
+    )
 
 
 def test_without_series_the_page_says_it_has_no_plots(game):

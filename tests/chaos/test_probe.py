@@ -18,8 +18,9 @@ async def warm_user_then_break(start_service, arch, http, target: str, fault: di
     lab = await whole_lab(start_service, arch)
     user = AppUser(lab["edge"].url)
     assert await asyncio.to_thread(user.warm)
-    async with http.post(f"{lab[target].url}/control/faults", json={"faults": [fault]},
-                         headers={"Authorization": f"Bearer {TOKEN}"}) as resp:
+    async with http.post(
+        f"{lab[target].url}/control/faults", json={"faults": [fault]}, headers={"Authorization": f"Bearer {TOKEN}"}
+    ) as resp:
         assert resp.status == 201
     return lab, user
 
@@ -49,4 +50,6 @@ async def test_a_broken_timeline_shows_the_cached_one_to_the_app_user(start_serv
     _, user = await warm_user_then_break(start_service, arch, http, "timeline", fault)
     app = await asyncio.to_thread(user.look)
     assert app["sees"] == "timeline" and app["fresh"] is False and app["refresh_error"].startswith("503")
-    assert "sees its timeline from" in describe(app, {"page": "ok"}) and "refresh failed: 503" in describe(app, {"page": "ok"})
+    assert "sees its timeline from" in describe(app, {"page": "ok"}) and "refresh failed: 503" in describe(
+        app, {"page": "ok"}
+    )

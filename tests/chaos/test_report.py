@@ -61,8 +61,9 @@ def test_render_run_returns_the_html_page(make_run, run_series):
     series = run_series
     del series["series"]["journey_p95"]
     series["series"]["api_errors_by_route"]["lines"] = {}
-    series["series"]["user_reports"]["lines"] = {k: [[t, None] for t, _ in pts]
-                                                 for k, pts in series["series"]["user_reports"]["lines"].items()}
+    series["series"]["user_reports"]["lines"] = {
+        k: [[t, None] for t, _ in pts] for k, pts in series["series"]["user_reports"]["lines"].items()
+    }
     folder = make_run(series=series)
     out = render_run(folder)
     assert out == folder / "report.html"
@@ -124,7 +125,10 @@ def test_a_missing_or_empty_series_gives_a_chart_that_says_so(run_summary, run_s
 def test_errors_by_route_shows_only_routes_that_had_errors(run_summary, run_series):
     ax = figures(run_summary, run_series)["errors_by_route"].axes[0]
     assert {line.get_label() for line in ax.get_lines() if not line.get_label().startswith("_")} == {
-        "login", "guest_activate", "home_timeline"}
+        "login",
+        "guest_activate",
+        "home_timeline",
+    }
     for points in run_series["series"]["api_errors_by_route"]["lines"].values():
         for p in points:
             p[1] = 0.0
@@ -148,7 +152,9 @@ def test_the_report_opens_with_the_verdict_and_lists_every_expectation(rendered_
 
 def test_the_report_shows_phases_users_hurt_recovery_and_links(rendered_run: Path):
     md = (rendered_run / "report.md").read_text()
-    assert "| outage | 25 s to 130 s | 95.4% | 1.5% | 3.7% | 13.7% | 38 / 5 | website 17 · app 3 · conn 0 | 100% |" in md
+    assert (
+        "| outage | 25 s to 130 s | 95.4% | 1.5% | 3.7% | 13.7% | 38 / 5 | website 17 · app 3 · conn 0 | 100% |" in md
+    )
     assert "41 website users and 5 app users" in md
     assert "Time to recover: 124 s of scenario time, from 15 s to 139 s" in md
     assert "Downdetector reports started to climb" in md
@@ -169,8 +175,10 @@ def test_a_deviated_run_says_so_and_shows_what_did_not_hold(run_summary, run_ser
 
 def test_the_explanation_names_the_client_that_failed_more(run_summary):
     text = " ".join(explain(run_summary))
-    assert text.startswith("Website users failed more often than app users in the outage phase: 95.4% of website "
-                           "journeys failed against 3.7% of app journeys")
+    assert text.startswith(
+        "Website users failed more often than app users in the outage phase: 95.4% of website "
+        "journeys failed against 3.7% of app journeys"
+    )
     assert 'Of the 127 website journeys that went wrong, 120 (94.5%) were answered 429 "Rate limit exceeded"' in text
     assert "Most of the app's trouble was degraded rather than failed: 13.7%" in text
     assert "85% of the 20 user reports filed in the outage phase were about the website" in text
@@ -185,8 +193,10 @@ def test_swapping_web_and_app_figures_swaps_the_explanation(run_summary):
 
 
 def test_the_explanation_gives_the_reason_each_client_saw(run_summary):
-    run_summary["phases"]["outage"]["reasons"] = {"web": {"timeout": 90, "rate_limited": 3},
-                                                  "app": {"connection_error": 40}}
+    run_summary["phases"]["outage"]["reasons"] = {
+        "web": {"timeout": 90, "rate_limited": 3},
+        "app": {"connection_error": 40},
+    }
     text = " ".join(explain(run_summary))
     assert "Of the 93 website journeys that went wrong, 90 (96.8%) gave up waiting for an answer." in text
     assert "All 40 app journeys that went wrong could not connect at all." in text
@@ -208,8 +218,10 @@ def test_when_both_clients_are_fine_it_says_they_did_not_differ(run_summary):
 
 def test_when_both_fail_alike_it_says_they_did_not_differ_much(run_summary):
     text = " ".join(explain(_set_failures(run_summary, 0.30, 0.33)))
-    assert text.startswith("Web and app did not differ much in the outage phase: 30% of website journeys and 33% of "
-                           "app journeys failed, 3.0 percentage points apart.")
+    assert text.startswith(
+        "Web and app did not differ much in the outage phase: 30% of website journeys and 33% of "
+        "app journeys failed, 3.0 percentage points apart."
+    )
 
 
 def test_without_a_focus_phase_the_worst_phase_for_the_website_is_explained(run_summary):
@@ -220,8 +232,18 @@ def test_without_a_focus_phase_the_worst_phase_for_the_website_is_explained(run_
 
 
 def test_an_older_summary_without_the_new_fields_still_makes_a_report(run_summary, run_series):
-    for key in ("users_hurt", "trouble", "time_to_recover_s", "focus_phase", "teaches", "description", "facts",
-                "incident_date", "quick", "comparison"):
+    for key in (
+        "users_hurt",
+        "trouble",
+        "time_to_recover_s",
+        "focus_phase",
+        "teaches",
+        "description",
+        "facts",
+        "incident_date",
+        "quick",
+        "comparison",
+    ):
         del run_summary[key]
     for phase in run_summary["phases"].values():
         del phase["reasons"], phase["web"]["users_hurt"], phase["app"]["users_hurt"]
@@ -234,10 +256,17 @@ def test_an_older_summary_without_the_new_fields_still_makes_a_report(run_summar
 
 def test_the_comparison_sentence_appears_only_when_the_summary_has_one(run_summary, run_series):
     assert "big-bang" not in markdown(content(run_summary, run_series))
-    run_summary["comparison"] = {"against": "twitter-2022-12-28", "against_run": "twitter-2022-12-28-20261121T222934",
-                                 "users_hurt": 3, "against_users_hurt": 41, "times_fewer": 41 / 3}
-    sentence = ("This rollout hurt 3 users; the big-bang rollout of twitter-2022-12-28 "
-                "(run twitter-2022-12-28-20261121T222934) hurt 41: 13.7 times fewer.")
+    run_summary["comparison"] = {
+        "against": "twitter-2022-12-28",
+        "against_run": "twitter-2022-12-28-20261121T222934",
+        "users_hurt": 3,
+        "against_users_hurt": 41,
+        "times_fewer": 41 / 3,
+    }
+    sentence = (
+        "This rollout hurt 3 users; the big-bang rollout of twitter-2022-12-28 "
+        "(run twitter-2022-12-28-20261121T222934) hurt 41: 13.7 times fewer."
+    )
     assert sentence in markdown(content(run_summary, run_series))
     assert sentence in html(content(run_summary, run_series))
     run_summary["comparison"].update(users_hurt=0, times_fewer=None)
@@ -261,7 +290,7 @@ def test_html_escapes_everything_from_the_files(run_summary, run_series):
     run_summary["facts"] = ['<img src="http://evil.example/x.png">']
     run_series["marks"].append({"at": 50.0, "end": None, "kind": "note", "label": "<b>bold</b>"})
     page = html(content(run_summary, run_series))
-    assert "<script" not in page and "evil.example/x.png\">" not in page and "<b>" not in page
+    assert "<script" not in page and 'evil.example/x.png">' not in page and "<b>" not in page
     assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; co" in page
     assert "&lt;script>" in markdown(content(run_summary, run_series))
 
@@ -299,8 +328,11 @@ def test_the_index_links_every_report_and_shows_each_verdict(tmp_path: Path, mak
 
 def test_the_table_has_one_aligned_row_per_run_and_the_totals(run_summary):
     calm = _set_failures(json.loads(json.dumps(run_summary)), 0.0, 0.0) | {"scenario": "calm-day", "trouble": None}
-    stuck = run_summary | {"scenario": "stuck", "verdict": "deviated",
-                           "trouble": {"start": 20.0, "end": 180.0, "seconds": None}}
+    stuck = run_summary | {
+        "scenario": "stuck",
+        "verdict": "deviated",
+        "trouble": {"start": 20.0, "end": 180.0, "seconds": None},
+    }
     lines = table([run_summary, calm, stuck]).splitlines()
     assert len(lines) == 2 + 3 + 1
     rule = lines[1]
@@ -312,7 +344,7 @@ def test_the_table_has_one_aligned_row_per_run_and_the_totals(run_summary):
     assert cells[3][0:2] == ["stuck", "DEVIATED"] and cells[3][6] == "not recovered"
     # Every cell sits inside its column: nothing spills into the gap between two columns.
     for line in [lines[0], *lines[2:5]]:
-        assert all(line[b:b + 2].strip() == "" for _, b in spans[:-1]), line
+        assert all(line[b : b + 2].strip() == "" for _, b in spans[:-1]), line
     assert lines[-1] == "3 scenarios, 2 held, 1 deviated"
 
 
@@ -328,13 +360,16 @@ def test_a_missing_series_file_is_one_line_naming_it(make_run):
     assert "\n" not in message and message.startswith(str(folder / "series.json")) and "no such file" in message
 
 
-@pytest.mark.parametrize(("text", "says"), [
-    ("{not json", "not valid JSON (line 1, column 2"),
-    ("[1, 2]", "not a series export"),
-    ('{"version": 7, "series": {}}', "version 7"),
-    ('{"version": 1, "series": {"x": {"lines": {"a": [[1]]}}}}', "points must be [seconds, value or null] pairs"),
-    ('{"version": 1, "series": {}, "marks": [{"kind": "wave"}]}', "bad mark"),
-])
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("{not json", "not valid JSON (line 1, column 2"),
+        ("[1, 2]", "not a series export"),
+        ('{"version": 7, "series": {}}', "version 7"),
+        ('{"version": 1, "series": {"x": {"lines": {"a": [[1]]}}}}', "points must be [seconds, value or null] pairs"),
+        ('{"version": 1, "series": {}, "marks": [{"kind": "wave"}]}', "bad mark"),
+    ],
+)
 def test_a_corrupt_series_file_is_one_line_naming_it(make_run, text, says):
     folder = make_run()
     (folder / "series.json").write_text(text)
@@ -343,11 +378,14 @@ def test_a_corrupt_series_file_is_one_line_naming_it(make_run, text, says):
     assert str(err.value).startswith(f"{folder / 'series.json'}: ") and "\n" not in str(err.value)
 
 
-@pytest.mark.parametrize(("text", "says"), [
-    (None, "no such file"),
-    ("", "not valid JSON"),
-    ('{"title": "x"}', "not a run summary (no 'scenario')"),
-])
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        (None, "no such file"),
+        ("", "not valid JSON"),
+        ('{"title": "x"}', "not a run summary (no 'scenario')"),
+    ],
+)
 def test_a_missing_or_corrupt_summary_is_one_line_naming_it(make_run, text, says):
     folder = make_run()
     if text is None:
@@ -369,17 +407,29 @@ def test_a_folder_that_does_not_exist_is_one_line(tmp_path: Path):
 
 def _photographed(run_summary: dict) -> dict:
     message = "Something went wrong, but don't fret \u2014 it's not your fault. Let's try again."
-    run_summary["dashboard"] = [{
-        "name": "outage", "planned_at": 100.0, "at": 104.2,
-        "dashboard": {"file": "photos/dashboard-outage.png", "panels": {
-            "journey_success": {"last": {"app": 0.91, "web": 0.04}},
-            "status_page": {"color": "green", "text": "All systems operational"},
-            "firing_alerts": {"rows": "1", "rows_text": ["JourneyErrorBudgetBurn web page"]}}},
-        "site": {"file": "photos/site-outage.png", "visits": [
-            {"state": "error", "message": message, "tweets": 0},
-            {"state": "error", "message": message, "tweets": 0},
-            {"state": "ready", "tweets": 20}]},
-    }]
+    run_summary["dashboard"] = [
+        {
+            "name": "outage",
+            "planned_at": 100.0,
+            "at": 104.2,
+            "dashboard": {
+                "file": "photos/dashboard-outage.png",
+                "panels": {
+                    "journey_success": {"last": {"app": 0.91, "web": 0.04}},
+                    "status_page": {"color": "green", "text": "All systems operational"},
+                    "firing_alerts": {"rows": "1", "rows_text": ["JourneyErrorBudgetBurn web page"]},
+                },
+            },
+            "site": {
+                "file": "photos/site-outage.png",
+                "visits": [
+                    {"state": "error", "message": message, "tweets": 0},
+                    {"state": "error", "message": message, "tweets": 0},
+                    {"state": "ready", "tweets": 20},
+                ],
+            },
+        }
+    ]
     return run_summary
 
 

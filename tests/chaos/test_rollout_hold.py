@@ -57,7 +57,9 @@ async def test_a_paused_rollout_moves_no_further_wave_until_resumed():
 
 async def test_a_stopped_rollout_puts_back_only_what_it_moved():
     control, result, said = await play(states("go", "go", "stop"))
-    assert [c[:2] for c in control.calls] == [("PUT", "/control/architecture")] * 2 + [("POST", "/control/architecture/baseline")]
+    assert [c[:2] for c in control.calls] == [("PUT", "/control/architecture")] * 2 + [
+        ("POST", "/control/architecture/baseline")
+    ]
     assert control.calls[-1][2] == ("api-1", "api-2")
     assert result.rolled_back and result.completed_waves == 2 and "stopped before wave 3/3" in result.reason
 
@@ -82,8 +84,17 @@ async def test_a_wave_waits_for_whoever_holds_the_lock_and_is_stopped_if_they_sa
 
     arch = parse_architecture(_v1())
     task = asyncio.create_task(lever())
-    result = await rollout(control, arch, WAVES, bake_s=0, guard=None, prometheus_url="", say=said.append,
-                           hold=lambda: "stop" if stopped else "go", lock=lock)
+    result = await rollout(
+        control,
+        arch,
+        WAVES,
+        bake_s=0,
+        guard=None,
+        prometheus_url="",
+        say=said.append,
+        hold=lambda: "stop" if stopped else "go",
+        lock=lock,
+    )
     await task
     assert control.calls == [] and result.rolled_back and "stopped before wave 1/3" in result.reason
     assert not lock.locked()

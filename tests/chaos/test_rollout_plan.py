@@ -36,12 +36,15 @@ def test_named_waves_with_the_rest_last(arch):
     assert plan_waves(arch, [["api-3"], ["api-1", "api-2"]]) == [[*OTHERS, "api-3"], ["api-1", "api-2"], ["api-4"]]
 
 
-@pytest.mark.parametrize(("waves", "words"), [
-    ([["api-9"]], "not an API replica"),
-    ([["api-1"], ["api-1"]], "in two waves"),
-    ([["web"]], "not an API replica"),
-    ([0.5, ["api-1"]], "not a mix"),
-])
+@pytest.mark.parametrize(
+    ("waves", "words"),
+    [
+        ([["api-9"]], "not an API replica"),
+        ([["api-1"], ["api-1"]], "in two waves"),
+        ([["web"]], "not an API replica"),
+        ([0.5, ["api-1"]], "not a mix"),
+    ],
+)
 def test_bad_named_waves_are_refused(arch, waves, words):
     with pytest.raises(BadInput, match=words):
         plan_waves(arch, waves)

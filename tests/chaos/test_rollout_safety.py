@@ -23,8 +23,9 @@ class FlakyLab:
     is lost; ``deaf_for`` makes a process ignore that many rollback requests first; ``gone``
     names processes that answer a renewal with 409."""
 
-    def __init__(self, *, lose: tuple[str, ...] = (), deaf_for: dict[str, int] | None = None,
-                 gone: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, *, lose: tuple[str, ...] = (), deaf_for: dict[str, int] | None = None, gone: tuple[str, ...] = ()
+    ) -> None:
         self.version = {f"api-{i}": "v1" for i in range(1, 5)}
         self.lose, self.deaf_for, self.gone = set(lose), dict(deaf_for or {}), set(gone)
         self.calls: list[tuple[str, str, tuple[str, ...], object]] = []
@@ -76,7 +77,9 @@ async def test_a_guard_query_that_times_out_rolls_back_what_moved(monkeypatch):
 
     monkeypatch.setattr("chaos.rollout.guard_breached", slow_guard)
     lab = FlakyLab()
-    result = await rollout(lab, v2(), WAVES, bake_s=0.05, guard="up", guard_every_s=0.01, prometheus_url="http://127.0.0.1:9")
+    result = await rollout(
+        lab, v2(), WAVES, bake_s=0.05, guard="up", guard_every_s=0.01, prometheus_url="http://127.0.0.1:9"
+    )
     assert result.rolled_back and result.completed_waves == 1
     assert set(lab.version.values()) == {"v1"}
 

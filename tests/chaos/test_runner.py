@@ -24,8 +24,9 @@ VALID = DATA / "valid.yaml"  # load: 20 users; a rollout of v1
 
 
 def share(lo: float | None = None, hi: float | None = None) -> Expectation:
-    return Expectation(name="reports are mostly about the website", phase="outage",
-                       measure="reports.website_share", min=lo, max=hi)
+    return Expectation(
+        name="reports are mostly about the website", phase="outage", measure="reports.website_share", min=lo, max=hi
+    )
 
 
 def reports(website: int, app: int) -> dict:
@@ -53,8 +54,13 @@ def test_a_share_without_reports_has_no_value_and_deviates():
 
 def test_other_measures_have_no_interval():
     e = Expectation(name="web users fail", phase="outage", measure="web.failure_ratio", min=0.5)
-    assert judge(e, 0.49, reports(31, 2)) == {"name": "web users fail", "phase": "outage", "bound": ">= 0.5",
-                                               "measured": 0.49, "held": False}
+    assert judge(e, 0.49, reports(31, 2)) == {
+        "name": "web users fail",
+        "phase": "outage",
+        "bound": ">= 0.5",
+        "measured": 0.49,
+        "held": False,
+    }
 
 
 def make(tmp_path: Path, scenario=None, **kw) -> Runner:
@@ -128,8 +134,14 @@ def test_a_rollout_moves_the_lab_to_the_scaled_architecture(tmp_path, monkeypatc
 def test_an_injected_capacity_is_scaled_and_its_ttl_is_not(tmp_path):
     r = make(tmp_path, scale=3)
     r.control = Control()
-    r.do(Inject(at=0, action="inject", target=["auth"],
-                faults=[FaultSpec(kind="rate_limit", bucket="auth", rate_per_s=4, burst=8, ttl_s=60)]))
+    r.do(
+        Inject(
+            at=0,
+            action="inject",
+            target=["auth"],
+            faults=[FaultSpec(kind="rate_limit", bucket="auth", rate_per_s=4, burst=8, ttl_s=60)],
+        )
+    )
     [(_, _, body)] = r.control.sent
     # The TTL runs in wall time (60 scenario seconds at speed 2), whatever the scale.
     assert body["faults"] == [{"kind": "rate_limit", "bucket": "auth", "rate_per_s": 12.0, "burst": 24, "ttl_s": 30.0}]
@@ -140,7 +152,9 @@ def test_a_prometheus_hiccup_leaves_the_progress_line_blank_and_the_run_going(tm
     r = Runner(load_scenario(VALID), "valid", tmp_path, 2.0, say=said.append)
     r.lab = SimpleNamespace(url=lambda name: "http://127.0.0.1:9")
     phases = []
-    r.events = SimpleNamespace(phase=SimpleNamespace(labels=lambda name: SimpleNamespace(set=lambda v: phases.append(name))))
+    r.events = SimpleNamespace(
+        phase=SimpleNamespace(labels=lambda name: SimpleNamespace(set=lambda v: phases.append(name)))
+    )
 
     def unreachable(*_a, **_kw):
         raise LabError("Prometheus query failed: connection refused")

@@ -102,30 +102,90 @@ CASES = [
     ("negative step time", setter("timeline", 1, "at", -1), "timeline.1.at", "greater than or equal to 0"),
     ("steps out of order", swap_steps, "timeline.2.at", "steps must be in time order"),
     ("step after the end", setter("timeline", 5, "at", "10m"), "timeline.5.at", "after the end of the scenario"),
-    ("unknown action", setter("timeline", 0, "action", "explode"), "timeline.0", "does not match any of the expected tags"),
-    ("unknown fault kind", setter("timeline", 2, "faults", 0, "kind", "melt"), "timeline.2.faults.0.kind", "Input should be"),
-    ("fault field of another kind", setter("timeline", 2, "faults", 0, "latency_ms", 5), "timeline.2.faults.0", "latency_ms does not apply to a error fault"),
-    ("fault TTL too long", setter("timeline", 2, "faults", 0, "ttl_s", 99999), "timeline.2.faults.0.ttl_s", "less than or equal to 3600"),
+    (
+        "unknown action",
+        setter("timeline", 0, "action", "explode"),
+        "timeline.0",
+        "does not match any of the expected tags",
+    ),
+    (
+        "unknown fault kind",
+        setter("timeline", 2, "faults", 0, "kind", "melt"),
+        "timeline.2.faults.0.kind",
+        "Input should be",
+    ),
+    (
+        "fault field of another kind",
+        setter("timeline", 2, "faults", 0, "latency_ms", 5),
+        "timeline.2.faults.0",
+        "latency_ms does not apply to a error fault",
+    ),
+    (
+        "fault TTL too long",
+        setter("timeline", 2, "faults", 0, "ttl_s", 99999),
+        "timeline.2.faults.0.ttl_s",
+        "less than or equal to 3600",
+    ),
     ("inject without target", deleter("timeline", 2, "target"), "timeline.2.target", "required field is missing"),
     ("bad instance name", setter("timeline", 3, "target", "Time Line!"), "timeline.3.target", "should match pattern"),
-    ("missing architecture file", setter("timeline", 1, "architecture", "v9.yaml"), "timeline.1.architecture", "file not found"),
-    ("invalid architecture file", setter("timeline", 1, "architecture", str(DATA / "valid.yaml")), "timeline.1.architecture", "not a valid architecture (" + str(DATA / "valid.yaml") + ":1: version: required field is missing)"),
+    (
+        "missing architecture file",
+        setter("timeline", 1, "architecture", "v9.yaml"),
+        "timeline.1.architecture",
+        "file not found",
+    ),
+    (
+        "invalid architecture file",
+        setter("timeline", 1, "architecture", str(DATA / "valid.yaml")),
+        "timeline.1.architecture",
+        "not a valid architecture (" + str(DATA / "valid.yaml") + ":1: version: required field is missing)",
+    ),
     ("wave share above 1", setter("timeline", 1, "waves", [0.5, 2]), "timeline.1.waves.1", "less than or equal to 1"),
     ("pause without seconds", deleter("timeline", 4, "seconds"), "timeline.4.seconds", "required field is missing"),
     ("phase ends before it starts", setter("phases", 1, "end", 10), "phases.1.end", "must end after it starts"),
     ("phase after the end", setter("phases", 1, "end", "1h"), "phases.1.end", "after the end of the scenario"),
     ("duplicate phase", setter("phases", 1, "name", "baseline"), "phases.1.name", "defined twice"),
-    ("expectation on unknown phase", setter("expectations", 0, "phase", "peak"), "expectations.0.phase", "no phase named 'peak'"),
+    (
+        "expectation on unknown phase",
+        setter("expectations", 0, "phase", "peak"),
+        "expectations.0.phase",
+        "no phase named 'peak'",
+    ),
     ("unknown measure", setter("expectations", 0, "measure", "vibes"), "expectations.0.measure", "Input should be"),
-    ("expectation with two sources", setter("expectations", 0, "promql", "up"), "expectations.0", "exactly one of measure or promql"),
+    (
+        "expectation with two sources",
+        setter("expectations", 0, "promql", "up"),
+        "expectations.0",
+        "exactly one of measure or promql",
+    ),
     ("expectation without bound", deleter("expectations", 1, "max"), "expectations.1", "needs min, max or both"),
-    ("expectation with min above max", setter("expectations", 1, "min", 0.5), "expectations.1", "min 0.5 is above max 0.2"),
-    ("probe with min above max", setter("steady_state", "probes", 0, "max", 0.5), "steady_state.probes.0", "min 0.99 is above max 0.5"),
+    (
+        "expectation with min above max",
+        setter("expectations", 1, "min", 0.5),
+        "expectations.1",
+        "min 0.5 is above max 0.2",
+    ),
+    (
+        "probe with min above max",
+        setter("steady_state", "probes", 0, "max", 0.5),
+        "steady_state.probes.0",
+        "min 0.99 is above max 0.5",
+    ),
     ("unknown rollback action", setter("rollbacks", 0, "action", "pray"), "rollbacks.0.action", "Input should be"),
     ("incident date malformed", setter("incident", "date", "28 Dec"), "incident.date", "should match pattern"),
-    ("quick slower than the scenario", setter("quick", {"speed": 1}), "quick.speed", "quick speed 1 is slower than the scenario's speed 2"),
+    (
+        "quick slower than the scenario",
+        setter("quick", {"speed": 1}),
+        "quick.speed",
+        "quick speed 1 is slower than the scenario's speed 2",
+    ),
     ("quick without speed", setter("quick", {"users": 5}), "quick.speed", "required field is missing"),
-    ("comparison without compare", setter("expectations", 0, "measure", "comparison.times_fewer"), "expectations.0.measure", "needs a compare section"),
+    (
+        "comparison without compare",
+        setter("expectations", 0, "measure", "comparison.times_fewer"),
+        "expectations.0.measure",
+        "needs a compare section",
+    ),
     ("compare with a bad name", setter("compare", {"against": "../etc"}), "compare.against", "should match pattern"),
     ("guard asked every 0 s", setter("timeline", 1, "guard_every", 0), "timeline.1.guard_every", "greater than 0"),
 ]
@@ -154,13 +214,16 @@ def test_error_line_points_at_the_offending_step(tmp_path):
     assert path.read_text().splitlines()[line - 1].strip().startswith("- at:")
 
 
-@pytest.mark.parametrize(("text", "words"), [
-    ("", "expected a mapping of fields, got an empty file"),
-    ("- just\n- a list\n", "expected a mapping of fields, got a list"),
-    ("title: [unclosed\n", "YAML syntax error"),
-    ("title: a\ntitle: b\n", "title: duplicate key"),
-    ("\tbad: tab\n", "YAML syntax error"),
-])
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("", "expected a mapping of fields, got an empty file"),
+        ("- just\n- a list\n", "expected a mapping of fields, got a list"),
+        ("title: [unclosed\n", "YAML syntax error"),
+        ("title: a\ntitle: b\n", "title: duplicate key"),
+        ("\tbad: tab\n", "YAML syntax error"),
+    ],
+)
 def test_broken_yaml_is_one_line(text, words):
     with pytest.raises(ScenarioError, match=words) as info:
         parse_scenario(text, "s.yaml", DATA)
@@ -175,19 +238,39 @@ def test_missing_file_is_one_line(tmp_path):
 yaml_scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=12))
 yaml_values = st.recursive(
     yaml_scalars,
-    lambda children: st.one_of(st.lists(children, max_size=4), st.dictionaries(st.text(max_size=10), children, max_size=5)),
+    lambda children: st.one_of(
+        st.lists(children, max_size=4), st.dictionaries(st.text(max_size=10), children, max_size=5)
+    ),
     max_leaves=20,
 )
-scenario_keys = st.sampled_from(["title", "description", "teaches", "incident", "duration", "speed", "load",
-                                 "steady_state", "timeline", "phases", "expectations", "rollbacks", "at", "action"])
+scenario_keys = st.sampled_from(
+    [
+        "title",
+        "description",
+        "teaches",
+        "incident",
+        "duration",
+        "speed",
+        "load",
+        "steady_state",
+        "timeline",
+        "phases",
+        "expectations",
+        "rollbacks",
+        "at",
+        "action",
+    ]
+)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.one_of(
-    yaml_values.map(lambda v: yaml.safe_dump(v)),
-    st.dictionaries(scenario_keys, yaml_values, max_size=8).map(lambda v: yaml.safe_dump(v)),
-    st.text(max_size=200),
-))
+@given(
+    st.one_of(
+        yaml_values.map(lambda v: yaml.safe_dump(v)),
+        st.dictionaries(scenario_keys, yaml_values, max_size=8).map(lambda v: yaml.safe_dump(v)),
+        st.text(max_size=200),
+    )
+)
 def test_random_yaml_raises_only_scenario_errors(text):
     try:
         parse_scenario(text, "random.yaml", DATA)
@@ -201,8 +284,12 @@ def test_shipped_schema_is_the_models_schema():
 
 def test_failwhale_validate_reports_each_file_and_exits_2_on_any_bad(tmp_path):
     bad = edited(tmp_path / "bad.yaml", setter("speed", 0))
-    result = subprocess.run([sys.executable, "-m", "chaos.cli", "validate", str(VALID), str(bad)],
-                            capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        [sys.executable, "-m", "chaos.cli", "validate", str(VALID), str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert result.returncode == 2
     assert result.stdout.startswith(f"ok: {VALID}: Timeline backend outage (6 steps, 2 phases, 3 expectations")
     assert result.stderr.strip().count("\n") == 0 and "speed: Input should be greater than 0" in result.stderr
@@ -215,8 +302,9 @@ def test_failwhale_validate_refuses_an_alias_bomb_and_deep_nesting_in_one_line_e
         path.write_text(HOSTILE_YAML[what][0])
         files.append(path)
     for path in files:
-        result = subprocess.run([sys.executable, "-m", "chaos.cli", "validate", str(path)],
-                                capture_output=True, text=True, timeout=10)
+        result = subprocess.run(
+            [sys.executable, "-m", "chaos.cli", "validate", str(path)], capture_output=True, text=True, timeout=10
+        )
         assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
         assert result.stderr.strip().count("\n") == 0 and str(path) in result.stderr, result.stderr[-2000:]
 
@@ -239,14 +327,21 @@ def test_every_numeric_fault_field_has_a_scaling_decision():
     assert {n for n, f in FaultSpec.model_fields.items() if _numeric(f.annotation)} == FAULT_SCALED | FAULT_UNSCALED
 
 
-@pytest.mark.parametrize(("fault", "k", "scaled"), [
-    ({"kind": "rate_limit", "bucket": "auth", "rate_per_s": 8, "burst": 16, "ttl_s": 60}, 3, {"rate_per_s": 24, "burst": 48}),
-    ({"kind": "rate_limit", "bucket": "auth", "rate_per_s": 8, "burst": 1}, 0.1, {"rate_per_s": 0.8, "burst": 1}),
-    ({"kind": "capacity", "max_in_flight": 5, "ttl_s": 30, "probability": 0.5}, 3, {"max_in_flight": 15}),
-    ({"kind": "capacity", "max_in_flight": 0}, 3, {}),  # nothing let through, at any scale
-    ({"kind": "latency", "latency_ms": 300, "jitter_ms": 50, "ttl_s": 20}, 3, {}),
-    ({"kind": "error", "status": 429, "retry_after_s": 2, "probability": 0.3}, 3, {}),
-])
+@pytest.mark.parametrize(
+    ("fault", "k", "scaled"),
+    [
+        (
+            {"kind": "rate_limit", "bucket": "auth", "rate_per_s": 8, "burst": 16, "ttl_s": 60},
+            3,
+            {"rate_per_s": 24, "burst": 48},
+        ),
+        ({"kind": "rate_limit", "bucket": "auth", "rate_per_s": 8, "burst": 1}, 0.1, {"rate_per_s": 0.8, "burst": 1}),
+        ({"kind": "capacity", "max_in_flight": 5, "ttl_s": 30, "probability": 0.5}, 3, {"max_in_flight": 15}),
+        ({"kind": "capacity", "max_in_flight": 0}, 3, {}),  # nothing let through, at any scale
+        ({"kind": "latency", "latency_ms": 300, "jitter_ms": 50, "ttl_s": 20}, 3, {}),
+        ({"kind": "error", "status": 429, "retry_after_s": 2, "probability": 0.3}, 3, {}),
+    ],
+)
 def test_a_scaled_fault_multiplies_its_capacities_and_keeps_its_times(fault, k, scaled):
     spec = FaultSpec(**fault)
     got = scaled_fault(spec, k)
@@ -255,10 +350,17 @@ def test_a_scaled_fault_multiplies_its_capacities_and_keeps_its_times(fault, k, 
 
 
 def test_a_scaled_inject_step_scales_each_of_its_faults():
-    inject = Inject(at=1, action="inject", target=["auth"], faults=[
-        FaultSpec(kind="rate_limit", bucket="auth", rate_per_s=4, burst=8), FaultSpec(kind="abort", ttl_s=5)])
+    inject = Inject(
+        at=1,
+        action="inject",
+        target=["auth"],
+        faults=[FaultSpec(kind="rate_limit", bucket="auth", rate_per_s=4, burst=8), FaultSpec(kind="abort", ttl_s=5)],
+    )
     got = inject.scaled(2)
-    assert got.faults == [FaultSpec(kind="rate_limit", bucket="auth", rate_per_s=8, burst=16), FaultSpec(kind="abort", ttl_s=5)]
+    assert got.faults == [
+        FaultSpec(kind="rate_limit", bucket="auth", rate_per_s=8, burst=16),
+        FaultSpec(kind="abort", ttl_s=5),
+    ]
     assert (got.at, got.target) == (1, ["auth"])
 
 

@@ -13,10 +13,14 @@ CANARY = Path(__file__).parents[2] / "chaos" / "scenarios" / "canary-counterfact
 
 
 def not_failed(web: list[float], app: list[float]) -> dict:
-    return {"journeys_not_failed": {"lines": {
-        "web": [[float(t), v] for t, v in enumerate(web)],
-        "app": [[float(t), v] for t, v in enumerate(app)],
-    }}}
+    return {
+        "journeys_not_failed": {
+            "lines": {
+                "web": [[float(t), v] for t, v in enumerate(web)],
+                "app": [[float(t), v] for t, v in enumerate(app)],
+            }
+        }
+    }
 
 
 def test_time_to_recover_spans_first_to_last_moment_below_the_steady_state():
@@ -41,8 +45,16 @@ def test_marks_put_waves_guard_faults_and_rollbacks_on_scenario_time():
     t0, speed = 1000.0, 2.0
     journal = [
         {"kind": "steady_state", "started": 995.0},
-        {"kind": "step", "action": "rollout", "name": "v2", "started": 1005.0, "outcome": "rolled_back",
-         "waves": [["auth", "timeline", "api-1"], ["api-2"]], "wave_times": [1005.5], "rolled_back_at": 1008.0},
+        {
+            "kind": "step",
+            "action": "rollout",
+            "name": "v2",
+            "started": 1005.0,
+            "outcome": "rolled_back",
+            "waves": [["auth", "timeline", "api-1"], ["api-2"]],
+            "wave_times": [1005.5],
+            "rolled_back_at": 1008.0,
+        },
         {"kind": "step", "action": "inject", "name": "slow db", "started": 1010.0, "outcome": "ok", "ttl_s": 30},
         {"kind": "step", "action": "kill", "name": "api-2 killed", "started": 1012.0, "outcome": "ok"},
         {"kind": "restart", "target": "api-2", "started": 1014.0, "outcome": "ok"},
@@ -50,7 +62,11 @@ def test_marks_put_waves_guard_faults_and_rollbacks_on_scenario_time():
     ]
     marks = marks_from_journal(journal, t0, speed)
     assert [(m["kind"], m["at"], m["end"]) for m in marks] == [
-        ("wave", 11.0, None), ("guard", 16.0, None), ("fault", 20.0, 50.0), ("kill", 24.0, None), ("restart", 28.0, None),
+        ("wave", 11.0, None),
+        ("guard", 16.0, None),
+        ("fault", 20.0, 50.0),
+        ("kill", 24.0, None),
+        ("restart", 28.0, None),
     ]
     assert marks[0]["label"] == "wave 1: api-1"  # the replicas a wave moved, not every backend
 
@@ -61,14 +77,17 @@ def test_rates_cover_about_ten_scenario_seconds_but_never_under_three_scrapes():
 
 def summary(folder: Path, **fields) -> None:
     folder.mkdir(parents=True)
-    (folder / "summary.json").write_text(json.dumps({"scenario": "twitter-2022-12-28", "verdict": "held",
-                                                     "quick": False, **fields}))
+    (folder / "summary.json").write_text(
+        json.dumps({"scenario": "twitter-2022-12-28", "verdict": "held", "quick": False, **fields})
+    )
 
 
 def runner(tmp_path: Path, quick: bool = False, scale: float | None = 1.0) -> tuple[Runner, list[str]]:
     """The catalog's canary, at scale 1 unless asked otherwise (the summaries above are at 1)."""
     said: list[str] = []
-    return Runner(load_scenario(CANARY), "canary-counterfactual", tmp_path, 2.0, say=said.append, quick=quick, scale=scale), said
+    return Runner(
+        load_scenario(CANARY), "canary-counterfactual", tmp_path, 2.0, say=said.append, quick=quick, scale=scale
+    ), said
 
 
 def test_the_canary_compares_with_the_newest_finished_big_bang_run_of_the_same_kind(tmp_path):

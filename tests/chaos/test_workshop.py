@@ -35,7 +35,9 @@ def test_the_same_seed_plays_the_same_scenario_at_the_same_times():
 def test_only_scenarios_with_a_workshop_section_are_played():
     names = [p.stem for p in workshop.catalog()]
     assert HEADLINE in names and "canary-counterfactual" not in names
-    with pytest.raises(workshop.WorkshopError, match=r"no workshop scenario named 'canary-counterfactual'; there are: "):
+    with pytest.raises(
+        workshop.WorkshopError, match=r"no workshop scenario named 'canary-counterfactual'; there are: "
+    ):
         workshop.plan(1, "canary-counterfactual")
 
 
@@ -44,7 +46,9 @@ def test_the_hidden_scenario_is_later_by_the_lead_in_and_judges_nothing():
     original = load_scenario(p.path)
     h = workshop.hidden(original, p.lead_in_s)
     assert [s.at for s in h.timeline] == [s.at + p.lead_in_s for s in original.timeline]
-    assert [(x.start, x.end) for x in h.phases] == [(x.start + p.lead_in_s, x.end + p.lead_in_s) for x in original.phases]
+    assert [(x.start, x.end) for x in h.phases] == [
+        (x.start + p.lead_in_s, x.end + p.lead_in_s) for x in original.phases
+    ]
     assert h.expectations == [] and h.compare is None
     assert h.source == original.source  # architecture files are still found beside it
     assert any(isinstance(s, Rollback) for s in h.timeline)  # kept, but left to the participants
@@ -66,8 +70,16 @@ T0 = 1000.0  # the game's clock started here (wall seconds); its speed is 2 thro
 
 def _changed(at: float) -> list[dict]:
     """The change's rollout step, its first wave moved at scenario second ``at``."""
-    return [{"kind": "step", "action": "rollout", "at": at, "started": T0 + at / 2, "outcome": "ok",
-             "wave_times": [T0 + at / 2, T0 + at / 2 + 1]}]
+    return [
+        {
+            "kind": "step",
+            "action": "rollout",
+            "at": at,
+            "started": T0 + at / 2,
+            "outcome": "ok",
+            "wave_times": [T0 + at / 2, T0 + at / 2 + 1],
+        }
+    ]
 
 
 def _summary(**fields):
@@ -76,18 +88,26 @@ def _summary(**fields):
 
 def _journal(*levers, **extra):
     """Lever entries as the journal keeps them; ``extra`` adds fields to every one."""
-    return [{"kind": "lever", "lever": name, "who": who, "at": at, "outcome": outcome, "note": "", **extra}
-            for name, who, at, outcome in levers]
+    return [
+        {"kind": "lever", "lever": name, "who": who, "at": at, "outcome": outcome, "note": "", **extra}
+        for name, who, at, outcome in levers
+    ]
 
 
 def test_the_scorecard_counts_from_the_change():
     h = workshop.hidden(load_scenario(workshop.plan(3, HEADLINE).path), 20.0)
     change = next(s.at for s in h.timeline if s.action == "rollout")
-    summary = _summary(alerts=[{"alert": "JourneyErrorBudgetBurn", "client": "web", "first_at": change + 9, "last_at": 200}],
-                       trouble={"start": change + 3, "end": change + 100, "seconds": 97.0},
-                       users_hurt={"web": 40, "app": 9}, user_reports={"website": 30, "app": 8})
-    journal = _changed(change) + _journal(("scale", "ops", change + 20, "ok"), ("declare", "ic", change + 30, "ok"),
-                                          ("rollback", "ops", change + 60, "ok"))
+    summary = _summary(
+        alerts=[{"alert": "JourneyErrorBudgetBurn", "client": "web", "first_at": change + 9, "last_at": 200}],
+        trouble={"start": change + 3, "end": change + 100, "seconds": 97.0},
+        users_hurt={"web": 40, "app": 9},
+        user_reports={"website": 30, "app": 8},
+    )
+    journal = _changed(change) + _journal(
+        ("scale", "ops", change + 20, "ok"),
+        ("declare", "ic", change + 30, "ok"),
+        ("rollback", "ops", change + 60, "ok"),
+    )
     card = workshop.scorecard(summary, journal, h, speed=2)
     assert card["change_at"] == change
     assert card["time_to_detect"] == {"scenario_s": 30.0, "wall_s": 15.0}
@@ -129,8 +149,12 @@ def test_whatever_lever_restored_users_is_credited_even_if_it_is_not_the_scenari
     h = workshop.hidden(load_scenario(workshop.plan(3, HEADLINE).path), 20.0)
     change = next(s.at for s in h.timeline if s.action == "rollout")
     summary = _summary(trouble={"start": change + 3, "end": change + 50, "seconds": 47.0})
-    journal = _changed(change) + _journal(("declare", "ic", change + 10, "ok"), ("rate-limit", "sre", change + 30, "ok"),
-                                          ("rollback", "ops", change + 80, "ok"), ("end", "facilitator", change + 120, "ok"))
+    journal = _changed(change) + _journal(
+        ("declare", "ic", change + 10, "ok"),
+        ("rate-limit", "sre", change + 30, "ok"),
+        ("rollback", "ops", change + 80, "ok"),
+        ("end", "facilitator", change + 120, "ok"),
+    )
     card = workshop.scorecard(summary, journal, h, speed=2)
     assert card["mitigated_by"] == {"at": change + 30, "lever": "rate-limit", "who": "sre"}
     assert card["time_to_mitigate"] == {"scenario_s": 50.0, "wall_s": 25.0}
@@ -164,7 +188,9 @@ class _FakeRunner:
 async def lever_server(tmp_path):
     levers = workshop.Levers(_FakeRunner(tmp_path))
     levers.runner.over = levers.ended.is_set
-    server = LabServer(workshop.lever_app(levers, "sesame", facilitator_token="open-sesame"), host="127.0.0.1", port=free_ports(1)[0])
+    server = LabServer(
+        workshop.lever_app(levers, "sesame", facilitator_token="open-sesame"), host="127.0.0.1", port=free_ports(1)[0]
+    )
     await server.start_server()
     yield f"http://127.0.0.1:{server.port}", levers
     await server.close()
@@ -214,28 +240,39 @@ async def test_a_bad_lever_request_is_one_line_naming_what_is_wrong(lever_server
 async def test_end_stops_the_game_and_is_journaled(lever_server, http):
     url, levers = lever_server
     assert not levers.ended.is_set()
-    async with http.post(f"{url}/levers/end", json={"who": "facilitator"}, headers={"Authorization": "Bearer open-sesame"}) as resp:
+    async with http.post(
+        f"{url}/levers/end", json={"who": "facilitator"}, headers={"Authorization": "Bearer open-sesame"}
+    ) as resp:
         assert resp.status == 200 and (await resp.json())["run_dir"] == str(levers.runner.run_dir)
     assert levers.ended.is_set()
-    async with http.post(f"{url}/levers/end", json={"who": "facilitator"}, headers={"Authorization": "Bearer open-sesame"}) as resp:
+    async with http.post(
+        f"{url}/levers/end", json={"who": "facilitator"}, headers={"Authorization": "Bearer open-sesame"}
+    ) as resp:
         assert "already ending" in (await resp.json())["note"]
     assert [(e["lever"], e["who"]) for e in levers.runner.journal.entries] == [("end", "facilitator")]
     # After the end, no lever acts (and none is journaled).
-    async with http.post(f"{url}/levers/rollback", json={"who": "ops"}, headers={"Authorization": "Bearer sesame"}) as resp:
-        assert resp.status == 400 and (await resp.json())["error"] == "the game has ended: levers no longer act on the lab"
+    async with http.post(
+        f"{url}/levers/rollback", json={"who": "ops"}, headers={"Authorization": "Bearer sesame"}
+    ) as resp:
+        assert (
+            resp.status == 400 and (await resp.json())["error"] == "the game has ended: levers no longer act on the lab"
+        )
     assert len(levers.runner.journal.entries) == 1
 
 
 async def test_only_the_facilitators_token_ends_the_game(lever_server, http):
     url, levers = lever_server
     # The room's token is in every participant's link: it pulls levers but cannot end the game.
-    async with http.post(f"{url}/levers/end", json={"who": "mallory"}, headers={"Authorization": "Bearer sesame"}) as resp:
+    async with http.post(
+        f"{url}/levers/end", json={"who": "mallory"}, headers={"Authorization": "Bearer sesame"}
+    ) as resp:
         assert resp.status == 403 and "only the facilitator ends the game" in (await resp.json())["error"]
     async with http.post(f"{url}/levers/end", json={"who": "mallory"}) as resp:
         assert resp.status == 401
     # Nor does the facilitator's token stand in for the room's on an ordinary lever.
-    async with http.post(f"{url}/levers/declare", json={"who": "x", "severity": "sev1"},
-                         headers={"Authorization": "Bearer open-sesame"}) as resp:
+    async with http.post(
+        f"{url}/levers/declare", json={"who": "x", "severity": "sev1"}, headers={"Authorization": "Bearer open-sesame"}
+    ) as resp:
         assert resp.status == 401
     assert not levers.ended.is_set() and levers.runner.journal.entries == []
 
@@ -244,13 +281,17 @@ def test_the_cli_ends_the_game_with_the_facilitators_token_and_pulls_levers_with
     lab = load_lab_config(free_port_lab_config(tmp_path))
     write_private(workshop.workshop_dir(lab) / "token", "room\n")
     # The room's token alone (a participant's copy) cannot even try to end the game.
-    with pytest.raises(workshop.WorkshopError, match=r"only the facilitator ends the game \(.*facilitator-token is missing here\)"):
+    with pytest.raises(
+        workshop.WorkshopError, match=r"only the facilitator ends the game \(.*facilitator-token is missing here\)"
+    ):
         workshop.send(lab, "end", "ic", {})
 
 
 def test_pulling_a_lever_with_no_workshop_running_says_how_to_start_one(tmp_path):
     lab = load_lab_config(free_port_lab_config(tmp_path))
-    with pytest.raises(workshop.WorkshopError, match=r"no workshop is running here .*: start one with `failwhale workshop start`"):
+    with pytest.raises(
+        workshop.WorkshopError, match=r"no workshop is running here .*: start one with `failwhale workshop start`"
+    ):
         workshop.send(lab, "declare", "ic", {})
 
 
@@ -278,18 +319,29 @@ def test_the_scorecard_times_the_first_status_update_and_keeps_levers_from_befor
     h = workshop.hidden(load_scenario(workshop.plan(3, HEADLINE).path), 20.0)
     change = next(s.at for s in h.timeline if s.action == "rollout")
     summary = _summary()
-    journal = (_changed(change) + _journal(("pause", "ops", None, "ok")) + _journal(("status", "comms", change - 5, "ok"), args={"state": "investigating"})
-               + _journal(("status", "comms", change + 30, "ok"), args={"state": "resolved"})
-               + _journal(("status", "comms", change + 40, "refused"), ("status", "comms", change + 50, "ok"),
-                          args={"state": "investigating"}))
+    journal = (
+        _changed(change)
+        + _journal(("pause", "ops", None, "ok"))
+        + _journal(("status", "comms", change - 5, "ok"), args={"state": "investigating"})
+        + _journal(("status", "comms", change + 30, "ok"), args={"state": "resolved"})
+        + _journal(
+            ("status", "comms", change + 40, "refused"),
+            ("status", "comms", change + 50, "ok"),
+            args={"state": "investigating"},
+        )
+    )
     card = workshop.scorecard(summary, journal, h, speed=2)
     # Before the change there was nothing to tell; "resolved" tells users all is well.
     assert card["time_to_tell"] == {"scenario_s": 50.0, "wall_s": 25.0} and card["told_users"]["who"] == "comms"
     assert [x["lever"] for x in card["levers"]] == ["pause", "status", "status", "status", "status"]
     text = workshop.scorecard_text(card)
     assert "before the start pause by ops (ok)" in text and "time to tell      50 scenario s" in text
-    early = workshop.scorecard(summary, _changed(change) + _journal(("status", "comms", None, "ok"), args={"state": "investigating"}),
-                               h, speed=2)
+    early = workshop.scorecard(
+        summary,
+        _changed(change) + _journal(("status", "comms", None, "ok"), args={"state": "investigating"}),
+        h,
+        speed=2,
+    )
     assert early["time_to_tell"] is None
     assert "no status update was posted" in workshop.scorecard_text(workshop.scorecard(summary, [], h, speed=2))
 
@@ -298,7 +350,9 @@ def test_detection_is_a_declaration_or_an_ack_of_a_firing_alert_after_the_change
     h = workshop.hidden(load_scenario(workshop.plan(3, HEADLINE).path), 20.0)
     change = next(s.at for s in h.timeline if s.action == "rollout")
     summary = _summary()
-    guess = _changed(change) + _journal(("declare", "ic", change - 3, "ok"))  # before anything broke: a guess, not a detection
+    guess = _changed(change) + _journal(
+        ("declare", "ic", change - 3, "ok")
+    )  # before anything broke: a guess, not a detection
     quiet_ack = _journal(("ack", "ops", change + 5, "ok"), firing=[])
     paged_ack = _journal(("ack", "ops", change + 12, "ok"), firing=["JourneyErrorBudgetBurn (web)"])
     card = workshop.scorecard(summary, guess + quiet_ack + paged_ack, h, speed=2)
@@ -318,23 +372,37 @@ class _Control:
     async def each(self, method, path, *, json=None, only=None, timeout_s=0.8):
         names = list(only or self.arch.instance_kinds())
         if method == "GET":
-            return [Answer(n, 200, {"version": self.data["version"], "architecture": copy.deepcopy(self.data)}) for n in names]
+            return [
+                Answer(n, 200, {"version": self.data["version"], "architecture": copy.deepcopy(self.data)})
+                for n in names
+            ]
         self.puts.append((names, json["architecture"]))
         if len(self.puts) > 1:  # the undo: everyone answers
             return [Answer(n, 200, {}) for n in names]
-        return [Answer(n, 500, {}) if n in self.refuse else Answer(n, 0, "TimeoutError") if n in self.lose else Answer(n, 200, {})
-                for n in names]
+        return [
+            Answer(n, 500, {})
+            if n in self.refuse
+            else Answer(n, 0, "TimeoutError")
+            if n in self.lose
+            else Answer(n, 200, {})
+            for n in names
+        ]
 
 
 @pytest.fixture
 def levers_on(tmp_path, arch, arch_data):
     def make(refuse=(), lose=()):
         runner = _FakeRunner(tmp_path)
-        runner.control, runner.arch_lock, runner.rolling_out = _Control(arch, arch_data, refuse, lose), threading.Lock(), None
+        runner.control, runner.arch_lock, runner.rolling_out = (
+            _Control(arch, arch_data, refuse, lose),
+            threading.Lock(),
+            None,
+        )
         runner.keeper = LeaseKeeper(runner.control)  # never started: what it would renew is read by hand
         levers = workshop.Levers(runner)
         runner.over = levers.ended.is_set
         return levers
+
     return make
 
 
@@ -344,7 +412,9 @@ async def test_scaling_the_timeline_gives_it_capacity_and_other_backends_change_
     answer = await levers.pull("scale", "ops", {"backend": "tweets", "factor": 3})
     assert "not short of any: nothing changed for users" in answer["note"] and puts == []
     assert "rate limits (a policy" in (await levers.pull("scale", "ops", {"backend": "auth"}))["note"] and puts == []
-    with pytest.raises(workshop.WorkshopError, match=r"backend must be one of auth, timeline, tweets, notifications, not 'api'"):
+    with pytest.raises(
+        workshop.WorkshopError, match=r"backend must be one of auth, timeline, tweets, notifications, not 'api'"
+    ):
         await levers.pull("scale", "ops", {"backend": "api"})
     answer = await levers.pull("scale", "ops", {"backend": "timeline", "factor": 2})
     capacity = arch_data["backends"]["timeline"]["capacity"]
@@ -393,7 +463,11 @@ def test_the_figures_phases_follow_the_game_as_it_went(tmp_path):
     runner.journal.entries = _changed(50) + _journal(("rollback", "ops", 90, "ok"), ("end", "facilitator", 150, "ok"))
     played = runner.as_played(T0)
     # The scenario's own phases are where it planned things; these are where the room had them.
-    assert [(x.name, x.start, x.end) for x in played.phases] == [("before", 0, 50), ("outage", 50, 90), ("after", 90, 150)]
+    assert [(x.name, x.start, x.end) for x in played.phases] == [
+        ("before", 0, 50),
+        ("outage", 50, 90),
+        ("after", 90, 150),
+    ]
     assert played.duration == 150 and played.source == h.source
     runner.journal.entries = _journal(("end", "facilitator", 40, "ok"))  # ended before the change
     assert [(x.name, x.start, x.end) for x in runner.as_played(T0).phases] == [("before", 0, 40)]

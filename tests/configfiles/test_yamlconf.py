@@ -51,7 +51,7 @@ def line_of(text: str, needle: str, *, top_level: bool = False) -> int:
     ``top_level``: only a line that starts with ``needle`` (a key of the document itself).
     """
     for i, line in enumerate(text.splitlines(), 1):
-        if (line.startswith(needle) if top_level else needle in line):
+        if line.startswith(needle) if top_level else needle in line:
             return i
     raise AssertionError(f"{needle!r} not in text")
 
@@ -151,7 +151,12 @@ def test_missing_file(tmp_path):
 
 @pytest.mark.parametrize(
     ("text", "got"),
-    [("", "an empty file"), ("# only a comment\n", "an empty file"), ("- a\n- b\n", "a list"), ("just text\n", "a str")],
+    [
+        ("", "an empty file"),
+        ("# only a comment\n", "an empty file"),
+        ("- a\n- b\n", "a list"),
+        ("just text\n", "a str"),
+    ],
 )
 def test_empty_or_non_mapping_top_level(tmp_path, text, got):
     path = write(tmp_path, text)

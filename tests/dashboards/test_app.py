@@ -114,7 +114,10 @@ async def test_health_endpoint_for_the_supervisor(dashboard, http):
 def test_the_vendored_chart_library_is_the_published_one():
     """uPlot is copied from npm unchanged: the files match the checksums its README records."""
     folder = STATIC / "vendor" / "uplot"
-    recorded = dict((name, digest) for digest, name in re.findall(r"^\s*([0-9a-f]{64})\s+(\S+)$", (folder / "README.md").read_text(), re.M))
+    recorded = dict(
+        (name, digest)
+        for digest, name in re.findall(r"^\s*([0-9a-f]{64})\s+(\S+)$", (folder / "README.md").read_text(), re.M)
+    )
     assert set(recorded) == {"uPlot.iife.min.js", "uPlot.min.css", "LICENSE"}
     for name, digest in recorded.items():
         assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == digest, name
@@ -123,12 +126,17 @@ def test_the_vendored_chart_library_is_the_published_one():
 async def test_a_request_for_another_host_is_refused_421(fake_prometheus, http):
     """DNS rebinding: a page on another site reaching 127.0.0.1 under its own name gets nothing."""
     port = free_ports(1)[0]
-    server = LabServer(create_app(DashboardConfig(prometheus_url=fake_prometheus[0], address=("127.0.0.1", port))),
-                       host="127.0.0.1", port=port)
+    server = LabServer(
+        create_app(DashboardConfig(prometheus_url=fake_prometheus[0], address=("127.0.0.1", port))),
+        host="127.0.0.1",
+        port=port,
+    )
     await server.start_server()
     try:
         url = f"http://127.0.0.1:{port}"
-        async with http.get(f"{url}/api/v1/query", params={"query": "up"}, headers={"Host": "rebind.example:80"}) as resp:
+        async with http.get(
+            f"{url}/api/v1/query", params={"query": "up"}, headers={"Host": "rebind.example:80"}
+        ) as resp:
             assert resp.status == 421 and "rebind.example" in (await resp.json())["error"]
         assert fake_prometheus[1] == []  # nothing reached Prometheus
         for own in (f"127.0.0.1:{port}", f"localhost:{port}"):

@@ -33,7 +33,9 @@ def test_grafanas_sdk_loads_each_dashboard_back(board_id):
     again = json.loads(json.dumps(loaded, cls=JSONEncoder))
     assert again["uid"] == f"failwhale-{board_id}" and again["title"] == data["title"]
     assert [p["type"] for p in again["panels"]] == [p["type"] for p in data["panels"]]
-    assert [[t["expr"] for t in p["targets"]] for p in again["panels"]] == [[t["expr"] for t in p["targets"]] for p in data["panels"]]
+    assert [[t["expr"] for t in p["targets"]] for p in again["panels"]] == [
+        [t["expr"] for t in p["targets"]] for p in data["panels"]
+    ]
     for p in data["panels"]:
         pos = p["gridPos"]
         assert 0 <= pos["x"] and pos["x"] + pos["w"] <= 24, (p["title"], pos)

@@ -55,37 +55,87 @@ class Mutant:
 # Each mutant drops or bends one condition, so each must-not-fire case is shown to be the one
 # that holds that condition in place.
 MUTANTS = [
-    Mutant("fast-pair-without-5s-window", "JourneyErrorBudgetBurn", "JourneyErrorBudgetBurn",
-           "and client:failwhale_journeys_failed:ratio_rate5s > 14.4 * 0.01", "",
-           "journeys that stop after failing do not page"),
-    Mutant("fast-pair-without-30s-window", "JourneyErrorBudgetBurn", "JourneyErrorBudgetBurn",
-           "client:failwhale_journeys_failed:ratio_rate30s > 14.4 * 0.01 and", "",
-           "a 3 second spike of failures does not page"),
-    Mutant("slow-pair-without-15s-window", "JourneyErrorBudgetBurn", "JourneyErrorBudgetBurn",
-           "and client:failwhale_journeys_failed:ratio_rate15s > 6 * 0.01", "",
-           "steady 8% pages through the slow pair alone, and stops soon after"),
-    Mutant("slow-pair-without-2m-window", "JourneyErrorBudgetBurn", "JourneyErrorBudgetBurn",
-           "client:failwhale_journeys_failed:ratio_rate2m > 6 * 0.01 and", "",
-           "web outage pages within seconds, app at 8% does not"),
-    Mutant("5s-ratio-counts-ok-as-failed", "JourneyErrorBudgetBurn", "client:failwhale_journeys_failed:ratio_rate5s",
-           'outcome="failed"', 'outcome="ok"',
-           "web outage pages within seconds, app at 8% does not"),
-    Mutant("2m-ratio-over-30s", "JourneyErrorBudgetBurn", "client:failwhale_journeys_failed:ratio_rate2m",
-           "[2m]", "[30s]",
-           "web outage pages within seconds, app at 8% does not"),
-    Mutant("without-5pct-floor", "RolloutErrorsRising", "RolloutErrorsRising",
-           "failwhale:api_errors:ratio_rate15s > 0.05 and on ()", "",
-           "a swap with errors rising only to 4% does not page"),
-    Mutant("without-rising-check", "RolloutErrorsRising", "RolloutErrorsRising",
-           "and on () failwhale:api_errors:ratio_rate15s > 2 * "
-           "((min_over_time(failwhale:api_errors:ratio_rate15s_before_swap[5m]) >= 0) or on () vector(0))", "",
-           "errors already high before a swap are not rising and do not page"),
-    Mutant("without-swap-check", "RolloutErrorsRising", "RolloutErrorsRising",
-           'and on () sum(increase(failwhale_architecture_swaps_total{service="api"}[5m])) > 0', "",
-           "errors rising long after the last swap do not page"),
-    Mutant("errors-without-429", "RolloutErrorsRising", "failwhale:api_errors:ratio_rate15s",
-           'code=~"5..|429"', 'code=~"5.."',
-           "errors rising right after a swap page, until the swap is 5 minutes old"),
+    Mutant(
+        "fast-pair-without-5s-window",
+        "JourneyErrorBudgetBurn",
+        "JourneyErrorBudgetBurn",
+        "and client:failwhale_journeys_failed:ratio_rate5s > 14.4 * 0.01",
+        "",
+        "journeys that stop after failing do not page",
+    ),
+    Mutant(
+        "fast-pair-without-30s-window",
+        "JourneyErrorBudgetBurn",
+        "JourneyErrorBudgetBurn",
+        "client:failwhale_journeys_failed:ratio_rate30s > 14.4 * 0.01 and",
+        "",
+        "a 3 second spike of failures does not page",
+    ),
+    Mutant(
+        "slow-pair-without-15s-window",
+        "JourneyErrorBudgetBurn",
+        "JourneyErrorBudgetBurn",
+        "and client:failwhale_journeys_failed:ratio_rate15s > 6 * 0.01",
+        "",
+        "steady 8% pages through the slow pair alone, and stops soon after",
+    ),
+    Mutant(
+        "slow-pair-without-2m-window",
+        "JourneyErrorBudgetBurn",
+        "JourneyErrorBudgetBurn",
+        "client:failwhale_journeys_failed:ratio_rate2m > 6 * 0.01 and",
+        "",
+        "web outage pages within seconds, app at 8% does not",
+    ),
+    Mutant(
+        "5s-ratio-counts-ok-as-failed",
+        "JourneyErrorBudgetBurn",
+        "client:failwhale_journeys_failed:ratio_rate5s",
+        'outcome="failed"',
+        'outcome="ok"',
+        "web outage pages within seconds, app at 8% does not",
+    ),
+    Mutant(
+        "2m-ratio-over-30s",
+        "JourneyErrorBudgetBurn",
+        "client:failwhale_journeys_failed:ratio_rate2m",
+        "[2m]",
+        "[30s]",
+        "web outage pages within seconds, app at 8% does not",
+    ),
+    Mutant(
+        "without-5pct-floor",
+        "RolloutErrorsRising",
+        "RolloutErrorsRising",
+        "failwhale:api_errors:ratio_rate15s > 0.05 and on ()",
+        "",
+        "a swap with errors rising only to 4% does not page",
+    ),
+    Mutant(
+        "without-rising-check",
+        "RolloutErrorsRising",
+        "RolloutErrorsRising",
+        "and on () failwhale:api_errors:ratio_rate15s > 2 * "
+        "((min_over_time(failwhale:api_errors:ratio_rate15s_before_swap[5m]) >= 0) or on () vector(0))",
+        "",
+        "errors already high before a swap are not rising and do not page",
+    ),
+    Mutant(
+        "without-swap-check",
+        "RolloutErrorsRising",
+        "RolloutErrorsRising",
+        'and on () sum(increase(failwhale_architecture_swaps_total{service="api"}[5m])) > 0',
+        "",
+        "errors rising long after the last swap do not page",
+    ),
+    Mutant(
+        "errors-without-429",
+        "RolloutErrorsRising",
+        "failwhale:api_errors:ratio_rate15s",
+        'code=~"5..|429"',
+        'code=~"5.."',
+        "errors rising right after a swap page, until the swap is 5 minutes old",
+    ),
 ]
 
 
@@ -113,7 +163,9 @@ def _always(alert: str) -> str:
     static = next(r for r in _rules() if r.get("alert") == alert).get("labels", {})
     label_sets = {
         tuple(sorted((k, v) for k, v in exp["exp_labels"].items() if k not in static))
-        for path in UNIT_TESTS for case in _cases(path) if case["alertname"] == alert
+        for path in UNIT_TESTS
+        for case in _cases(path)
+        if case["alertname"] == alert
         for exp in case["exp_alerts"]
     }
     exprs = []
@@ -135,8 +187,9 @@ def promtool() -> Path:
 
 
 def run(promtool: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(promtool), *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [str(promtool), *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120
+    )
 
 
 def test_the_rules_file_is_valid(promtool: Path):

@@ -33,8 +33,16 @@ def test_the_overview_shows_what_a_watcher_needs():
     overview = {p.id for p in default_spec().panels_of("overview")}
     # The list: web vs app success, reports, API errors and latency, the rollout,
     # faults, alerts, and the health-check-only status tile.
-    assert {"journey_success", "user_reports", "api_error_ratio", "api_latency", "api_versions",
-            "active_faults", "firing_alerts", "status_page"} <= overview
+    assert {
+        "journey_success",
+        "user_reports",
+        "api_error_ratio",
+        "api_latency",
+        "api_versions",
+        "active_faults",
+        "firing_alerts",
+        "status_page",
+    } <= overview
 
 
 def test_every_board_has_panels_and_every_tier_has_a_board():
@@ -52,12 +60,16 @@ def test_every_query_reads_only_documented_metrics_or_recording_rules():
     ]
     unknown = {where: sorted(metric_names(e) - allowed) for where, e in exprs if metric_names(e) - allowed}
     assert not unknown, f"not in docs/metrics.md nor recorded by the rules: {unknown}"
-    assert recorded() <= documented_names(), f"recording rules missing from docs/metrics.md: {sorted(recorded() - documented_names())}"
+    assert recorded() <= documented_names(), (
+        f"recording rules missing from docs/metrics.md: {sorted(recorded() - documented_names())}"
+    )
 
 
 def test_metric_names_sees_metrics_not_labels_functions_or_keywords():
-    expr = ('sum by (client) (rate(failwhale_journeys_total{outcome="failed", client=~"web|app"}[5s])) '
-            'or on (instance) up{job!~"loadgen"} * 0 > bool 1 and client:foo:ratio offset 5m')
+    expr = (
+        'sum by (client) (rate(failwhale_journeys_total{outcome="failed", client=~"web|app"}[5s])) '
+        'or on (instance) up{job!~"loadgen"} * 0 > bool 1 and client:foo:ratio offset 5m'
+    )
     assert metric_names(expr) == {"failwhale_journeys_total", "up", "client:foo:ratio"}
 
 
@@ -65,10 +77,17 @@ def test_every_expression_is_valid_promql(tmp_path: Path):
     promtool = find_promtool()
     assert promtool is not None, "promtool not found: `make test` installs Prometheus with it"
     spec = default_spec()
-    rules = {"groups": [{"name": "spec", "rules": [
-        {"record": f"check:{re.sub(r'[^a-z0-9_]', '_', where)}:{i}", "expr": expr}
-        for i, (where, expr) in enumerate(spec.expressions())
-    ]}]}
+    rules = {
+        "groups": [
+            {
+                "name": "spec",
+                "rules": [
+                    {"record": f"check:{re.sub(r'[^a-z0-9_]', '_', where)}:{i}", "expr": expr}
+                    for i, (where, expr) in enumerate(spec.expressions())
+                ],
+            }
+        ]
+    }
     path = tmp_path / "spec.rules.yml"
     path.write_text(yaml.safe_dump(rules))
     result = subprocess.run([str(promtool), "check", "rules", str(path)], capture_output=True, text=True)

@@ -41,7 +41,9 @@ async def test_every_exposed_metric_is_documented_with_its_labels(start_service,
         body = await resp.json()
         assert resp.status == 200, body
         token = body["guest_token"]
-    async with http.get(f"{lab.url('web')}/api/1.1/timeline/home.json", headers={"Authorization": f"Bearer {token}"}) as resp:
+    async with http.get(
+        f"{lab.url('web')}/api/1.1/timeline/home.json", headers={"Authorization": f"Bearer {token}"}
+    ) as resp:
         assert resp.status == 200
     seen: dict[str, set[str]] = {}
     for app in apps:
@@ -52,9 +54,12 @@ async def test_every_exposed_metric_is_documented_with_its_labels(start_service,
     # Labelled families only show labels once a child exists; compare where we saw any.
     wrong = {n: (seen[n], doc[n]) for n in seen if seen[n] and seen[n] != doc[n]}
     assert not wrong, f"labels differ from docs/metrics.md (exposed, documented): {wrong}"
-    stale = sorted(n for n in doc if n.startswith("failwhale_") and n not in seen and n not in loadgen_exposed() and n not in chaos_exposed())
+    stale = sorted(
+        n
+        for n in doc
+        if n.startswith("failwhale_") and n not in seen and n not in loadgen_exposed() and n not in chaos_exposed()
+    )
     assert not stale, f"docs/metrics.md lists metrics nothing exposes: {stale}"
-
 
 
 def loadgen_exposed() -> dict[str, set[str]]:

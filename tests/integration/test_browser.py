@@ -16,8 +16,13 @@ pytestmark = [pytest.mark.integration, pytest.mark.browser]
 ARTIFACTS = ROOT / "test-artifacts"
 # Without these, Chromium keeps trying to reach Google's services, which this lab never allows.
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 

@@ -20,7 +20,9 @@ pytestmark = pytest.mark.integration
 def control(lab, name: str, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
     token = read_token(lab.lab.token_path)
     req = urllib.request.Request(
-        lab.url(name) + path, method=method, data=None if body is None else json.dumps(body).encode(),
+        lab.url(name) + path,
+        method=method,
+        data=None if body is None else json.dumps(body).encode(),
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
     )
     with urllib.request.urlopen(req, timeout=2) as resp:
@@ -28,8 +30,12 @@ def control(lab, name: str, method: str, path: str, body: dict | None = None) ->
 
 
 def failwhale(lab, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "chaos.cli", *args, "--config", str(lab.lab.source)],
-                          capture_output=True, text=True, timeout=30)
+    return subprocess.run(
+        [sys.executable, "-m", "chaos.cli", *args, "--config", str(lab.lab.source)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
 
 
 def test_halt_removes_every_fault_and_restores_baselines_fast(lab):

@@ -90,7 +90,9 @@ def test_the_rules_are_loaded_and_healthy(busy_lab):
         groups = json.load(resp)["data"]["groups"]
     rules = [r for g in groups for r in g["rules"]]
     assert {r["name"] for r in rules if r["type"] == "alerting"} == {"JourneyErrorBudgetBurn", "RolloutErrorsRising"}
-    assert all(r["health"] == "ok" for r in rules), [(r["name"], r.get("lastError")) for r in rules if r["health"] != "ok"]
+    assert all(r["health"] == "ok" for r in rules), [
+        (r["name"], r.get("lastError")) for r in rules if r["health"] != "ok"
+    ]
 
 
 def test_the_generated_prometheus_config_passes_promtool(busy_lab):

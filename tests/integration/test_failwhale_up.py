@@ -138,7 +138,9 @@ def test_locusts_web_ui_refuses_a_swarm_without_the_labs_password(tmp_path):
         secret = (lab.data_path / "locust-ui.secret").read_text().strip()
         assert (lab.data_path / "locust-ui.secret").stat().st_mode & 0o077 == 0
         url = lab.url("locust")
-        form = urllib.parse.urlencode({"user_count": "500", "spawn_rate": "50", "host": "http://third-party.example"}).encode()
+        form = urllib.parse.urlencode(
+            {"user_count": "500", "spawn_rate": "50", "host": "http://third-party.example"}
+        ).encode()
         deadline = time.monotonic() + 20
         while True:  # the UI comes up a moment after the services
             try:

@@ -22,12 +22,25 @@ pytestmark = pytest.mark.integration
 def quick_headline(folder: Path, *extra: str) -> tuple[Path, dict]:
     """``failwhale run twitter-2022-12-28 --quick`` on a fresh lab in ``folder``: its run folder and summary."""
     out = folder / "reports"
-    cmd = [sys.executable, "-m", "chaos.cli", "run", "twitter-2022-12-28", "--quick",
-           "--config", str(write_lab_config(folder)), "--out", str(out), *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "chaos.cli",
+        "run",
+        "twitter-2022-12-28",
+        "--quick",
+        "--config",
+        str(write_lab_config(folder)),
+        "--out",
+        str(out),
+        *extra,
+    ]
     started = time.monotonic()
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
     took = time.monotonic() - started
-    print(f"quick headline run {' '.join(extra)}: {took:.0f}s")  # the README promises about a minute; see bench for figures
+    print(
+        f"quick headline run {' '.join(extra)}: {took:.0f}s"
+    )  # the README promises about a minute; see bench for figures
     assert result.returncode in (0, 1), result.stdout[-4000:] + result.stderr[-2000:]
     (run_dir,) = (d for d in out.iterdir() if d.is_dir())
     assert lab_pids(str(folder)) == []
@@ -57,7 +70,9 @@ def test_quick_headline_reproduces_the_split_and_reports_it(headline):
     assert outage["status_page"] >= 0.99  # the status page read only health checks: all green
     (probe,) = outage["works_for_me"]
     assert probe["app_user"]["sees"] == "timeline"  # "works for me"...
-    assert probe["web_visit"]["page"] == "failed" and probe["web_visit"]["error"].startswith("429")  # ...not for a new visitor
+    assert probe["web_visit"]["page"] == "failed" and probe["web_visit"]["error"].startswith(
+        "429"
+    )  # ...not for a new visitor
     assert summary["lost_tweets"] == 0 and summary["acked_tweets"] > 0
     # By mechanism: the web is told "Rate limit exceeded"; the app's cache shows old content
     # instead of an error for some of its trouble. (Quick runs start users closer to the outage,
@@ -113,7 +128,9 @@ def test_quick_headline_reproduces_the_split_and_reports_it(headline):
     visits = shots["outage"]["site"]["visits"]
     told = [v for v in visits if v["state"] == "error"]
     assert len(told) >= 2, visits
-    assert {v["message"] for v in told} == {"Something went wrong, but don't fret \u2014 it's not your fault. Let's try again."}
+    assert {v["message"] for v in told} == {
+        "Something went wrong, but don't fret \u2014 it's not your fault. Let's try again."
+    }
 
 
 # How much a quick headline's failure ratios move from run to run: the sample sd over runs of

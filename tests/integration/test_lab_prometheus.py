@@ -31,7 +31,9 @@ async def replay_home_page(session: aiohttp.ClientSession, web_url: str) -> list
     statuses = []
     for call in page["calls"]:
         async with session.request(
-            call["method"], web_url + call["path"], params=call["query"],
+            call["method"],
+            web_url + call["path"],
+            params=call["query"],
             headers={**headers, "Authorization": f"Bearer {token}"},
         ) as resp:
             statuses.append(resp.status)
@@ -41,7 +43,9 @@ async def replay_home_page(session: aiohttp.ClientSession, web_url: str) -> list
 async def app_login(session: aiohttp.ClientSession, api_url: str) -> str:
     """Log in as the app does; the session token."""
     headers = {"User-Agent": APP_UA, "X-Client": "app"}
-    async with session.post(f"{api_url}/api/1.1/auth/login.json", json={"username": "user0042", "password": "failwhale"}, headers=headers) as resp:
+    async with session.post(
+        f"{api_url}/api/1.1/auth/login.json", json={"username": "user0042", "password": "failwhale"}, headers=headers
+    ) as resp:
         assert resp.status == 200
         return (await resp.json())["token"]
 
@@ -49,7 +53,9 @@ async def app_login(session: aiohttp.ClientSession, api_url: str) -> str:
 async def app_refresh_timeline(session: aiohttp.ClientSession, api_url: str) -> int:
     headers = {"User-Agent": APP_UA, "X-Client": "app"}
     token = await app_login(session, api_url)
-    async with session.get(f"{api_url}/api/1.1/timeline/home.json", headers={**headers, "Authorization": f"Bearer {token}"}) as resp:
+    async with session.get(
+        f"{api_url}/api/1.1/timeline/home.json", headers={**headers, "Authorization": f"Bearer {token}"}
+    ) as resp:
         assert (await resp.json())["tweets"], "the app's timeline should show the seeded tweets"
         return resp.status
 
@@ -76,7 +82,8 @@ async def test_prometheus_splits_web_and_app_traffic(lab):
     # The web service itself saw the page's calls as web traffic on its /api/ proxy. It is a
     # separate scrape target, so its samples may land a scrape later than the API's.
     web_proxy = wait_for_query(
-        lab, 'sum(failwhale_http_requests_total{service="web", route="api_proxy", client="web"})',
+        lab,
+        'sum(failwhale_http_requests_total{service="web", route="api_proxy", client="web"})',
         lambda r: bool(r) and float(r[0]["value"][1]) >= 5,
     )
     assert web_proxy and float(web_proxy[0]["value"][1]) >= 5, web_proxy

@@ -103,8 +103,15 @@ READS = 'journey!="post_tweet"'
 def outage_window(lab: Lab, run_dir: Path, **kw) -> dict[str, dict[str, float]]:
     """Warm up on a healthy lab, stop the timeline backend, and count reading journeys while it is down."""
     warmup, outage = 8.0, 14.0
-    opts = LoadOptions(headless=True, peak_users=USERS * SCALE, web_share=0.5, shape="constant", duration_s=warmup + outage,
-                       spawn_per_s=DEFAULT_SPAWN_PER_S * SCALE, **kw)
+    opts = LoadOptions(
+        headless=True,
+        peak_users=USERS * SCALE,
+        web_share=0.5,
+        shape="constant",
+        duration_s=warmup + outage,
+        spawn_per_s=DEFAULT_SPAWN_PER_S * SCALE,
+        **kw,
+    )
     lab.start_load(opts, run_dir)
     time.sleep(warmup)
     before = wait_for_query(lab, "sum(failwhale_journeys_total)", lambda r: bool(r))
@@ -155,4 +162,7 @@ def test_timeline_down_hurts_web_far_more_than_app_unless_the_app_loses_its_habi
     assert bare_failed >= app_failed + 0.25, (shipped, bare)
     assert ratio(bare["app"], "degraded") == 0.0, bare
     # ...and its users, now failing, file reports from the app.
-    assert bare["reports"].get("app", 0) >= 2 and bare["reports"].get("app", 0) > rep.get("app", 0), (rep, bare["reports"])
+    assert bare["reports"].get("app", 0) >= 2 and bare["reports"].get("app", 0) > rep.get("app", 0), (
+        rep,
+        bare["reports"],
+    )

@@ -26,8 +26,10 @@ from tests.integration.conftest import prom_query, wait_for_query, write_lab_con
 pytestmark = pytest.mark.integration
 
 # Web users' journeys that were not ok, over the last 10 s: what the guard watches.
-GUARD = ('sum(rate(failwhale_journeys_total{client="web",outcome!="ok"}[10s]))'
-         ' / sum(rate(failwhale_journeys_total{client="web"}[10s])) > 0.1')
+GUARD = (
+    'sum(rate(failwhale_journeys_total{client="web",outcome!="ok"}[10s]))'
+    ' / sum(rate(failwhale_journeys_total{client="web"}[10s])) > 0.1'
+)
 
 
 def breaking_change(folder: Path, base: Path) -> Path:
@@ -48,9 +50,24 @@ def test_guard_rolls_a_breaking_change_back_before_it_reaches_all_replicas(tmp_p
         assert prom_query(lab, GUARD) == []
         change = breaking_change(tmp_path, cfg.architecture_path)
         result = subprocess.run(
-            [sys.executable, "-m", "chaos.cli", "rollout", str(change), "--config", str(cfg.source),
-             "--waves", "0.25,0.5,1", "--bake", "15", "--guard", GUARD],
-            capture_output=True, text=True, timeout=90,
+            [
+                sys.executable,
+                "-m",
+                "chaos.cli",
+                "rollout",
+                str(change),
+                "--config",
+                str(cfg.source),
+                "--waves",
+                "0.25,0.5,1",
+                "--bake",
+                "15",
+                "--guard",
+                GUARD,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=90,
         )
         assert result.returncode == 1, result.stdout + result.stderr
         wave1 = next(line for line in result.stdout.splitlines() if line.startswith("wave 1/3: "))
@@ -58,8 +75,9 @@ def test_guard_rolls_a_breaking_change_back_before_it_reaches_all_replicas(tmp_p
         assert "wave 3/3" not in result.stdout  # stopped before the last replicas
         assert "rolled back after 1 of 3 wave(s): guard breached after wave 1" in result.stdout, result.stdout
         # Every process is back on v1, as Prometheus sees it.
-        versions = wait_for_query(lab, "count by (version) (failwhale_deploy_info)",
-                                  lambda r: {s["metric"]["version"] for s in r} == {"v1"})
+        versions = wait_for_query(
+            lab, "count by (version) (failwhale_deploy_info)", lambda r: {s["metric"]["version"] for s in r} == {"v1"}
+        )
         assert {s["metric"]["version"]: s["value"][1] for s in versions} == {"v1": "10"}
         lab.stop_instance("loadgen")
 
@@ -69,8 +87,12 @@ def test_a_rollout_file_that_does_not_fit_the_lab_is_refused_in_one_line(lab, tm
     arch["api"]["instances"].append("api-9")
     bad = tmp_path / "v3.yaml"
     bad.write_text(yaml.safe_dump(arch))
-    result = subprocess.run([sys.executable, "-m", "chaos.cli", "rollout", str(bad), "--config", str(lab.lab.source)],
-                            capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        [sys.executable, "-m", "chaos.cli", "rollout", str(bad), "--config", str(lab.lab.source)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "its processes differ from the running lab's" in result.stderr
 
@@ -80,10 +102,12 @@ LEASE_S = 3  # shorter than the default 15 s, so the test waits less
 
 
 def control_send(lab: Lab, name: str, method: str, path: str, body: dict | None = None) -> dict:
-    req = urllib.request.Request(lab.url(name) + path, method=method,
-                                 data=None if body is None else json.dumps(body).encode(),
-                                 headers={"Authorization": f"Bearer {read_token(lab.lab.token_path)}",
-                                          "Content-Type": "application/json"})
+    req = urllib.request.Request(
+        lab.url(name) + path,
+        method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {read_token(lab.lab.token_path)}", "Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(req, timeout=10) as resp:
         return json.load(resp)
 
@@ -105,9 +129,26 @@ def ctrl_c_reaches_it() -> None:
 
 def start_rollout(lab: Lab, *extra: str) -> subprocess.Popen:
     """``failwhale rollout v2`` in one wave; returns once every process has moved."""
-    proc = subprocess.Popen([sys.executable, "-m", "chaos.cli", "rollout", str(V2), "--config", str(lab.lab.source),
-                             "--waves", "1", "--bake", "0", *extra], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, preexec_fn=ctrl_c_reaches_it)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "chaos.cli",
+            "rollout",
+            str(V2),
+            "--config",
+            str(lab.lab.source),
+            "--waves",
+            "1",
+            "--bake",
+            "0",
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=ctrl_c_reaches_it,
+    )
     lines = []
     while (line := proc.stdout.readline()) and "is on every process" not in line:
         lines.append(line)
@@ -135,13 +176,34 @@ def test_ctrl_c_rolls_a_held_rollout_back_and_keep_makes_it_permanent(lab):
     assert proc.returncode == 130 and "rolled back v2 (interrupted)" in out, out
     assert set(versions(lab).values()) == {"v1"}
 
-    kept = subprocess.run([sys.executable, "-m", "chaos.cli", "rollout", str(V2), "--config", str(lab.lab.source),
-                           "--waves", "1", "--bake", "0", "--keep"], capture_output=True, text=True, timeout=30)
+    kept = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "chaos.cli",
+            "rollout",
+            str(V2),
+            "--config",
+            str(lab.lab.source),
+            "--waves",
+            "1",
+            "--bake",
+            "0",
+            "--keep",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert kept.returncode == 0 and "for good" in kept.stdout, kept.stdout + kept.stderr
     answers = [control_get(lab, name) for name in lab.arch.instance_kinds()]
     assert {(a["version"], a["lease_expires_in_s"]) for a in answers} == {("v2", None)}  # no lease to lapse
-    back = subprocess.run([sys.executable, "-m", "chaos.cli", "rollback", "--config", str(lab.lab.source)],
-                          capture_output=True, text=True, timeout=30)
+    back = subprocess.run(
+        [sys.executable, "-m", "chaos.cli", "rollback", "--config", str(lab.lab.source)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert back.returncode == 0, back.stdout + back.stderr
     assert set(versions(lab).values()) == {"v1"}
 
@@ -150,9 +212,25 @@ def test_ctrl_c_rolls_a_held_rollout_back_and_keep_makes_it_permanent(lab):
 def test_ctrl_c_wherever_it_lands_ends_on_the_baseline(lab, delay_s):
     # From the command's first line through the rollout, the announcement and the hold. A Ctrl-C
     # inside the announcement's print once left v2 running without its rollback.
-    proc = subprocess.Popen([sys.executable, "-m", "chaos.cli", "rollout", str(V2), "--config", str(lab.lab.source),
-                             "--waves", "0.5,1", "--bake", "0.3"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, preexec_fn=ctrl_c_reaches_it)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "chaos.cli",
+            "rollout",
+            str(V2),
+            "--config",
+            str(lab.lab.source),
+            "--waves",
+            "0.5,1",
+            "--bake",
+            "0.3",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=ctrl_c_reaches_it,
+    )
     first = proc.stdout.readline()
     assert first.startswith("rolling out"), first
     time.sleep(delay_s)
@@ -169,16 +247,42 @@ def test_halt_on_a_saturated_lab_stops_a_rollout_and_undoes_everything_within_2_
     with Lab(cfg, load_architecture(cfg.architecture_path)) as lab:
         lab.start_load(LoadOptions(peak_users=300, shape="constant", duration_s=90, spawn_per_s=100), tmp_path / "run")
         # The users, plus wrk's 256 connections that never wait: both cores stay busy.
-        hammers = [subprocess.Popen([wrk, "-t1", "-c128", "-d60s", lab.url(name) + "/readyz"],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for name in ("web", "edge")]
+        hammers = [
+            subprocess.Popen(
+                [wrk, "-t1", "-c128", "-d60s", lab.url(name) + "/readyz"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for name in ("web", "edge")
+        ]
         rollout = None
         try:
             for name in ("edge", "auth", "timeline"):
-                control_send(lab, name, "POST", "/control/faults", {"faults": [{"kind": "latency", "ttl_s": 600,
-                                                                                 "latency_ms": 200, "probability": 0.2}]})
+                control_send(
+                    lab,
+                    name,
+                    "POST",
+                    "/control/faults",
+                    {"faults": [{"kind": "latency", "ttl_s": 600, "latency_ms": 200, "probability": 0.2}]},
+                )
             rollout = subprocess.Popen(
-                [sys.executable, "-m", "chaos.cli", "rollout", str(V2), "--config", str(cfg.source),
-                 "--waves", "0.25,0.5,1", "--bake", "30"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                [
+                    sys.executable,
+                    "-m",
+                    "chaos.cli",
+                    "rollout",
+                    str(V2),
+                    "--config",
+                    str(cfg.source),
+                    "--waves",
+                    "0.25,0.5,1",
+                    "--bake",
+                    "30",
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
             lines = []
             while (line := rollout.stdout.readline()) and not line.startswith("wave 1/3"):
                 lines.append(line)
@@ -188,8 +292,12 @@ def test_halt_on_a_saturated_lab_stops_a_rollout_and_undoes_everything_within_2_
             busy = (machine_busy_seconds() - busy_before) / (time.monotonic() - t_before)
             assert busy >= 0.9 * len(os.sched_getaffinity(0)), f"the lab was not saturated: {busy:.2f} cores busy"
 
-            halted = subprocess.run([sys.executable, "-m", "chaos.cli", "halt", "--config", str(cfg.source)],
-                                    capture_output=True, text=True, timeout=30)
+            halted = subprocess.run(
+                [sys.executable, "-m", "chaos.cli", "halt", "--config", str(cfg.source)],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
             print(halted.stdout)  # its time, in the log of a run that passes too
             assert halted.returncode == 0, halted.stdout + halted.stderr
             took = float(halted.stdout.split(" in ")[1].split("s:")[0])
@@ -208,4 +316,3 @@ def test_halt_on_a_saturated_lab_stops_a_rollout_and_undoes_everything_within_2_
                 if p.poll() is None:
                     p.kill()
                     p.wait()
-

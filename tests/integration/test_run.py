@@ -21,8 +21,17 @@ QUICK = Path(__file__).parents[1] / "chaos" / "data" / "quick.yaml"
 
 
 def run_cmd(tmp_path: Path) -> list[str]:
-    return [sys.executable, "-m", "chaos.cli", "run", str(QUICK), "--config", str(write_lab_config(tmp_path)),
-            "--out", str(tmp_path / "reports")]
+    return [
+        sys.executable,
+        "-m",
+        "chaos.cli",
+        "run",
+        str(QUICK),
+        "--config",
+        str(write_lab_config(tmp_path)),
+        "--out",
+        str(tmp_path / "reports"),
+    ]
 
 
 def only_run_dir(tmp_path: Path) -> Path:
@@ -51,8 +60,14 @@ def test_a_scenario_run_holds_and_writes_the_run_folder(tmp_path):
     assert [e["held"] for e in summary["expectations"]] == [True] * 4
     journal = json.loads((run_dir / "journal.json").read_text())
     kinds = [(e["kind"], e.get("action"), e["outcome"]) for e in journal]
-    assert kinds == [("steady_state", None, "held"), ("step", "note", "ok"), ("step", "inject", "ok"),
-                     ("step", "rollback", "ok"), ("rollback", "halt", "ok"), ("steady_state", None, "held")]
+    assert kinds == [
+        ("steady_state", None, "held"),
+        ("step", "note", "ok"),
+        ("step", "inject", "ok"),
+        ("step", "rollback", "ok"),
+        ("rollback", "halt", "ok"),
+        ("steady_state", None, "held"),
+    ]
     assert all(e["ended"] >= e["started"] for e in journal)
     assert lab_pids(str(tmp_path)) == []
 
@@ -87,8 +102,17 @@ ROLLOUT = Path(__file__).parents[1] / "chaos" / "data" / "rollout.yaml"
 
 
 def test_ctrl_c_during_a_rollout_rolls_it_back_and_exits_130(tmp_path):
-    cmd = [sys.executable, "-m", "chaos.cli", "run", str(ROLLOUT), "--config", str(write_lab_config(tmp_path)),
-           "--out", str(tmp_path / "reports")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "chaos.cli",
+        "run",
+        str(ROLLOUT),
+        "--config",
+        str(write_lab_config(tmp_path)),
+        "--out",
+        str(tmp_path / "reports"),
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines = []
     deadline = time.monotonic() + 120
@@ -119,11 +143,23 @@ FAILING = Path(__file__).parents[1] / "chaos" / "data" / "failing-step.yaml"
 
 
 def test_a_failed_step_deviates_and_still_rolls_back(tmp_path):
-    cmd = [sys.executable, "-m", "chaos.cli", "run", str(FAILING), "--config", str(write_lab_config(tmp_path)),
-           "--out", str(tmp_path / "reports")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "chaos.cli",
+        "run",
+        str(FAILING),
+        "--config",
+        str(write_lab_config(tmp_path)),
+        "--out",
+        str(tmp_path / "reports"),
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
     assert result.returncode == 1, result.stdout[-3000:] + result.stderr
-    assert "verdict: DEVIATED (step 2 (fault on a process that is not there) failed: not part of the lab: nowhere" in result.stdout
+    assert (
+        "verdict: DEVIATED (step 2 (fault on a process that is not there) failed: not part of the lab: nowhere"
+        in result.stdout
+    )
     journal = json.loads((only_run_dir(tmp_path) / "journal.json").read_text())
     steps = [(e["action"], e["outcome"]) for e in journal if e["kind"] == "step"]
     assert steps == [("inject", "ok"), ("inject", "failed")]  # the timeline stopped at the failed step

@@ -23,20 +23,24 @@ pytestmark = pytest.mark.integration
 
 ATTACH = Path(__file__).parents[1] / "chaos" / "data" / "attach-rollout.yaml"
 LEASE_S = 15  # the lease a run's architecture changes are made under
-WEB_NOT_FAILED = ('sum(rate(failwhale_journeys_total{client="web",outcome!="failed"}[5s]))'
-                  ' / sum(rate(failwhale_journeys_total{client="web"}[5s]))')
+WEB_NOT_FAILED = (
+    'sum(rate(failwhale_journeys_total{client="web",outcome!="failed"}[5s]))'
+    ' / sum(rate(failwhale_journeys_total{client="web"}[5s]))'
+)
 
 
 def faults_on(lab, name: str) -> list[dict]:
-    req = urllib.request.Request(lab.url(name) + "/control/faults",
-                                 headers={"Authorization": f"Bearer {read_token(lab.token_path)}"})
+    req = urllib.request.Request(
+        lab.url(name) + "/control/faults", headers={"Authorization": f"Bearer {read_token(lab.token_path)}"}
+    )
     with urllib.request.urlopen(req, timeout=2) as resp:
         return json.load(resp)["faults"]
 
 
 def version_on(lab, name: str) -> str:
-    req = urllib.request.Request(lab.url(name) + "/control/architecture",
-                                 headers={"Authorization": f"Bearer {read_token(lab.token_path)}"})
+    req = urllib.request.Request(
+        lab.url(name) + "/control/architecture", headers={"Authorization": f"Bearer {read_token(lab.token_path)}"}
+    )
     with urllib.request.urlopen(req, timeout=2) as resp:
         return json.load(resp)["version"]
 
@@ -54,8 +58,23 @@ def test_sigkill_of_the_runner_mid_change_leaves_no_fault_no_v2_and_users_recove
     up, _ = start_up(config, "--users", "12", "--web-share", "0.5", "--shape", "constant", "--load-duration", "150")
     try:
         time.sleep(3)
-        runner = subprocess.Popen([sys.executable, "-m", "chaos.cli", "run", str(ATTACH), "--attach", "--config", str(config),
-                                   "--out", str(tmp_path / "reports")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        runner = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "chaos.cli",
+                "run",
+                str(ATTACH),
+                "--attach",
+                "--config",
+                str(config),
+                "--out",
+                str(tmp_path / "reports"),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             line = runner.stdout.readline()
@@ -73,7 +92,7 @@ def test_sigkill_of_the_runner_mid_change_leaves_no_fault_no_v2_and_users_recove
             assert time.monotonic() - killed_at < 12, "the fault outlived its 10 s TTL"
             time.sleep(0.5)
         # Nobody renews the change any more: every process is back on v1 within its lease.
-        while (left := {n for n in names if version_on(lab, n) != "v1"}):
+        while left := {n for n in names if version_on(lab, n) != "v1"}:
             assert time.monotonic() - killed_at < LEASE_S + 5, f"still on v2: {sorted(left)}"
             time.sleep(0.5)
         # The website comes back by itself once the fault and the change have lapsed.

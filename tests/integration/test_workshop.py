@@ -26,7 +26,9 @@ FAILWHALE = [sys.executable, "-m", "chaos.cli"]
 
 
 def failwhale(*args: str, config: Path, timeout_s: float = 30) -> subprocess.CompletedProcess:
-    return subprocess.run([*FAILWHALE, "workshop", *args, "--config", str(config)], capture_output=True, text=True, timeout=timeout_s)
+    return subprocess.run(
+        [*FAILWHALE, "workshop", *args, "--config", str(config)], capture_output=True, text=True, timeout=timeout_s
+    )
 
 
 def wait_for(what: str, check, timeout_s: float, every_s: float = 0.5):
@@ -65,8 +67,11 @@ def test_a_scripted_room_detects_and_mitigates_the_hidden_outage(tmp_path):
         assert "Facilitator sheet (seed 3)" in sheet.stdout and "2022-12-28" in sheet.stdout
 
         # The room notices when the web SLO pages, and declares.
-        wait_for("the web SLO to page", lambda: prom_query(
-            lab, 'ALERTS{alertname="JourneyErrorBudgetBurn", client="web", alertstate="firing"}'), 120)
+        wait_for(
+            "the web SLO to page",
+            lambda: prom_query(lab, 'ALERTS{alertname="JourneyErrorBudgetBurn", client="web", alertstate="firing"}'),
+            120,
+        )
         declared = failwhale("lever", "declare", "--severity", "SEV1", "--who", "ic", config=config)
         assert declared.returncode == 0, declared.stderr
         acked = failwhale("lever", "ack", "--who", "ic", config=config)
@@ -95,7 +100,12 @@ def test_a_scripted_room_detects_and_mitigates_the_hidden_outage(tmp_path):
     journal = json.loads((run_dir / "journal.json").read_text())
     levers = [e for e in journal if e["kind"] == "lever"]
     assert [(e["lever"], e["who"]) for e in levers] == [
-        ("declare", "ic"), ("ack", "ic"), ("scale", "ops"), ("rollback", "ops"), ("end", "facilitator")]
+        ("declare", "ic"),
+        ("ack", "ic"),
+        ("scale", "ops"),
+        ("rollback", "ops"),
+        ("end", "facilitator"),
+    ]
     declare, ack, scale, rollback = levers[:4]
     assert ack["note"].startswith("acknowledged: ") and "JourneyErrorBudgetBurn (web)" in ack["note"]
     # Consistent with the journal: detection is the declaration, mitigation follows the rollback.
@@ -117,8 +127,10 @@ def test_a_scripted_room_detects_and_mitigates_the_hidden_outage(tmp_path):
     assert step["note"] == "left to the participants"
     # The postmortem lists every action in order.
     post = (run_dir / "postmortem.md").read_text()
-    order = [post.index(f"**{who}** pulled **{lever}**")
-             for lever, who in (("declare", "ic"), ("ack", "ic"), ("scale", "ops"), ("rollback", "ops"))]
+    order = [
+        post.index(f"**{who}** pulled **{lever}**")
+        for lever, who in (("declare", "ic"), ("ack", "ic"), ("scale", "ops"), ("rollback", "ops"))
+    ]
     assert order == sorted(order)
     assert "JourneyErrorBudgetBurn (web) fires" in post and "## Debrief" in post
     # Why web and app differed, read in the phase that shows it (the hidden copy names none itself).
@@ -148,8 +160,12 @@ def playing(folder: Path, config: Path, *args: str):
     Whatever happens in the block, the game does not outlive it."""
     out = folder / "reports"
     with (folder / "workshop.log").open("w") as log:
-        game = subprocess.Popen([*FAILWHALE, "workshop", "start", *args, "--quick", "--config", str(config), "--out", str(out)],
-                                stdout=log, stderr=subprocess.STDOUT, text=True)
+        game = subprocess.Popen(
+            [*FAILWHALE, "workshop", "start", *args, "--quick", "--config", str(config), "--out", str(out)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         try:
             yield game, out
         finally:
@@ -192,13 +208,17 @@ def test_every_lever_acts_on_the_running_lab(tmp_path, page):  # noqa: F811
         row.locator("input[name=text]").fill("Some of you cannot load the website. We are looking into it.")
         row.locator("button").click()
         page.wait_for_selector("#log li", timeout=10_000)
-        assert "status page now says: Investigating: Some of you cannot load" in page.locator("#log li").first.inner_text()
+        assert (
+            "status page now says: Investigating: Some of you cannot load" in page.locator("#log li").first.inner_text()
+        )
         status = subprocess.run(["curl", "-s", f"{lab.url('web')}/status.json"], capture_output=True, text=True).stdout
         assert json.loads(status)["status"] == "incident"
         # Without the right token the page pulls nothing, and says why.
         page.fill("#token", "not-the-token")
         page.locator("#lever-declare button").click()
-        page.wait_for_function("document.getElementById('error').textContent.includes('workshop token')", timeout=10_000)
+        page.wait_for_function(
+            "document.getElementById('error').textContent.includes('workshop token')", timeout=10_000
+        )
 
         # The change's time comes and goes; the frozen rollout moves nothing, and users stay fine.
         wait_for("the change to start", lambda: first_step(out, "rollout"), 90)
@@ -226,8 +246,11 @@ def test_every_lever_acts_on_the_running_lab(tmp_path, page):  # noqa: F811
         pulled("rollback", config=config)
         wait_for("web journeys to be served again", lambda: web_served_at_least(lab, 0.95), 40)
         assert "the edge sends nothing to api-2" in pulled("drain", "--replica", "api-2", config=config)
-        wait_for("the dashboard to show api-2 drained", lambda: prom_query(
-            lab, 'failwhale_edge_replica_drained{upstream="api-2"} == 1'), 15)
+        wait_for(
+            "the dashboard to show api-2 drained",
+            lambda: prom_query(lab, 'failwhale_edge_replica_drained{upstream="api-2"} == 1'),
+            15,
+        )
         # The phases' names would tell the room what comes next: Prometheus sees only "game".
         assert {s["metric"]["phase"] for s in prom_query(lab, "failwhale_chaos_phase")} == {"game"}
         end_game(game, tmp_path, config)
@@ -235,9 +258,18 @@ def test_every_lever_acts_on_the_running_lab(tmp_path, page):  # noqa: F811
     (run_dir,) = (d for d in out.iterdir() if d.is_dir())
     journal = json.loads((run_dir / "journal.json").read_text())
     assert [(e["lever"], e["who"], e["outcome"]) for e in journal if e["kind"] == "lever"] == [
-        ("pause", "ops", "ok"), ("status", "comms", "ok"), ("drain", "ops", "refused"), ("works-for-me", "facilitator", "ok"),
-        ("flush-cache", "ops", "ok"), ("resume", "ops", "ok"), ("warm-cache", "ops", "ok"), ("scale", "ops", "ok"),
-        ("rollback", "ops", "ok"), ("drain", "ops", "ok"), ("end", "facilitator", "ok")]
+        ("pause", "ops", "ok"),
+        ("status", "comms", "ok"),
+        ("drain", "ops", "refused"),
+        ("works-for-me", "facilitator", "ok"),
+        ("flush-cache", "ops", "ok"),
+        ("resume", "ops", "ok"),
+        ("warm-cache", "ops", "ok"),
+        ("scale", "ops", "ok"),
+        ("rollback", "ops", "ok"),
+        ("drain", "ops", "ok"),
+        ("end", "facilitator", "ok"),
+    ]
     (rollout_step,) = [e for e in journal if e["kind"] == "step" and e["action"] == "rollout"]
     # Its first wave moved only after the resume, not at the step's own time.
     resume = next(e for e in journal if e.get("lever") == "resume")

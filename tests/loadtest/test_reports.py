@@ -52,6 +52,10 @@ def test_unreachable_service_is_a_server_connection_report():
 
 
 def test_things_working_again_calm_people_down():
-    calmed = sum(reports_after([("failed", "server_error")] * 2 + [("ok", None)] * 5 + [("failed", "server_error")], "website").values())
+    calmed = sum(
+        reports_after(
+            [("failed", "server_error")] * 2 + [("ok", None)] * 5 + [("failed", "server_error")], "website"
+        ).values()
+    )
     angry = sum(reports_after([("failed", "server_error")] * 3, "website").values())
     assert calmed < angry

@@ -75,8 +75,10 @@ def test_a_host_other_machines_could_reach_is_refused_in_one_line(tmp_path, host
     assert f":{line_of(path, 'host:')}: host: {host} is not a loopback address" in message and "\n" not in message
 
 
-@pytest.mark.parametrize(("host", "url"), [("127.0.0.1", "http://127.0.0.1:18080"), ("127.0.0.2", "http://127.0.0.2:18080"),
-                                           ("::1", "http://[::1]:18080")])
+@pytest.mark.parametrize(
+    ("host", "url"),
+    [("127.0.0.1", "http://127.0.0.1:18080"), ("127.0.0.2", "http://127.0.0.2:18080"), ("::1", "http://[::1]:18080")],
+)
 def test_loopback_hosts_are_accepted_and_used_in_urls(tmp_path, host, url):
     cfg = load_lab_config(write_lab(tmp_path, host=host))
     assert cfg.url("web") == url

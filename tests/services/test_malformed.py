@@ -43,7 +43,12 @@ COMMON = [
     ("POST", "/control/faults", CONTROL, '{"faults": [{"kind": "error", "ttl_s": 1e400}]}'),
     ("POST", "/control/faults", CONTROL, '{"faults": [{"kind": "error", "ttl_s": ' + HUGE_INT + "}]}"),
     ("POST", "/control/faults", CONTROL, '{"faults": [{"kind": "latency", "latency_ms": -5}]}'),
-    ("POST", "/control/faults", CONTROL, '{"faults": [' + ",".join(['{"kind": "error", "ttl_s": 0.001}'] * 5000) + "]}"),
+    (
+        "POST",
+        "/control/faults",
+        CONTROL,
+        '{"faults": [' + ",".join(['{"kind": "error", "ttl_s": 0.001}'] * 5000) + "]}",
+    ),
     ("DELETE", f"/control/faults/{HUGE_INT}", CONTROL, None),
     ("DELETE", "/control/faults/-1", CONTROL, None),
     ("DELETE", "/control/faults/%00", CONTROL, None),
@@ -61,7 +66,12 @@ COMMON = [
     ("PUT", "/control/architecture", CONTROL, '{"architecture": {}, "keep": "yes"}'),
     ("PUT", "/control/architecture", CONTROL, '{"architecture": {}, "lease_s": true}'),
     ("PUT", "/control/architecture", CONTROL, '{"architecture": ' + NESTED_OBJECT + "}"),
-    ("POST", "/control/faults", CONTROL, '{"faults": [{"kind": "error", "path_prefix": ' + json.dumps("/" * 5000) + "}]}"),
+    (
+        "POST",
+        "/control/faults",
+        CONTROL,
+        '{"faults": [{"kind": "error", "path_prefix": ' + json.dumps("/" * 5000) + "}]}",
+    ),
 ]
 
 PUBLIC_API = [  # through the edge or an API replica to the backends behind them
@@ -141,8 +151,12 @@ async def test_no_malformed_request_gets_a_5xx_and_every_process_stays_ready(sta
 async def test_the_public_api_still_answers_after_the_barrage(start_service, http, path):
     running = {name: await start_service(name) for name in INSTANCES}
     for method, p, headers, body in PUBLIC_API:
-        async with http.request(method, URL(running["edge"].url + p, encoded=True), headers=headers,
-                                data=body.encode() if isinstance(body, str) else body) as resp:
+        async with http.request(
+            method,
+            URL(running["edge"].url + p, encoded=True),
+            headers=headers,
+            data=body.encode() if isinstance(body, str) else body,
+        ) as resp:
             await resp.read()
     async with http.post(running["edge"].url + "/api/1.1/guest/activate.json") as resp:
         token = (await resp.json())["guest_token"]
@@ -196,17 +210,28 @@ def lab_in_a_thread(tmp_path_factory):
     loop.call_soon_threadsafe(loop.stop)
 
 
-ROUTES = ["/api/1.1/auth/login.json", "/api/1.1/auth/session.json", "/api/1.1/guest/activate.json",
-          "/api/1.1/statuses/update.json", "/api/1.1/timeline/home.json", "/api/1.1/users/user0001.json"]
-json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-                           lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-                           max_leaves=20)
+ROUTES = [
+    "/api/1.1/auth/login.json",
+    "/api/1.1/auth/session.json",
+    "/api/1.1/guest/activate.json",
+    "/api/1.1/statuses/update.json",
+    "/api/1.1/timeline/home.json",
+    "/api/1.1/users/user0001.json",
+]
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=20,
+)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(route=st.sampled_from(ROUTES), method=st.sampled_from(["GET", "POST", "PUT", "DELETE"]),
-       body=st.one_of(json_values.map(json.dumps), st.binary(max_size=200).map(lambda b: b.decode("latin-1"))),
-       auth=st.sampled_from(["", "Bearer ", "Bearer x", "Basic Zm9vOmJhcg=="]))
+@given(
+    route=st.sampled_from(ROUTES),
+    method=st.sampled_from(["GET", "POST", "PUT", "DELETE"]),
+    body=st.one_of(json_values.map(json.dumps), st.binary(max_size=200).map(lambda b: b.decode("latin-1"))),
+    auth=st.sampled_from(["", "Bearer ", "Bearer x", "Basic Zm9vOmJhcg=="]),
+)
 def test_random_bodies_at_the_public_api_never_get_a_5xx(lab_in_a_thread, route, method, body, auth):
     import http.client
 

@@ -37,7 +37,9 @@ async def guest_token(http, api):
 
 
 async def user_token(http, api, user="user0001"):
-    status, body, _ = await call(http, "POST", f"{api.url}/api/1.1/auth/login.json", json={"username": user, "password": LAB_PASSWORD})
+    status, body, _ = await call(
+        http, "POST", f"{api.url}/api/1.1/auth/login.json", json={"username": user, "password": LAB_PASSWORD}
+    )
     assert status == 200, body
     return body["token"]
 
@@ -114,7 +116,9 @@ async def test_user_route_refuses_a_guest_token(start_service, http):
 async def test_login_then_post_tweet(start_service, http):
     api = await start_api(start_service)
     token = await user_token(http, api, "user0314")
-    status, tweet, _ = await call(http, "POST", f"{api.url}/api/1.1/statuses/update.json", token, json={"text": "posted through the API"})
+    status, tweet, _ = await call(
+        http, "POST", f"{api.url}/api/1.1/statuses/update.json", token, json={"text": "posted through the API"}
+    )
     assert status == 201
     # The tweet is stored as the token's owner, whatever the client claims.
     assert (tweet["user"], tweet["text"]) == ("user0314", "posted through the API")
@@ -126,7 +130,9 @@ async def test_client_cannot_choose_its_user_with_x_user(start_service, http):
     api = await start_api(start_service)
     token = await user_token(http, api, "user0001")
     headers = {"Authorization": f"Bearer {token}", "X-User": "user0002"}
-    status, tweet, _ = await call(http, "POST", f"{api.url}/api/1.1/statuses/update.json", json={"text": "spoof"}, headers=headers)
+    status, tweet, _ = await call(
+        http, "POST", f"{api.url}/api/1.1/statuses/update.json", json={"text": "spoof"}, headers=headers
+    )
     assert (status, tweet["user"]) == (201, "user0001")
 
 
@@ -146,7 +152,9 @@ async def test_token_is_verified_once_then_cached(start_service, http):
         assert status == 200
     assert metric_value(api.app, "failwhale_api_token_checks_total", result="verified") == 1
     assert metric_value(api.app, "failwhale_api_token_checks_total", result="cached") == n - 1
-    assert metric_value(api.app, "failwhale_upstream_requests_total", upstream="auth", outcome="ok") == 2  # activate + one verify
+    assert (
+        metric_value(api.app, "failwhale_upstream_requests_total", upstream="auth", outcome="ok") == 2
+    )  # activate + one verify
 
 
 async def test_token_cache_expires_after_its_ttl(start_service, http, arch_data):
@@ -188,7 +196,9 @@ async def test_auth_rate_limit_passes_through_with_retry_after(start_service, ht
     arch_data["backends"]["auth"]["buckets"]["login"] = {"rate_per_s": 0.01, "burst": 1}
     api = await start_api(start_service, parse_architecture(arch_data))
     await user_token(http, api)
-    status, body, headers = await call(http, "POST", f"{api.url}/api/1.1/auth/login.json", json={"username": "user0001", "password": LAB_PASSWORD})
+    status, body, headers = await call(
+        http, "POST", f"{api.url}/api/1.1/auth/login.json", json={"username": "user0001", "password": LAB_PASSWORD}
+    )
     assert status == 429
     assert message(body) == "Rate limit exceeded"
     assert int(headers["Retry-After"]) >= 1
@@ -212,7 +222,10 @@ async def test_backend_down_is_502_json(start_service, http):
     assert status == 502
     assert headers["Content-Type"].startswith("application/json")
     assert "notifications" in message(body)
-    assert metric_value(api.app, "failwhale_upstream_requests_total", upstream="notifications", outcome="connection_error") == 1
+    assert (
+        metric_value(api.app, "failwhale_upstream_requests_total", upstream="notifications", outcome="connection_error")
+        == 1
+    )
     # Other routes are unaffected.
     assert (await call(http, "GET", f"{api.url}/api/1.1/timeline/home.json", token))[0] == 200
 
@@ -243,7 +256,9 @@ async def test_route_table_follows_an_architecture_swap(start_service, http, arc
         if route["name"] == "trends":
             route["path"] = "/api/2/trends.json"
     doc = {"architecture": parse_architecture(arch_data).model_dump(mode="json")}
-    async with http.put(f"{api.url}/control/architecture", json=doc, headers={"Authorization": f"Bearer {TOKEN}"}) as resp:
+    async with http.put(
+        f"{api.url}/control/architecture", json=doc, headers={"Authorization": f"Bearer {TOKEN}"}
+    ) as resp:
         assert resp.status == 200
     assert (await call(http, "GET", f"{api.url}/api/1.1/trends.json", token))[0] == 404
     assert (await call(http, "GET", f"{api.url}/api/2/trends.json", token))[0] == 200
@@ -254,7 +269,9 @@ async def test_logout_through_a_replica_ends_the_session_there(start_service, ht
     token = await user_token(http, api)
     assert (await call(http, "GET", f"{api.url}/api/1.1/account/verify_credentials.json", token))[0] == 200
     assert (await call(http, "POST", f"{api.url}/api/1.1/auth/logout.json", token))[0] == 200
-    status, _, _ = await call(http, "POST", f"{api.url}/api/1.1/statuses/update.json", token, json={"text": "after logout"})
+    status, _, _ = await call(
+        http, "POST", f"{api.url}/api/1.1/statuses/update.json", token, json={"text": "after logout"}
+    )
     assert status == 401
 
 

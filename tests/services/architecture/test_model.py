@@ -249,12 +249,24 @@ ARCHITECTURES = sorted(V1.parent.glob("*.yaml"))
 # A new numeric field fails test_every_numeric_field_has_a_scaling_decision until it is put in one.
 SCALED = {"Bucket.rate_per_s", "Bucket.burst", "TimelineBackend.capacity"}
 UNSCALED = {
-    "Upstream.timeout_s", "Upstream.retries", "Upstream.retry_backoff_s",
-    "EdgeSection.timeout_s", "EdgeSection.retries", "EdgeSection.eject_after_failures", "EdgeSection.eject_for_s",
+    "Upstream.timeout_s",
+    "Upstream.retries",
+    "Upstream.retry_backoff_s",
+    "EdgeSection.timeout_s",
+    "EdgeSection.retries",
+    "EdgeSection.eject_after_failures",
+    "EdgeSection.eject_for_s",
     "ApiSection.token_cache_ttl_s",
-    "AuthBackend.session_ttl_s", "AuthBackend.guest_token_ttl_s", "AuthBackend.access_token_ttl_s", "AuthBackend.users",
-    "TimelineBackend.queue_timeout_s", "TimelineBackend.cache_ttl_s", "TimelineBackend.build_ms",
-    "TimelineBackend.page_size", "TweetsBackend.max_length", "NotificationsBackend.page_size",
+    "AuthBackend.session_ttl_s",
+    "AuthBackend.guest_token_ttl_s",
+    "AuthBackend.access_token_ttl_s",
+    "AuthBackend.users",
+    "TimelineBackend.queue_timeout_s",
+    "TimelineBackend.cache_ttl_s",
+    "TimelineBackend.build_ms",
+    "TimelineBackend.page_size",
+    "TweetsBackend.max_length",
+    "NotificationsBackend.page_size",
 }
 
 

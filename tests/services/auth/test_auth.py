@@ -97,7 +97,13 @@ async def test_last_seeded_user_exists_and_one_more_does_not(start_service, http
 
 @pytest.mark.parametrize(
     "payload",
-    [{}, {"username": "user0001"}, {"password": LAB_PASSWORD}, {"username": 1, "password": LAB_PASSWORD}, {"username": "user0001", "password": None}],
+    [
+        {},
+        {"username": "user0001"},
+        {"password": LAB_PASSWORD},
+        {"username": 1, "password": LAB_PASSWORD},
+        {"username": "user0001", "password": None},
+    ],
 )
 async def test_login_missing_fields_is_400(start_service, http, payload):
     auth = await start_service("auth")
@@ -146,13 +152,17 @@ async def test_logout_invalidates_the_token(start_service, http):
     auth = await start_service("auth")
     _, keep, _ = await login(http, auth, "user0001")
     _, gone, _ = await login(http, auth, "user0001")
-    status, body, _ = await post(http, f"{auth.url}/internal/logout", headers={"Authorization": f"Bearer {gone['token']}"})
+    status, body, _ = await post(
+        http, f"{auth.url}/internal/logout", headers={"Authorization": f"Bearer {gone['token']}"}
+    )
     assert (status, body) == (200, {"logged_out": True})
     assert (await verify(http, auth, gone["token"]))[0] == 401
     assert (await verify(http, auth, keep["token"]))[0] == 200  # other sessions stay
     assert sessions(auth, "user") == 1
     # Logging out twice, or with no token, is refused.
-    assert (await post(http, f"{auth.url}/internal/logout", headers={"Authorization": f"Bearer {gone['token']}"}))[0] == 401
+    assert (await post(http, f"{auth.url}/internal/logout", headers={"Authorization": f"Bearer {gone['token']}"}))[
+        0
+    ] == 401
     assert (await post(http, f"{auth.url}/internal/logout"))[0] == 401
     assert sessions(auth, "user") == 1
 
@@ -221,7 +231,9 @@ async def test_architecture_swap_loosens_limits_without_restart(start_service, h
     auth = await start_service("auth", architecture=tight)
     assert [(await login(http, auth))[0] for _ in range(2)] == [200, 429]
     loose = with_login_bucket(arch_data, 100_000, 50)
-    async with http.put(f"{auth.url}/control/architecture", json={"architecture": loose.model_dump(mode="json")}, headers=CONTROL) as resp:
+    async with http.put(
+        f"{auth.url}/control/architecture", json={"architecture": loose.model_dump(mode="json")}, headers=CONTROL
+    ) as resp:
         assert resp.status == 200, await resp.text()
     assert [(await login(http, auth))[0] for _ in range(5)] == [200] * 5
 
@@ -231,7 +243,9 @@ async def test_swap_can_make_endpoints_share_a_bucket(start_service, http, arch_
     _, body, _ = await login(http, auth)
     arch_data["backends"]["auth"]["endpoint_buckets"]["verify"] = "login"
     shared = parse_architecture(arch_data)
-    async with http.put(f"{auth.url}/control/architecture", json={"architecture": shared.model_dump(mode="json")}, headers=CONTROL) as resp:
+    async with http.put(
+        f"{auth.url}/control/architecture", json={"architecture": shared.model_dump(mode="json")}, headers=CONTROL
+    ) as resp:
         assert resp.status == 200
     assert (await verify(http, auth, body["token"]))[0] == 200  # the last token left in the now shared bucket
     assert (await verify(http, auth, body["token"]))[0] == 429

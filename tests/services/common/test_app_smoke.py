@@ -104,8 +104,15 @@ def test_an_expected_connection_drop_is_logged_as_one_line_and_a_bug_keeps_its_t
         try:
             raise exc
         except BaseException:
-            return logging.LogRecord("aiohttp.server", logging.ERROR, __file__, 1, "Error handling request from %s",
-                                     ("127.0.0.1",), sys.exc_info())
+            return logging.LogRecord(
+                "aiohttp.server",
+                logging.ERROR,
+                __file__,
+                1,
+                "Error handling request from %s",
+                ("127.0.0.1",),
+                sys.exc_info(),
+            )
 
     handler = logging.StreamHandler()
     handler.addFilter(OneLineAborts())
@@ -147,8 +154,10 @@ async def test_each_route_is_labelled_by_its_own_path_even_when_two_share_a_hand
                 assert resp.status == 200
     finally:
         await server.close()
-    counted = {route: metric_value(app, "failwhale_http_requests_total", route=route)
-               for route in ("/a", "/b/{id}", "/c", "/healthz")}
+    counted = {
+        route: metric_value(app, "failwhale_http_requests_total", route=route)
+        for route in ("/a", "/b/{id}", "/c", "/healthz")
+    }
     assert counted == {"/a": 1, "/b/{id}": 2, "/c": 1, "/healthz": 1}
 
 

@@ -50,14 +50,20 @@ async def test_real_service_labels_requests_by_client(start_service, http):
     route = "/internal/users/{name}"
     for client in ("app", "web", "other"):
         expected = sum(1 for c, _ in CASES if c == client)
-        assert metric_value(svc.app, "failwhale_http_requests_total", route=route, client=client, code="200") == expected
+        assert (
+            metric_value(svc.app, "failwhale_http_requests_total", route=route, client=client, code="200") == expected
+        )
     assert metric_value(svc.app, "failwhale_http_request_duration_seconds_count", route=route) == len(CASES)
 
 
 async def test_client_class_never_changes_the_answer(start_service, http):
     tweets = await start_service("tweets")
     auth = await start_service("auth")
-    for url in (f"{auth.url}/internal/users/user0042", f"{auth.url}/internal/users/nobody", f"{tweets.url}/internal/tweets/recent?limit=3"):
+    for url in (
+        f"{auth.url}/internal/users/user0042",
+        f"{auth.url}/internal/users/nobody",
+        f"{tweets.url}/internal/tweets/recent?limit=3",
+    ):
         answers = []
         for _, headers in CASES:
             async with http.get(url, headers=headers) as resp:

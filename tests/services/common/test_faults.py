@@ -31,7 +31,9 @@ async def test_a_fault_needs_the_token_and_a_bad_token_changes_nothing(start_ser
     spec = {"kind": "error", "status": 500}
     async with http.post(f"{svc.url}/control/faults", json={"faults": [spec]}) as resp:
         assert resp.status == 401
-    async with http.post(f"{svc.url}/control/faults", json={"faults": [spec]}, headers={"Authorization": "Bearer wrong"}) as resp:
+    async with http.post(
+        f"{svc.url}/control/faults", json={"faults": [spec]}, headers={"Authorization": "Bearer wrong"}
+    ) as resp:
         assert resp.status == 401
     assert await get_status(http, f"{svc.url}/internal/notifications") == 200
 
@@ -116,8 +118,11 @@ async def test_blackhole_hangs_until_the_caller_gives_up_then_lapses(start_servi
     assert await get_status(http, f"{svc.url}/internal/notifications") == 200
 
 
-@pytest.mark.parametrize("spec", [{"kind": "blackhole", "ttl_s": 30}, {"kind": "latency", "latency_ms": 30000, "ttl_s": 60}],
-                         ids=["blackhole", "latency"])
+@pytest.mark.parametrize(
+    "spec",
+    [{"kind": "blackhole", "ttl_s": 30}, {"kind": "latency", "latency_ms": 30000, "ttl_s": 60}],
+    ids=["blackhole", "latency"],
+)
 async def test_requests_a_fault_holds_wake_up_when_it_is_removed(start_service, http, spec):
     svc = await start_service("notifications")
     await inject(http, svc, spec)

@@ -29,8 +29,14 @@ class RawServer:
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
-                length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                               if line.lower().startswith(b"content-length:")), 0)
+                length = next(
+                    (
+                        int(line.split(b":")[1])
+                        for line in head.split(b"\r\n")
+                        if line.lower().startswith(b"content-length:")
+                    ),
+                    0,
+                )
                 self.requests.append(head + await reader.readexactly(length))
                 await self.answer(reader, writer)
                 if writer.is_closing():
@@ -74,7 +80,9 @@ def fixed(data: bytes, close: bool = False) -> Answer:
 
 
 async def test_a_length_delimited_answer_is_read_whole_and_its_connection_reused(raw_server, pool):
-    raw, port = await raw_server(fixed(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"ok\": 1}\r\n"))
+    raw, port = await raw_server(
+        fixed(b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{"ok": 1}\r\n')
+    )
     for _ in range(3):
         resp = await pool.request("127.0.0.1", port, "GET", "/x?a=1", {"X-Client": "app"})
         assert (resp.status, resp.body, resp.headers["content-type"]) == (200, b'{"ok": 1}\r\n', "application/json")
@@ -84,8 +92,12 @@ async def test_a_length_delimited_answer_is_read_whole_and_its_connection_reused
 
 
 async def test_a_chunked_answer_is_joined(raw_server, pool):
-    _, port = await raw_server(fixed(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-                                     b"5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\nX-Trailer: 1\r\n\r\n"))
+    _, port = await raw_server(
+        fixed(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\nX-Trailer: 1\r\n\r\n"
+        )
+    )
     resp = await pool.request("127.0.0.1", port, "GET", "/", {})
     assert resp.body == b"hello, world"
     again = await pool.request("127.0.0.1", port, "GET", "/", {})  # the connection was left clean
@@ -101,7 +113,9 @@ async def test_an_answer_without_length_runs_to_the_close_and_is_not_reused(raw_
 
 
 async def test_connection_close_is_honoured(raw_server, pool):
-    raw, port = await raw_server(fixed(b"HTTP/1.1 503 Over capacity\r\nConnection: close\r\nContent-Length: 2\r\nRetry-After: 3\r\n\r\n{}"))
+    raw, port = await raw_server(
+        fixed(b"HTTP/1.1 503 Over capacity\r\nConnection: close\r\nContent-Length: 2\r\nRetry-After: 3\r\n\r\n{}")
+    )
     for _ in range(2):
         resp = await pool.request("127.0.0.1", port, "POST", "/", {}, b'{"a": 1}')
         assert (resp.status, resp.headers["retry-after"]) == (503, "3")
@@ -164,8 +178,13 @@ async def test_an_aiohttp_server_is_called_over_one_kept_alive_connection(pool, 
 
     async def echo(request: web.Request) -> web.Response:
         seen_peers.add(request.transport.get_extra_info("peername"))
-        return web.json_response({"path": request.rel_url.raw_path, "query": request.rel_url.raw_query_string,
-                                  "body": (await request.read()).decode()})
+        return web.json_response(
+            {
+                "path": request.rel_url.raw_path,
+                "query": request.rel_url.raw_query_string,
+                "body": (await request.read()).decode(),
+            }
+        )
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", echo)
@@ -173,8 +192,14 @@ async def test_an_aiohttp_server_is_called_over_one_kept_alive_connection(pool, 
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", unused_tcp_port).start()
     try:
-        resp = await pool.request("127.0.0.1", unused_tcp_port, "POST", "/a%2Fb/%E2%9C%93?q=x%20y&r=1",
-                                  {"Content-Type": "application/json"}, b'{"t": "\xe2\x9c\x93"}')
+        resp = await pool.request(
+            "127.0.0.1",
+            unused_tcp_port,
+            "POST",
+            "/a%2Fb/%E2%9C%93?q=x%20y&r=1",
+            {"Content-Type": "application/json"},
+            b'{"t": "\xe2\x9c\x93"}',
+        )
         assert resp.status == 200
         echoed = json.loads(resp.body)
         assert echoed == {"path": "/a%2Fb/%E2%9C%93", "query": "q=x%20y&r=1", "body": '{"t": "\u2713"}'}

@@ -70,7 +70,10 @@ async def test_dead_replica_is_retried_elsewhere_then_ejected(start_service, htt
     assert metric_value(edge.app, "failwhale_edge_replica_ejected", upstream="api-1") == 0
     assert metric_value(edge.app, "failwhale_edge_ejections_total", upstream="api-2") == 1
     # Once ejected, the dead replica is not tried again: exactly eject_after attempts reached it.
-    assert metric_value(edge.app, "failwhale_upstream_requests_total", upstream="api-2", outcome="connection_error") == eject_after
+    assert (
+        metric_value(edge.app, "failwhale_upstream_requests_total", upstream="api-2", outcome="connection_error")
+        == eject_after
+    )
 
 
 async def test_ejection_ends_after_eject_for_s(start_service, http, arch_data):
@@ -103,7 +106,9 @@ async def test_post_to_a_dead_replica_is_not_retried(start_service, http, arch_d
     failed = next(body for status, body in answers if status == 502)
     assert "api-2" in failed["errors"][0]["message"]
     assert served(lab["api-1"], "guest_activate") == 1  # the failed POST was not sent on to api-1
-    assert metric_value(edge.app, "failwhale_upstream_requests_total", upstream="api-2", outcome="connection_error") == 1
+    assert (
+        metric_value(edge.app, "failwhale_upstream_requests_total", upstream="api-2", outcome="connection_error") == 1
+    )
 
 
 async def test_replica_5xx_answers_pass_through_without_retry_or_ejection(start_service, http, arch_data):
@@ -168,7 +173,9 @@ async def test_edge_follows_a_replica_list_swap(start_service, http, arch_data):
     token = await guest_token(http, lab["auth"])
     arch_data["api"]["instances"] = ["api-1"]
     doc = {"architecture": parse_architecture(arch_data).model_dump(mode="json")}
-    async with http.put(f"{lab['edge'].url}/control/architecture", json=doc, headers={"Authorization": f"Bearer {TOKEN}"}) as resp:
+    async with http.put(
+        f"{lab['edge'].url}/control/architecture", json=doc, headers={"Authorization": f"Bearer {TOKEN}"}
+    ) as resp:
         assert resp.status == 200
     for _ in range(4):
         assert (await get(http, f"{lab['edge'].url}/api/1.1/trends.json", token))[0] == 200
@@ -179,15 +186,22 @@ async def test_a_drained_replica_gets_nothing_until_it_is_undrained(start_servic
     lab = await start_lab(start_service, two_replicas(arch_data))
     edge = lab["edge"]
     token = await guest_token(http, lab["auth"])
-    drained = parse_architecture({**arch_data, "version": "v1-drain", "edge": {**arch_data["edge"], "drained": ["api-2"]}})
-    async with http.put(f"{edge.url}/control/architecture", json={"architecture": drained.model_dump(mode="json")},
-                        headers={"Authorization": f"Bearer {TOKEN}"}) as resp:
+    drained = parse_architecture(
+        {**arch_data, "version": "v1-drain", "edge": {**arch_data["edge"], "drained": ["api-2"]}}
+    )
+    async with http.put(
+        f"{edge.url}/control/architecture",
+        json={"architecture": drained.model_dump(mode="json")},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    ) as resp:
         assert resp.status == 200
     for _ in range(4):
         assert (await get(http, f"{edge.url}/api/1.1/trends.json", token))[0] == 200
     assert (served(lab["api-1"], "trends"), served(lab["api-2"], "trends")) == (4, 0)
     assert metric_value(edge.app, "failwhale_edge_replica_drained", upstream="api-2") == 1
-    async with http.post(f"{edge.url}/control/architecture/baseline", headers={"Authorization": f"Bearer {TOKEN}"}) as resp:
+    async with http.post(
+        f"{edge.url}/control/architecture/baseline", headers={"Authorization": f"Bearer {TOKEN}"}
+    ) as resp:
         assert resp.status == 200
     for _ in range(4):
         assert (await get(http, f"{edge.url}/api/1.1/trends.json", token))[0] == 200

@@ -41,7 +41,9 @@ async def test_home_shows_a_new_tweet_once_the_cache_expires(start_service, http
     a = parse_architecture(arch_data)
     tweets = await start_service("tweets", architecture=a)
     timeline = await start_service("timeline", architecture=a)
-    async with http.post(f"{tweets.url}/internal/tweets", json={"text": "fresh off the press"}, headers={"X-User": "user0002"}) as resp:
+    async with http.post(
+        f"{tweets.url}/internal/tweets", json={"text": "fresh off the press"}, headers={"X-User": "user0002"}
+    ) as resp:
         assert resp.status == 201
         posted = await resp.json()
     _, body = await get(http, f"{timeline.url}/internal/timeline/home")
@@ -129,7 +131,9 @@ async def test_capacity_resize_by_architecture_swap(start_service, http, arch_da
     await start_service("tweets", architecture=a)
     timeline = await start_service("timeline", architecture=a)
     bigger = tight(arch_data, capacity=2)
-    async with http.put(f"{timeline.url}/control/architecture", json={"architecture": bigger.model_dump(mode="json")}, headers=CONTROL) as resp:
+    async with http.put(
+        f"{timeline.url}/control/architecture", json={"architecture": bigger.model_dump(mode="json")}, headers=CONTROL
+    ) as resp:
         assert resp.status == 200, await resp.text()
     url = f"{timeline.url}/internal/timeline/home"
     results = await asyncio.gather(get(http, url), get(http, url))
@@ -145,7 +149,9 @@ async def test_tweets_down_is_502_json(start_service, http):
             assert resp.status == 502
             assert resp.content_type == "application/json"
             assert "tweets is unreachable" in (await resp.json())["errors"][0]["message"]
-    assert metric_value(timeline.app, "failwhale_upstream_requests_total", upstream="tweets", outcome="connection_error") == len(paths)
+    assert metric_value(
+        timeline.app, "failwhale_upstream_requests_total", upstream="tweets", outcome="connection_error"
+    ) == len(paths)
     # A failed build leaves nothing behind: no slot held, nothing cached.
     assert metric_value(timeline.app, "failwhale_timeline_builds_in_progress") == 0
     assert metric_value(timeline.app, "failwhale_timeline_cache_requests_total", result="hit") == 0

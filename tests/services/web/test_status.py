@@ -40,8 +40,11 @@ async def test_status_stays_operational_while_every_api_call_fails(start_service
 
     running = {name: await start_service(name) for name in arch.instance_kinds()}
     fault = {"kind": "error", "status": 503, "path_prefix": "/internal/", "ttl_s": 10}
-    async with http.post(f"{running['timeline'].url}/control/faults", json={"faults": [fault]},
-                         headers={"Authorization": f"Bearer {TOKEN}"}) as resp:
+    async with http.post(
+        f"{running['timeline'].url}/control/faults",
+        json={"faults": [fault]},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    ) as resp:
         assert resp.status == 201
     async with http.get(f"{running['timeline'].url}/internal/trends") as resp:
         assert resp.status == 503  # every build fails for users
@@ -59,14 +62,19 @@ async def test_a_posted_update_shows_until_one_says_resolved(start_service, http
     await asyncio.sleep(CHECK_EVERY_S * 1.5)
     assert (await status(http, web.url))["status"] == "operational"
 
-    async with http.post(f"{web.url}/control/status", json={"state": "investigating", "text": "Logins <fail> on the website"}) as resp:
+    async with http.post(
+        f"{web.url}/control/status", json={"state": "investigating", "text": "Logins <fail> on the website"}
+    ) as resp:
         assert resp.status == 401  # the control plane's token is needed
     async with http.post(f"{web.url}/control/status", json={"state": "fixed", "text": "x"}, headers=control) as resp:
         assert resp.status == 400 and "investigating" in (await resp.json())["errors"][0]["message"]
     assert (await status(http, web.url))["status"] == "operational"  # nothing half-posted
 
-    async with http.post(f"{web.url}/control/status", json={"state": "investigating", "text": "Logins <fail> on the website"},
-                         headers=control) as resp:
+    async with http.post(
+        f"{web.url}/control/status",
+        json={"state": "investigating", "text": "Logins <fail> on the website"},
+        headers=control,
+    ) as resp:
         assert resp.status == 200
     got = await status(http, web.url)
     assert (got["status"], got["description"]) == ("incident", "Investigating: Logins <fail> on the website")
@@ -74,7 +82,9 @@ async def test_a_posted_update_shows_until_one_says_resolved(start_service, http
         page = await resp.text()
     assert "Logins &lt;fail&gt; on the website" in page and "<fail>" not in page
 
-    async with http.post(f"{web.url}/control/status", json={"state": "resolved", "text": "Logins work again"}, headers=control) as resp:
+    async with http.post(
+        f"{web.url}/control/status", json={"state": "resolved", "text": "Logins work again"}, headers=control
+    ) as resp:
         assert resp.status == 200
     got = await status(http, web.url)
     assert got["status"] == "operational"

@@ -65,7 +65,9 @@ async def test_pages_json_equals_pages_yaml(start_service, http):
         assert_is_pages_yaml(await resp.json())
 
 
-@pytest.mark.parametrize(("name", "types"), [("app.js", {"application/javascript", "text/javascript"}), ("app.css", {"text/css"})])
+@pytest.mark.parametrize(
+    ("name", "types"), [("app.js", {"application/javascript", "text/javascript"}), ("app.css", {"text/css"})]
+)
 async def test_static_file_is_served_if_present(start_service, http, name, types):
     path = STATIC / name
     if not path.is_file():
@@ -97,14 +99,18 @@ async def test_api_calls_are_proxied_to_the_edge(start_service, http, arch_data)
     async with http.request(guest["method"], f"{web.url}{guest['path']}") as resp:
         assert resp.status == 200
         token = (await resp.json())["guest_token"]
-    async with http.get(f"{web.url}/api/1.1/notifications.json", params={"count": "5"}, headers={"Authorization": f"Bearer {token}"}) as resp:
+    async with http.get(
+        f"{web.url}/api/1.1/notifications.json", params={"count": "5"}, headers={"Authorization": f"Bearer {token}"}
+    ) as resp:
         assert resp.status == 200
         assert (await resp.json())["notifications"] == []
     # (The status page's health checks of /readyz are requests too: count the API's only.)
     assert metric_value(lab["edge"].app, "failwhale_http_requests_total", route="api", code="200") == 2
     api_calls = [("guest_activate", "POST"), ("notifications", "GET")]
     for route, method in api_calls:
-        assert metric_value(lab["api-1"].app, "failwhale_http_requests_total", route=route, method=method, code="200") == 1
+        assert (
+            metric_value(lab["api-1"].app, "failwhale_http_requests_total", route=route, method=method, code="200") == 1
+        )
     assert metric_value(web.app, "failwhale_http_requests_total", route="api_proxy", code="200") == 2
 
 
