@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lab test test-unit test-integration bench bench-smoke bench-stability bench-soak scenarios clean
+.PHONY: help setup lab lint test test-unit test-integration bench bench-smoke bench-stability bench-soak scenarios clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -26,7 +26,12 @@ setup: $(STAMP) ## create .venv, install failwhale, find or install Prometheus
 lab: setup ## start every service and Prometheus; Ctrl-C stops them all
 	$(BIN)/failwhale up
 
-test: setup ## run every test (unit, integration with real Prometheus, browser, benchmark smokes)
+lint: setup ## ruff (lint and format) over the tree, mypy over chaos/, services/common/, loadtest/ (make test runs it)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: setup lint ## lint, then every test (unit, integration with real Prometheus, browser, benchmark smokes)
 	@$(BIN)/failwhale setup --browser --wrk
 	$(BIN)/pytest
 
