@@ -39,7 +39,7 @@ from chaos.lab.logs import older
 from chaos.lab.ports import free_port_lab_config
 from chaos.lab.supervisor import LOADGEN, Lab, LoadOptions
 from chaos.lease import LeaseKeeper
-from chaos.measure import scalar
+from chaos.promql import scalar
 from chaos.rollout import plan_waves, rollback, rollout
 from services.architecture import load_architecture
 from services.config import load_lab_config

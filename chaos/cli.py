@@ -17,6 +17,7 @@ from pathlib import Path
 from chaos.errors import BadInput, ChaosError
 from chaos.lab import provision
 from chaos.lab.supervisor import DASHBOARD, LOADGEN, PROMETHEUS, Lab, LoadOptions
+from chaos.scenario import CATALOG
 from chaos.workshop import LEVERS as WORKSHOP_LEVERS
 from services.architecture.model import DEFAULT_LEASE_S, MAX_LEASE_S
 
@@ -308,7 +309,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 2 if bad else 0
 
 
-SCENARIOS = Path(__file__).with_name("scenarios")
 SCALE_HELP = (
     "K times the users, and every rate limit and concurrency capacity the run uses K times too; "
     "timeouts, lifetimes and think times stay (default: the scenario's load.scale, usually 1)."
@@ -321,9 +321,9 @@ def scenario_path(name: str) -> Path:
     path = Path(name)
     if path.suffix in (".yaml", ".yml") or path.exists():
         return path
-    candidate = SCENARIOS / f"{name}.yaml"
+    candidate = CATALOG / f"{name}.yaml"
     if not candidate.exists():
-        known = ", ".join(sorted(p.stem for p in SCENARIOS.glob("*.yaml"))) or "none yet"
+        known = ", ".join(sorted(p.stem for p in CATALOG.glob("*.yaml"))) or "none yet"
         raise BadInput(f"no scenario named {name!r} (known: {known}; or give a file path)")
     return candidate
 
@@ -331,9 +331,9 @@ def scenario_path(name: str) -> Path:
 def cmd_list(args: argparse.Namespace) -> int:
     from chaos.scenario import ScenarioError, load_scenario
 
-    files = sorted(SCENARIOS.glob("*.yaml"))
+    files = sorted(CATALOG.glob("*.yaml"))
     if not files:
-        _say(f"no scenarios in {SCENARIOS} yet")
+        _say(f"no scenarios in {CATALOG} yet")
     for path in files:
         try:
             _say(f"{path.stem:<32}{load_scenario(path).title}")
@@ -401,7 +401,7 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
     from chaos.report import table
     from chaos.scenario import load_scenario
 
-    paths = [SCENARIOS / f"{n}.yaml" for n in args.only] if args.only else sorted(SCENARIOS.glob("*.yaml"))
+    paths = [CATALOG / f"{n}.yaml" for n in args.only] if args.only else sorted(CATALOG.glob("*.yaml"))
     for p in paths:
         if not p.is_file():
             raise BadInput(f"no scenario named {p.stem} (see failwhale list)")

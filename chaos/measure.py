@@ -6,52 +6,14 @@ has already stopped still counts) and subtracted. Works for any phase after the 
 
 from __future__ import annotations
 
-import json
 import math
-import urllib.error
-import urllib.parse
-import urllib.request
 from typing import Any
 
-from chaos.errors import LabError
+from chaos.promql import query, scalar
 
 CLIENTS = ("web", "app")
 OUTCOMES = ("ok", "degraded", "failed")
 CATEGORIES = ("website", "app", "server_connection")
-
-
-def api(prometheus_url: str, endpoint: str, params: dict[str, str], timeout_s: float = 10) -> list[dict[str, Any]]:
-    """One call of Prometheus's HTTP API (``query`` or ``query_range``); its result list."""
-    url = f"{prometheus_url}/api/v1/{endpoint}?" + urllib.parse.urlencode(params)
-    try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as resp:
-            body = json.load(resp)
-    except urllib.error.HTTPError as e:  # a bad query: Prometheus says why in the body
-        try:
-            why = json.load(e).get("error", e.reason)
-        except ValueError:
-            why = e.reason
-        raise LabError(f"Prometheus refused {params['query']!r}: {why}") from e
-    except (OSError, ValueError) as e:
-        raise LabError(f"Prometheus query failed ({params['query']}): {e}") from e
-    if body.get("status") != "success":
-        raise LabError(f"Prometheus refused {params['query']!r}: {body.get('error')}")
-    return body["data"]["result"]
-
-
-def query(prometheus_url: str, promql: str, at: float | None = None, timeout_s: float = 10) -> list[dict[str, Any]]:
-    params = {"query": promql}
-    if at is not None:
-        params["time"] = f"{at:.3f}"
-    return api(prometheus_url, "query", params, timeout_s)
-
-
-def scalar(prometheus_url: str, promql: str, at: float | None = None) -> float | None:
-    result = query(prometheus_url, promql, at)
-    if not result:
-        return None
-    value = float(result[0]["value"][1])
-    return None if math.isnan(value) else value
 
 
 def phase_scalar(prometheus_url: str, promql: str, start: float, end: float) -> float | None:

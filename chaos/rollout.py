@@ -16,7 +16,6 @@ import contextlib
 import math
 import threading
 import time
-import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -26,6 +25,7 @@ import aiohttp
 from chaos.control import Answer, LabControl, until_confirmed
 from chaos.errors import BadInput, LabError
 from chaos.lease import DEFAULT_LEASE_S, LeaseKeeper
+from chaos.promql import query_async
 from services.architecture import Architecture
 
 Say = Callable[[str], None]
@@ -101,12 +101,10 @@ class RolloutResult:
 
 async def guard_breached(session: aiohttp.ClientSession, prometheus_url: str, promql: str) -> str | None:
     """The guard's answer: None when healthy, else a description of what it returned."""
-    url = f"{prometheus_url}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
-    async with session.get(url) as resp:
-        body = await resp.json()
-    if body.get("status") != "success":
-        raise BadInput(f"guard query failed: {body.get('error', body)}")
-    result = body["data"]["result"]
+    try:
+        result = await query_async(session, prometheus_url, promql)
+    except LabError as e:
+        raise BadInput(f"guard query failed: {e}") from e
     if not result:
         return None
     values = ", ".join(f"{s['value'][1]}" for s in result[:3])

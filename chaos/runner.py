@@ -33,7 +33,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_serv
 from prometheus_client.metrics_core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from chaos import camera, measure, probe, series
+from chaos import camera, measure, probe, promql, series
 from chaos.camera import Camera
 from chaos.control import LabControl, halt
 from chaos.errors import BadInput, ChaosError, LabError
@@ -564,7 +564,7 @@ class Runner:
     def probes_hold(self) -> tuple[bool, list[dict[str, Any]]]:
         results = []
         for p in self.scenario.steady_state.probes:
-            value = measure.scalar(self.lab.url("prometheus"), p.promql)
+            value = promql.scalar(self.lab.url("prometheus"), p.promql)
             results.append({"name": p.name, "value": value, "min": p.min, "max": p.max, "held": p.holds(value)})
         return all(r["held"] for r in results), results
 
@@ -609,7 +609,7 @@ class Runner:
             try:
                 shares = {
                     s["metric"].get("client"): float(s["value"][1])
-                    for s in measure.query(
+                    for s in promql.query(
                         self.lab.url("prometheus"),
                         'sum by (client) (rate(failwhale_journeys_total{outcome!="failed"}[15s]))'
                         " / sum by (client) (rate(failwhale_journeys_total[15s]))",

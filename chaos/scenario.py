@@ -23,6 +23,8 @@ from services.architecture.model import InstanceName, load_architecture, scaled_
 from services.common.faults import FaultSpec
 
 SCHEMA_FILE = Path(__file__).with_name("scenario.schema.json")
+# The scenario catalog: what `make scenarios` plays and a workshop can pick from.
+CATALOG = Path(__file__).with_name("scenarios")
 _DURATION = re.compile(r"^(?:(?P<h>\d+(?:\.\d+)?)h)?(?:(?P<m>\d+(?:\.\d+)?)m)?(?:(?P<s>\d+(?:\.\d+)?)s)?$")
 
 

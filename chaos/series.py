@@ -39,7 +39,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from chaos import measure
+from chaos.promql import query_range
 
 VERSION = 1
 # What a workshop journals on a step it does not play: its fix is the room's to find, or the
@@ -113,11 +113,6 @@ def rate_window(speed: float) -> str:
     """Wall seconds of each rate: about ten scenario seconds (so onset and recovery show where
     they happened), but never under three scrapes."""
     return f"{max(3.0, 10.0 / speed):g}s"
-
-
-def query_range(prometheus_url: str, promql: str, start: float, end: float, step: float) -> list[dict[str, Any]]:
-    params = {"query": promql, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"}
-    return measure.api(prometheus_url, "query_range", params, timeout_s=20)
 
 
 def _value(text: str) -> float | None:

@@ -42,12 +42,11 @@ from chaos.lease import LeaseKeeper
 from chaos.probe import describe, fresh_web_visit
 from chaos.rollout import holding, rollback
 from chaos.runner import Runner
-from chaos.scenario import CHANGES, Phase, Rollback, Rollout, Scenario, Workshop, load_scenario
+from chaos.scenario import CATALOG, CHANGES, Phase, Rollback, Rollout, Scenario, Workshop, load_scenario
 from chaos.series import LEFT_TO_PARTICIPANTS, NOT_PLAYED, alert_name
 from services.common.hosts import host_check
 from services.config import LabConfig
 
-CATALOG = Path(__file__).with_name("scenarios")
 PORT_NAME = "workshop"
 LEAD_IN_S = (10, 40)  # scenario seconds of an ordinary evening before the change
 DEFAULT_LIMIT_S = 1800.0  # a workshop ends by itself after this many wall seconds
@@ -233,7 +232,7 @@ class Levers:
         return f"incident declared, {severity}"
 
     async def _ack(self, control, args: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        from chaos.measure import query
+        from chaos.promql import query
 
         # A blocking HTTP call: off the levers' event loop.
         firing = await asyncio.to_thread(query, self.runner.lab.url("prometheus"), 'ALERTS{alertstate="firing"}')
@@ -696,7 +695,7 @@ class WorkshopRunner(Runner):
         """Beside each lever: how many web and app journeys were served a while after it (the
         scenario's recovery bound and the ratio's window, or until the next lever), so a wrong
         lever shows as one."""
-        from chaos.measure import api
+        from chaos.promql import query
 
         if t0 is None:
             return
@@ -715,10 +714,8 @@ class WorkshopRunner(Runner):
             if at < e["at"] + window:  # a window that starts before the lever would show the time before it
                 e["served_after"] = {"at": None, "too_soon": True}
                 continue
-            result = api(
-                self.lab.url("prometheus"),
-                "query",
-                {"query": "client:failwhale_journeys_served:ratio_rate15s", "time": f"{t0 + at / self.speed:.3f}"},
+            result = query(
+                self.lab.url("prometheus"), "client:failwhale_journeys_served:ratio_rate15s", t0 + at / self.speed
             )
             e["served_after"] = {
                 "at": round(at, 1),

@@ -18,12 +18,12 @@ import pytest
 
 from bench import stability
 from bench.procs import SMOKE_NOTE
-from chaos.scenario import load_scenario
+from chaos.scenario import CATALOG, load_scenario
 from tests.bench.conftest import run_bench
 from tests.chaos.conftest import make_summary, write_run
 
 ROOT = Path(__file__).resolve().parents[2]
-HEADLINE = ROOT / "chaos" / "scenarios" / "twitter-2022-12-28.yaml"
+HEADLINE = CATALOG / "twitter-2022-12-28.yaml"
 LOGINS, POSTS = stability.FROM_EXPECTATIONS["logins answered 429"], stability.FROM_EXPECTATIONS["posts failing"]
 WEB_EXPECTATION = "most web users fail"  # conftest's name for the outage's web.failure_ratio >= 0.5
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from chaos.scenario import Inject, load_scenario
+from chaos.scenario import CATALOG, Inject, load_scenario
 
-CATALOG = sorted((Path(__file__).parents[2] / "chaos" / "scenarios").glob("*.yaml"))
+CATALOG = sorted((CATALOG).glob("*.yaml"))
 CLIENT_HEADERS = {"x-client", "user-agent"}
 
 

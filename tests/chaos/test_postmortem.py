@@ -16,10 +16,10 @@ import pytest
 from markupsafe import escape
 
 from chaos import postmortem, report, workshop
-from chaos.scenario import load_scenario
+from chaos.scenario import CATALOG, load_scenario
 from tests.chaos.conftest import make_series, make_summary
 
-HEADLINE = workshop.CATALOG / "twitter-2022-12-28.yaml"
+HEADLINE = CATALOG / "twitter-2022-12-28.yaml"
 T0 = make_series()["t0"]
 SPEED = 2.0
 ROLLBACK_STEP = "21:00 the change is rolled back"  # the conftest series marks it at 130 s

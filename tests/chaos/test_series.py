@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 from chaos.runner import Runner
-from chaos.scenario import load_scenario
+from chaos.scenario import CATALOG, load_scenario
 from chaos.series import marks_from_journal, rate_window, time_to_recover
 
-CANARY = Path(__file__).parents[2] / "chaos" / "scenarios" / "canary-counterfactual.yaml"
+CANARY = CATALOG / "canary-counterfactual.yaml"
 
 
 def not_failed(web: list[float], app: list[float]) -> dict:

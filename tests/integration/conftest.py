@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +10,7 @@ import pytest
 
 from chaos.lab.ports import free_port_lab_config
 from chaos.lab.supervisor import Lab
+from chaos.promql import query
 from services.architecture import load_architecture
 from services.config import load_lab_config
 from tests.conftest import V1
@@ -33,11 +31,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 
 def prom_query(lab: Lab, promql: str, through: str = "prometheus") -> list[dict]:
     """An instant query to the lab's Prometheus, or ``through="dashboard"`` as the dashboard page asks it."""
-    url = f"{lab.url(through)}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
-    with urllib.request.urlopen(url, timeout=5) as resp:
-        body = json.load(resp)
-    assert body["status"] == "success", body
-    return body["data"]["result"]
+    return query(lab.url(through), promql, timeout_s=5)
 
 
 def wait_for_query(lab: Lab, promql: str, ok, timeout_s: float = 10.0) -> list[dict]:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import aiohttp
 import pytest
 
 from chaos import measure
-from chaos.scenario import load_scenario
+from chaos.scenario import CATALOG, load_scenario
 from tests.integration.conftest import prom_query, wait_for_query
 
 pytestmark = pytest.mark.integration
@@ -108,7 +107,7 @@ async def app_post(session: aiohttp.ClientSession, api_url: str, token: str, tex
 async def test_a_scenario_expectation_counts_every_failed_post_of_its_phase(lab):
     """The headline's "posting tweets fails" counts each post of the phase, also the failures
     whose status code a replica answers for the first time inside it (a new series)."""
-    scenario = load_scenario(Path(__file__).parents[2] / "chaos" / "scenarios" / "twitter-2022-12-28.yaml")
+    scenario = load_scenario(CATALOG / "twitter-2022-12-28.yaml")
     posting = next(e for e in scenario.expectations if e.name == "posting tweets fails")
     posts = 'sum(failwhale_http_requests_total{service="api",route="post_tweet"})'
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from chaos.promql import scalar
 from services.common.app import read_token
 from services.config import load_lab_config
 from tests.integration.conftest import write_lab_config
@@ -46,10 +47,7 @@ def version_on(lab, name: str) -> str:
 
 
 def web_not_failed(lab) -> float | None:
-    url = f"{lab.url('prometheus')}/api/v1/query?" + urllib.parse.urlencode({"query": WEB_NOT_FAILED})
-    with urllib.request.urlopen(url, timeout=5) as resp:
-        result = json.load(resp)["data"]["result"]
-    return float(result[0]["value"][1]) if result else None
+    return scalar(lab.url("prometheus"), WEB_NOT_FAILED)
 
 
 def test_sigkill_of_the_runner_mid_change_leaves_no_fault_no_v2_and_users_recover(tmp_path):
