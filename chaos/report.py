@@ -36,10 +36,10 @@ from matplotlib.ticker import MaxNLocator
 from matplotlib.typing import LineStyleType
 
 from chaos.errors import BadInput
+from chaos.measure import CLIENTS
 from chaos.series import time_to_recover
 
 TEMPLATES = Path(__file__).with_name("templates")
-CLIENTS = ("web", "app")
 VERDICTS = ("held", "deviated", "aborted")
 CLIENT_NAMES = {"web": "website", "app": "app"}
 # One colour per client in every plot, so a reader learns them once.

@@ -624,7 +624,7 @@ class Runner:
                 else "  -"
                 if shares.get(c) is None or math.isnan(shares[c])
                 else f"{100 * shares[c]:3.0f}%"
-                for c in ("web", "app")
+                for c in measure.CLIENTS
             }
             line = (
                 f"[{phase:<10}] {now_s:6.0f}s of {self.scenario.duration:.0f}s (scenario time), "
