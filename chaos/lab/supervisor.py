@@ -382,11 +382,12 @@ class Lab:
             p.process().terminate()
         deadline = time.monotonic() + STOP_GRACE_S
         for p in running:
+            popen = p.process()
             try:
-                p.process().wait(max(0.0, deadline - time.monotonic()))
+                popen.wait(max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                p.process().kill()
-                p.process().wait()
+                popen.kill()
+                popen.wait()
         for p in running:
             if p.log is not None:
                 p.log.join()  # its last lines on disk before anyone reads the log
