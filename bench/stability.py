@@ -74,11 +74,14 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bench.procs import SMOKE_NOTE, BenchError, parse_args, run_main, stop_processes
+from chaos import records
+from chaos.records import Summary
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 HEADLINE = "twitter-2022-12-28"
@@ -119,7 +122,7 @@ class Run:
     index: int  # from 1
     exit_code: int | None
     seconds: float
-    summary: dict[str, Any] | None
+    summary: Summary | None
     run_dir: str | None = None
     log: str | None = None
     tail: list[str] = field(default_factory=list)  # the last lines of its output, kept for a crash
@@ -129,7 +132,7 @@ class Run:
     def verdict(self) -> str:
         if self.summary is None:
             return "crashed"
-        return str(self.summary.get("verdict"))
+        return self.summary.verdict
 
 
 @dataclass(frozen=True)
@@ -142,23 +145,20 @@ class Reading:
     phase: str | None
 
 
-def _number(x: Any) -> float | None:
-    if isinstance(x, bool) or not isinstance(x, (int, float)) or math.isnan(x):
-        return None
-    return x
+def _number(x: float | None) -> float | None:
+    return None if x is None or math.isnan(x) else x
 
 
-def readings(summary: dict[str, Any]) -> dict[tuple[str, str], Reading]:
+def readings(summary: Summary) -> dict[tuple[str, str], Reading]:
     """Every figure of one summary, keyed ("main" | "expectation", name); main figures first."""
-    focus = summary.get("focus_phase")
-    phase = (summary.get("phases") or {}).get(focus) or {}
-    reports = phase.get("user_reports") or {}
+    focus = summary.focus_phase
+    phase = summary.phases.get(focus) if focus is not None else None
+    reports = phase.user_reports if phase is not None else {}
     total = sum(reports.values()) if reports else None
-    expectations = summary.get("expectations") or []
-    by_name = {e["name"]: e for e in expectations}
+    by_name = {e.name: e for e in summary.expectations}
     main: dict[str, Reading] = {
-        "web failure ratio": Reading(_number((phase.get("web") or {}).get("failure_ratio")), None, None, focus),
-        "app failure ratio": Reading(_number((phase.get("app") or {}).get("failure_ratio")), None, None, focus),
+        "web failure ratio": Reading(_number(phase.web.failure_ratio) if phase else None, None, None, focus),
+        "app failure ratio": Reading(_number(phase.app.failure_ratio) if phase else None, None, None, focus),
         "website share of user reports": Reading(
             reports.get("website", 0) / total if total else None, None, None, focus
         ),
@@ -167,18 +167,16 @@ def readings(summary: dict[str, Any]) -> dict[tuple[str, str], Reading]:
     for label, name in FROM_EXPECTATIONS.items():
         if name in by_name:
             e = by_name[name]
-            main[label] = Reading(_number(e.get("measured")), bool(e.get("held")), e.get("bound"), e.get("phase"))
-    hurt = summary.get("users_hurt") or {}
+            main[label] = Reading(_number(e.measured), e.held, e.bound, e.phase)
+    hurt = summary.users_hurt
     main["users hurt"] = Reading(sum(hurt.values()) if hurt else None, None, None, "timeline")
     out = {("main", k): main[k] for k in MAIN if k in main}
-    for e in expectations:
-        out[("expectation", e["name"])] = Reading(
-            _number(e.get("measured")), bool(e.get("held")), e.get("bound"), e.get("phase")
-        )
+    for e in summary.expectations:
+        out[("expectation", e.name)] = Reading(_number(e.measured), e.held, e.bound, e.phase)
     return out
 
 
-def spread(values: list[float | None]) -> dict[str, Any]:
+def spread(values: Sequence[float | None]) -> dict[str, Any]:
     """How many values there are, their mean, sample sd (None below two values), min and max."""
     xs = [float(v) for v in values if v is not None]
     if not xs:
@@ -192,12 +190,10 @@ def spread(values: list[float | None]) -> dict[str, Any]:
     }
 
 
-def _unit(label: str, values: list[float | None]) -> str:
-    if label in COUNTS:
-        return "count"
-    # JSON keeps 1 and 1.0 apart: a ratio that is 1.0 in every run is still a ratio.
-    present = [v for v in values if v is not None]
-    return "count" if present and all(isinstance(v, int) for v in present) else "number"
+def _unit(label: str) -> str:
+    # A summary's measured values are floats, counts and ratios alike (a ratio that is 1.0 in
+    # every run is still a ratio): only the figures known to be counts are shown whole.
+    return "count" if label in COUNTS else "number"
 
 
 def build_table(runs: list[Run]) -> dict[str, Any]:
@@ -222,7 +218,7 @@ def build_table(runs: list[Run]) -> dict[str, Any]:
                 "kind": kind,
                 "phase": "/".join(phases) or None,
                 "bound": " | ".join(bounds) or None,
-                "unit": _unit(name, values),
+                "unit": _unit(name),
                 "values": values,
                 "held": held,
                 **spread(values),
@@ -250,20 +246,22 @@ def build_table(runs: list[Run]) -> dict[str, Any]:
         "verdicts": verdicts,
         "rows": rows,
         "wall": wall,
-        "per_run": [
-            {
-                "run": r.index,
-                "verdict": r.verdict,
-                "exit_code": r.exit_code,
-                "seconds": round(r.seconds, 2),
-                "timed_out": r.timed_out,
-                "run_dir": r.run_dir,
-                "log": r.log,
-                "problems": (r.summary or {}).get("problems", []),
-                **({"output_tail": r.tail} if r.summary is None else {}),
-            }
-            for r in runs
-        ],
+        "per_run": [_per_run(r) for r in runs],
+    }
+
+
+def _per_run(r: Run) -> dict[str, Any]:
+    """One run as stability.json keeps it: how it ended, its problems, and a crash's last lines."""
+    return {
+        "run": r.index,
+        "verdict": r.verdict,
+        "exit_code": r.exit_code,
+        "seconds": round(r.seconds, 2),
+        "timed_out": r.timed_out,
+        "run_dir": r.run_dir,
+        "log": r.log,
+        "problems": r.summary.problems if r.summary is not None else [],
+        **({"output_tail": r.tail} if r.summary is None else {}),
     }
 
 
@@ -344,11 +342,11 @@ def progress_line(run: Run, of: int) -> str:
     ]
     line = f"{head} | " + ", ".join(figures)
     deviated = [
-        f"{e['name']} ({fmt(_number(e.get('measured')), 'number')}, wanted {e.get('bound')})"
-        for e in run.summary.get("expectations") or []
-        if not e.get("held")
+        f"{e.name} ({fmt(_number(e.measured), 'number')}, wanted {e.bound})"
+        for e in run.summary.expectations
+        if not e.held
     ]
-    problems = "; ".join(deviated or run.summary.get("problems") or [])
+    problems = "; ".join(deviated or run.summary.problems)
     if len(problems) > PROBLEMS_CHARS:
         problems = problems[: PROBLEMS_CHARS - 3] + "..."
     return line + (f" | not held: {problems}" if problems and run.verdict != "held" else "")
@@ -408,9 +406,9 @@ def run_once(index: int, cmd: list[str], out: Path, work: Path, timeout_s: float
     summary = None
     if run_dir is not None:
         try:
-            summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            summary = None
+            summary = records.read(run_dir / "summary.json", Summary)
+        except records.RecordError:
+            summary = None  # counted as a crash: its exit code and last lines say why
     if summary is not None:
         shutil.rmtree(lab_dir, ignore_errors=True)  # its Prometheus data; a crashed run's logs are kept
     return Run(

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from chaos.lab.provision import find_browser
+from chaos.records import DashboardPhoto, Shot, SitePhoto, SiteVisit
 
 # Chromium otherwise keeps trying to reach Google's services, which the lab never allows.
 CHROMIUM_ARGS = [
@@ -68,19 +69,19 @@ READ_SITE = """() => ({state: document.body.dataset.state,
   tweets: document.querySelectorAll('#timeline .tweet').length})"""
 
 
-def _dashboard(browser: Any, url: str, path: Path) -> dict[str, Any]:
+def _dashboard(browser: Any, url: str, path: Path, scenario_time: Callable[[float], float]) -> DashboardPhoto:
     page = browser.new_page(viewport=VIEWPORT)
     try:
         page.goto(url, wait_until="load")
         page.wait_for_selector("body[data-state=ready]", timeout=READY_TIMEOUT_MS)
-        reading = page.evaluate(READ_PAGE) | {"wall": time.time()}
+        reading, wall = page.evaluate(READ_PAGE), time.time()
         page.screenshot(path=str(path), full_page=True)
-        return reading | {"file": f"{path.parent.name}/{path.name}"}
+        return DashboardPhoto(file=f"{path.parent.name}/{path.name}", at=scenario_time(wall), **reading)
     finally:
         page.close()
 
 
-def _site(browser: Any, url: str, path: Path) -> dict[str, Any]:
+def _site(browser: Any, url: str, path: Path, scenario_time: Callable[[float], float]) -> SitePhoto:
     """New visitors (no cookies, no storage) opening the site one after another."""
     visits = []
     for i in range(SITE_VISITS):
@@ -89,15 +90,15 @@ def _site(browser: Any, url: str, path: Path) -> dict[str, Any]:
             page = context.new_page()
             page.goto(url, wait_until="load")
             page.wait_for_selector("body[data-state=ready], body[data-state=error]", timeout=READY_TIMEOUT_MS)
-            visit = page.evaluate(READ_SITE) | {"wall": time.time()}
-            if visit["state"] != "error":
-                visit.pop("message")  # the hidden error element's text, not shown
+            visit = SiteVisit(**page.evaluate(READ_SITE), at=scenario_time(time.time()))
+            if visit.state != "error":
+                visit.message = None  # the hidden error element's text, not shown
             visits.append(visit)
             if i == 0:
                 page.screenshot(path=str(path), full_page=True)
         finally:
             context.close()
-    return {"file": f"{path.parent.name}/{path.name}", "visits": visits}
+    return SitePhoto(file=f"{path.parent.name}/{path.name}", visits=visits)
 
 
 class Camera:
@@ -112,7 +113,7 @@ class Camera:
         self, dashboard_url: str, site_url: str, out: Path, say: Callable[[str], None], stop: threading.Event
     ) -> None:
         self.dashboard_url, self.site_url, self.out, self.say, self.stop = dashboard_url, site_url, out, say, stop
-        self.shots: list[dict[str, Any]] = []
+        self.shots: list[Shot] = []
         self._cues: queue.Queue[tuple[str, float, float, float] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="camera", daemon=True)
         self._thread.start()
@@ -122,7 +123,7 @@ class Camera:
         for name, at in sorted(moments, key=lambda m: m[1]):
             self._cues.put((name, at, t0, speed))
 
-    def finish(self, timeout_s: float = 30.0) -> list[dict[str, Any]]:
+    def finish(self, timeout_s: float = 30.0) -> list[Shot]:
         """Let a photograph in progress end (later ones are dropped once ``stop`` is set); the shots."""
         self._cues.put(None)
         self._thread.join(timeout_s)
@@ -145,24 +146,26 @@ class Camera:
         except Error as e:
             self.say(f"no dashboard photographs: the browser failed: {str(e).splitlines()[0]}")
 
-    def _shoot(self, browser: Any, name: str, at: float, t0: float, speed: float) -> dict[str, Any]:
+    def _shoot(self, browser: Any, name: str, at: float, t0: float, speed: float) -> Shot:
         from playwright.sync_api import Error
 
         self.out.mkdir(parents=True, exist_ok=True)
-        shot: dict[str, Any] = {"name": name, "planned_at": at}
+
+        def scenario_time(wall: float) -> float:
+            return round((wall - t0) * speed, 1)
+
+        shot = Shot(name=name, planned_at=at)
         # The site first: its visits are quick when it works, and a short phase (a quick run's
         # baseline lasts two seconds) may be over soon.
-        for kind, take, url in (("site", _site, self.site_url), ("dashboard", _dashboard, self.dashboard_url)):
-            try:
-                shot[kind] = take(browser, url, self.out / f"{kind}-{name}.png")
-            except Error as e:
-                shot[kind] = {"error": str(e).splitlines()[0]}
-                self.say(f"photograph of the {kind} ({name}) failed: {shot[kind]['error']}")
-
-        def scenario_time(wall: float | None) -> float:
-            return round(((wall or time.time()) - t0) * speed, 1)
-
-        for visit in (shot.get("site") or {}).get("visits", []):
-            visit["at"] = scenario_time(visit.pop("wall", None))
-        shot["at"] = scenario_time((shot.get("dashboard") or {}).pop("wall", None))
+        try:
+            shot.site = _site(browser, self.site_url, self.out / f"site-{name}.png", scenario_time)
+        except Error as e:
+            shot.site = SitePhoto(error=str(e).splitlines()[0])
+            self.say(f"photograph of the site ({name}) failed: {shot.site.error}")
+        try:
+            shot.dashboard = _dashboard(browser, self.dashboard_url, self.out / f"dashboard-{name}.png", scenario_time)
+        except Error as e:
+            shot.dashboard = DashboardPhoto(error=str(e).splitlines()[0])
+            self.say(f"photograph of the dashboard ({name}) failed: {shot.dashboard.error}")
+        shot.at = shot.dashboard.at if shot.dashboard.at is not None else scenario_time(time.time())
         return shot

@@ -7,13 +7,13 @@ that fails to start exits 1. Nothing here prints a traceback for bad input.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import sys
 import time
 from pathlib import Path
 
+from chaos import records
 from chaos.errors import BadInput, ChaosError
 from chaos.lab import provision
 from chaos.lab.supervisor import DASHBOARD, LOADGEN, PROMETHEUS, Lab, LoadOptions
@@ -376,7 +376,7 @@ def _write_reports(out: Path, run_dirs: list[Path]) -> bool:
     for run_dir in run_dirs:
         try:
             _say(f"report: {render_run(run_dir)}")
-        except ReportError as e:
+        except (ReportError, records.RecordError) as e:  # one run's files: the others are still reported
             print(f"error: {e}", file=sys.stderr)
             ok = False
     everything = sorted(d for d in out.iterdir() if (d / "summary.json").exists())
@@ -396,8 +396,6 @@ def catalog_order(paths: list[Path]) -> list[Path]:
 
 
 def cmd_scenarios(args: argparse.Namespace) -> int:
-    import json
-
     from chaos.report import table
     from chaos.scenario import load_scenario
 
@@ -408,7 +406,8 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
     paths = catalog_order(paths)
     _say(f"{len(paths)} scenarios: {', '.join(p.stem for p in paths)}")
     started = time.time()
-    summaries, codes = [], []
+    summaries: list[records.Summary] = []
+    codes = []
     for i, path in enumerate(paths, 1):
         _say(f"\n=== {i}/{len(paths)} {path.stem} ({time.time() - started:.0f}s so far) ===")
         code, run_dir = _play(str(path), args, quick=args.quick and load_scenario(path).quick is not None)
@@ -417,7 +416,10 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
             _say("interrupted: the rest of the catalog is skipped")
             break
         if run_dir is not None and (run_dir / "summary.json").exists():
-            summaries.append(json.loads((run_dir / "summary.json").read_text(encoding="utf-8")))
+            try:
+                summaries.append(records.read(run_dir / "summary.json", records.Summary))
+            except records.RecordError as e:  # left out of the table; the other runs still count
+                print(f"error: {e}", file=sys.stderr)
     _say(f"\n{table(summaries)}")
     _say(f"whole catalog: {time.time() - started:.0f}s; reports: {args.out / 'index.html'}")
     if 130 in codes:
@@ -819,7 +821,7 @@ def cmd_workshop_start(args: argparse.Namespace) -> int:
     run_dir = getattr(runner, "run_dir", None)
     if run_dir is not None and (run_dir / "summary.json").exists():
         _write_reports(args.out, [run_dir])
-        card = json.loads((run_dir / "scorecard.json").read_text())
+        card = records.read(run_dir / "scorecard.json", records.Scorecard)
         _say(workshop.scorecard_text(card))
         _say(f"postmortem draft: {run_dir / 'postmortem.html'} (and postmortem.md)")
     return code
@@ -882,7 +884,7 @@ def cmd_workshop_end(args: argparse.Namespace) -> int:
         if time.monotonic() > deadline:
             raise BadInput(f"no postmortem in {run_dir} after {END_WAIT_S:.0f}s: see the workshop's terminal")
         time.sleep(1)
-    _say(workshop.scorecard_text(json.loads(card_path.read_text(encoding="utf-8"))))
+    _say(workshop.scorecard_text(records.read(card_path, records.Scorecard)))
     _say(f"postmortem draft: {run_dir / 'postmortem.html'} (and postmortem.md)")
     return 0
 

@@ -7,8 +7,9 @@ scenario's debrief questions, and the facts of the real incident it replays. The
 is for editing into a real postmortem; the HTML page is the same draft with the report's plots
 inline (SVG, so the page is one file), each lever marked on them where it was pulled.
 
-Everything is read from the summary, series, journal and scorecard, as :mod:`chaos.report` reads
-a run folder, so a draft can be made again from the folder's files.
+Everything is read from the summary, series, journal and scorecard (their records, in
+:mod:`chaos.records`), as :mod:`chaos.report` reads a run folder, so a draft can be made again
+from the folder's files.
 """
 
 from __future__ import annotations
@@ -26,14 +27,10 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from chaos import report
+from chaos.records import JournalEntry, LeverEntry, Mark, Scorecard, Series, ServedAfter, StepEntry, Summary
 from chaos.report import PLOTS, explain, pct
 from chaos.scenario import CHANGES, Scenario
-from chaos.series import LEFT_TO_PARTICIPANTS, NOT_PLAYED, alert_marks, alert_name
-
-Summary = dict[str, Any]
-SeriesDoc = dict[str, Any]
-Journal = list[dict[str, Any]]
-Card = dict[str, Any]
+from chaos.series import alert_marks, alert_name
 
 # Levers that say the room noticed, rather than act on the lab.
 NOTICING = ("declare", "ack")
@@ -62,47 +59,46 @@ class Event:
     early: bool = False  # a lever pulled before the game's clock started: listed first, at no time
 
 
-def _lever_event(e: dict[str, Any]) -> Event:
-    who, lever, outcome = str(e.get("who") or "someone"), str(e.get("lever")), str(e.get("outcome"))
-    detail = str(e.get("note") or outcome)
+def _lever_event(e: LeverEntry) -> Event:
+    who, lever, outcome = e.who or "someone", e.lever, e.outcome
+    detail = e.note or outcome
     # A refused lever changed nothing: say so, or "scale: only the timeline..." reads as done.
     did = f"pulled {lever}" + ("" if outcome == "ok" else f" ({outcome})")
     # Pulled before the game's clock started (a deploy freeze, an early status post): listed first.
-    early = e.get("at") is None
     return Event(
-        0.0 if early else float(e["at"]),
+        0.0 if e.at is None else e.at,
         "lever",
         f"{who} {did}: {detail}",
         who=who,
         lever=lever,
         outcome=outcome,
         detail=detail,
-        early=early,
+        early=e.at is None,
     )
 
 
-def events(summary: Summary, journal: Journal, card: Card) -> list[Event]:
+def _step_event(e: StepEntry) -> Event:
+    name = e.name or e.action
+    if e.action == "note":
+        return Event(e.at, "step", e.note or name)
+    if e.unplayed == "after_the_game":  # the game ended first: it changed nothing
+        return Event(e.at, "step", f"{e.action}: {name} ({e.note or 'not played'})")
+    return Event(e.at, "change" if e.action in CHANGES else "step", f"{e.action}: {name} ({e.outcome})")
+
+
+def events(summary: Summary, journal: list[JournalEntry], card: Scorecard) -> list[Event]:
     """The game's timeline, sorted by time (ties keep the journal's order): the steps that played,
     every lever pulled, when each alert first fired, and when users recovered."""
     out: list[Event] = []
     for e in journal:
-        if e.get("kind") == "step":
-            note, action, outcome = e.get("note"), e.get("action"), e.get("outcome")
-            if note == LEFT_TO_PARTICIPANTS:  # the fix the room had to find: its lever is the event
-                continue
-            at = float(e.get("at") or 0.0)
-            name = e.get("name") or action
-            if action == "note":
-                out.append(Event(at, "step", str(note or name)))
-            elif str(note or "").startswith(NOT_PLAYED):  # the game ended first: it changed nothing
-                out.append(Event(at, "step", f"{action}: {name} ({note})"))
-            else:
-                out.append(Event(at, "change" if action in CHANGES else "step", f"{action}: {name} ({outcome})"))
-        elif e.get("kind") == "lever":
+        # A fix left to the room is not an event of its own: the lever the room pulled for it is.
+        if isinstance(e, StepEntry) and e.unplayed != "left_to_participants":
+            out.append(_step_event(e))
+        elif isinstance(e, LeverEntry):
             out.append(_lever_event(e))
-    out += [Event(float(m["at"]), "alert", f"alert {m['label']}") for m in alert_marks(summary.get("alerts") or [])]
-    if card.get("recovered_at") is not None:
-        out.append(Event(float(card["recovered_at"]), "recovery", "web and app journeys hold again"))
+    out += [Event(m.at, "alert", f"alert {m.label}") for m in alert_marks(summary.alerts)]
+    if card.recovered_at is not None:
+        out.append(Event(card.recovered_at, "recovery", "web and app journeys hold again"))
     return sorted(out, key=lambda x: (not x.early, x.at))
 
 
@@ -116,58 +112,56 @@ def _when(at: float | None, since: float | None = None) -> str:
     return text if since is None else f"{text} ({round(at - since, 1):g} s after the change)"
 
 
-def _served(after: dict[str, Any] | None) -> str:
-    if not after or "web" not in after or "app" not in after:
+def _served(after: ServedAfter | None) -> str:
+    if after is None or after.web is None or after.app is None:
         return ""
-    return f"; at {_when(after.get('at'))} web {pct(after['web'])} and app {pct(after['app'])} of journeys were served"
+    return f"; at {_when(after.at)} web {pct(after.web)} and app {pct(after.app)} of journeys were served"
 
 
-def game_facts(summary: Summary, card: Card, scenario: Scenario) -> list[str]:
+def _fix_fact(card: Scorecard, scenario: Scenario) -> str:
+    change, fix, recovered = card.change_at, card.fixed, card.recovered_at
+    if fix:
+        return f"{fix.who} pulled the fix, {fix.lever}, at {_when(fix.at, change)}; " + (
+            f"web and app journeys held again at {_when(recovered, change)}."
+            if recovered is not None
+            else "journeys had not held again by the end of the game."
+        )
+    fix_name = scenario.workshop.fix if scenario.workshop else "the fix"
+    by = card.mitigated_by
+    if recovered is None:
+        return f"Nobody pulled {fix_name}: users were still hurting when the game ended."
+    return f"Nobody pulled {fix_name}, yet web and app journeys held again at {_when(recovered, change)}" + (
+        f", after {by.who} pulled {by.lever}." if by else "."
+    )
+
+
+def game_facts(summary: Summary, card: Scorecard, scenario: Scenario) -> list[str]:
     """This game's facts, one sentence each, for the debrief questions to be asked against."""
-    change = card.get("change_at")
+    change = card.change_at
     out = [f"The change came at {_when(change)}."]
-    first = card.get("first_alert")
+    first = card.first_alert
     out.append(
-        f"The first alert, {alert_name(first['alert'], first.get('client'))}, fired at "
-        f"{_when(first['first_at'], change)}."
+        f"The first alert, {alert_name(first.alert, first.client)}, fired at {_when(first.first_at, change)}."
         if first
         else "No alert fired."
     )
-    seen = card.get("detected")
+    seen = card.detected
     out.append(
-        f"{seen['who']} pulled {seen['lever']} at {_when(seen['at'], change)}: the room had noticed."
+        f"{seen.who} pulled {seen.lever} at {_when(seen.at, change)}: the room had noticed."
         if seen
         else "Nobody declared an incident or acknowledged an alert."
     )
-    fix = card.get("fixed")
-    for x in card.get("levers") or []:
-        if x["lever"] in (*NOTICING, "end") or (fix and x["at"] == fix["at"] and x["lever"] == fix["lever"]):
+    fix = card.fixed
+    for x in card.levers:
+        if x.lever in (*NOTICING, "end") or (fix and x.at == fix.at and x.lever == fix.lever):
             continue
         # Every other lever is one the scenario's fix is not: what it did is the debrief's material.
-        did = "" if x["outcome"] == "ok" else f" ({x['outcome']})"
-        out.append(f"{x['who']} pulled {x['lever']}{did} at {_when(x['at'], change)}{_served(x.get('served_after'))}.")
-    if fix:
-        recovered = card.get("recovered_at")
-        out.append(
-            f"{fix['who']} pulled the fix, {fix['lever']}, at {_when(fix['at'], change)}; "
-            + (
-                f"web and app journeys held again at {_when(recovered, change)}."
-                if recovered is not None
-                else "journeys had not held again by the end of the game."
-            )
-        )
-    else:
-        fix_name = scenario.workshop.fix if scenario.workshop else "the fix"
-        by = card.get("mitigated_by")
-        out.append(
-            f"Nobody pulled {fix_name}: users were still hurting when the game ended."
-            if card.get("recovered_at") is None
-            else f"Nobody pulled {fix_name}, yet web and app journeys held again at {_when(card['recovered_at'], change)}"
-            + (f", after {by['who']} pulled {by['lever']}." if by else ".")
-        )
-    if card.get("change_happened") is False:
+        did = "" if x.outcome == "ok" else f" ({x.outcome})"
+        out.append(f"{x.who} pulled {x.lever}{did} at {_when(x.at, change)}{_served(x.served_after)}.")
+    out.append(_fix_fact(card, scenario))
+    if not card.change_happened:
         out.insert(1, "The change never reached the lab: its rollout was held, then stopped, before its first wave.")
-    hurt, reports = card.get("users_hurt") or {}, card.get("user_reports") or {}
+    hurt, reports = card.users_hurt, card.user_reports
     if hurt:
         out.append(
             f"{hurt.get('web', 0)} website users and {hurt.get('app', 0)} app users had a failed journey; "
@@ -176,7 +170,9 @@ def game_facts(summary: Summary, card: Card, scenario: Scenario) -> list[str]:
     return out
 
 
-def _content(summary: Summary, journal: Journal, scenario: Scenario, card: Card, card_text: str) -> dict[str, Any]:
+def _content(
+    summary: Summary, journal: list[JournalEntry], scenario: Scenario, card: Scorecard, card_text: str
+) -> dict[str, Any]:
     """Everything the draft says, as plain strings and lists; both renderers read it."""
     return {
         "title": f"Postmortem draft: {scenario.title}",
@@ -211,7 +207,7 @@ def _md_event(e: Event) -> str:
     return e.text
 
 
-def markdown(summary: Summary, journal: Journal, scenario: Scenario, card: Card, card_text: str) -> str:
+def markdown(summary: Summary, journal: list[JournalEntry], scenario: Scenario, card: Scorecard, card_text: str) -> str:
     """postmortem.md: the draft as Markdown; its plots are in postmortem.html beside it."""
     c = _content(summary, journal, scenario, card, card_text)
     md = report.md_text
@@ -321,51 +317,36 @@ def _draw_levers(ax: Axes, levers: list[Event]) -> None:
         )
 
 
-def _played_marks(series: SeriesDoc, journal: Journal) -> list[dict[str, Any]]:
-    """The series' marks without those of steps the game did not play: the runner marks every
-    step it journals, so a rollback left to the participants would show where none happened."""
-    t0, speed = series.get("t0"), series.get("speed")
-    skipped = []
-    for e in journal:
-        note = str(e.get("note") or "")
-        if (
-            e.get("kind") == "step"
-            and e.get("action") in UNPLAYED_MARKS
-            and (note == LEFT_TO_PARTICIPANTS or note.startswith(NOT_PLAYED))
-        ):
-            # Where marks_from_journal put it; without the times, the kind and label alone must do.
-            known = all(report.is_num(x) for x in (e.get("started"), t0, speed))
-            at = (e["started"] - t0) * speed if known else None
-            skipped.append((UNPLAYED_MARKS[e["action"]], str(e.get("name") or e["action"]), at))
+def _played_marks(series: Series, journal: list[JournalEntry]) -> list[Mark]:
+    """The series' marks without those of steps the game did not play. The runner leaves them out
+    (:func:`chaos.series.marks_from_journal`); this keeps a series.json made any other way from
+    showing a rollback left to the participants where none happened."""
+    skipped = [
+        # Where marks_from_journal would have put it.
+        (UNPLAYED_MARKS[e.action], e.name or e.action, (e.started - series.t0) * series.speed)
+        for e in journal
+        if isinstance(e, StepEntry) and e.action in UNPLAYED_MARKS and e.unplayed is not None
+    ]
 
-    def unplayed(m: dict[str, Any]) -> bool:
-        return any(
-            m["kind"] == kind and str(m.get("label") or "") == name and (at is None or abs(m["at"] - at) < 0.5)
-            for kind, name, at in skipped
-        )
+    def unplayed(m: Mark) -> bool:
+        return any(m.kind == kind and m.label == name and abs(m.at - at) < 0.5 for kind, name, at in skipped)
 
-    return [m for m in series.get("marks") or [] if not unplayed(m)]
+    return [m for m in series.marks if not unplayed(m)]
 
 
-def figures(summary: Summary, series: SeriesDoc, journal: Journal, card: Card) -> dict[str, Figure]:
+def figures(summary: Summary, series: Series, journal: list[JournalEntry], card: Scorecard) -> dict[str, Figure]:
     """The report's plots (:func:`chaos.report.figures`) for the whole game, each lever marked on every chart."""
     levers = [e for e in events(summary, journal, card) if e.kind == "lever" and not e.early]  # early ones have no time
-    times = [
-        t
-        for entry in (series.get("series") or {}).values()
-        for pts in (entry.get("lines") or {}).values()
-        for t, _ in pts
-    ]
     # The game goes on past the scenario's duration until the facilitator ends it: show all of it.
     end = max(
         [
-            report.finite_or_none(series.get("duration")) or 0.0,
-            *times,
+            series.duration,
+            *report.series_times(series),
             *(e.at for e in levers),
-            *([card["recovered_at"]] if report.is_num(card.get("recovered_at")) else []),
+            *([] if card.recovered_at is None else [card.recovered_at]),
         ]
     )
-    figs = report.figures(summary, {**series, "duration": end, "marks": _played_marks(series, journal)})
+    figs = report.figures(summary, series.model_copy(update={"duration": end, "marks": _played_marks(series, journal)}))
     for fig in figs.values():
         for ax in fig.axes:
             _draw_levers(ax, levers)
@@ -387,7 +368,12 @@ def svg(fig: Figure) -> Markup:
 
 
 def html(
-    summary: Summary, series: SeriesDoc | None, journal: Journal, scenario: Scenario, card: Card, card_text: str
+    summary: Summary,
+    series: Series | None,
+    journal: list[JournalEntry],
+    scenario: Scenario,
+    card: Scorecard,
+    card_text: str,
 ) -> str:
     """postmortem.html: the draft with the plots inline; one file, no scripts, nothing fetched."""
     c = _content(summary, journal, scenario, card, card_text)
@@ -403,10 +389,10 @@ def html(
 def write(
     run_dir: Path,
     summary: Summary,
-    series: SeriesDoc | None,
-    journal: Journal,
+    series: Series | None,
+    journal: list[JournalEntry],
     scenario: Scenario,
-    card: Card,
+    card: Scorecard,
     card_text: str,
 ) -> tuple[Path, Path]:
     """Write postmortem.md and postmortem.html into the run folder; returns their paths.

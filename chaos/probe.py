@@ -19,6 +19,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
+from chaos.records import AppUserView, WebVisit
+
 APP_AGENT = "TwitterAndroid/9.70 (failwhale works-for-me probe)"
 WEB_AGENT = "Mozilla/5.0 (failwhale fresh-visit probe)"
 TIMELINE = "/api/1.1/timeline/home.json?count=20"
@@ -94,51 +96,48 @@ class AppUser:
                 break  # not worth retrying, as the app judges it
         return False, problem
 
-    def look(self) -> dict[str, Any]:
+    def look(self) -> AppUserView:
         """What this user sees now: a fresh timeline, the cached one, or an error."""
         fresh, problem = self.refresh()
         if fresh:
-            return {"sees": "timeline", "fresh": True}
+            return AppUserView(sees="timeline", fresh=True)
         if self.cached_at is not None:
-            return {
-                "sees": "timeline",
-                "fresh": False,
-                "age_s": round(time.time() - self.cached_at, 1),
-                "refresh_error": problem,
-            }
-        return {"sees": "error", "fresh": False, "refresh_error": problem}
+            return AppUserView(
+                sees="timeline", fresh=False, age_s=round(time.time() - self.cached_at, 1), refresh_error=problem
+            )
+        return AppUserView(sees="error", fresh=False, refresh_error=problem)
 
 
-def fresh_web_visit(site_url: str) -> dict[str, Any]:
+def fresh_web_visit(site_url: str) -> WebVisit:
     """A first visit to the website, as the page makes it: a guest token, then every call."""
     status, manifest = call("GET", f"{site_url}/pages.json", WEB_AGENT)
     if status != 200 or not isinstance(manifest, dict):
-        return {"page": "failed", "failed_call": "pages.json", "error": _what(status, manifest)}
+        return WebVisit(page="failed", failed_call="pages.json", error=_what(status, manifest))
     home = manifest["pages"]["home"]
     guest = home["session"]["guest"]
     status, body = call(guest["method"], f"{site_url}{guest['path']}", WEB_AGENT, body={})
     token = body.get("guest_token") if isinstance(body, dict) else None
     if status != 200 or not token:
-        return {"page": "failed", "failed_call": guest["name"], "error": _what(status, body)}
+        return WebVisit(page="failed", failed_call=guest["name"], error=_what(status, body))
     for api in home["calls"]:
         query = "&".join(f"{k}={v}" for k, v in api.get("query", {}).items())
         status, body = call(
             api["method"], f"{site_url}{api['path']}" + (f"?{query}" if query else ""), WEB_AGENT, token
         )
         if status != 200:
-            return {"page": "failed", "failed_call": api["name"], "error": _what(status, body)}
-    return {"page": "ok"}
+            return WebVisit(page="failed", failed_call=api["name"], error=_what(status, body))
+    return WebVisit(page="ok")
 
 
-def describe(app: dict[str, Any], web: dict[str, Any]) -> str:
+def describe(app: AppUserView, web: WebVisit) -> str:
     """One line for the progress display and the journal."""
-    if app["sees"] == "timeline":
+    if app.sees == "timeline":
         seen = (
             "a fresh timeline"
-            if app["fresh"]
-            else f"its timeline from {app['age_s']:.0f}s ago (refresh failed: {app['refresh_error']})"
+            if app.fresh
+            else f"its timeline from {app.age_s or 0:.0f}s ago (refresh failed: {app.refresh_error})"
         )
     else:
-        seen = f"an error ({app['refresh_error']})"
-    visit = "the page loads" if web["page"] == "ok" else f"the page fails at {web['failed_call']} ({web['error']})"
+        seen = f"an error ({app.refresh_error})"
+    visit = "the page loads" if web.page == "ok" else f"the page fails at {web.failed_call} ({web.error})"
     return f"logged-in app user with a warm cache sees {seen}; a fresh web visit: {visit}"

@@ -1,22 +1,22 @@
 """The report of a run, made from its run folder alone: plots, ``report.md`` and ``report.html``.
 
 A run folder (written by ``failwhale run``) holds ``summary.json`` (the verdict and the figures
-of each phase) and ``series.json`` (the time series, see :mod:`chaos.series`). Neither the lab
-nor Prometheus is needed to turn them into a report, so a report can be made again at any time,
-on any machine: ``failwhale report RUN_DIR`` calls :func:`render_run`.
+of each phase) and ``series.json`` (the time series, see :mod:`chaos.series`), both read as their
+records (:class:`chaos.records.Summary`, :class:`chaos.records.Series`). Neither the lab nor
+Prometheus is needed to turn them into a report, so a report can be made again at any time, on
+any machine: ``failwhale report RUN_DIR`` calls :func:`render_run`.
 
 :func:`render_index` writes the ``index.html`` of a folder of runs and :func:`table` the plain
 text table that ``make scenarios`` prints at the end.
 
 Every sentence that interprets a run (:func:`explain`) is built from the run's figures, so it
-says something else when the figures say something else. Older run folders lack some summary
-fields (users hurt, reasons, trouble, comparison): they are read with ``.get`` and left out.
+says something else when the figures say something else. A file of an older format is refused
+with one line naming it (:class:`ReportError`); the index lists such a run with the reason.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import math
 import os
 import re
@@ -24,7 +24,7 @@ import time
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import jinja2
 from matplotlib.artist import Artist
@@ -35,9 +35,19 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 from matplotlib.typing import LineStyleType
 
+from chaos import records
 from chaos.errors import BadInput
 from chaos.measure import CLIENTS
-from chaos.series import time_to_recover
+from chaos.records import (
+    DashboardPhoto,
+    Mark,
+    PhaseFigures,
+    PhaseSpan,
+    RecordError,
+    Series,
+    SitePhoto,
+    Summary,
+)
 
 TEMPLATES = Path(__file__).with_name("templates")
 VERDICTS = ("held", "deviated", "aborted")
@@ -132,8 +142,7 @@ PLOTS = (
         "ran each architecture version.",
     ),
 )
-Summary = dict[str, Any]
-SeriesDoc = dict[str, Any]
+R = TypeVar("R", bound=records.VersionedFile)
 
 
 class ReportError(BadInput):
@@ -143,98 +152,35 @@ class ReportError(BadInput):
 # ---- reading a run folder ---------------------------------------------------------------------
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ReportError(f"{path}: no such file") from None
-    except UnicodeDecodeError:
-        raise ReportError(f"{path}: not UTF-8 text") from None
-    except OSError as e:
-        raise ReportError(f"{path}: cannot read it ({e.strerror or e})") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ReportError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
-
-
 def is_num(x: Any) -> bool:
-    """Whether a value read from a run's JSON is a number (a bool is not)."""
+    """Whether a value is a number (a bool is not)."""
     return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
 def finite_or_none(x: Any) -> float | None:
-    """A value read from a run's JSON as a finite float, or None (absent, text, NaN or infinite)."""
+    """A value as a finite float, or None (absent, text, NaN or infinite): for what a page's data
+    attributes held (the dashboard photographs' readings), which no record types."""
     return float(x) if is_num(x) and math.isfinite(x) else None
 
 
-def _summary_problem(data: Any) -> str | None:
-    if not isinstance(data, dict):
-        return "not a run summary (expected a JSON object)"
-    for key in ("scenario", "verdict"):
-        if not isinstance(data.get(key), str):
-            return f"not a run summary (no {key!r})"
-    if not isinstance(data.get("phases", {}), dict):
-        return "'phases' is not an object"
-    for name, phase in data.get("phases", {}).items():
-        if not isinstance(phase, dict):
-            return f"phase {name!r} is not an object"
-        for key in ("web", "app", "user_reports", "reasons"):
-            if not isinstance(phase.get(key) or {}, dict):
-                return f"phase {name!r}: {key!r} is not an object"
-    if not isinstance(data.get("expectations", []), list):
-        return "'expectations' is not a list"
-    return None
+def _read(path: Path, model: type[R]) -> R:
+    # The same line, as the report's own error: what `failwhale report` catches for each run folder.
+    try:
+        return records.read(path, model)
+    except RecordError as e:
+        raise ReportError(str(e)) from None
 
 
-def _series_problem(data: Any) -> str | None:
-    if not isinstance(data, dict):
-        return "not a series export (expected a JSON object)"
-    if data.get("version") != 1:
-        return f"series format version {data.get('version')!r}; this failwhale reads version 1"
-    if not isinstance(data.get("series"), dict):
-        return "no 'series' object"
-    for name, entry in data["series"].items():
-        if not isinstance(entry, dict) or not isinstance(entry.get("lines", {}), dict):
-            return f"series {name!r} has no 'lines' object"
-        for label, points in entry.get("lines", {}).items():
-            ok = isinstance(points, list) and all(
-                isinstance(p, list) and len(p) == 2 and is_num(p[0]) and (p[1] is None or is_num(p[1])) for p in points
-            )
-            if not ok:
-                return f"series {name!r}, line {label!r}: points must be [seconds, value or null] pairs"
-    for p in data.get("phases", []) or []:
-        if not (
-            isinstance(p, dict) and isinstance(p.get("name"), str) and is_num(p.get("start")) and is_num(p.get("end"))
-        ):
-            return f"bad phase {p!r} (needs name, start, end)"
-    for m in data.get("marks", []) or []:
-        if not (
-            isinstance(m, dict)
-            and is_num(m.get("at"))
-            and isinstance(m.get("kind"), str)
-            and (m.get("end") is None or is_num(m.get("end")))
-        ):
-            return f"bad mark {m!r} (needs at, kind, and end null or seconds)"
-    return None
-
-
-def load_run(run_dir: Path) -> tuple[Summary, SeriesDoc]:
-    """A run folder's summary and series, checked; a :class:`ReportError` naming the file if not usable."""
+def load_run(run_dir: Path) -> tuple[Summary, Series]:
+    """A run folder's summary and series; a :class:`ReportError` line naming the file if not usable."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ReportError(f"{run_dir}: not a run folder (no such directory)")
-    path = run_dir / "summary.json"
-    summary = _read_json(path)
-    if problem := _summary_problem(summary):
-        raise ReportError(f"{path}: {problem}")
+    summary = _read(run_dir / "summary.json", Summary)
     path = run_dir / "series.json"
     if not path.exists():
         raise ReportError(f"{path}: no such file (runs made before series were exported cannot be reported)")
-    series = _read_json(path)
-    if problem := _series_problem(series):
-        raise ReportError(f"{path}: {problem}")
-    return summary, series
+    return summary, _read(path, Series)
 
 
 # ---- plots --------------------------------------------------------------------------------------
@@ -246,22 +192,21 @@ class Frame:
 
     start: float
     end: float
-    phases: list[dict[str, Any]]
-    marks: list[dict[str, Any]]
+    phases: list[PhaseSpan]
+    marks: list[Mark]
 
 
 Lines = dict[str, tuple[list[float], list[float]]]
 
 
-def _lines(series: SeriesDoc, name: str) -> Lines:
-    entry = (series.get("series") or {}).get(name) or {}
+def _lines(series: Series, name: str) -> Lines:
+    entry = series.series.get(name)
+    lines = entry.lines if entry is not None else {}
     out: Lines = {}
     # Web before app (and website before app in reports) in every legend, then the rest by name.
-    labels = sorted(
-        entry.get("lines") or {}, key=lambda k: (LINE_ORDER.index(k) if k in LINE_ORDER else len(LINE_ORDER), k)
-    )
+    labels = sorted(lines, key=lambda k: (LINE_ORDER.index(k) if k in LINE_ORDER else len(LINE_ORDER), k))
     for label in labels:
-        points = entry["lines"][label]
+        points = lines[label]
         if points:
             # NaN, not None: matplotlib leaves a gap there instead of joining across it.
             out[label] = ([float(t) for t, _ in points], [math.nan if v is None else float(v) for _, v in points])
@@ -272,21 +217,17 @@ def _finite(lines: Lines) -> list[float]:
     return [v for _, ys in lines.values() for v in ys if math.isfinite(v)]
 
 
-def _frame(summary: Summary, series: SeriesDoc) -> Frame:
-    phases = series.get("phases") or [
-        {"name": n, "start": p["start"], "end": p["end"]}
-        for n, p in (summary.get("phases") or {}).items()
-        if is_num(p.get("start")) and is_num(p.get("end"))
-    ]
-    times = [
-        t
-        for entry in (series.get("series") or {}).values()
-        for pts in (entry.get("lines") or {}).values()
-        for t, _ in pts
-    ]
-    end = finite_or_none(series.get("duration")) or finite_or_none(summary.get("duration")) or max(times, default=1.0)
+def series_times(series: Series) -> list[float]:
+    """Every point's time (scenario seconds) in a run's series."""
+    return [t for entry in series.series.values() for pts in entry.lines.values() for t, _ in pts]
+
+
+def _frame(summary: Summary, series: Series) -> Frame:
+    phases = series.phases or [PhaseSpan(name=n, start=p.start, end=p.end) for n, p in summary.phases.items()]
+    times = series_times(series)
+    end = series.duration or summary.duration or max(times, default=1.0)
     start = min(0.0, min(times, default=0.0))
-    return Frame(start, max(end, start + 1.0), phases, series.get("marks") or [])
+    return Frame(start, max(end, start + 1.0), phases, series.marks)
 
 
 def _axes(ax: Axes, frame: Frame, title: str, ylabel: str) -> None:
@@ -296,11 +237,11 @@ def _axes(ax: Axes, frame: Frame, title: str, ylabel: str) -> None:
     ax.set_xlim(frame.start, frame.end)
     ax.grid(True, alpha=0.3, linewidth=0.5)
     for i, p in enumerate(frame.phases):
-        ax.axvspan(p["start"], p["end"], color=PHASE_SHADES[i % 2], alpha=0.8, linewidth=0, zorder=0)
+        ax.axvspan(p.start, p.end, color=PHASE_SHADES[i % 2], alpha=0.8, linewidth=0, zorder=0)
         ax.text(
-            (p["start"] + p["end"]) / 2,
+            (p.start + p.end) / 2,
             1.005,
-            p["name"],
+            p.name,
             transform=ax.get_xaxis_transform(),
             ha="center",
             va="bottom",
@@ -309,9 +250,9 @@ def _axes(ax: Axes, frame: Frame, title: str, ylabel: str) -> None:
         )
 
 
-def _mark_text(mark: dict[str, Any]) -> str:
-    label = str(mark.get("label") or mark["kind"])
-    if mark["kind"] == "wave":  # "wave 1/3: web, edge, ..." -> "wave 1/3"; the list is in the report
+def _mark_text(mark: Mark) -> str:
+    label = mark.label or mark.kind
+    if mark.kind == "wave":  # "wave 1/3: web, edge, ..." -> "wave 1/3"; the list is in the report
         label = label.split(":")[0]
     return label if len(label) <= 24 else label[:23] + "…"
 
@@ -320,25 +261,25 @@ def _marks(ax: Axes, frame: Frame) -> list[Artist]:
     """Draw the marks; returns one legend entry per kind drawn."""
     legend: dict[str, Artist] = {}
     last, down = None, 0.0
-    for m in sorted(frame.marks, key=lambda m: m["at"]):
-        if m["kind"] not in MARKS:  # notes are narrative: listed in the report, not drawn
+    for m in sorted(frame.marks, key=lambda m: m.at):
+        if m.kind not in MARKS:  # notes and alerts are narrative: listed in the report, not drawn
             continue
-        colour, style, name = MARKS[m["kind"]]
-        if m.get("end") is not None:
-            ax.axvspan(m["at"], m["end"], color=FAULT_SPAN, alpha=0.18, linewidth=0, zorder=1)
+        colour, style, name = MARKS[m.kind]
+        if m.end is not None:
+            ax.axvspan(m.at, m.end, color=FAULT_SPAN, alpha=0.18, linewidth=0, zorder=1)
             legend.setdefault(name, Patch(facecolor=FAULT_SPAN, alpha=0.3, label=name))
         else:
-            ax.axvline(m["at"], color=colour, linestyle=style, linewidth=1, zorder=2)
+            ax.axvline(m.at, color=colour, linestyle=style, linewidth=1, zorder=2)
             legend.setdefault(name, Line2D([], [], color=colour, linestyle=style, linewidth=1, label=name))
         # Marks close together would print their labels over each other: each one starts below
         # the previous one's end, measured in points so it holds whatever the chart's height.
         text = _mark_text(m)
-        close = last is not None and m["at"] - last < 0.04 * (frame.end - frame.start)
+        close = last is not None and m.at - last < 0.04 * (frame.end - frame.start)
         down = down + 4 if close else 4
-        last = m["at"]
+        last = m.at
         ax.annotate(
             text,
-            xy=(m["at"], 1.0),
+            xy=(m.at, 1.0),
             xycoords=ax.get_xaxis_transform(),
             xytext=(-2, -down),
             textcoords="offset points",
@@ -388,7 +329,7 @@ def _ratio_axis(ax: Axes) -> None:
     ax.set_ylim(-0.02, 1.05)
 
 
-def _journeys(frame: Frame, series: SeriesDoc) -> Figure:
+def _journeys(frame: Frame, series: Series) -> Figure:
     fig, (ax,) = _figure()
     _axes(
         ax,
@@ -404,7 +345,7 @@ def _journeys(frame: Frame, series: SeriesDoc) -> Figure:
     return fig
 
 
-def _errors_by_route(frame: Frame, series: SeriesDoc) -> Figure:
+def _errors_by_route(frame: Frame, series: Series) -> Figure:
     fig, (ax,) = _figure()
     _axes(ax, frame, "API answers that were errors (5xx or 429), by route", f"share of answers ({UNITS['ratio']})")
     lines = _lines(series, "api_errors_by_route")
@@ -416,7 +357,7 @@ def _errors_by_route(frame: Frame, series: SeriesDoc) -> Figure:
     return fig
 
 
-def _reports(frame: Frame, series: SeriesDoc) -> Figure:
+def _reports(frame: Frame, series: Series) -> Figure:
     fig, (ax,) = _figure()
     _axes(ax, frame, "User reports filed since time 0, by category", f"reports ({UNITS['count']})")
     lines = _lines(series, "user_reports")
@@ -427,7 +368,7 @@ def _reports(frame: Frame, series: SeriesDoc) -> Figure:
     return fig
 
 
-def _health_vs_users(frame: Frame, series: SeriesDoc) -> Figure:
+def _health_vs_users(frame: Frame, series: Series) -> Figure:
     fig, (ax,) = _figure()
     _axes(
         ax,
@@ -459,7 +400,7 @@ def _health_vs_users(frame: Frame, series: SeriesDoc) -> Figure:
     return fig
 
 
-def _latency(frame: Frame, series: SeriesDoc) -> Figure:
+def _latency(frame: Frame, series: Series) -> Figure:
     fig, (ax,) = _figure()
     _axes(ax, frame, "Journey time and API answer time, 95th percentile", f"time ({UNITS['seconds']})")
     journeys, api = _lines(series, "journey_p95"), _lines(series, "api_p95")
@@ -473,7 +414,7 @@ def _latency(frame: Frame, series: SeriesDoc) -> Figure:
     return fig
 
 
-def _blast_radius(frame: Frame, series: SeriesDoc) -> Figure:
+def _blast_radius(frame: Frame, series: Series) -> Figure:
     fig, (top, bottom) = _figure(rows=2)
     _axes(top, frame, "Users who had a failed journey, since time 0", f"users ({UNITS['count']})")
     hurt = _lines(series, "users_hurt")
@@ -490,7 +431,7 @@ def _blast_radius(frame: Frame, series: SeriesDoc) -> Figure:
     return fig
 
 
-def figures(summary: Summary, series: SeriesDoc) -> dict[str, Figure]:
+def figures(summary: Summary, series: Series) -> dict[str, Figure]:
     """Every plot of a run, by file stem (``journeys`` -> ``plots/journeys.png``)."""
     frame = _frame(summary, series)
     draw = {
@@ -520,15 +461,15 @@ def seconds_text(x: float | None) -> str:
     return "-" if x is None else f"{round(x, 1):g} s"
 
 
-def _count(n: Any, what: str) -> str:
+def _count(n: int, what: str) -> str:
     return f"{n} {what}" + ("" if n == 1 else "s")
 
 
-def _users(n: Any) -> str:
+def _users(n: int) -> str:
     return "no users" if not n else _count(n, "user")
 
 
-def reports_text(counts: dict[str, Any] | None) -> str:
+def reports_text(counts: dict[str, int] | None) -> str:
     """Reports by category, short: 'website 17 · app 3 · conn 0'."""
     if not counts:
         return "-"
@@ -537,16 +478,12 @@ def reports_text(counts: dict[str, Any] | None) -> str:
 
 def focus_phase(summary: Summary) -> str | None:
     """The phase the headline figures come from: the summary's, else the worst one for the website."""
-    phases = summary.get("phases") or {}
-    if summary.get("focus_phase") in phases:
-        return summary["focus_phase"]
+    phases = summary.phases
+    if summary.focus_phase in phases:
+        return summary.focus_phase
     if not phases:
         return None
-    return max(phases, key=lambda n: finite_or_none((phases[n].get("web") or {}).get("failure_ratio")) or -1.0)
-
-
-def _client_figure(phase: dict[str, Any], client: str, key: str) -> float | None:
-    return finite_or_none((phase.get(client) or {}).get(key))
+    return max(phases, key=lambda n: phases[n].web.failure_ratio or -1.0)
 
 
 def _who_failed_more(name: str, fw: float, fa: float) -> str:
@@ -576,16 +513,15 @@ def _gloss(reason: str) -> str:
     return REASONS.get(reason, f'ended as "{reason}"')
 
 
-def _dominant(reasons: dict[str, Any]) -> list[tuple[str, int]]:
-    counts = [(r, int(n)) for r, n in reasons.items() if is_num(n) and n > 0]
+def _dominant(reasons: dict[str, int]) -> list[tuple[str, int]]:
+    counts = [(r, n) for r, n in reasons.items() if n > 0]
     return sorted(counts, key=lambda rn: -rn[1])
 
 
-def _reason_sentences(phase: dict[str, Any], differed: bool) -> list[str]:
-    reasons = phase.get("reasons") or {}
+def _reason_sentences(phase: PhaseFigures, differed: bool) -> list[str]:
     out, top = [], {}
     for client in CLIENTS:
-        ranked = _dominant(reasons.get(client) or {})
+        ranked = _dominant(phase.reasons.get(client, {}))
         if not ranked:
             continue
         total = sum(n for _, n in ranked)
@@ -607,10 +543,11 @@ def _reason_sentences(phase: dict[str, Any], differed: bool) -> list[str]:
     return out
 
 
-def _degraded_sentences(phase: dict[str, Any]) -> list[str]:
+def _degraded_sentences(phase: PhaseFigures) -> list[str]:
     out = []
     for client in CLIENTS:
-        dr, fr = _client_figure(phase, client, "degraded_ratio"), _client_figure(phase, client, "failure_ratio")
+        figures = phase.client(client)
+        dr, fr = figures.degraded_ratio, figures.failure_ratio
         if dr is None or fr is None or dr + fr < 0.01:
             continue
         share, owner = dr / (dr + fr), f"the {CLIENT_NAMES[client]}'s"
@@ -624,8 +561,8 @@ def _degraded_sentences(phase: dict[str, Any]) -> list[str]:
     return out
 
 
-def _reports_sentence(name: str, phase: dict[str, Any]) -> list[str]:
-    counts = {k: int(v) for k, v in (phase.get("user_reports") or {}).items() if is_num(v)}
+def _reports_sentence(name: str, phase: PhaseFigures) -> list[str]:
+    counts = phase.user_reports
     total = sum(counts.values())
     if not counts:
         return []
@@ -641,18 +578,15 @@ def _reports_sentence(name: str, phase: dict[str, Any]) -> list[str]:
     ]
 
 
-def _hurt_sentence(name: str, phase: dict[str, Any]) -> list[str]:
-    hurt = {c: (phase.get(c) or {}).get("users_hurt") for c in CLIENTS}
-    if not all(is_num(h) for h in hurt.values()):
-        return []
+def _hurt_sentence(phase: PhaseFigures) -> list[str]:
     return [
-        f"{_count(hurt['web'], 'website user')} and {_count(hurt['app'], 'app user')} had their first failed "
-        "journey in this phase."
+        f"{_count(phase.web.users_hurt, 'website user')} and {_count(phase.app.users_hurt, 'app user')} had their "
+        "first failed journey in this phase."
     ]
 
 
-def _health_sentence(phase: dict[str, Any], fw: float, fa: float) -> list[str]:
-    health = finite_or_none(phase.get("health_checks"))
+def _health_sentence(phase: PhaseFigures, fw: float, fa: float) -> list[str]:
+    health = phase.health_checks
     if health is None:
         return []
     worse = "web" if fw >= fa else "app"
@@ -671,8 +605,8 @@ def explain(summary: Summary) -> list[str]:
     name = focus_phase(summary)
     if name is None:
         return ["The summary has no phase figures, so there is nothing to compare web and app with."]
-    phase = summary["phases"][name]
-    fw, fa = _client_figure(phase, "web", "failure_ratio"), _client_figure(phase, "app", "failure_ratio")
+    phase = summary.phases[name]
+    fw, fa = phase.web.failure_ratio, phase.app.failure_ratio
     if fw is None or fa is None:
         return [f"The {name} phase has no journey figures for both clients, so web and app cannot be compared."]
     first = _who_failed_more(name, fw, fa)
@@ -681,7 +615,7 @@ def explain(summary: Summary) -> list[str]:
         first,
         *_reason_sentences(phase, differed),
         *_degraded_sentences(phase),
-        *_hurt_sentence(name, phase),
+        *_hurt_sentence(phase),
         *_reports_sentence(name, phase),
         *_health_sentence(phase, fw, fa),
     ]
@@ -689,14 +623,14 @@ def explain(summary: Summary) -> list[str]:
 
 def comparison_sentence(summary: Summary) -> str | None:
     """'This rollout hurt 3 users; the big-bang rollout of X (run Y) hurt 41: 13.7 times fewer.'"""
-    c = summary.get("comparison")
-    if not isinstance(c, dict):
+    c = summary.comparison
+    if c is None:
         return None
-    n, m, ratio = c.get("users_hurt"), c.get("against_users_hurt"), finite_or_none(c.get("times_fewer"))
-    them = f"the big-bang rollout of {c.get('against', 'the other scenario')}"
-    if c.get("against_run"):
-        them += f" (run {c['against_run']})"
-    text = f"This rollout hurt {_users(n)}; {them} hurt {m}"
+    ratio = c.times_fewer
+    them = f"the big-bang rollout of {c.against}"
+    if c.against_run:
+        them += f" (run {c.against_run})"
+    text = f"This rollout hurt {_users(c.users_hurt)}; {them} hurt {c.against_users_hurt}"
     if ratio is None or ratio <= 0:
         return text + "."
     if abs(ratio - 1) < 0.05:
@@ -704,73 +638,51 @@ def comparison_sentence(summary: Summary) -> str | None:
     return text + (f": {ratio:.1f} times fewer." if ratio > 1 else f": {1 / ratio:.1f} times more.")
 
 
-def _trouble(summary: Summary, series: SeriesDoc | None) -> tuple[bool, dict[str, Any] | None]:
-    """(known, trouble): the summary's, else worked out from the series; unknown without either."""
-    if "trouble" in summary:
-        return True, summary["trouble"] if isinstance(summary["trouble"], dict) else None
-    if series is not None:
-        return True, time_to_recover(series.get("series") or {}, TROUBLE_BELOW)
-    return False, None
-
-
-def recovery_short(summary: Summary, series: SeriesDoc | None = None) -> str:
-    """'105 s', '-' (users never dropped), 'not recovered', or 'n/a' for a summary that does not say."""
-    known, trouble = _trouble(summary, series)
-    if not known:
-        return "n/a"
+def recovery_short(summary: Summary) -> str:
+    """'105 s', '-' (users never dropped, or the run measured nothing), or 'not recovered'."""
+    trouble = summary.trouble
     if trouble is None:
         return "-"
-    seconds = finite_or_none(trouble.get("seconds"))
-    return "not recovered" if seconds is None else seconds_text(seconds)
+    return "not recovered" if trouble.seconds is None else seconds_text(trouble.seconds)
 
 
-def _recovery_text(summary: Summary, series: SeriesDoc) -> str:
-    known, trouble = _trouble(summary, series)
+def _recovery_text(summary: Summary) -> str:
+    trouble = summary.trouble
     rule = f"either client's share of journeys not failed below {pct(TROUBLE_BELOW)}"
-    if not known:
-        return "Time to recover: not recorded."
     if trouble is None:
         return f"Time to recover: none needed; users never dropped below the steady state ({rule})."
-    start, end, seconds = (
-        finite_or_none(trouble.get("start")),
-        finite_or_none(trouble.get("end")),
-        finite_or_none(trouble.get("seconds")),
-    )
+    start, end, seconds = trouble.start, trouble.end, trouble.seconds
     if seconds is None:
         return f"Time to recover: not recovered; trouble ({rule}) began at {seconds_text(start)} and lasted to the end of the run."
     return f"Time to recover: {seconds_text(seconds)} of scenario time, from {seconds_text(start)} to {seconds_text(end)} ({rule})."
 
 
 def _hurt_text(summary: Summary) -> str:
-    hurt = summary.get("users_hurt")
-    if not isinstance(hurt, dict):
-        return "Users hurt: not recorded."
+    hurt = summary.users_hurt  # empty when the run never started: nobody was hurt
     parts = [_count(hurt.get(c, 0), f"{CLIENT_NAMES[c]} user") for c in CLIENTS]
     return f"Users hurt (a failed journey at least once in the run): {' and '.join(parts)}."
 
 
 def hurt_short(summary: Summary) -> str:
-    hurt = summary.get("users_hurt")
-    if not isinstance(hurt, dict):
-        return "-"
+    """Users hurt by client, short: 'web 41 · app 5'."""
+    hurt = summary.users_hurt
     return " · ".join(f"{c} {hurt.get(c, 0)}" for c in CLIENTS)
 
 
 # ---- the report's content, shared by report.md and report.html ----------------------------------
 
 
-def _measured(x: Any) -> str:
-    return "none" if x is None else format(x, ".4g") if is_num(x) else str(x)
+def _measured(x: float | None) -> str:
+    return "none" if x is None else format(x, ".4g")
 
 
 def _scale(summary: Summary) -> str | None:
-    """The run's scale, worth saying only when it is not 1 (runs before scales existed were 1)."""
-    scale = finite_or_none(summary.get("scale"))
-    return None if scale is None or scale == 1 else _measured(scale)
+    """The run's scale, worth saying only when it is not 1."""
+    return None if summary.scale == 1 else _measured(summary.scale)
 
 
 def _when(summary: Summary) -> str:
-    started = finite_or_none(summary.get("started"))
+    started = summary.started
     return "-" if started is None else time.strftime("%Y-%m-%d %H:%M", time.localtime(started))
 
 
@@ -778,80 +690,79 @@ def _headline(summary: Summary) -> str | None:
     name = focus_phase(summary)
     if name is None:
         return None
-    phase = summary["phases"][name]
-    fw, fa = _client_figure(phase, "web", "failure_ratio"), _client_figure(phase, "app", "failure_ratio")
-    text = f"In the {name} phase {pct(fw)} of website journeys and {pct(fa)} of app journeys failed"
-    if (health := finite_or_none(phase.get("health_checks"))) is not None:
-        text += f", while health checks read {pct(health)}"
+    phase = summary.phases[name]
+    text = (
+        f"In the {name} phase {pct(phase.web.failure_ratio)} of website journeys and "
+        f"{pct(phase.app.failure_ratio)} of app journeys failed"
+    )
+    if phase.health_checks is not None:
+        text += f", while health checks read {pct(phase.health_checks)}"
     return text + "."
+
+
+def _phase_row(name: str, p: PhaseFigures) -> dict[str, str]:
+    return {
+        "name": name,
+        "time": f"{seconds_text(p.start)} to {seconds_text(p.end)}",
+        "web_failed": pct(p.web.failure_ratio),
+        "web_degraded": pct(p.web.degraded_ratio),
+        "app_failed": pct(p.app.failure_ratio),
+        "app_degraded": pct(p.app.degraded_ratio),
+        "users_hurt": f"{p.web.users_hurt} / {p.app.users_hurt}",
+        "reports": reports_text(p.user_reports),
+        "health": pct(p.health_checks),
+    }
 
 
 def phase_rows(summary: Summary) -> list[dict[str, str]]:
     """One row of printable figures per phase of a run: the report's and the postmortem's phase table."""
-    rows = []
-    for name, p in (summary.get("phases") or {}).items():
-        hurt = [(p.get(c) or {}).get("users_hurt") for c in CLIENTS]
-        rows.append(
-            {
-                "name": name,
-                "time": f"{seconds_text(finite_or_none(p.get('start')))} to {seconds_text(finite_or_none(p.get('end')))}",
-                "web_failed": pct(_client_figure(p, "web", "failure_ratio")),
-                "web_degraded": pct(_client_figure(p, "web", "degraded_ratio")),
-                "app_failed": pct(_client_figure(p, "app", "failure_ratio")),
-                "app_degraded": pct(_client_figure(p, "app", "degraded_ratio")),
-                "users_hurt": " / ".join("-" if h is None else str(h) for h in hurt),
-                "reports": reports_text(p.get("user_reports")),
-                "health": pct(finite_or_none(p.get("health_checks"))),
-            }
-        )
-    return rows
+    return [_phase_row(name, p) for name, p in summary.phases.items()]
 
 
-def content(summary: Summary, series: SeriesDoc, run_dir: Path | None = None) -> dict[str, Any]:
+def content(summary: Summary, series: Series, run_dir: Path | None = None) -> dict[str, Any]:
     """Everything a report shows, as plain strings and lists; report.md and report.html both render it."""
-    verdict = str(summary.get("verdict", "unknown"))
+    verdict = summary.verdict
     files = ["summary.json", "journal.json", "series.json"]
     return {
-        "title": str(summary.get("title") or summary.get("scenario")),
-        "scenario": summary.get("scenario"),
-        "run": run_dir.name if run_dir else Path(str(summary.get("run_dir", ""))).name,
-        "verdict": verdict.lower(),
+        "title": summary.title or summary.scenario,
+        "scenario": summary.scenario,
+        "run": run_dir.name if run_dir else Path(summary.run_dir).name,
+        "verdict": verdict,
         "verdict_upper": verdict.upper(),
-        "verdict_class": verdict.lower() if verdict.lower() in VERDICTS else "unknown",
-        "problems": [str(p) for p in summary.get("problems") or []],
+        "verdict_class": verdict,
+        "problems": summary.problems,
         "when": _when(summary),
-        "speed": _measured(summary.get("speed")),
-        "duration": seconds_text(finite_or_none(summary.get("duration"))),
-        "quick": bool(summary.get("quick")),
+        "speed": _measured(summary.speed),
+        "duration": seconds_text(summary.duration),
+        "quick": summary.quick,
         "scale": _scale(summary),
         "headline": _headline(summary),
-        "teaches": summary.get("teaches"),
-        "description": summary.get("description"),
-        "incident_date": summary.get("incident_date"),
-        "facts": [str(f) for f in summary.get("facts") or []],
+        "teaches": summary.teaches,
+        "description": summary.description,
+        "incident_date": summary.incident_date,
+        "facts": summary.facts,
         "expectations": [
             {
-                "name": str(e.get("name")),
-                "phase": str(e.get("phase")),
-                "measured": _measured(e.get("measured")),
-                "wanted": str(e.get("bound") or "-"),
-                "held": bool(e.get("held")),
+                "name": e.name,
+                "phase": e.phase,
+                "measured": _measured(e.measured),
+                "wanted": e.bound or "-",
+                "held": e.held,
             }
-            for e in summary.get("expectations") or []
-            if isinstance(e, dict)
+            for e in summary.expectations
         ],
         "phases": phase_rows(summary),
         "hurt": _hurt_text(summary),
-        "recovery": _recovery_text(summary, series),
+        "recovery": _recovery_text(summary),
         "comparison": comparison_sentence(summary),
         "why": explain(summary),
         "timeline": [
             {
-                "at": seconds_text(m["at"]) + ("" if m.get("end") is None else f" to {seconds_text(m['end'])}"),
-                "kind": m["kind"],
-                "label": str(m.get("label") or ""),
+                "at": seconds_text(m.at) + ("" if m.end is None else f" to {seconds_text(m.end)}"),
+                "kind": m.kind,
+                "label": m.label,
             }
-            for m in sorted(series.get("marks") or [], key=lambda m: m["at"])
+            for m in sorted(series.marks, key=lambda m: m.at)
         ],
         "plots": [{"file": f"plots/{name}.png", "title": title, "caption": caption} for name, title, caption in PLOTS],
         "dashboard": dashboard_shots(summary, run_dir),
@@ -859,37 +770,34 @@ def content(summary: Summary, series: SeriesDoc, run_dir: Path | None = None) ->
     }
 
 
-def _reading(dash: dict[str, Any]) -> str:
+def _reading(dash: DashboardPhoto) -> str:
     """One sentence of what the dashboard showed in a photograph."""
-    panels = dash.get("panels") or {}
+    # The panels are what the page's data attributes held: whatever the page put there, untyped.
+    panels = dash.panels
     parts = []
-    last = (panels.get("journey_success") or {}).get("last")
+    last = panels.get("journey_success", {}).get("last")
     if isinstance(last, dict) and last:
         parts.append(
             "journeys served: "
             + ", ".join(f"{k} {pct(finite_or_none(v))}" for k, v in sorted(last.items(), key=lambda kv: kv[0] != "web"))
         )
-    status = panels.get("status_page") or {}
+    status = panels.get("status_page", {})
     if status.get("text"):
         parts.append(f"status page: {status['text']} ({status.get('color', '?')})")
-    alerts = panels.get("firing_alerts") or {}
+    alerts = panels.get("firing_alerts", {})
     if "rows" in alerts:
         firing = [r for r in alerts.get("rows_text") or [] if r]
         parts.append("alerts firing: " + ("; ".join(firing) if firing else "none"))
     return "; ".join(parts) + "." if parts else "No readings."
 
 
-def _site_reading(site: dict[str, Any]) -> str:
-    visits = [v for v in site.get("visits") or [] if isinstance(v, dict)]
+def _site_reading(site: SitePhoto) -> str:
+    visits = site.visits
     if not visits:
         return "No visit settled."
-    failed = [v for v in visits if v.get("state") == "error"]
+    failed = [v for v in visits if v.state == "error"]
     first = visits[0]
-    seen = (
-        f'"{first.get("message", "")}"'
-        if first.get("state") == "error"
-        else f"a timeline of {first.get('tweets', 0)} tweets."
-    )
+    seen = f'"{first.message or ""}"' if first.state == "error" else f"a timeline of {first.tweets or 0} tweets."
     return (
         f"{len(visits)} new visitors opened the website: {len(failed)} got the error message, "
         f"{len(visits) - len(failed)} a timeline. The first (shown) saw {seen}"
@@ -899,20 +807,19 @@ def _site_reading(site: dict[str, Any]) -> str:
 def dashboard_shots(summary: Summary, run_dir: Path | None) -> list[dict[str, Any]]:
     """The run's photographs (dashboard and website) that exist, with what each showed."""
     out = []
-    for shot in summary.get("dashboard") or []:
-        if not isinstance(shot, dict):
-            continue
-        title = f"{shot.get('name', '?')}, at {seconds_text(finite_or_none(shot.get('at')))}"
-        for kind, reading, what in (
-            ("dashboard", _reading, "the live dashboard"),
-            ("site", _site_reading, "the website"),
-        ):
-            view = shot.get(kind)
-            if not isinstance(view, dict) or not view.get("file"):
+    for shot in summary.dashboard:
+        title = f"{shot.name}, at {seconds_text(shot.at)}"
+        views: list[tuple[DashboardPhoto | SitePhoto | None, str]] = [
+            (shot.dashboard, "the live dashboard"),
+            (shot.site, "the website"),
+        ]
+        for view, what in views:
+            if view is None or not view.file:
                 continue
-            if run_dir is not None and not (run_dir / view["file"]).is_file():
+            if run_dir is not None and not (run_dir / view.file).is_file():
                 continue
-            out.append({"file": view["file"], "title": f"{title}: {what}", "caption": reading(view)})
+            caption = _reading(view) if isinstance(view, DashboardPhoto) else _site_reading(view)
+            out.append({"file": view.file, "title": f"{title}: {what}", "caption": caption})
     return out
 
 
@@ -1056,38 +963,39 @@ def render_run(run_dir: Path) -> Path:
     return out
 
 
-def _focus_figures(summary: Summary) -> tuple[str, float | None, float | None, dict[str, Any] | None]:
+def _focus_figures(summary: Summary) -> tuple[str, float | None, float | None, dict[str, int] | None]:
     name = focus_phase(summary)
-    phase = (summary.get("phases") or {}).get(name) or {}
-    return (
-        name or "-",
-        _client_figure(phase, "web", "failure_ratio"),
-        _client_figure(phase, "app", "failure_ratio"),
-        phase.get("user_reports"),
-    )
+    if name is None:
+        return "-", None, None, None
+    phase = summary.phases[name]
+    return name, phase.web.failure_ratio, phase.app.failure_ratio, phase.user_reports
+
+
+def _unreadable_row(run_dir: Path, reason: str) -> dict[str, Any]:
+    return {
+        "run": run_dir.name,
+        "href": None,
+        "scenario": run_dir.name,
+        "title": "",
+        "verdict": "unknown",
+        "phase": "-",
+        "web": "-",
+        "app": "-",
+        "reports": "-",
+        "hurt": "-",
+        "recovery": "-",
+        "when": "-",
+        # The folder is the row's own: the reason need not repeat where the folder is.
+        "note": reason.removeprefix(f"{run_dir}{os.sep}"),
+    }
 
 
 def _index_row(reports_dir: Path, run_dir: Path) -> dict[str, Any]:
-    row: dict[str, Any] = {"run": run_dir.name, "href": None, "note": None}
     try:
-        summary = _read_json(run_dir / "summary.json")
-        problem = _summary_problem(summary)
-    except ReportError:
-        summary, problem = None, "no readable summary.json"
-    if summary is None or problem:
-        return row | {
-            "scenario": run_dir.name,
-            "title": "",
-            "verdict": "unknown",
-            "phase": "-",
-            "web": "-",
-            "app": "-",
-            "reports": "-",
-            "hurt": "-",
-            "recovery": "-",
-            "when": "-",
-            "note": problem,
-        }
+        summary = records.read(run_dir / "summary.json", Summary)
+    except RecordError as e:
+        return _unreadable_row(run_dir, str(e))
+    row: dict[str, Any] = {"run": run_dir.name, "href": None, "note": None}
     phase, fw, fa, reports = _focus_figures(summary)
     report = run_dir / "report.html"
     if report.is_file():
@@ -1095,9 +1003,9 @@ def _index_row(reports_dir: Path, run_dir: Path) -> dict[str, Any]:
     else:
         row["note"] = f"no report yet: failwhale report {run_dir}"
     return row | {
-        "scenario": summary["scenario"],
-        "title": str(summary.get("title") or ""),
-        "verdict": summary["verdict"].lower(),
+        "scenario": summary.scenario,
+        "title": summary.title,
+        "verdict": summary.verdict,
         "phase": phase,
         "web": pct(fw),
         "app": pct(fa),
@@ -1138,8 +1046,8 @@ def table(summaries: list[Summary]) -> str:
         phase, fw, fa, reports = _focus_figures(s)
         rows.append(
             [
-                str(s.get("scenario", "?")),
-                str(s.get("verdict", "unknown")).upper(),
+                s.scenario,
+                s.verdict.upper(),
                 phase,
                 pct(fw),
                 pct(fa),
@@ -1155,5 +1063,5 @@ def table(summaries: list[Summary]) -> str:
         for row in [head, *rows]
     ]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    lines.append(_totals([str(s.get("verdict", "unknown")).lower() for s in summaries]))
+    lines.append(_totals([s.verdict for s in summaries]))
     return "\n".join(lines)

@@ -93,6 +93,7 @@ class RolloutResult:
     reason: str = ""
     wave_times: list[float] = field(default_factory=list)  # wall clock, when each wave had moved
     rolled_back_at: float | None = None
+    guard_breached: bool = False  # rolled back because the guard fired (not a stop, halt or error)
 
     @property
     def ok(self) -> bool:
@@ -148,11 +149,10 @@ async def rollout(
     keeper: LeaseKeeper | None = None,
     lease_s: float | None = DEFAULT_LEASE_S,
 ) -> RolloutResult:
-    """Move ``waves`` to ``new`` one by one. Before each wave, ``hold()`` may say
-    "wait" (an operator paused the rollout: no further wave moves until it says otherwise) or
-    "stop" (the rollout ends here and what it moved goes back). With a ``lock``, each wave moves
-    while holding it, so others who change the running architecture (a workshop's levers) never
-    interleave with a wave; ``hold()`` is asked again once the lock is held.
+    """Move ``waves`` to ``new`` one by one. Before each wave, ``hold()`` may say "wait" (an
+    operator paused the rollout: no wave moves until it says otherwise) or "stop" (the rollout ends
+    here and what it moved goes back). With a ``lock``, each wave moves holding it, so a workshop's
+    levers never interleave with a wave; ``hold()`` is asked again once the lock is held.
 
     Each process moves under a lease of ``lease_s`` that ``keeper`` renews (``lease_s=None``:
     for good, only when asked for explicitly). A wave counts as moved before its requests are
@@ -161,13 +161,12 @@ async def rollout(
     refused, the lab or Prometheus not answering) end the rollout with ``rolled_back``; any
     other, Ctrl-C included, rolls back and is raised again."""
     result = RolloutResult(new.version, 0, len(waves))
-    body = {
-        "architecture": new.model_dump(mode="json"),
-        **({"lease_s": lease_s} if lease_s is not None else {"keep": True}),
-    }
+    lease = {"lease_s": lease_s} if lease_s is not None else {"keep": True}
+    body = {"architecture": new.model_dump(mode="json"), **lease}
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
             started = time.time()
+            bake = Bake(control, session, prometheus_url, guard, guard_every_s, started)
             for i, wave in enumerate(waves, 1):
                 await _held(hold, say, i, len(waves))
                 if control.halted_since(started):
@@ -185,38 +184,61 @@ async def rollout(
                 say(f"wave {i}/{len(waves)}: {', '.join(wave)} now run {new.version}")
                 result.completed_waves = i
                 result.wave_times.append(time.time())
-                deadline = time.monotonic() + (bake_s if i < len(waves) else 0)
-                next_guard = time.monotonic() + guard_every_s
-                while time.monotonic() < deadline:
-                    await asyncio.sleep(min(HALT_CHECK_EVERY_S, max(0.0, deadline - time.monotonic())))
-                    # A halt ends the rollout now, not after the bake: halt has undone this wave already.
-                    if control.halted_since(started):
-                        raise RolloutStopped(f"halted after wave {i}/{len(waves)}")
-                    if guard and (time.monotonic() >= next_guard or time.monotonic() >= deadline):
-                        next_guard = time.monotonic() + guard_every_s
-                        breach = await guard_breached(session, prometheus_url, guard)
-                        if breach:
-                            raise GuardBreached(f"guard breached after wave {i} ({breach})")
+                await bake.wait(bake_s if i < len(waves) else 0, f"wave {i}/{len(waves)}")
     except BaseException as e:
         result.rolled_back = True
         result.rolled_back_at = time.time()
+        result.guard_breached = isinstance(e, GuardBreached)
         result.reason = str(e) or type(e).__name__
-        if result.moved:
-            say(f"rolling back {len(result.moved)} process(es): {result.reason}")
-            # Shielded: a second Ctrl-C must not stop the rollback half way.
-            stuck = await asyncio.shield(rollback(control, result.moved, keeper=keeper))
-            if stuck:
-                after = (
-                    f"their leases lapse within {lease_s:g} s"
-                    if lease_s is not None
-                    else "they keep the change (no lease): run `failwhale halt`"
-                )
-                say(f"warning: {', '.join(stuck)} did not confirm the rollback; {after}")
-        else:
-            say(f"nothing had moved, so nothing goes back: {result.reason}")
+        await _put_back(control, result, say, keeper, lease_s)
         if not isinstance(e, ENDS_A_ROLLOUT):
             raise
     return result
+
+
+@dataclass
+class Bake:
+    """Waiting after a wave, watching for a halt and asking the guard every ``guard_every_s``."""
+
+    control: LabControl
+    session: aiohttp.ClientSession
+    prometheus_url: str
+    guard: str | None
+    guard_every_s: float
+    started: float  # when the rollout started: a halt since then stops it
+
+    async def wait(self, bake_s: float, wave: str) -> None:
+        deadline = time.monotonic() + bake_s
+        next_guard = time.monotonic() + self.guard_every_s
+        while time.monotonic() < deadline:
+            await asyncio.sleep(min(HALT_CHECK_EVERY_S, max(0.0, deadline - time.monotonic())))
+            # A halt ends the rollout now, not after the bake: halt has undone this wave already.
+            if self.control.halted_since(self.started):
+                raise RolloutStopped(f"halted after {wave}")
+            if self.guard and (time.monotonic() >= next_guard or time.monotonic() >= deadline):
+                next_guard = time.monotonic() + self.guard_every_s
+                breach = await guard_breached(self.session, self.prometheus_url, self.guard)
+                if breach:
+                    raise GuardBreached(f"guard breached after {wave.split('/')[0]} ({breach})")
+
+
+async def _put_back(
+    control: LabControl, result: RolloutResult, say: Say, keeper: LeaseKeeper | None, lease_s: float | None
+) -> None:
+    """Roll back what a broken-off rollout moved, and say what did not confirm."""
+    if not result.moved:
+        say(f"nothing had moved, so nothing goes back: {result.reason}")
+        return
+    say(f"rolling back {len(result.moved)} process(es): {result.reason}")
+    # Shielded: a second Ctrl-C must not stop the rollback half way.
+    stuck = await asyncio.shield(rollback(control, result.moved, keeper=keeper))
+    if stuck:
+        after = (
+            f"their leases lapse within {lease_s:g} s"
+            if lease_s is not None
+            else "they keep the change (no lease): run `failwhale halt`"
+        )
+        say(f"warning: {', '.join(stuck)} did not confirm the rollback; {after}")
 
 
 @contextlib.asynccontextmanager

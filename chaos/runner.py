@@ -17,7 +17,6 @@ Exit codes: 0 expectations held, 1 a hypothesis or expectation deviated, 2 bad i
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import signal
 import sys
@@ -27,19 +26,40 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 from prometheus_client.metrics_core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from chaos import camera, measure, probe, promql, series
+from chaos import camera, measure, probe, promql, records, series
 from chaos.camera import Camera
 from chaos.control import LabControl, halt
 from chaos.errors import BadInput, ChaosError, LabError
 from chaos.lab.supervisor import DASHBOARD, DEFAULT_SPAWN_PER_S, Lab, LoadOptions
 from chaos.lease import LeaseKeeper
 from chaos.probe import AppUser, describe, fresh_web_visit
+from chaos.records import (
+    AppUserView,
+    Comparison,
+    ExpectationResult,
+    Journal,
+    PhaseFigures,
+    PhaseSpan,
+    ProbeEntry,
+    ProbeResult,
+    RecordError,
+    RestartEntry,
+    RollbackEntry,
+    Series,
+    Shot,
+    SteadyStateEntry,
+    StepEntry,
+    Summary,
+    Verdict,
+    Window,
+    WorksForMeProbe,
+)
 from chaos.rollout import plan_waves, rollback, rollout
 from chaos.scenario import Expectation, Inject, Kill, Note, Pause, Rollback, Rollout, Scenario, WorksForMe
 from configfiles.errors import ConfigError
@@ -66,49 +86,21 @@ PROGRESS_QUERY_TIMEOUT_S = 1.5  # the progress line's query: it must never hold 
 Say = Callable[[str], None]
 
 
-def judge(e: Expectation, value: float | None, figures: dict[str, Any]) -> dict[str, Any]:
+def judge(e: Expectation, value: float | None, figures: Window) -> ExpectationResult:
     """One expectation as the summary keeps it: held or not on the measured value alone.
 
     A share of user reports also carries its 95% Wilson interval and how many reports it rests
     on, for whoever reads the report; the interval decides nothing (see docs/reports.md)."""
-    out = {"name": e.name, "phase": e.phase, "bound": e.bound(), "measured": value, "held": e.holds(value)}
+    out = ExpectationResult(name=e.name, phase=e.phase, bound=e.bound(), measured=value, held=e.holds(value))
     if e.measure and e.measure.startswith("reports.") and e.measure.endswith("_share"):
         interval = measure.report_share_interval(figures, e.measure)
         if interval is not None:
-            out |= {"interval": [round(interval[0], 3), round(interval[1], 3)], "reports": interval[2]}
+            out.interval, out.reports = (round(interval[0], 3), round(interval[1], 3)), interval[2]
     return out
 
 
 class Interrupted(Exception):
     """Ctrl-C or SIGTERM: stop the timeline, roll back, exit 130."""
-
-
-class Journal:
-    """Every action of a run, rewritten to disk after each change so a crash loses nothing."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.entries: list[dict[str, Any]] = []
-        # A workshop's levers write from another thread than the timeline's.
-        self._lock = threading.RLock()
-
-    def start(self, kind: str, **fields: Any) -> dict[str, Any]:
-        entry = {"kind": kind, **fields, "started": time.time(), "ended": None, "outcome": "running"}
-        with self._lock:
-            self.entries.append(entry)
-            self.save()
-        return entry
-
-    def end(self, entry: dict[str, Any], outcome: str, **detail: Any) -> None:
-        with self._lock:
-            entry.update(ended=time.time(), outcome=outcome, **detail)
-            self.save()
-
-    def save(self) -> None:
-        with self._lock:
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(self.entries, indent=1, default=str), encoding="utf-8")
-            tmp.replace(self.path)
 
 
 class _ScenarioClock(Collector):
@@ -194,6 +186,20 @@ class Runner:
         if self.scale <= 0:
             raise BadInput(f"scale must be above 0, not {self.scale:g}")
         self.keeper: LeaseKeeper | None = None  # renews this run's architecture changes once the lab is up
+        # What a run makes as it goes, None until then (a run that failed early has none of them).
+        self.run_dir: Path | None = None
+        self.journal: Journal | None = None
+        self.lab: Lab | None = None
+        self.control: LabControl | None = None
+        self.events: Events | None = None
+        self.restarter: ThreadPoolExecutor | None = None
+        self.camera: Camera | None = None
+        self.t0: float | None = None  # wall clock of scenario time 0, once the timeline starts
+        self.arch_lock = threading.Lock()  # one writer of the running architecture at a time
+        self.app_user: AppUser | None = None
+        self.probes: list[WorksForMeProbe] = []
+        self.status_samples: list[tuple[float, bool]] = []
+        self.dashboard_shots: list[Shot] = []
 
     @property
     def warmup_s(self) -> float:
@@ -205,18 +211,11 @@ class Runner:
     # ---- the run --------------------------------------------------------------------------
 
     def run(self) -> int:
-        if self.attach and any(isinstance(s, Kill) for s in self.scenario.timeline):
-            raise BadInput("kill steps need processes this run starts itself: run without --attach")
-        if self.attach and self.scale != 1:
-            # The running lab's load and starting architecture are not this run's to scale.
-            raise BadInput(
-                f"scale {self.scale:g} needs the lab and load this run starts itself: "
-                "run without --attach, or with --scale 1"
-            )
-        stamp = time.strftime("%Y%m%dT%H%M%S")
-        self.run_dir = self.out / f"{self.name}-{stamp}"
+        """Play the scenario and write its run folder; the exit code (held 0, deviated 1, aborted 130)."""
+        self.check_options()
+        self.run_dir = self.out / f"{self.name}-{time.strftime('%Y%m%dT%H%M%S')}"
         self.run_dir.mkdir(parents=True, exist_ok=False)
-        self.journal = Journal(self.run_dir / "journal.json")
+        self.journal = Journal(self.run_dir / "journal.json", self.name)
         previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
 
         def interrupt(signum, _frame):
@@ -228,112 +227,132 @@ class Runner:
         # The children start from architecture.json, written from this: their baseline is scaled too.
         self.lab.arch = self.lab.arch.scaled(self.scale)
         self.restarter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="restart")
-        self.arch_lock = threading.Lock()  # one writer of the running architecture at a time
-        self.app_user: AppUser | None = None
-        self.probes: list[dict[str, Any]] = []
-        self.status_samples: list[tuple[float, bool]] = []
-        self.camera: Camera | None = None
-        self.dashboard_shots: list[dict[str, Any]] = []
-        self.t0: float | None = None
-        verdict, problems = "held", []
-        t0 = None
-        self.events = None
+        self.verdict: Verdict = "held"
+        self.problems: list[str] = []
         try:
-            self.say(f"run folder {self.run_dir}")
-            self.say(self.scale_line())
-            if self.attach:
-                self.control = LabControl.connect(self.lab.lab, self.lab.arch)
-                self.say(f"attached to the running lab ({self.lab.url('web')}/) and its load")
-            else:
-                took = self.lab.start()
-                self.say(f"lab ready in {took:.1f}s")
-                self.control = LabControl.connect(self.lab.lab, self.lab.arch)
-            # This run owns its architecture changes: they live while it renews them, no longer.
-            self.keeper = LeaseKeeper(self.control, say=lambda m: self.say("\n" + m)).start()
-            self.on_lab_ready()
-            port = self.lab.lab.ports.get("chaos-metrics")
-            self.events = Events(port, self.lab.lab.host)
-            load = self.scenario.load
-            extra = (
-                "--app-cache",
-                "on" if load.app_cache else "off",
-                "--app-retries",
-                str(load.app_retries),
-                "--app-jitter",
-                "on" if load.app_jitter else "off",
-                "--web-reloads",
-                str(load.web_reloads),
-                "--think",
-                *(f"{t:g}" for t in load.think_s),
-                "--app-signed-in",
-                f"{load.app_signed_in:g}",
-            )
-            tail = RECOVERY_S + 15  # the load outlasts the timeline: the steady-state check after it, and a margin
-            total = self.warmup_s + self.load_s() + tail
-            # The load's evening follows the scenario, however much longer the load runs after it.
-            evening = self.warmup_s + self.wall(self.scenario.duration) + tail
-            if not self.attach:
-                self.lab.start_load(
-                    LoadOptions(
-                        peak_users=self.peak_users(),
-                        web_share=load.web_share,
-                        shape=load.shape,
-                        duration_s=total,
-                        evening_s=evening if total > evening else 0.0,
-                        spawn_per_s=self.spawn_per_s(),
-                        extra=extra,
-                    ),
-                    self.run_dir,
-                )
-            self.open_camera()
-            self.sleep_until(time.time() + self.warmup_s, "warm-up", None)
-            if not self.settled():
-                verdict, problems = "deviated", ["steady state did not hold before the timeline"]
-            else:
-                self.warm_probe()
-                t0 = self.t0 = time.time()
-                self.watch_status_page(t0)
-                self.events.start_clock(t0, self.speed)
-                self.start_camera(t0)
-                failed = self.play(t0)
-                if failed:
-                    verdict, problems = "deviated", [failed]
-                self.until_end(t0)
+            self.start_and_play()
         except Interrupted as e:
-            verdict, problems = "aborted", [f"interrupted by {e}"]
+            self.verdict, self.problems = "aborted", [f"interrupted by {e}"]
             self.say(f"\ninterrupted by {e}: rolling back")
         finally:
             # Nothing may stop the rollbacks now, not even a second Ctrl-C.
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
             try:
-                if hasattr(self, "control") and self.events is not None:
-                    self.events.stop_clock()
-                    self.stopping.set()
-                    if self.camera is not None:
-                        self.dashboard_shots = self.camera.finish()
-                    self.rollbacks()
-                    if verdict != "aborted" and not self.recovered():
-                        verdict = "deviated"
-                        problems.append("steady state did not return after rollback")
-                    summary = self.summarise(verdict, problems, t0)
-                    verdict = summary["verdict"]
+                self.wind_down()
             finally:
-                self.stopping.set()
-                if self.keeper is not None:
-                    self.keeper.stop()  # whatever the rollbacks could not undo lapses within a lease
-                if self.camera is not None:
-                    self.camera.finish(timeout_s=5)  # closes the browser if the run ended early
-                self.restarter.shutdown(wait=False, cancel_futures=True)
-                if self.events is not None:
-                    self.events.close()
-                stopped = self.lab.stop()
-                if stopped:
-                    self.say(f"stopped {stopped} processes")
+                self.shut_down()
                 for s, handler in previous.items():
                     signal.signal(s, handler)
+        verdict, problems = self.verdict, self.problems
         self.say(f"verdict: {verdict.upper()}" + (f" ({'; '.join(problems)})" if problems else ""))
         return {"held": EXIT_HELD, "deviated": EXIT_DEVIATED, "aborted": EXIT_INTERRUPTED}[verdict]
+
+    def check_options(self) -> None:
+        if self.attach and any(isinstance(s, Kill) for s in self.scenario.timeline):
+            raise BadInput("kill steps need processes this run starts itself: run without --attach")
+        if self.attach and self.scale != 1:
+            # The running lab's load and starting architecture are not this run's to scale.
+            raise BadInput(
+                f"scale {self.scale:g} needs the lab and load this run starts itself: "
+                "run without --attach, or with --scale 1"
+            )
+
+    def start_and_play(self) -> None:
+        """Start (or attach to) the lab and its load, warm up, check the steady state, play the timeline."""
+        self.say(f"run folder {self.run_dir}")
+        self.say(self.scale_line())
+        if self.attach:
+            self.control = LabControl.connect(self.lab.lab, self.lab.arch)
+            self.say(f"attached to the running lab ({self.lab.url('web')}/) and its load")
+        else:
+            took = self.lab.start()
+            self.say(f"lab ready in {took:.1f}s")
+            self.control = LabControl.connect(self.lab.lab, self.lab.arch)
+        # This run owns its architecture changes: they live while it renews them, no longer.
+        self.keeper = LeaseKeeper(self.control, say=lambda m: self.say("\n" + m)).start()
+        self.on_lab_ready()
+        self.events = Events(self.lab.lab.ports.get("chaos-metrics"), self.lab.lab.host)
+        if not self.attach:
+            self.start_load()
+        self.open_camera()
+        self.sleep_until(time.time() + self.warmup_s, "warm-up", None)
+        if not self.settled():
+            self.verdict, self.problems = "deviated", ["steady state did not hold before the timeline"]
+            return
+        self.warm_probe()
+        t0 = self.t0 = time.time()
+        self.watch_status_page(t0)
+        self.events.start_clock(t0, self.speed)
+        self.start_camera(t0)
+        failed = self.play(t0)
+        if failed:
+            self.verdict, self.problems = "deviated", [failed]
+        self.until_end(t0)
+
+    def start_load(self) -> None:
+        """The scenario's users, for the warm-up, the timeline and the steady-state check after it."""
+        load = self.scenario.load
+        extra = (
+            "--app-cache",
+            "on" if load.app_cache else "off",
+            "--app-retries",
+            str(load.app_retries),
+            "--app-jitter",
+            "on" if load.app_jitter else "off",
+            "--web-reloads",
+            str(load.web_reloads),
+            "--think",
+            *(f"{t:g}" for t in load.think_s),
+            "--app-signed-in",
+            f"{load.app_signed_in:g}",
+        )
+        tail = RECOVERY_S + 15  # the load outlasts the timeline: the steady-state check after it, and a margin
+        total = self.warmup_s + self.load_s() + tail
+        # The load's evening follows the scenario, however much longer the load runs after it.
+        evening = self.warmup_s + self.wall(self.scenario.duration) + tail
+        self.lab.start_load(
+            LoadOptions(
+                peak_users=self.peak_users(),
+                web_share=load.web_share,
+                shape=load.shape,
+                duration_s=total,
+                evening_s=evening if total > evening else 0.0,
+                spawn_per_s=self.spawn_per_s(),
+                extra=extra,
+            ),
+            self.run_dir,
+        )
+
+    def wind_down(self) -> None:
+        """Roll back, check the steady state came back, and write the summary (when the lab got that far)."""
+        if self.control is None or self.events is None:
+            return
+        self.events.stop_clock()
+        self.stopping.set()
+        if self.camera is not None:
+            self.dashboard_shots = self.camera.finish()
+        self.rollbacks()
+        if self.verdict != "aborted" and not self.recovered():
+            self.verdict = "deviated"
+            self.problems.append("steady state did not return after rollback")
+        self.verdict = self.summarise(self.verdict, self.problems, self.t0).verdict
+
+    def shut_down(self) -> None:
+        """Stop everything this run started, whatever happened before."""
+        self.stopping.set()
+        if self.keeper is not None:
+            self.keeper.stop()  # whatever the rollbacks could not undo lapses within a lease
+        if self.camera is not None:
+            self.camera.finish(timeout_s=5)  # closes the browser if the run ended early
+        if self.restarter is not None:
+            self.restarter.shutdown(wait=False, cancel_futures=True)
+        if self.events is not None:
+            self.events.close()
+        if self.lab is not None:
+            stopped = self.lab.stop()
+            if stopped:
+                self.say(f"stopped {stopped} processes")
 
     # ---- timeline ---------------------------------------------------------------------------
 
@@ -375,7 +394,7 @@ class Runner:
         for i, step in enumerate(self.scenario.timeline):
             self.sleep_until(t0 + self.wall(step.at), f"step {i + 1}", t0)
             label = step.name or step.action
-            entry = self.journal.start("step", index=i, action=step.action, name=label, at=step.at)
+            entry = self.journal.start(StepEntry(index=i, action=step.action, name=label, at=step.at))
             try:
                 outcome, detail = self.do(step)
             except ChaosError as e:
@@ -388,81 +407,92 @@ class Runner:
         return None
 
     def do(self, step) -> tuple[str, dict[str, Any]]:
+        """Play one step: its outcome, and the detail the journal keeps (fields of ``StepEntry``)."""
         if isinstance(step, Note):
             return "ok", {"note": step.text}
         if isinstance(step, Pause):
             time.sleep(self.wall(step.seconds))
             return "ok", {}
         if isinstance(step, Inject):
-            # kind has no default, so it is always in the dump; the TTL runs in wall time.
-            faults = [
-                f.model_dump(exclude_defaults=True) | {"ttl_s": max(1.0, self.wall(f.ttl_s))}
-                for f in step.scaled(self.scale).faults
-            ]
-            answers = asyncio.run(
-                self.control.each("POST", "/control/faults", json={"faults": faults}, only=step.target)
-            )
-            bad = [f"{a.instance}: {a.body}" for a in answers if not a.ok]
-            if bad:
-                raise ChaosError(f"faults refused: {'; '.join(bad)}")
-            return "ok", {
-                "note": f"{len(faults)} fault(s) on {', '.join(step.target)}",
-                "ttl_s": max(f.ttl_s for f in step.faults),
-            }
+            return self.inject(step)
         if isinstance(step, Rollout):
-            path = (self.scenario.source.parent / step.architecture).resolve()
-            try:
-                new = load_architecture(path).scaled(self.scale)
-            except ConfigError as e:
-                raise ChaosError(str(e)) from e
-            waves = plan_waves(new, step.waves)
-            result = asyncio.run(
-                rollout(
-                    self.control,
-                    new,
-                    waves,
-                    bake_s=self.wall(step.bake),
-                    guard=step.guard,
-                    guard_every_s=max(0.25, self.wall(step.guard_every)),
-                    prometheus_url=self.lab.url("prometheus"),
-                    say=lambda m: self.say("\n" + m),
-                    hold=self.rollout_hold,
-                    lock=self.arch_lock,
-                    keeper=self.keeper,
-                )
-            )
-            outcome = "rolled_back" if result.rolled_back else "ok"
-            return outcome, {
-                "note": result.reason or f"{new.version} on {result.completed_waves}/{result.total_waves} waves",
-                "waves": waves,
-                "completed_waves": result.completed_waves,
-                "wave_times": result.wave_times,
-                "rolled_back_at": result.rolled_back_at,
-            }
+            return self.roll_out(step)
         if isinstance(step, WorksForMe):
-            app = (
-                self.app_user.look()
-                if self.app_user
-                else {"sees": "error", "fresh": False, "refresh_error": "could not sign in before the timeline"}
-            )
-            web = fresh_web_visit(self.lab.url("web"))
-            self.probes.append({"at": step.at, "app_user": app, "web_visit": web})
-            return "ok", {"note": describe(app, web), "app_user": app, "web_visit": web}
+            return self.works_for_me(step)
         if isinstance(step, Rollback):
             stuck = asyncio.run(rollback(self.control, keeper=self.keeper))
             if stuck:
                 raise ChaosError(f"no answer from {', '.join(stuck)}")
             return "ok", {}
         if isinstance(step, Kill):
-            if step.target not in self.lab.procs:
-                raise ChaosError(f"no process named {step.target}")
-            self.lab.stop_instance(step.target, signal.SIGKILL)
-            if step.restart_after is not None:
-                # Not a Timer thread: a child dies when the *thread* that started it ends (Linux's
-                # parent-death signal is per thread), so restarts run on one long-lived worker.
-                self.restarter.submit(self._restart, step.target, time.time() + self.wall(step.restart_after))
-            return "ok", {"note": f"killed {step.target}"}
+            return self.kill(step)
         raise ChaosError(f"unknown step {step!r}")
+
+    def inject(self, step: Inject) -> tuple[str, dict[str, Any]]:
+        # kind has no default, so it is always in the dump; the TTL runs in wall time.
+        faults = [
+            f.model_dump(exclude_defaults=True) | {"ttl_s": max(1.0, self.wall(f.ttl_s))}
+            for f in step.scaled(self.scale or 1).faults
+        ]
+        answers = asyncio.run(self.control.each("POST", "/control/faults", json={"faults": faults}, only=step.target))
+        bad = [f"{a.instance}: {a.body}" for a in answers if not a.ok]
+        if bad:
+            raise ChaosError(f"faults refused: {'; '.join(bad)}")
+        return "ok", {
+            "note": f"{len(faults)} fault(s) on {', '.join(step.target)}",
+            "ttl_s": max(f.ttl_s for f in step.faults),
+        }
+
+    def roll_out(self, step: Rollout) -> tuple[str, dict[str, Any]]:
+        path = (self.scenario.source.parent / step.architecture).resolve()
+        try:
+            new = load_architecture(path).scaled(self.scale or 1)
+        except ConfigError as e:
+            raise ChaosError(str(e)) from e
+        waves = plan_waves(new, step.waves)
+        result = asyncio.run(
+            rollout(
+                self.control,
+                new,
+                waves,
+                bake_s=self.wall(step.bake),
+                guard=step.guard,
+                guard_every_s=max(0.25, self.wall(step.guard_every)),
+                prometheus_url=self.lab.url("prometheus"),
+                say=lambda m: self.say("\n" + m),
+                hold=self.rollout_hold,
+                lock=self.arch_lock,
+                keeper=self.keeper,
+            )
+        )
+        return "rolled_back" if result.rolled_back else "ok", {
+            "note": result.reason or f"{new.version} on {result.completed_waves}/{result.total_waves} waves",
+            "waves": waves,
+            "completed_waves": result.completed_waves,
+            "wave_times": result.wave_times,
+            "rolled_back_at": result.rolled_back_at,
+            "guard_breached": result.guard_breached,
+        }
+
+    def works_for_me(self, step: WorksForMe) -> tuple[str, dict[str, Any]]:
+        app = (
+            self.app_user.look()
+            if self.app_user
+            else AppUserView(sees="error", fresh=False, refresh_error="could not sign in before the timeline")
+        )
+        web = fresh_web_visit(self.lab.url("web"))
+        self.probes.append(WorksForMeProbe(at=step.at, app_user=app, web_visit=web))
+        return "ok", {"note": describe(app, web), "app_user": app, "web_visit": web}
+
+    def kill(self, step: Kill) -> tuple[str, dict[str, Any]]:
+        if step.target not in self.lab.procs:
+            raise ChaosError(f"no process named {step.target}")
+        self.lab.stop_instance(step.target, signal.SIGKILL)
+        if step.restart_after is not None:
+            # Not a Timer thread: a child dies when the *thread* that started it ends (Linux's
+            # parent-death signal is per thread), so restarts run on one long-lived worker.
+            self.restarter.submit(self._restart, step.target, time.time() + self.wall(step.restart_after))
+        return "ok", {"note": f"killed {step.target}"}
 
     # ---- probes -----------------------------------------------------------------------------
 
@@ -481,7 +511,7 @@ class Runner:
         """Sign the "works for me" app user in and load their timeline, before anything breaks."""
         if not self.needs_app_user():
             return
-        entry = self.journal.start("probe", what="works-for-me app user signs in and loads the timeline")
+        entry = self.journal.start(ProbeEntry(what="works-for-me app user signs in and loads the timeline"))
         user = AppUser(self.lab.url("edge"))
         warmed = user.warm()
         self.app_user = user if warmed else None
@@ -530,7 +560,7 @@ class Runner:
     def _restart(self, name: str, when: float) -> None:
         if self.stopping.wait(max(0.0, when - time.time())):
             return  # the run is ending: the final rollbacks restart what is down
-        entry = self.journal.start("restart", target=name)
+        entry = self.journal.start(RestartEntry(target=name))
         try:
             self.lab.start_instance(name)
             self.journal.end(entry, "ok")
@@ -541,7 +571,7 @@ class Runner:
 
     def rollbacks(self) -> None:
         for final in self.scenario.rollbacks:
-            entry = self.journal.start("rollback", action=final.action, target=final.target)
+            entry = self.journal.start(RollbackEntry(action=final.action, target=final.target))
             try:
                 if final.action == "halt":
                     answers = asyncio.run(halt(self.control))
@@ -559,22 +589,22 @@ class Runner:
                 )
             except ChaosError as e:
                 self.journal.end(entry, "failed", error=str(e))
-            self.say(f"rollback: {final.action}: {entry['outcome']}")
+            self.say(f"rollback: {final.action}: {entry.outcome}")
 
-    def probes_hold(self) -> tuple[bool, list[dict[str, Any]]]:
+    def probes_hold(self) -> tuple[bool, list[ProbeResult]]:
         results = []
         for p in self.scenario.steady_state.probes:
             value = promql.scalar(self.lab.url("prometheus"), p.promql)
-            results.append({"name": p.name, "value": value, "min": p.min, "max": p.max, "held": p.holds(value)})
-        return all(r["held"] for r in results), results
+            results.append(ProbeResult(name=p.name, value=value, min=p.min, max=p.max, held=p.holds(value)))
+        return all(r.held for r in results), results
 
-    def steady_state(self, when: str) -> bool:
-        entry = self.journal.start("steady_state", when=when)
+    def steady_state(self, when: Literal["before", "after"]) -> bool:
+        entry = self.journal.start(SteadyStateEntry(when=when))
         held, results = self.probes_hold()
         self.journal.end(entry, "held" if held else "deviated", probes=results)
         self.say(
             f"steady state {when}: {'held' if held else 'DEVIATED'} "
-            + ", ".join(f"{r['name']}={r['value'] if r['value'] is None else round(r['value'], 3)}" for r in results)
+            + ", ".join(f"{r.name}={r.value if r.value is None else round(r.value, 3)}" for r in results)
         )
         return held
 
@@ -649,126 +679,135 @@ class Runner:
                 stored |= stored_ids(db_path(self.lab.lab.data_path, name))
         return len(acked), len(set(acked) - stored)
 
-    def summarise(self, verdict: str, problems: list[str], t0: float | None) -> dict[str, Any]:
-        prom = self.lab.url("prometheus")
+    def summarise(self, verdict: Verdict, problems: list[str], t0: float | None) -> Summary:
+        """Measure every phase and expectation, save series.json, and write summary.json."""
         if not self.attach:
             self.lab.stop_instance("loadgen")  # final counts scraped, then stopped
         time.sleep(1.5)
         acked, lost = self.lost_tweets()
-        phases, figures, expectations = {}, {}, []
-        trouble, comparison, fired = None, None, []
-        if t0 is not None:
-            for p in self.scenario.phases:
-                f = figures[p.name] = measure.window(prom, t0 + self.wall(p.start), t0 + self.wall(p.end))
-                phases[p.name] = {
-                    "start": p.start,
-                    "end": p.end,
-                    **f["clients"],
-                    "reasons": f["reasons"],
-                    "user_reports": f["user_reports"],
-                    "health_checks": f["health_checks"],
-                    "status_page": self.status_share(p.start, p.end),
-                    "works_for_me": [x for x in self.probes if p.start <= x["at"] <= p.end],
-                }
-            end = t0 + self.wall(self.scenario.duration)
-            whole = measure.window(prom, t0, end)
-            hurt = {c: whole["clients"][c]["users_hurt"] for c in measure.CLIENTS}
-            # Saved before the lab stops: the next lab start wipes Prometheus's data.
-            try:
-                fired = series.alerts(prom, t0=t0, end=time.time(), speed=self.speed)
-                data = series.export(prom, t0=t0, end=time.time(), speed=self.speed, lead_s=SERIES_LEAD_S)
-            except LabError as e:  # the verdict and figures still matter without the plots
-                self.say(f"warning: no series.json, so no plots: {e}")
-            else:
-                trouble = series.time_to_recover(data)
-                series.write(
-                    self.run_dir / "series.json",
-                    {
-                        "version": series.VERSION,
-                        "scenario": self.name,
-                        "speed": self.speed,
-                        "duration": self.scenario.duration,
-                        "t0": t0,
-                        "step": max(0.25, 1 / self.speed) * self.speed,
-                        "phases": [p.model_dump() for p in self.scenario.phases],
-                        "marks": series.marks_from_journal(self.journal.entries, t0, self.speed)
-                        + series.alert_marks(fired),
-                        "series": data,
-                    },
-                )
-            if self.scenario.compare:
-                comparison = self.compare(sum(hurt.values()))
-            for e in self.scenario.expectations:
-                p = next(p for p in self.scenario.phases if p.name == e.phase)
-                if e.measure == "comparison.times_fewer":
-                    value = comparison and comparison["times_fewer"]
-                elif e.measure == "status_page":
-                    value = phases[p.name]["status_page"]
-                elif e.measure in ("works_for_me", "works_for_me.web_failed"):
-                    value = self.probe_share(p, e.measure)
-                elif e.measure:
-                    value = measure.measure(figures[p.name], e.measure, lost)
-                else:
-                    try:
-                        value = measure.phase_scalar(prom, e.promql, t0 + self.wall(p.start), t0 + self.wall(p.end))
-                    except LabError as err:  # a bad query is this expectation's problem, not the run's
-                        value = None
-                        problems.append(f"expectation '{e.name}': {err}")
-                judged = judge(e, value, figures[p.name])
-                expectations.append(judged)
-                if not judged["held"] and verdict == "held":
-                    verdict = "deviated"
-                    why = (comparison or {}).get("missing") if e.measure == "comparison.times_fewer" else None
-                    problems.append(
-                        f"expectation '{e.name}' measured {value} (wanted {judged['bound']})"
-                        + (f": {why}" if why else "")
-                    )
-        else:
-            whole = {"user_reports": {}, "health_checks": None}
-            hurt = {}
         s = self.scenario
-        summary = {
-            "scenario": self.name,
-            "title": s.title,
-            "verdict": verdict,
-            "problems": problems,
-            "speed": self.speed,
-            "quick": self.quick,
-            "scale": self.scale,
-            "duration": s.duration,
-            "phases": phases,
-            "focus_phase": self.focus_phase(),
-            "user_reports": whole["user_reports"],
-            "health_checks": whole["health_checks"],
-            "users_hurt": hurt,
-            "trouble": trouble,
-            "time_to_recover_s": trouble and trouble["seconds"],
-            "comparison": comparison,
-            "status_page": self.status_share(0, s.duration),
-            "works_for_me": self.probes,
-            "acked_tweets": acked,
-            "lost_tweets": lost,
-            "expectations": expectations,
-            "teaches": s.teaches,
-            "description": s.description,
-            "facts": s.incident.facts,
-            "incident_date": s.incident.date,
-            "run_dir": str(self.run_dir),
-            "started": t0,
-            "dashboard": self.dashboard_shots,
-            "alerts": fired,
-        }
-        (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
-        for e in expectations:
+        summary = Summary(
+            scenario=self.name,
+            title=s.title,
+            verdict=verdict,
+            problems=problems,
+            speed=self.speed,
+            quick=self.quick,
+            scale=float(self.scale or 1),
+            duration=s.duration,
+            focus_phase=self.focus_phase(),
+            status_page=self.status_share(0, s.duration),
+            works_for_me=self.probes,
+            acked_tweets=acked,
+            lost_tweets=lost,
+            teaches=s.teaches,
+            description=s.description,
+            facts=s.incident.facts,
+            incident_date=s.incident.date,
+            run_dir=str(self.run_dir),
+            started=t0,
+            dashboard=self.dashboard_shots,
+        )
+        if t0 is not None:
+            self.measure_run(summary, t0, lost)
+        records.write(self.run_dir / "summary.json", summary)
+        for e in summary.expectations:
             within = (
-                f"; 95% interval {e['interval'][0]:g}-{e['interval'][1]:g} of {e['reports']} reports, for information"
-                if "interval" in e
+                f"; 95% interval {e.interval[0]:g}-{e.interval[1]:g} of {e.reports} reports, for information"
+                if e.interval
                 else ""
             )
-            self.say(
-                f"  {'held' if e['held'] else 'DEVIATED':<9}{e['name']}: {e['measured']} (wanted {e['bound']}){within}"
-            )
+            self.say(f"  {'held' if e.held else 'DEVIATED':<9}{e.name}: {e.measured} (wanted {e.bound}){within}")
         return summary
+
+    def measure_run(self, summary: Summary, t0: float, lost: int) -> None:
+        """The figures of each phase and of the whole run, the series and alerts, and the expectations."""
+        prom = self.lab.url("prometheus")
+        figures: dict[str, Window] = {}
+        for p in self.scenario.phases:
+            f = figures[p.name] = measure.window(prom, t0 + self.wall(p.start), t0 + self.wall(p.end))
+            summary.phases[p.name] = PhaseFigures(
+                start=p.start,
+                end=p.end,
+                web=f.clients["web"],
+                app=f.clients["app"],
+                reasons=f.reasons,
+                user_reports=f.user_reports,
+                health_checks=f.health_checks,
+                status_page=self.status_share(p.start, p.end),
+                works_for_me=[x for x in self.probes if p.start <= x.at <= p.end],
+            )
+            if f.clients["web"].journeys + f.clients["app"].journeys == 0:
+                # Every expectation of this phase then reads "None": say why, so nobody hunts a bug in the lab.
+                summary.problems.append(
+                    f"phase '{p.name}': no journey was counted in it (Prometheus has no fresh scrape of the load "
+                    "generator there: an overloaded machine, or a phase too short at this speed)"
+                )
+        whole = measure.window(prom, t0, t0 + self.wall(self.scenario.duration))
+        summary.user_reports, summary.health_checks = whole.user_reports, whole.health_checks
+        summary.users_hurt = {c: whole.clients[c].users_hurt for c in measure.CLIENTS}
+        self.save_series(summary, t0)
+        if self.scenario.compare:
+            summary.comparison = self.compare(sum(summary.users_hurt.values()))
+        for e in self.scenario.expectations:
+            value = self.expectation_value(e, summary, figures, t0, lost)
+            judged = judge(e, value, figures[e.phase])
+            summary.expectations.append(judged)
+            if not judged.held and summary.verdict == "held":
+                summary.verdict = "deviated"
+                c = summary.comparison
+                why = c.missing if c is not None and e.measure == "comparison.times_fewer" else None
+                summary.problems.append(
+                    f"expectation '{e.name}' measured {value} (wanted {judged.bound})" + (f": {why}" if why else "")
+                )
+
+    def save_series(self, summary: Summary, t0: float) -> None:
+        """series.json and the alerts, saved before the lab stops: the next lab start wipes Prometheus's data."""
+        prom = self.lab.url("prometheus")
+        try:
+            summary.alerts = series.alerts(prom, t0=t0, end=time.time(), speed=self.speed)
+            data = series.export(prom, t0=t0, end=time.time(), speed=self.speed, lead_s=SERIES_LEAD_S)
+        except LabError as e:  # the verdict and figures still matter without the plots
+            self.say(f"warning: no series.json, so no plots: {e}")
+            return
+        summary.trouble = series.time_to_recover(data)
+        summary.time_to_recover_s = summary.trouble and summary.trouble.seconds
+        records.write(
+            self.run_dir / "series.json",
+            Series(
+                scenario=self.name,
+                speed=self.speed,
+                duration=self.scenario.duration,
+                t0=t0,
+                step=max(0.25, 1 / self.speed) * self.speed,
+                phases=[PhaseSpan(name=p.name, start=p.start, end=p.end) for p in self.scenario.phases],
+                marks=series.marks_from_journal(self.journal.entries, t0, self.speed)
+                + series.alert_marks(summary.alerts),
+                series=data,
+            ),
+        )
+
+    def expectation_value(
+        self, e: Expectation, summary: Summary, figures: dict[str, Window], t0: float, lost: int
+    ) -> float | None:
+        """What an expectation measured in its phase; a bad PromQL query is its problem, not the run's."""
+        p = next(p for p in self.scenario.phases if p.name == e.phase)
+        if e.measure == "comparison.times_fewer":
+            return summary.comparison and summary.comparison.times_fewer
+        if e.measure == "status_page":
+            return summary.phases[p.name].status_page
+        if e.measure in ("works_for_me", "works_for_me.web_failed"):
+            return self.probe_share(p, e.measure)
+        if e.measure:
+            return measure.measure(figures[p.name], e.measure, lost)
+        assert e.promql is not None  # an expectation has a measure or a query (chaos.scenario checks)
+        try:
+            return measure.phase_scalar(
+                self.lab.url("prometheus"), e.promql, t0 + self.wall(p.start), t0 + self.wall(p.end)
+            )
+        except LabError as err:
+            summary.problems.append(f"expectation '{e.name}': {err}")
+            return None
 
     def status_share(self, start: float, end: float) -> float | None:
         """Share of the status page's readings in [start, end) (scenario s) that said operational."""
@@ -777,12 +816,12 @@ class Runner:
 
     def probe_share(self, phase, name: str) -> float | None:
         """works_for_me: share of probes whose app user saw a timeline; .web_failed: whose fresh web visit failed."""
-        probes = [x for x in self.probes if phase.start <= x["at"] <= phase.end]
+        probes = [x for x in self.probes if phase.start <= x.at <= phase.end]
         if not probes:
             return None
         if name == "works_for_me":
-            return sum(x["app_user"]["sees"] == "timeline" for x in probes) / len(probes)
-        return sum(x["web_visit"]["page"] != "ok" for x in probes) / len(probes)
+            return sum(x.app_user.sees == "timeline" for x in probes) / len(probes)
+        return sum(x.web_visit.page != "ok" for x in probes) / len(probes)
 
     def focus_phase(self) -> str:
         """The phase the headline figures come from: the first one an expectation about users names."""
@@ -791,38 +830,32 @@ class Runner:
                 return e.phase
         return self.scenario.phases[0].name
 
-    def compare(self, users_hurt: int) -> dict[str, Any]:
+    def compare(self, users_hurt: int) -> Comparison:
         """Users hurt here against the newest finished run of the other scenario in the same folder."""
+        assert self.scenario.compare is not None
         against = self.scenario.compare.against
-        out: dict[str, Any] = {
-            "against": against,
-            "against_run": None,
-            "users_hurt": users_hurt,
-            "against_users_hurt": None,
-            "times_fewer": None,
-        }
         for folder in sorted(self.out.glob(f"{against}-*"), reverse=True):
             try:
-                other = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                continue
+                other = records.read(folder / "summary.json", Summary)
+            except RecordError:
+                continue  # unfinished, or written by another failwhale
             # Users hurt compare only between runs of the same kind: quick or not, and at the same scale.
             if (
-                other.get("scenario") != against
-                or other.get("verdict") == "aborted"
-                or bool(other.get("quick")) != self.quick
-                or other.get("scale", 1) != self.scale
+                other.scenario != against
+                or other.verdict == "aborted"
+                or other.quick != self.quick
+                or other.scale != self.scale
             ):
                 continue
-            theirs = sum((other.get("users_hurt") or {}).values())
+            theirs = sum(other.users_hurt.values())
             # With no user hurt here, "times fewer" is at least their count: divide by one.
-            return out | {
-                "against_run": folder.name,
-                "against_users_hurt": theirs,
-                "times_fewer": round(theirs / max(users_hurt, 1), 2),
-            }
-        out["missing"] = (
-            f"no finished run of {against} in {self.out} to compare with (run it first; make scenarios does)"
-        )
-        self.say(out["missing"])
-        return out
+            return Comparison(
+                against=against,
+                against_run=folder.name,
+                users_hurt=users_hurt,
+                against_users_hurt=theirs,
+                times_fewer=round(theirs / max(users_hurt, 1), 2),
+            )
+        missing = f"no finished run of {against} in {self.out} to compare with (run it first; make scenarios does)"
+        self.say(missing)
+        return Comparison(against=against, users_hurt=users_hurt, missing=missing)

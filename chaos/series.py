@@ -4,21 +4,9 @@ The lab's Prometheus keeps its data only until the next lab starts, so before a 
 lab it saves everything the report needs as ``series.json`` in the run folder. The report is
 then made from the run folder alone, at any time, on any machine.
 
-``series.json``::
-
-    {
-      "version": 1,
-      "scenario": "twitter-2022-12-28", "speed": 2.0, "duration": 180.0,
-      "t0": 1763700000.0,            # wall-clock time (epoch s) of scenario time 0
-      "step": 1.0,                   # scenario seconds between points
-      "phases": [{"name": "outcome", "start": 25.0, "end": 130.0}, ...],
-      "marks": [{"at": 10.0, "end": null, "kind": "wave", "label": "wave 1/3: ..."}, ...],
-      "series": {
-        "<name>": {"title": "...", "unit": "ratio" | "per_s" | "seconds" | "count",
-                   "lines": {"<label>": [[scenario_s, value or null], ...]}},
-        ...
-      }
-    }
+``series.json`` is :class:`chaos.records.Series` (its JSON Schema: ``chaos/schemas/series.schema.json``):
+the run's phases, its marks (what happened when) and, for each series, one line per label of
+``[scenario_s, value or null]`` points.
 
 Times are scenario seconds (wall seconds since ``t0`` times ``speed``), the axis every scenario
 file speaks in. Series (see :data:`QUERIES`): ``journeys_not_failed`` and ``journeys_ok`` (share
@@ -34,18 +22,12 @@ version). Mark kinds: ``rollout``, ``wave``, ``guard`` (a guard rolled the chang
 
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable
 
 from chaos.promql import query_range
+from chaos.records import Alert, JournalEntry, Mark, RestartEntry, SeriesEntry, StepEntry, Trouble
 
-VERSION = 1
-# What a workshop journals on a step it does not play: its fix is the room's to find, or the
-# game ended first. Such a step changed nothing, so no figure marks it.
-LEFT_TO_PARTICIPANTS = "left to the participants"
-NOT_PLAYED = "not played"
 RATE = "[{w}]"  # filled in per run: see rate_window
 # name -> (title, unit, PromQL, label that names each line)
 QUERIES: dict[str, tuple[str, str, str, str]] = {
@@ -120,17 +102,15 @@ def _value(text: str) -> float | None:
     return None if math.isnan(v) or math.isinf(v) else round(v, 5)
 
 
-def export(
-    prometheus_url: str, *, t0: float, end: float, speed: float, lead_s: float = 0.0
-) -> dict[str, dict[str, Any]]:
+def export(prometheus_url: str, *, t0: float, end: float, speed: float, lead_s: float = 0.0) -> dict[str, SeriesEntry]:
     """Every series from ``lead_s`` wall seconds before t0 to ``end``, on the scenario-time axis."""
     step_wall = max(0.25, 1.0 / speed)  # about one point per scenario second, at most 4 a wall second
     start = t0 - lead_s
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, SeriesEntry] = {}
     window = rate_window(speed)
     for name, (title, unit, promql, label) in QUERIES.items():
         promql = promql.replace("{w}", window)
-        lines: dict[str, list[list[float | None]]] = {}
+        lines: dict[str, list[tuple[float, float | None]]] = {}
         for s in query_range(prometheus_url, promql, start, end, step_wall):
             key = s["metric"].get(label, "")
             pairs = [(round((float(t) - t0) * speed, 3), _value(v)) for t, v in s["values"]]
@@ -138,12 +118,12 @@ def export(
                 base = next((v for t, v in pairs if t >= 0 and v is not None), 0.0)
                 base = next((v for t, v in reversed(pairs) if t <= 0 and v is not None), base)
                 pairs = [(t, None if v is None else max(0.0, v - base)) for t, v in pairs]
-            lines[key] = [[t, v] for t, v in pairs]
-        out[name] = {"title": title, "unit": unit, "lines": dict(sorted(lines.items()))}
+            lines[key] = pairs
+        out[name] = SeriesEntry.model_validate({"title": title, "unit": unit, "lines": dict(sorted(lines.items()))})
     return out
 
 
-def alerts(prometheus_url: str, *, t0: float, end: float, speed: float) -> list[dict[str, Any]]:
+def alerts(prometheus_url: str, *, t0: float, end: float, speed: float) -> list[Alert]:
     """Each alert that fired during the run (``dashboards/rules``), with the scenario times it
     first and last fired: when the on-call would have been paged, and for how long."""
     out = []
@@ -151,15 +131,15 @@ def alerts(prometheus_url: str, *, t0: float, end: float, speed: float) -> list[
         times = [round((float(t) - t0) * speed, 1) for t, _v in s["values"]]
         labels = s["metric"]
         out.append(
-            {
-                "alert": labels.get("alertname", "?"),
-                "client": labels.get("client"),
-                "severity": labels.get("severity"),
-                "first_at": times[0],
-                "last_at": times[-1],
-            }
+            Alert(
+                alert=labels.get("alertname", "?"),
+                client=labels.get("client"),
+                severity=labels.get("severity"),
+                first_at=times[0],
+                last_at=times[-1],
+            )
         )
-    return sorted(out, key=lambda a: (a["first_at"], a["alert"], a["client"] or ""))
+    return sorted(out, key=lambda a: (a.first_at, a.alert, a.client or ""))
 
 
 def alert_name(alertname: str, client: str | None) -> str:
@@ -167,85 +147,68 @@ def alert_name(alertname: str, client: str | None) -> str:
     return alertname + (f" ({client})" if client else "")
 
 
-def alert_marks(fired: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def alert_marks(fired: list[Alert]) -> list[Mark]:
     return [
-        {
-            "at": a["first_at"],
-            "end": a["last_at"],
-            "kind": "alert",
-            "label": f"{alert_name(a['alert'], a['client'])} fires",
-        }
-        for a in fired
+        Mark(at=a.first_at, end=a.last_at, kind="alert", label=f"{alert_name(a.alert, a.client)} fires") for a in fired
     ]
 
 
-def time_to_recover(series: dict[str, dict[str, Any]], threshold: float = 0.95) -> dict[str, float] | None:
+def time_to_recover(series: dict[str, SeriesEntry], threshold: float = 0.95) -> Trouble | None:
     """When users' trouble started and ended, in scenario seconds, from ``journeys_not_failed``.
 
     Trouble starts at the first point (at or after time 0) where either client's share of
     journeys not failed falls below ``threshold`` and ends at the last such point; None if
     it never falls. ``seconds`` is the time between, or None while trouble lasts to the end.
     """
-    lines = series.get("journeys_not_failed", {}).get("lines", {})
+    entry = series.get("journeys_not_failed")
+    lines = entry.lines if entry is not None else {}
     bad = sorted({t for pts in lines.values() for t, v in pts if t >= 0 and v is not None and v < threshold})
     if not bad:
         return None
     last_t = max((t for pts in lines.values() for t, v in pts if v is not None), default=bad[-1])
     ended = bad[-1] < last_t
-    return {"start": bad[0], "end": bad[-1], "seconds": round(bad[-1] - bad[0], 1) if ended else None}
+    return Trouble(start=bad[0], end=bad[-1], seconds=round(bad[-1] - bad[0], 1) if ended else None)
 
 
-def write(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
-    tmp.replace(path)
-
-
-def marks_from_journal(entries: list[dict[str, Any]], t0: float, speed: float) -> list[dict[str, Any]]:
+def marks_from_journal(entries: list[JournalEntry], t0: float, speed: float) -> list[Mark]:
     """What happened when, on the scenario-time axis: waves, guard rollbacks, rollbacks, faults,
     kills, restarts and notes, from the run's journal."""
 
     def at(wall: float) -> float:
         return round((wall - t0) * speed, 2)
 
-    out: list[dict[str, Any]] = []
+    out: list[Mark] = []
     for e in entries:
-        kind, action = e.get("kind"), e.get("action")
-        if kind == "restart" and e.get("started"):
-            out.append(
-                {"at": at(e["started"]), "end": None, "kind": "restart", "label": f"{e.get('target')} restarted"}
-            )
-        if kind != "step" or e.get("outcome") == "failed":
-            continue
-        if action != "note" and str(e.get("note", "")).startswith((LEFT_TO_PARTICIPANTS, NOT_PLAYED)):
-            continue  # a workshop's step that changed nothing: its fix was the room's, or the game had ended
-        name = e.get("name") or action
-        if action == "rollout":
-            for i, w in enumerate(e.get("wave_times") or [], 1):
-                wave = (e.get("waves") or [[]] * i)[i - 1]
-                replicas = [n for n in wave if n.startswith("api")] or wave
-                out.append({"at": at(w), "end": None, "kind": "wave", "label": f"wave {i}: {', '.join(replicas)}"})
-            if e.get("rolled_back_at"):
-                # Rolled back by its guard, or (in a workshop) stopped between waves by a lever.
-                label = (
-                    "guard rolled back" if "guard" in str(e.get("note", "")) else str(e.get("note") or "rolled back")
-                )
-                out.append({"at": at(e["rolled_back_at"]), "end": None, "kind": "guard", "label": label})
-        elif action == "inject":
-            start = at(e["started"])
-            ttl = e.get("ttl_s")
-            out.append(
-                {"at": start, "end": None if ttl is None else round(start + ttl, 2), "kind": "fault", "label": name}
-            )
-        elif action in ("rollback", "kill", "note"):
-            out.append(
-                {
-                    "at": at(e["started"]),
-                    "end": None,
-                    "kind": action,
-                    "label": e.get("note", name) if action == "note" else name,
-                }
-            )
-        elif action == "works_for_me":  # what the two probes saw, in the report's timeline
-            out.append({"at": at(e["started"]), "end": None, "kind": "note", "label": f"{name}: {e.get('note', '')}"})
+        if isinstance(e, RestartEntry):
+            out.append(Mark(at=at(e.started), kind="restart", label=f"{e.target} restarted"))
+        if not isinstance(e, StepEntry) or e.outcome == "failed" or e.unplayed:
+            continue  # a workshop's step that changed nothing (its fix was the room's, or the game had ended) is no mark
+        out += _step_marks(e, at)
     return out
+
+
+def _step_marks(e: StepEntry, at: Callable[[float], float]) -> list[Mark]:
+    name = e.name or e.action
+    if e.action == "rollout":
+        marks = []
+        for i, w in enumerate(e.wave_times or [], 1):
+            wave = (e.waves or [[]] * i)[i - 1]
+            replicas = [n for n in wave if n.startswith("api")] or wave
+            marks.append(Mark(at=at(w), kind="wave", label=f"wave {i}: {', '.join(replicas)}"))
+        if e.rolled_back_at:
+            # Rolled back by its guard, or stopped between waves (a halt, or a workshop's lever).
+            label = "guard rolled back" if e.guard_breached else (e.note or "rolled back")
+            marks.append(Mark(at=at(e.rolled_back_at), kind="guard", label=label))
+        return marks
+    if e.action == "inject":
+        start = at(e.started)
+        return [Mark(at=start, end=None if e.ttl_s is None else round(start + e.ttl_s, 2), kind="fault", label=name)]
+    if e.action == "rollback":
+        return [Mark(at=at(e.started), kind="rollback", label=name)]
+    if e.action == "kill":
+        return [Mark(at=at(e.started), kind="kill", label=name)]
+    if e.action == "note":
+        return [Mark(at=at(e.started), kind="note", label=e.note or name)]
+    if e.action == "works_for_me":  # what the two probes saw, in the report's timeline
+        return [Mark(at=at(e.started), kind="note", label=f"{name}: {e.note or ''}")]
+    return []

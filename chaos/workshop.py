@@ -23,7 +23,6 @@ import asyncio
 import copy
 import hmac
 import itertools
-import json
 import random
 import secrets
 import threading
@@ -36,14 +35,30 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from chaos import records
 from chaos.errors import BadInput, LabError
 from chaos.lab.supervisor import DASHBOARD, write_private
 from chaos.lease import LeaseKeeper
 from chaos.probe import describe, fresh_web_visit
+from chaos.records import (
+    JournalEntry,
+    LeverEntry,
+    LeverPulled,
+    Pull,
+    Scorecard,
+    Series,
+    ServedAfter,
+    Since,
+    StepEntry,
+    Summary,
+    Verdict,
+    WorksForMeProbe,
+    WorkshopRecord,
+)
 from chaos.rollout import holding, rollback
 from chaos.runner import Runner
 from chaos.scenario import CATALOG, CHANGES, Phase, Rollback, Rollout, Scenario, Workshop, load_scenario
-from chaos.series import LEFT_TO_PARTICIPANTS, NOT_PLAYED, alert_name
+from chaos.series import alert_name
 from services.common.hosts import host_check
 from services.config import LabConfig
 
@@ -68,6 +83,11 @@ LEVERS: dict[str, str] = {
     "works-for-me": "the facilitator's view: a logged-in app user with a warm cache, and a fresh web visit",
 }
 STATUS_STATES = ("investigating", "identified", "monitoring", "resolved")
+# The journal's note beside each way a step goes unplayed (StepEntry.unplayed says which, for code).
+UNPLAYED_NOTES = {
+    "left_to_participants": "left to the participants",
+    "after_the_game": "not played: the workshop had ended",
+}
 CACHES = ("timelines", "tokens")
 
 
@@ -198,32 +218,39 @@ class Levers:
         t0 = self.runner.t0
         return None if t0 is None else round((time.time() - t0) * self.runner.speed, 1)
 
+    def url(self, name: str) -> str:
+        """A lab process's URL (levers act only once the lab is up)."""
+        lab = self.runner.lab
+        if lab is None:
+            raise WorkshopError("the lab is still starting: try again in a few seconds")
+        return lab.url(name)
+
     async def pull(self, lever: str, who: str, args: dict[str, Any]) -> dict[str, Any]:
         if lever not in LEVERS:
             raise WorkshopError(f"no lever named {lever!r}; there are: {', '.join(LEVERS)}")
         if self.runner.over():
             raise WorkshopError("the game has ended: levers no longer act on the lab")
-        control = getattr(self.runner, "control", None)
-        if control is None:
+        control, journal = getattr(self.runner, "control", None), self.runner.journal
+        if control is None or journal is None:
             raise WorkshopError("the lab is still starting: try again in a few seconds")
-        entry = self.runner.journal.start("lever", lever=lever, who=who, args=args, at=self.scenario_now())
+        entry = journal.start(LeverEntry(lever=lever, who=who, args=args, at=self.scenario_now()))
         detail: dict[str, Any] = {}
         try:
             note = await getattr(self, "_" + lever.replace("-", "_"))(control, args)
             if isinstance(note, tuple):  # (note, what the journal should keep beside it)
                 note, detail = note
         except WorkshopError as e:
-            self.runner.journal.end(entry, "refused", note=str(e))
+            journal.end(entry, "refused", note=str(e))
             raise
         except LabError as e:
-            self.runner.journal.end(entry, "failed", note=str(e))
+            journal.end(entry, "failed", note=str(e))
             raise WorkshopError(str(e)) from e
         except Exception as e:  # a bug: the journal says so, and the server's log has the traceback
-            self.runner.journal.end(entry, "failed", note=f"{type(e).__name__}: {e}")
+            journal.end(entry, "failed", note=f"{type(e).__name__}: {e}")
             raise
-        self.runner.journal.end(entry, "ok", note=note, **detail)
-        self.runner.say(f"\n[{entry['at'] if entry['at'] is not None else '-':>6}s] lever {lever} by {who}: {note}")
-        return {"lever": lever, "who": who, "at": entry["at"], "note": note}
+        journal.end(entry, "ok", note=note, **detail)
+        self.runner.say(f"\n[{entry.at if entry.at is not None else '-':>6}s] lever {lever} by {who}: {note}")
+        return {"lever": lever, "who": who, "at": entry.at, "note": note}
 
     async def _declare(self, control, args: dict[str, Any]) -> str:
         severity = str(args.get("severity") or "SEV2").upper()
@@ -235,7 +262,7 @@ class Levers:
         from chaos.promql import query
 
         # A blocking HTTP call: off the levers' event loop.
-        firing = await asyncio.to_thread(query, self.runner.lab.url("prometheus"), 'ALERTS{alertstate="firing"}')
+        firing = await asyncio.to_thread(query, self.url("prometheus"), 'ALERTS{alertstate="firing"}')
         names = sorted({alert_name(s["metric"].get("alertname", "?"), s["metric"].get("client")) for s in firing})
         # Only an ack of something that pages counts as detecting it (the scorecard reads "firing").
         return "acknowledged: " + (", ".join(names) if names else "no alert was firing"), {"firing": names}
@@ -326,10 +353,12 @@ class Levers:
                 "the logged-in app user could not sign in before the change, so there is no warm cache to show"
             )
         at = self.scenario_now()
+        if at is None:  # signed in, but the clock starts a moment later: a probe needs its time
+            raise WorkshopError("the game's clock has not started yet: try again in a few seconds")
         # Both make blocking HTTP calls: off the levers' event loop.
         app = await asyncio.to_thread(runner.app_user.look)
-        web_visit = await asyncio.to_thread(fresh_web_visit, runner.lab.url("web"))
-        runner.probes.append({"at": at, "app_user": app, "web_visit": web_visit})
+        web_visit = await asyncio.to_thread(fresh_web_visit, self.url("web"))
+        runner.probes.append(WorksForMeProbe(at=at, app_user=app, web_visit=web_visit))
         return describe(app, web_visit)
 
     async def _scale(self, control, args: dict[str, Any]) -> str:
@@ -504,8 +533,10 @@ async def _pull(request: web.Request) -> web.Response:
             return web.json_response(
                 {"lever": "end", "who": who, "note": "the workshop was already ending", "run_dir": run_dir}
             )
-        entry = levers.runner.journal.start("lever", lever="end", who=who, args={}, at=levers.scenario_now())
-        levers.runner.journal.end(entry, "ok", note="the game ends")
+        journal = levers.runner.journal
+        assert journal is not None  # the levers open once the lab is up, long after the run folder
+        entry = journal.start(LeverEntry(lever="end", who=who, at=levers.scenario_now()))
+        journal.end(entry, "ok", note="the game ends")
         levers.ended.set()
         return web.json_response({"lever": "end", "who": who, "note": "the workshop is ending", "run_dir": run_dir})
     try:
@@ -633,6 +664,7 @@ class WorkshopRunner(Runner):
                     (workshop_dir(self.lab.lab) / name).unlink(missing_ok=True)
 
     def on_lab_ready(self) -> None:
+        assert self.lab is not None  # it is ready
         lab = self.lab.lab
         if PORT_NAME not in lab.ports:
             raise WorkshopError(f"{lab.source or 'lab config'}: ports: no port for {PORT_NAME!r}")
@@ -656,12 +688,12 @@ class WorkshopRunner(Runner):
             "`failwhale workshop sheet` prints the room's link)"
         )
 
-    def do(self, step):
+    def do(self, step) -> tuple[str, dict[str, Any]]:
         if isinstance(step, Rollback):
             # "skipped", not "ok": the dashboard marks rollback steps that ran, and this one did not.
-            return "skipped", {"note": LEFT_TO_PARTICIPANTS}
+            return "skipped", {"note": UNPLAYED_NOTES["left_to_participants"], "unplayed": "left_to_participants"}
         if self.over():
-            return "ok", {"note": f"{NOT_PLAYED}: the workshop had ended"}
+            return "ok", {"note": UNPLAYED_NOTES["after_the_game"], "unplayed": "after_the_game"}
         if isinstance(step, Rollout):
             # Reset first: a rollback pulled as the rollout starts must still stop it.
             self.rollout_stopped = False
@@ -686,7 +718,8 @@ class WorkshopRunner(Runner):
         while not self.over():
             self.sleep_until(min(self.ends_at, time.time() + 2.0), "the game", t0)
         if not self.levers.ended.is_set():
-            entry = self.journal.start("lever", lever="end", who="the clock", args={}, at=self.levers.scenario_now())
+            assert self.journal is not None  # made as the run starts
+            entry = self.journal.start(LeverEntry(lever="end", who="the clock", at=self.levers.scenario_now()))
             self.journal.end(entry, "ok", note=f"time is up ({self.limit_s / 60:g} minutes)")
             self.levers.ended.set()
             self.say(f"\ntime is up ({self.limit_s / 60:g} minutes): the game ends")
@@ -699,38 +732,39 @@ class WorkshopRunner(Runner):
 
         if t0 is None:
             return
+        assert self.journal is not None and self.lab is not None  # the game played: both were made before it
         levers = [
-            e
+            (e.at, e)
             for e in self.journal.entries
-            if e.get("kind") == "lever" and e.get("at") is not None and e["lever"] != "end"
+            if isinstance(e, LeverEntry) and e.at is not None and e.lever != "end"
         ]
         bound = self.scenario.workshop.recovers_within if self.scenario.workshop else 60.0
         window = SERVED_WINDOW_S * self.speed  # the served ratio is a 15 s rate, in scenario seconds
         end_at = game_end_at(self.journal.entries, (time.time() - t0) * self.speed)
-        for i, e in enumerate(levers):
-            later = levers[i + 1]["at"] if i + 1 < len(levers) else float("inf")
+        for i, (pulled_at, e) in enumerate(levers):
+            later = levers[i + 1][0] if i + 1 < len(levers) else float("inf")
             # Read once the window is past the bound, but before the next lever or the end's cleanup.
-            at = min(e["at"] + bound + window, later, end_at)
-            if at < e["at"] + window:  # a window that starts before the lever would show the time before it
-                e["served_after"] = {"at": None, "too_soon": True}
+            at = min(pulled_at + bound + window, later, end_at)
+            if at < pulled_at + window:  # a window that starts before the lever would show the time before it
+                e.served_after = ServedAfter(at=None, too_soon=True)
                 continue
             result = query(
                 self.lab.url("prometheus"), "client:failwhale_journeys_served:ratio_rate15s", t0 + at / self.speed
             )
-            e["served_after"] = {
-                "at": round(at, 1),
-                **{s["metric"].get("client", "?"): round(float(s["value"][1]), 3) for s in result},
-            }
+            served = {s["metric"].get("client"): round(float(s["value"][1]), 3) for s in result}
+            e.served_after = ServedAfter(at=round(at, 1), web=served.get("web"), app=served.get("app"))
+        self.journal.save()  # the journal keeps what each lever did, as the scorecard does
 
     def as_played(self, t0: float) -> Scenario:
         """The scenario as this game really went, for the figures: from the start to the game's
         end, in phases cut where the change really came and where the fix was pulled (not where
         the scenario planned them: a paused rollout comes later, and the room picks the fix's time)."""
+        assert self.journal is not None  # made as the run starts
         now_at = (time.time() - t0) * self.speed
         end_at = max(1.0, game_end_at(self.journal.entries, now_at))
         change = actual_change_at(self.journal.entries, t0, self.speed)
         pulled = fix_pulled(self.journal.entries, self.scenario.workshop, change, end_at)
-        fix = None if pulled is None else pulled["at"]
+        fix = None if pulled is None else pulled.at
         cuts = [
             ("before", 0.0),
             *([(self.focus_phase(), change)] if change is not None and change < end_at else []),
@@ -746,7 +780,8 @@ class WorkshopRunner(Runner):
         played._source = self.scenario.source
         return played
 
-    def summarise(self, verdict: str, problems: list[str], t0: float | None) -> dict[str, Any]:
+    def summarise(self, verdict: Verdict, problems: list[str], t0: float | None) -> Summary:
+        """The run's summary with the game's scorecard in it; scorecard.json and the postmortem draft beside it."""
         try:
             self.lever_effects(t0)
         except LabError as e:
@@ -754,12 +789,13 @@ class WorkshopRunner(Runner):
         if t0 is not None:
             self.scenario = self.as_played(t0)
         summary = super().summarise(verdict, problems, t0)
+        assert self.journal is not None and self.run_dir is not None  # made as the run starts
         card = scorecard(summary, self.journal.entries, self.scenario, self.speed)
-        summary["workshop"] = {"seed": self.plan.seed, "lead_in_s": self.plan.lead_in_s, "scorecard": card}
-        (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
-        (self.run_dir / "scorecard.json").write_text(json.dumps(card, indent=1), encoding="utf-8")
+        summary.workshop = WorkshopRecord(seed=self.plan.seed, lead_in_s=self.plan.lead_in_s, scorecard=card)
+        records.write(self.run_dir / "summary.json", summary)
+        records.write(self.run_dir / "scorecard.json", card)
         series_path = self.run_dir / "series.json"
-        series = json.loads(series_path.read_text(encoding="utf-8")) if series_path.exists() else None
+        series = records.read(series_path, Series) if series_path.exists() else None
         # Imported here, not at the top: it brings matplotlib, which every `failwhale` command
         # (the levers included) would otherwise load at start-up for nothing.
         from chaos import postmortem
@@ -771,162 +807,156 @@ class WorkshopRunner(Runner):
 # ---- scorecard and postmortem -----------------------------------------------------------------------
 
 
-def game_end_at(journal: list[dict[str, Any]], now_at: float) -> float:
+def game_end_at(journal: list[JournalEntry], now_at: float) -> float:
     """When the game ended (scenario seconds): the end lever, the clock's end, or now."""
     end = next(
-        (e for e in journal if e.get("kind") == "lever" and e.get("lever") == "end" and e.get("at") is not None), None
+        (e.at for e in journal if isinstance(e, LeverEntry) and e.lever == "end" and e.at is not None),
+        None,
     )
-    return end["at"] if end is not None else now_at
+    return now_at if end is None else end
 
 
 def fix_pulled(
-    journal: list[dict[str, Any]], w: Workshop | None, change_at: float | None, end_at: float = float("inf")
-) -> dict[str, Any] | None:
+    journal: list[JournalEntry], w: Workshop | None, change_at: float | None, end_at: float = float("inf")
+) -> Pull | None:
     """The room's first successful pull of the scenario's fix, from the change until the game's end."""
     if w is None or change_at is None:
         return None
     return next(
         (
-            e
+            Pull(at=e.at, lever=e.lever, who=e.who)
             for e in journal
-            if e.get("kind") == "lever"
-            and e.get("lever") == w.fix
-            and e.get("outcome") == "ok"
-            and e.get("at") is not None
-            and change_at <= e["at"] < end_at
+            if isinstance(e, LeverEntry)
+            and e.lever == w.fix
+            and e.outcome == "ok"
+            and e.at is not None
+            and change_at <= e.at < end_at
         ),
         None,
     )
 
 
-def actual_change_at(journal: list[dict[str, Any]], t0: float | None, speed: float) -> float | None:
+def actual_change_at(journal: list[JournalEntry], t0: float | None, speed: float) -> float | None:
     """When the change really reached the lab (scenario seconds): a paused rollout's first wave
-    moves later than planned, and a stopped one never does (None)."""
-    step = next((e for e in journal if e.get("kind") == "step" and e.get("action") in CHANGES), None)
-    if step is None or t0 is None:
+    moves later than planned, and a stopped one (or one the game's end left unplayed) never does (None)."""
+    step = next((e for e in journal if isinstance(e, StepEntry) and e.action in CHANGES), None)
+    if step is None or t0 is None or step.unplayed is not None:
         return None
-    if step["action"] == "rollout":
-        moved = step.get("wave_times") or []
+    if step.action == "rollout":
+        moved = step.wave_times or []
         return round((moved[0] - t0) * speed, 1) if moved else None
-    return round((step["started"] - t0) * speed, 1) if step.get("outcome") == "ok" else None
+    return round((step.started - t0) * speed, 1) if step.outcome == "ok" else None
 
 
 # Levers that change what the lab does (the rest notice, tell, or look).
 ACTING = ("pause", "resume", "rollback", "scale", "rate-limit", "flush-cache", "warm-cache", "drain")
 
 
-def scorecard(
-    summary: dict[str, Any], journal: list[dict[str, Any]], scenario: Scenario, speed: float
-) -> dict[str, Any]:
+def _since(at: float | None, change_at: float, speed: float) -> Since | None:
+    if at is None:
+        return None
+    return Since(scenario_s=round(at - change_at, 1), wall_s=round((at - change_at) / speed, 1))
+
+
+def _recovered_at(summary: Summary, change_happened: bool, end_at: float) -> float | None:
+    """When users were fine again (scenario s), if that was during the game."""
+    trouble = summary.trouble
+    if trouble is None or trouble.seconds is None or not change_happened:
+        return None
+    # After the game's end, that was the lab's own cleanup, not the room's doing.
+    return trouble.end if trouble.end <= end_at else None
+
+
+def scorecard(summary: Summary, journal: list[JournalEntry], scenario: Scenario, speed: float) -> Scorecard:
     """How the room did, in scenario seconds from the change (wall seconds beside)."""
     w = scenario.workshop
     planned = next((s.at for s in scenario.timeline if s.action in CHANGES), 0.0)
-    actual = actual_change_at(journal, summary.get("started"), speed)
+    actual = actual_change_at(journal, summary.started, speed)
     change_at = planned if actual is None else actual
-    pulled = [e for e in journal if e.get("kind") == "lever"]
-    levers = [
-        e for e in pulled if e.get("at") is not None and e["lever"] != "end"
-    ]  # the rest came before the clock started
+    pulled = [e for e in journal if isinstance(e, LeverEntry)]
     end_at = game_end_at(journal, float("inf"))
-    # Only what came after the change can have noticed it, told users about it or fixed it; an
-    # ack detects only when something was paging, and "resolved" tells users nothing is wrong.
-    after = [e for e in levers if e["outcome"] == "ok" and e["at"] >= change_at] if actual is not None else []
-    detect = next((e for e in after if e["lever"] == "declare" or (e["lever"] == "ack" and e.get("firing"))), None)
-    told = next((e for e in after if e["lever"] == "status" and (e.get("args") or {}).get("state") != "resolved"), None)
+    # Only what came after the change can have noticed it, told users about it or fixed it (levers
+    # pulled before the clock started have no time, and came before it); an ack detects only when
+    # something was paging, and "resolved" tells users nothing is wrong.
+    after = [
+        (Pull(at=e.at, lever=e.lever, who=e.who), e)
+        for e in pulled
+        if actual is not None and e.at is not None and e.lever != "end" and e.outcome == "ok" and e.at >= change_at
+    ]
+    detect = next((p for p, e in after if e.lever == "declare" or (e.lever == "ack" and e.firing)), None)
+    told = next((p for p, e in after if e.lever == "status" and e.args.get("state") != "resolved"), None)
     fix = fix_pulled(journal, w, change_at if actual is not None else None, end_at)
-    alerts = summary.get("alerts") or []
-    trouble = summary.get("trouble") or {}
-    recovered_at = trouble.get("end") if trouble.get("seconds") is not None and actual is not None else None
-    if recovered_at is not None and recovered_at > end_at:
-        recovered_at = None  # that was the lab's own cleanup after the game, not the room's doing
+    recovered_at = _recovered_at(summary, actual is not None, end_at)
     # Whatever the room pulled last before users were fine again is what mitigated it.
     mitigated = (
         None
         if recovered_at is None
-        else next((e for e in reversed(after) if e["lever"] in ACTING and e["at"] <= recovered_at), None)
+        else next((p for p, e in reversed(after) if e.lever in ACTING and p.at <= recovered_at), None)
     )
-
-    def since(at: float | None) -> dict[str, float] | None:
-        return (
-            None
-            if at is None
-            else {"scenario_s": round(at - change_at, 1), "wall_s": round((at - change_at) / speed, 1)}
-        )
-
-    return {
-        "change_at": change_at,
-        "first_alert": alerts[0] if alerts else None,
-        "detected": None if detect is None else {"at": detect["at"], "lever": detect["lever"], "who": detect["who"]},
-        "time_to_detect": since(None if detect is None else detect["at"]),
-        "told_users": None if told is None else {"at": told["at"], "who": told["who"]},
-        "time_to_tell": since(None if told is None else told["at"]),
-        "change_happened": actual is not None,
-        "fixed": None if fix is None else {"at": fix["at"], "lever": fix["lever"], "who": fix["who"]},
-        "recovered_at": recovered_at,
-        "time_to_mitigate": since(recovered_at),
-        "mitigated_by": None
-        if mitigated is None
-        else {"at": mitigated["at"], "lever": mitigated["lever"], "who": mitigated["who"]},
-        "recovered_within_bound": None
-        if fix is None or recovered_at is None or w is None or recovered_at < fix["at"]
-        else recovered_at - fix["at"] <= w.recovers_within,
-        "users_hurt": summary.get("users_hurt"),
-        "user_reports": summary.get("user_reports"),
-        "levers": [
-            {
-                "at": e["at"],
-                "who": e["who"],
-                "lever": e["lever"],
-                "outcome": e["outcome"],
-                "note": e.get("note"),
-                "served_after": e.get("served_after"),
-            }
+    return Scorecard(
+        change_at=change_at,
+        first_alert=summary.alerts[0] if summary.alerts else None,
+        detected=detect,
+        time_to_detect=_since(None if detect is None else detect.at, change_at, speed),
+        told_users=told,
+        time_to_tell=_since(None if told is None else told.at, change_at, speed),
+        change_happened=actual is not None,
+        fixed=fix,
+        recovered_at=recovered_at,
+        time_to_mitigate=_since(recovered_at, change_at, speed),
+        mitigated_by=mitigated,
+        recovered_within_bound=None
+        if fix is None or recovered_at is None or w is None or recovered_at < fix.at
+        else recovered_at - fix.at <= w.recovers_within,
+        users_hurt=summary.users_hurt,
+        user_reports=summary.user_reports,
+        levers=[
+            LeverPulled(at=e.at, who=e.who, lever=e.lever, outcome=e.outcome, note=e.note, served_after=e.served_after)
             for e in pulled
         ],
-        "works_for_me": summary.get("works_for_me"),
-    }
-
-
-def _dur(d: dict[str, float] | None) -> str:
-    return "-" if d is None else f"{d['scenario_s']:g} scenario s ({d['wall_s']:g} s on the clock)"
-
-
-def _mitigation(card: dict[str, Any]) -> str:
-    if not card.get("change_happened", True):
-        return "-, the change never reached the lab"
-    if card["time_to_mitigate"] is None:
-        return "-, users were still failing when the game ended" + ("" if card["fixed"] else " (no fix was pulled)")
-    by = card.get("mitigated_by")
-    return _dur(card["time_to_mitigate"]) + (
-        f", after {by['lever']} by {by['who']}" if by else ", with no lever pulled"
+        works_for_me=summary.works_for_me,
     )
 
 
-def scorecard_text(card: dict[str, Any]) -> str:
-    hurt = card.get("users_hurt") or {}
-    reports = card.get("user_reports") or {}
+def _dur(d: Since | None) -> str:
+    return "-" if d is None else f"{d.scenario_s:g} scenario s ({d.wall_s:g} s on the clock)"
+
+
+def _mitigation(card: Scorecard) -> str:
+    if not card.change_happened:
+        return "-, the change never reached the lab"
+    if card.time_to_mitigate is None:
+        return "-, users were still failing when the game ended" + ("" if card.fixed else " (no fix was pulled)")
+    by = card.mitigated_by
+    return _dur(card.time_to_mitigate) + (f", after {by.lever} by {by.who}" if by else ", with no lever pulled")
+
+
+def _effect(after: ServedAfter | None) -> str:
+    """What the scorecard says a lever did, from the journeys served after it."""
+    if after is not None and after.at is not None and after.web is not None and after.app is not None:
+        return f"; then web {after.web:.0%}, app {after.app:.0%} of journeys served at T+{after.at:g}s"
+    if after is not None and after.too_soon:
+        return "; the next lever came too soon to tell what this one did"
+    return ""
+
+
+def scorecard_text(card: Scorecard) -> str:
+    """The scorecard as the facilitator's terminal and the postmortem show it."""
+    hurt, reports, detected, told = card.users_hurt, card.user_reports, card.detected, card.told_users
     lines = [
         "scorecard",
-        f"  time to detect    {_dur(card['time_to_detect'])}"
-        + (f", by {card['detected']['who']} ({card['detected']['lever']})" if card["detected"] else ""),
+        f"  time to detect    {_dur(card.time_to_detect)}"
+        + (f", by {detected.who} ({detected.lever})" if detected else ""),
         f"  time to mitigate  {_mitigation(card)}",
-        f"  time to tell      {_dur(card.get('time_to_tell'))}"
-        + (f", by {card['told_users']['who']}" if card.get("told_users") else ", no status update was posted"),
+        f"  time to tell      {_dur(card.time_to_tell)}"
+        + (f", by {told.who}" if told else ", no status update was posted"),
         f"  users hurt        web {hurt.get('web', '-')}, app {hurt.get('app', '-')}",
         "  user reports      " + ", ".join(f"{k} {v}" for k, v in reports.items()),
-        "  levers pulled     " + ("" if card["levers"] else "none"),
+        "  levers pulled     " + ("" if card.levers else "none"),
     ]
-    for x in card["levers"]:
-        after = x.get("served_after") or {}
-        effect = (
-            f"; then web {after['web']:.0%}, app {after['app']:.0%} of journeys served at T+{after['at']:g}s"
-            if "web" in after and "app" in after
-            else "; the next lever came too soon to tell what this one did"
-            if after.get("too_soon")
-            else ""
-        )
-        when = "before the start" if x["at"] is None else f"T+{x['at']:g}s"
-        lines.append(f"    {when} {x['lever']} by {x['who']} ({x['outcome']}){effect}")
+    for x in card.levers:
+        when = "before the start" if x.at is None else f"T+{x.at:g}s"
+        lines.append(f"    {when} {x.lever} by {x.who} ({x.outcome}){_effect(x.served_after)}")
     return "\n".join(lines)
 
 

@@ -18,6 +18,8 @@ import pytest
 
 from bench import stability
 from bench.procs import SMOKE_NOTE
+from chaos import records
+from chaos.records import ExpectationResult, Summary
 from chaos.scenario import CATALOG, load_scenario
 from tests.bench.conftest import run_bench
 from tests.chaos.conftest import make_summary, write_run
@@ -28,32 +30,28 @@ LOGINS, POSTS = stability.FROM_EXPECTATIONS["logins answered 429"], stability.FR
 WEB_EXPECTATION = "most web users fail"  # conftest's name for the outage's web.failure_ratio >= 0.5
 
 
-def headline_summary(web: float = 0.9542, logins: float = 0.62, posts: float = 0.35, **outage: Any) -> dict[str, Any]:
+def headline_summary(web: float = 0.9542, logins: float = 0.62, posts: float = 0.35, **outage: Any) -> Summary:
     """The conftest summary with the headline's login and post expectations, and the given outage figures."""
     s = make_summary()
-    s["phases"]["outage"]["web"]["failure_ratio"] = web
+    s.phases["outage"].web.failure_ratio = web
     for key, value in outage.items():
-        s["phases"]["outage"][key] = value
-    s["expectations"] += [
-        {"name": LOGINS, "phase": "outage", "bound": ">= 0.3", "measured": logins, "held": logins >= 0.3},
-        {"name": POSTS, "phase": "outage", "bound": ">= 0.1", "measured": posts, "held": posts >= 0.1},
+        setattr(s.phases["outage"], key, value)
+    s.expectations += [
+        ExpectationResult(name=LOGINS, phase="outage", bound=">= 0.3", measured=logins, held=logins >= 0.3),
+        ExpectationResult(name=POSTS, phase="outage", bound=">= 0.1", measured=posts, held=posts >= 0.1),
     ]
-    for e in s["expectations"]:
-        if e["name"] == WEB_EXPECTATION:
-            e["measured"], e["held"] = web, web >= 0.5
-    if not all(e["held"] for e in s["expectations"]):
-        s["verdict"] = "deviated"
-        s["problems"] = [
-            f"expectation '{e['name']}' measured {e['measured']} (wanted {e['bound']})"
-            for e in s["expectations"]
-            if not e["held"]
+    for e in s.expectations:
+        if e.name == WEB_EXPECTATION:
+            e.measured, e.held = web, web >= 0.5
+    if not all(e.held for e in s.expectations):
+        s.verdict = "deviated"
+        s.problems = [
+            f"expectation '{e.name}' measured {e.measured} (wanted {e.bound})" for e in s.expectations if not e.held
         ]
     return s
 
 
-def as_runs(
-    tmp_path: Path, summaries: list[dict[str, Any] | None], seconds: list[float] | None = None
-) -> list[stability.Run]:
+def as_runs(tmp_path: Path, summaries: list[Summary | None], seconds: list[float] | None = None) -> list[stability.Run]:
     """Runs whose summary.json the runner wrote (None: a run that crashed before writing one)."""
     runs = []
     for i, s in enumerate(summaries, 1):
@@ -71,8 +69,8 @@ def as_runs(
             )
             continue
         folder = write_run(tmp_path / f"twitter-2022-12-28-{i:02d}", s, None)
-        read = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
-        runs.append(stability.Run(i, 0 if read["verdict"] == "held" else 1, took, read, str(folder)))
+        read = records.read(folder / "summary.json", Summary)
+        runs.append(stability.Run(i, 0 if read.verdict == "held" else 1, took, read, str(folder)))
     return runs
 
 
@@ -154,7 +152,7 @@ def test_the_main_figures_come_from_the_focus_phase_and_the_headline_expectation
     assert line_of(text, "user reports") == ["user reports", "outage", "-", "2", "25", "7.1", "20", "30", "-"]
     # Every expectation also has its own row, in the summary's order.
     assert [r["figure"] for r in table["rows"] if r["kind"] == "expectation"] == [
-        e["name"] for e in summaries[0]["expectations"]
+        e.name for e in summaries[0].expectations
     ]
 
 
@@ -221,13 +219,15 @@ def test_a_progress_line_names_the_verdict_the_time_and_the_key_figures(tmp_path
 
 def test_a_summary_with_no_measurements_gives_dashes_not_errors(tmp_path):
     # The runner writes this when the steady state never held: no timeline, so no phases.
-    s = make_summary() | {
-        "phases": {},
-        "expectations": [],
-        "users_hurt": {},
-        "verdict": "deviated",
-        "problems": ["steady state did not hold before the timeline"],
-    }
+    s = make_summary().model_copy(
+        update={
+            "phases": {},
+            "expectations": [],
+            "users_hurt": {},
+            "verdict": "deviated",
+            "problems": ["steady state did not hold before the timeline"],
+        }
+    )
     (run,) = as_runs(tmp_path, [s])
     table = stability.build_table([run])
     assert all(r["runs"] == 0 for r in table["rows"])
@@ -287,12 +287,12 @@ def test_smoke_runs_the_runner_twice_and_prints_and_writes_the_table(tmp_path, m
     assert data["finished"] is True and data["scenario"] == "failing-step" and data["runs"] == 2
     assert data["verdicts"]["deviated"] == 2
     # The table's values are the runs' own summaries' figures, run by run.
-    summaries = [json.loads((Path(p["run_dir"]) / "summary.json").read_text()) for p in data["per_run"]]
+    summaries = [records.read(Path(p["run_dir"]) / "summary.json", Summary) for p in data["per_run"]]
     assert [Path(p["run_dir"]).parent for p in data["per_run"]] == [out, out]
     web = next(r for r in data["rows"] if r["figure"] == "web failure ratio")
-    assert web["values"] == [s["phases"]["all"]["web"]["failure_ratio"] for s in summaries]
+    assert web["values"] == [s.phases["all"].web.failure_ratio for s in summaries]
     hurt = next(r for r in data["rows"] if r["figure"] == "users hurt")
-    assert hurt["values"] == [sum(s["users_hurt"].values()) for s in summaries]
+    assert hurt["values"] == [sum(s.users_hurt.values()) for s in summaries]
     assert all(math.isfinite(s) and s > 5 for s in data["wall"]["values"])
     assert all("fault on a process that is not there" in p["problems"][0] for p in data["per_run"])
     assert sorted(p.name for p in (out / "logs").iterdir()) == ["run-01.log", "run-02.log"]

@@ -1,22 +1,30 @@
 """Fixtures for the report tests: a realistic run folder of the 2022-12-28 scenario, made by hand.
 
-The summary follows a real run's ``summary.json`` plus the fields the runner adds (users hurt,
-reasons, trouble, focus phase, incident facts); the series follow the ``series.json`` format of
-``chaos/series.py``: the website drops to about 5% of journeys not failed from 25 s to 130 s while
+Both are built from the run-folder records (``chaos/records.py``): the summary follows a real
+run's ``summary.json`` and the series a real ``series.json``: the website drops to about 5% of journeys not failed from 25 s to 130 s while
 the app stays near 96%, health checks stay at 1, reports climb, v2 reaches 1, 2, then 4 API
 replicas and goes away at the rollback.
 """
 
 from __future__ import annotations
 
-import copy
-import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from chaos import records
+from chaos.records import (
+    ClientFigures,
+    ExpectationResult,
+    Mark,
+    PhaseFigures,
+    PhaseSpan,
+    Series,
+    SeriesEntry,
+    Summary,
+    Trouble,
+)
 from chaos.series import QUERIES
 
 RUN_NAME = "twitter-2022-12-28-20261121T222934"
@@ -26,45 +34,52 @@ DURATION = 180.0
 def _phase(
     start: float,
     end: float,
-    web: dict[str, Any],
-    app: dict[str, Any],
+    web: ClientFigures,
+    app: ClientFigures,
     reports: dict[str, int],
     reasons: dict[str, dict[str, int]] | None = None,
-) -> dict[str, Any]:
-    return {
-        "start": start,
-        "end": end,
-        "web": web,
-        "app": app,
-        "user_reports": reports,
-        "health_checks": 1.0,
-        "reasons": reasons or {"web": {}, "app": {}},
-    }
+) -> PhaseFigures:
+    return PhaseFigures.model_validate(
+        {
+            "start": start,
+            "end": end,
+            "web": web,
+            "app": app,
+            "user_reports": reports,
+            "health_checks": 1.0,
+            "reasons": reasons or {"web": {}, "app": {}},
+        }
+    )
 
 
-def _client(journeys: int, ok: int, degraded: int, failed: int, users_hurt: int) -> dict[str, Any]:
-    return {
-        "journeys": journeys,
-        "ok": ok,
-        "degraded": degraded,
-        "failed": failed,
-        "failure_ratio": round(failed / journeys, 4),
-        "degraded_ratio": round(degraded / journeys, 4),
-        "ok_ratio": round(ok / journeys, 4),
-        "users_hurt": users_hurt,
-    }
+def _client(journeys: int, ok: int, degraded: int, failed: int, users_hurt: int) -> ClientFigures:
+    return ClientFigures(
+        journeys=journeys,
+        ok=ok,
+        degraded=degraded,
+        failed=failed,
+        failure_ratio=round(failed / journeys, 4),
+        degraded_ratio=round(degraded / journeys, 4),
+        ok_ratio=round(ok / journeys, 4),
+        users_hurt=users_hurt,
+    )
 
 
-def make_summary() -> dict[str, Any]:
+def _expect(name: str, phase: str, bound: str, measured: float) -> ExpectationResult:
+    return ExpectationResult(name=name, phase=phase, bound=bound, measured=measured, held=True)
+
+
+def make_summary() -> Summary:
+    """A fresh summary of a held run, to change freely."""
     quiet = {"website": 0, "app": 0, "server_connection": 0}
-    return {
-        "scenario": "twitter-2022-12-28",
-        "title": "2022-12-28: a backend architecture change takes the website down",
-        "verdict": "held",
-        "problems": [],
-        "speed": 2.0,
-        "duration": DURATION,
-        "phases": {
+    return Summary(
+        scenario="twitter-2022-12-28",
+        title="2022-12-28: a backend architecture change takes the website down",
+        verdict="held",
+        problems=[],
+        speed=2.0,
+        duration=DURATION,
+        phases={
             "baseline": _phase(0.0, 10.0, _client(23, 23, 0, 0, 0), _client(39, 39, 0, 0, 0), dict(quiet)),
             "outage": _phase(
                 25.0,
@@ -79,58 +94,34 @@ def make_summary() -> dict[str, Any]:
             ),
             "recovery": _phase(150.0, 180.0, _client(89, 89, 0, 0, 0), _client(131, 131, 0, 0, 0), dict(quiet)),
         },
-        "user_reports": {"website": 18, "app": 3, "server_connection": 0},
-        "health_checks": 1.0,
-        "acked_tweets": 81,
-        "lost_tweets": 0,
-        "expectations": [
-            {"name": "most web users fail", "phase": "outage", "bound": ">= 0.5", "measured": 0.9542, "held": True},
-            {
-                "name": "only a fraction of app users fail",
-                "phase": "outage",
-                "bound": "<= 0.2",
-                "measured": 0.0368,
-                "held": True,
-            },
-            {
-                "name": "reports are mostly about the website",
-                "phase": "outage",
-                "bound": ">= 0.7 and <= 0.9",
-                "measured": 0.85,
-                "held": True,
-            },
-            {"name": "health checks stay green", "phase": "outage", "bound": ">= 0.99", "measured": 1.0, "held": True},
-            {
-                "name": "no acknowledged tweet is lost",
-                "phase": "outage",
-                "bound": "<= 0",
-                "measured": 0.0,
-                "held": True,
-            },
-            {
-                "name": "the website recovers after the rollback",
-                "phase": "recovery",
-                "bound": "<= 0.05",
-                "measured": 0.0,
-                "held": True,
-            },
+        user_reports={"website": 18, "app": 3, "server_connection": 0},
+        health_checks=1.0,
+        acked_tweets=81,
+        lost_tweets=0,
+        expectations=[
+            _expect("most web users fail", "outage", ">= 0.5", 0.9542),
+            _expect("only a fraction of app users fail", "outage", "<= 0.2", 0.0368),
+            _expect("reports are mostly about the website", "outage", ">= 0.7 and <= 0.9", 0.85),
+            _expect("health checks stay green", "outage", ">= 0.99", 1.0),
+            _expect("no acknowledged tweet is lost", "outage", "<= 0", 0.0),
+            _expect("the website recovers after the rollback", "recovery", "<= 0.05", 0.0),
         ],
-        "run_dir": f"/tmp/runs/{RUN_NAME}",
-        "started": 1795300185.056318,
-        "users_hurt": {"web": 41, "app": 5},
-        "trouble": {"start": 15.0, "end": 139.0, "seconds": 124.0},
-        "time_to_recover_s": 124.0,
-        "focus_phase": "outage",
-        "teaches": "Process health is not user health, and who notices an outage depends on how each client uses the API.",
-        "description": "An architecture change is rolled out to the whole backend in a few quick waves.",
-        "facts": [
+        run_dir=f"/tmp/runs/{RUN_NAME}",
+        started=1795300185.056318,
+        users_hurt={"web": 41, "app": 5},
+        trouble=Trouble(start=15.0, end=139.0, seconds=124.0),
+        time_to_recover_s=124.0,
+        focus_phase="outage",
+        teaches="Process health is not user health, and who notices an outage depends on how each client uses the API.",
+        description="An architecture change is rolled out to the whole backend in a few quick waves.",
+        facts=[
             "Downdetector reports started to climb at 19:13 and peaked at 19:44.",
             "The status page showed all systems operational throughout.",
         ],
-        "incident_date": "2022-12-28",
-        "quick": False,
-        "comparison": None,
-    }
+        incident_date="2022-12-28",
+        quick=False,
+        comparison=None,
+    )
 
 
 def _curve(times: list[float], value: Callable[[float], float | None]) -> list[list[float | None]]:
@@ -148,7 +139,8 @@ def _web_share(t: float) -> float:
     return min(1.0, 0.05 + 0.95 * (t - 130) / 10)
 
 
-def make_series() -> dict[str, Any]:
+def make_series() -> Series:
+    """A fresh series.json of the same run, to change freely."""
     times = [float(t) for t in range(-5, int(DURATION) + 1)]
     outage = lambda t: 25 <= t <= 130  # noqa: E731
     app_gap = lambda t: 60 <= t <= 62  # noqa: E731 - Prometheus had no answer for a few points
@@ -196,58 +188,55 @@ def make_series() -> dict[str, Any]:
         "users": {"web": _curve(times, lambda t: 18.0), "app": _curve(times, lambda t: 27.0)},
         "api_versions": {"v1": _curve(times, v1), "v2": _curve(times, v2)},
     }
-    return {
-        "version": 1,
-        "scenario": "twitter-2022-12-28",
-        "speed": 2.0,
-        "duration": DURATION,
-        "t0": 1795300185.056318,
-        "step": 1.0,
-        "phases": [
-            {"name": "baseline", "start": 0.0, "end": 10.0},
-            {"name": "outage", "start": 25.0, "end": 130.0},
-            {"name": "recovery", "start": 150.0, "end": 180.0},
+    return Series(
+        scenario="twitter-2022-12-28",
+        speed=2.0,
+        duration=DURATION,
+        t0=1795300185.056318,
+        step=1.0,
+        phases=[
+            PhaseSpan(name="baseline", start=0.0, end=10.0),
+            PhaseSpan(name="outage", start=25.0, end=130.0),
+            PhaseSpan(name="recovery", start=150.0, end=180.0),
         ],
-        "marks": [
-            {"at": 0.0, "end": None, "kind": "note", "label": "18:50 an ordinary evening"},
-            {"at": 10.0, "end": None, "kind": "rollout", "label": "rollout of v2"},
-            {
-                "at": 10.0,
-                "end": None,
-                "kind": "wave",
-                "label": "wave 1/3: web, edge, auth, timeline, tweets, notifications, api-1",
-            },
-            {"at": 12.0, "end": None, "kind": "wave", "label": "wave 2/3: api-2"},
-            {"at": 14.0, "end": None, "kind": "wave", "label": "wave 3/3: api-3, api-4"},
-            {"at": 60.0, "end": 75.0, "kind": "fault", "label": "fault: 300 ms latency on timeline"},
-            {"at": 130.0, "end": None, "kind": "rollback", "label": "21:00 the change is rolled back"},
+        marks=[
+            Mark(at=0.0, kind="note", label="18:50 an ordinary evening"),
+            Mark(at=10.0, kind="rollout", label="rollout of v2"),
+            Mark(at=10.0, kind="wave", label="wave 1/3: web, edge, auth, timeline, tweets, notifications, api-1"),
+            Mark(at=12.0, kind="wave", label="wave 2/3: api-2"),
+            Mark(at=14.0, kind="wave", label="wave 3/3: api-3, api-4"),
+            Mark(at=60.0, end=75.0, kind="fault", label="fault: 300 ms latency on timeline"),
+            Mark(at=130.0, kind="rollback", label="21:00 the change is rolled back"),
         ],
-        "series": {
-            name: {"title": QUERIES[name][0], "unit": QUERIES[name][1], "lines": lines[name]} for name in QUERIES
+        series={
+            name: SeriesEntry.model_validate(
+                {"title": QUERIES[name][0], "unit": QUERIES[name][1], "lines": lines[name]}
+            )
+            for name in QUERIES
         },
-    }
+    )
 
 
-def write_run(folder: Path, summary: dict[str, Any], series: dict[str, Any] | None) -> Path:
-    """A run folder holding these files (no series.json when ``series`` is None)."""
+def write_run(folder: Path, summary: Summary, series: Series | None) -> Path:
+    """A run folder holding these files (no series.json when ``series`` is None) and an empty journal."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "summary.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
+    records.write(folder / "summary.json", summary)
     if series is not None:
-        (folder / "series.json").write_text(json.dumps(series), encoding="utf-8")
-    (folder / "journal.json").write_text("[]", encoding="utf-8")
+        records.write(folder / "series.json", series)
+    records.write(folder / "journal.json", records.JournalFile(scenario=summary.scenario))
     return folder
 
 
 @pytest.fixture
-def run_summary() -> dict[str, Any]:
-    """The summary of a held 2022-12-28 run, a fresh copy per test to change freely."""
-    return copy.deepcopy(make_summary())
+def run_summary() -> Summary:
+    """The summary of a held 2022-12-28 run, a fresh one per test to change freely."""
+    return make_summary()
 
 
 @pytest.fixture
-def run_series() -> dict[str, Any]:
-    """The series.json of the same run, a fresh copy per test."""
-    return copy.deepcopy(make_series())
+def run_series() -> Series:
+    """The series.json of the same run, a fresh one per test."""
+    return make_series()
 
 
 @pytest.fixture
@@ -258,8 +247,8 @@ def make_run(tmp_path: Path) -> Callable[..., Path]:
     def make(
         name: str = RUN_NAME,
         *,
-        summary: dict[str, Any] | None = None,
-        series: dict[str, Any] | None = None,
+        summary: Summary | None = None,
+        series: Series | None = None,
         with_series: bool = True,
     ) -> Path:
         data = (series if series is not None else make_series()) if with_series else None

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
+from chaos import records
 from chaos.cli import main
 
 
@@ -37,11 +37,22 @@ def test_report_refuses_a_folder_that_is_not_a_run(capsys, tmp_path):
 def test_report_of_a_run_without_series_exits_2_and_still_indexes_it(capsys, tmp_path):
     run = tmp_path / "old-20260101T000000"
     run.mkdir()
-    (run / "summary.json").write_text(json.dumps({"scenario": "old", "title": "Old", "verdict": "held"}))
+    records.write(
+        run / "summary.json", records.Summary(scenario="old", title="Old", verdict="held", speed=1.0, duration=60.0)
+    )
     assert main(["report", str(run)]) == 2
     err = capsys.readouterr().err
     assert "series.json" in err and err.count("\n") == 1
     assert "old-20260101T000000" in (tmp_path / "index.html").read_text()
+
+
+def test_report_of_a_run_from_an_older_failwhale_says_so_in_one_line(capsys, tmp_path):
+    run = tmp_path / "old-20250101T000000"
+    run.mkdir()
+    # As failwhale wrote it before run files had a format version: no model writes this any more.
+    (run / "summary.json").write_text('{"scenario": "old", "title": "Old", "verdict": "held"}')
+    assert main(["report", str(run)]) == 2
+    assert "summary.json: summary format version 1; this failwhale reads version 2" in one_error_line(capsys)
 
 
 @pytest.mark.parametrize("argv", [["scenarios", "--help"], ["report", "--help"], ["run", "--help"]])

@@ -6,10 +6,11 @@ from __future__ import annotations
 import pytest
 
 from chaos import measure
+from chaos.records import Window
 
 
-def figures(website: int, app: int) -> dict:
-    return {"user_reports": {"website": website, "app": app}}
+def figures(website: int, app: int) -> Window:
+    return Window(clients={}, user_reports={"website": website, "app": app}, reasons={}, health_checks=None)
 
 
 def test_a_share_of_a_few_dozen_reports_has_a_wide_interval():

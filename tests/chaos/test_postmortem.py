@@ -16,65 +16,59 @@ import pytest
 from markupsafe import escape
 
 from chaos import postmortem, report, workshop
+from chaos.records import Alert, JournalEntry, LeverEntry, ServedAfter, StepEntry, Trouble
 from chaos.scenario import CATALOG, load_scenario
 from tests.chaos.conftest import make_series, make_summary
 
 HEADLINE = CATALOG / "twitter-2022-12-28.yaml"
-T0 = make_series()["t0"]
+T0 = make_series().t0
 SPEED = 2.0
 ROLLBACK_STEP = "21:00 the change is rolled back"  # the conftest series marks it at 130 s
 # (who, lever) in the order pulled
 LEVERS = [("early-bird", "pause"), ("ic", "declare"), ("ops", "scale"), ("sre", "rate-limit"), ("ops", "rollback")]
 
 
-def _step(i: int, action: str, name: str, at: float, note: str | None = None, outcome: str = "ok") -> dict[str, Any]:
-    # started: when the runner began the step, in wall time (scenario time / speed after t0)
-    return {
-        "kind": "step",
-        "index": i,
-        "action": action,
-        "name": name,
-        "at": at,
-        "started": T0 + at / SPEED,
-        "outcome": outcome,
-        **({"note": note} if note is not None else {}),
-    }
+def _wall(at: float) -> float:
+    """Wall-clock time of a scenario time (scenario time / speed after t0)."""
+    return T0 + at / SPEED
 
 
-def _lever(lever: str, who: str, at: float | None, note: str, outcome: str = "ok", **extra: Any) -> dict[str, Any]:
-    return {
-        "kind": "lever",
-        "lever": lever,
-        "who": who,
-        "args": {},
-        "at": at,
-        "outcome": outcome,
-        "note": note,
-        **extra,
-    }
+def _step(i: int, action: str, name: str, at: float, note: str | None = None, **extra: Any) -> StepEntry:
+    # started: when the runner began the step, in wall time
+    return StepEntry(index=i, action=action, name=name, at=at, started=_wall(at), outcome="ok", note=note, **extra)
 
 
-def make_journal() -> list[dict[str, Any]]:
+def _lever(lever: str, who: str, at: float | None, note: str, outcome: str = "ok", **extra: Any) -> LeverEntry:
+    # started is fixed, as the rest, so that two journals made alike are equal
+    started = _wall(-10.0 if at is None else at)
+    return LeverEntry(lever=lever, who=who, at=at, started=started, outcome=outcome, note=note, **extra)
+
+
+def make_journal() -> list[JournalEntry]:
     return [
         _lever(
             "pause", "early-bird", None, "no rollout is in progress: the next one will hold"
         ),  # before the clock started
         _step(0, "note", "note", 0.0, "18:50 an ordinary evening"),
-        {
-            **_step(1, "rollout", "19:00 the architecture change (v2), in three quick waves", 10.0, "v2 on 3/3 waves"),
-            "wave_times": [T0 + 10.0 / SPEED, T0 + 12.0 / SPEED, T0 + 14.0 / SPEED],
-        },
+        _step(
+            1,
+            "rollout",
+            "19:00 the architecture change (v2), in three quick waves",
+            10.0,
+            "v2 on 3/3 waves",
+            wave_times=[_wall(10.0), _wall(12.0), _wall(14.0)],
+        ),
         _lever("declare", "ic", 42.5, "incident declared, SEV1"),
         _lever(
             "scale",
             "ops",
             60.0,
             "timeline capacity now 8 concurrent builds",
-            served_after={"at": 90.0, "web": 0.05, "app": 0.96},
+            served_after=ServedAfter(at=90.0, web=0.05, app=0.96),
         ),
         _lever("rate-limit", "sre", 70.0, "factor must be between 0.1 and 10, not 50", outcome="refused"),
         _lever("rollback", "ops", 125.0, "every process is back on the architecture it started with"),
-        _step(5, "rollback", ROLLBACK_STEP, 130.0, "left to the participants"),
+        _step(5, "rollback", ROLLBACK_STEP, 130.0, "left to the participants", unplayed="left_to_participants"),
     ]
 
 
@@ -82,8 +76,8 @@ def make_game() -> dict[str, Any]:
     """Everything chaos.postmortem.write takes, as the workshop runner would hand it over."""
     scenario = workshop.hidden(load_scenario(HEADLINE), 0.0)
     summary = make_summary()
-    summary["alerts"] = [
-        {"alert": "JourneyErrorBudgetBurn", "client": "web", "severity": "page", "first_at": 31.0, "last_at": 140.0}
+    summary.alerts = [
+        Alert(alert="JourneyErrorBudgetBurn", client="web", severity="page", first_at=31.0, last_at=140.0)
     ]
     journal = make_journal()
     card = workshop.scorecard(summary, journal, scenario, SPEED)
@@ -152,7 +146,10 @@ def test_the_timeline_has_the_change_alert_levers_and_recovery_in_order(game):
 
 
 def test_a_step_the_game_did_not_play_is_no_change(game):
-    journal = [*game["journal"], _step(6, "kill", "kill timeline-1", 150.0, "not played: the workshop had ended")]
+    unplayed = _step(
+        6, "kill", "kill timeline-1", 150.0, "not played: the workshop had ended", unplayed="after_the_game"
+    )
+    journal = [*game["journal"], unplayed]
     last = postmortem.events(game["summary"], journal, game["card"])[-1]
     assert (last.at, last.kind) == (150.0, "step") and "not played" in last.text
 
@@ -212,7 +209,7 @@ def test_the_rollback_step_left_to_the_room_is_not_drawn_as_a_rollback(game):
 def test_a_lever_pulled_after_the_scenario_ended_is_on_the_plot(game):
     game["journal"].append(_lever("end", "facilitator", 230.0, "the game ends"))
     ax = postmortem.figures(game["summary"], game["series"], game["journal"], game["card"])["journeys"].axes[0]
-    assert ax.get_xlim()[1] >= 230.0 > game["series"]["duration"]
+    assert ax.get_xlim()[1] >= 230.0 > game["series"].duration
     assert "end by facilitator" in [t.get_text() for t in ax.texts]
 
 
@@ -221,7 +218,7 @@ def test_a_lever_pulled_after_the_scenario_ended_is_on_the_plot(game):
 
 def test_a_hostile_name_is_escaped_everywhere(game):
     hostile = "$\\x$<script>"  # "$...$" would be mathtext, and fail to parse
-    game["journal"][3]["who"] = hostile
+    game["journal"][3].who = hostile
     game["card"] = workshop.scorecard(game["summary"], game["journal"], game["scenario"], SPEED)
     game["card_text"] = workshop.scorecard_text(game["card"])
     page = postmortem.html(**game)
@@ -237,7 +234,7 @@ def test_a_hostile_name_is_escaped_everywhere(game):
 
 
 def test_the_split_shows_web_and_app_failures_of_each_phase(game):
-    game["summary"]["phases"]["recovery"]["web"]["failure_ratio"] = 0.02
+    game["summary"].phases["recovery"].web.failure_ratio = 0.02
     md = _section(_md(game), "## Who was hurt")
     assert "| outage | 25 s to 130 s | 95.4% | 3.7% |" in md
     assert "| baseline | 0 s to 10 s | 0% | 0% |" in md
@@ -272,8 +269,8 @@ def test_the_debrief_asks_its_questions_against_this_games_facts(game, page):
 
 
 def test_without_the_fix_the_debrief_says_nobody_pulled_it(game):
-    game["journal"] = [e for e in game["journal"] if e.get("lever") != "rollback"]
-    game["summary"]["trouble"] = {"start": 15.0, "end": 180.0, "seconds": None}
+    game["journal"] = [e for e in game["journal"] if not (isinstance(e, LeverEntry) and e.lever == "rollback")]
+    game["summary"].trouble = Trouble(start=15.0, end=180.0, seconds=None)
     game["card"] = workshop.scorecard(game["summary"], game["journal"], game["scenario"], SPEED)
     debrief = _section(_md(game), "## Debrief")
     assert "- Nobody pulled rollback: users were still hurting when the game ended." in debrief

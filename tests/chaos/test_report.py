@@ -5,13 +5,26 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import matplotlib.image
 import pytest
 from matplotlib.colors import to_hex
 
 from chaos.errors import BadInput
+from chaos.records import (
+    Comparison,
+    DashboardPhoto,
+    Mark,
+    Series,
+    Shot,
+    SitePhoto,
+    SiteVisit,
+    Summary,
+    Trouble,
+)
 from chaos.report import (
     CLIENT_COLOURS,
     PLOTS,
@@ -30,13 +43,19 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 PLOT_NAMES = [name for name, _, _ in PLOTS]
 
 
-def swap_clients(summary: dict) -> dict:
+def swap_clients(summary: Summary) -> Summary:
     """The same run with the web and app figures exchanged."""
-    for phase in summary["phases"].values():
-        phase["web"], phase["app"] = phase["app"], phase["web"]
-        reasons = phase.get("reasons") or {}
-        reasons["web"], reasons["app"] = reasons.get("app", {}), reasons.get("web", {})
+    for phase in summary.phases.values():
+        phase.web, phase.app = phase.app, phase.web
+        phase.reasons = {"web": phase.reasons.get("app", {}), "app": phase.reasons.get("web", {})}
     return summary
+
+
+def write_raw(path: Path, data: dict[str, Any], change: Callable[[dict[str, Any]], object]) -> None:
+    """A run file as JSON with ``change`` made to its data first: bad input on purpose."""
+    data = json.loads(json.dumps(data))
+    change(data)
+    path.write_text(json.dumps(data), encoding="utf-8")
 
 
 # ---- files --------------------------------------------------------------------------------------
@@ -59,11 +78,10 @@ def test_render_run_returns_the_html_page(make_run, run_series):
     # Every other test reads a folder rendered once; this one checks the return value on its own folder,
     # with gaps everywhere: a series missing, one with no lines, one all nulls.
     series = run_series
-    del series["series"]["journey_p95"]
-    series["series"]["api_errors_by_route"]["lines"] = {}
-    series["series"]["user_reports"]["lines"] = {
-        k: [[t, None] for t, _ in pts] for k, pts in series["series"]["user_reports"]["lines"].items()
-    }
+    del series.series["journey_p95"]
+    series.series["api_errors_by_route"].lines = {}
+    reports = series.series["user_reports"]
+    reports.lines = {k: [(t, None) for t, _ in pts] for k, pts in reports.lines.items()}
     folder = make_run(series=series)
     out = render_run(folder)
     assert out == folder / "report.html"
@@ -114,8 +132,8 @@ def test_null_values_are_gaps_not_zeros(run_summary, run_series):
 
 
 def test_a_missing_or_empty_series_gives_a_chart_that_says_so(run_summary, run_series):
-    del run_series["series"]["journey_p95"], run_series["series"]["api_p95"]
-    run_series["series"]["api_errors_by_route"]["lines"] = {}
+    del run_series.series["journey_p95"], run_series.series["api_p95"]
+    run_series.series["api_errors_by_route"].lines = {}
     figs = figures(run_summary, run_series)
     assert "no data" in [t.get_text() for t in figs["latency"].axes[0].texts]
     assert "no data" in [t.get_text() for t in figs["errors_by_route"].axes[0].texts]
@@ -129,9 +147,8 @@ def test_errors_by_route_shows_only_routes_that_had_errors(run_summary, run_seri
         "guest_activate",
         "home_timeline",
     }
-    for points in run_series["series"]["api_errors_by_route"]["lines"].values():
-        for p in points:
-            p[1] = 0.0
+    errors = run_series.series["api_errors_by_route"]
+    errors.lines = {route: [(t, 0.0) for t, _ in points] for route, points in errors.lines.items()}
     ax = figures(run_summary, run_series)["errors_by_route"].axes[0]
     assert "no route answered with an error (5xx or 429)" in [t.get_text() for t in ax.texts]
 
@@ -142,10 +159,10 @@ def test_errors_by_route_shows_only_routes_that_had_errors(run_summary, run_seri
 def test_the_report_opens_with_the_verdict_and_lists_every_expectation(rendered_run: Path, run_summary):
     md = (rendered_run / "report.md").read_text()
     first_section = md.index("\n## ")
-    assert md.startswith(f"# {run_summary['title']}\n") and "**Verdict: HELD**" in md[:first_section]
-    for e in run_summary["expectations"]:
-        row = next(line for line in md.splitlines() if line.startswith(f"| {e['name']} |"))
-        assert f"| {format(e['measured'], '.4g')} |" in row and row.endswith("| yes |")
+    assert md.startswith(f"# {run_summary.title}\n") and "**Verdict: HELD**" in md[:first_section]
+    for e in run_summary.expectations:
+        row = next(line for line in md.splitlines() if line.startswith(f"| {e.name} |"))
+        assert f"| {format(e.measured, '.4g')} |" in row and row.endswith("| yes |")
     page = (rendered_run / "report.html").read_text()
     assert page.index('class="verdict verdict-held">HELD<') < page.index("<h2>")
 
@@ -165,9 +182,9 @@ def test_the_report_shows_phases_users_hurt_recovery_and_links(rendered_run: Pat
 
 
 def test_a_deviated_run_says_so_and_shows_what_did_not_hold(run_summary, run_series):
-    run_summary["verdict"] = "deviated"
-    run_summary["problems"] = ["expectation 'most web users fail' measured 0.1 (wanted >= 0.5)"]
-    run_summary["expectations"][0].update(measured=0.1, held=False)
+    run_summary.verdict = "deviated"
+    run_summary.problems = ["expectation 'most web users fail' measured 0.1 (wanted >= 0.5)"]
+    run_summary.expectations[0].measured, run_summary.expectations[0].held = 0.1, False
     md = markdown(content(run_summary, run_series))
     assert "**Verdict: DEVIATED**" in md and "| most web users fail | outage | 0.1 | >= 0.5 | NO |" in md
     assert "verdict-deviated" in html(content(run_summary, run_series))
@@ -193,7 +210,7 @@ def test_swapping_web_and_app_figures_swaps_the_explanation(run_summary):
 
 
 def test_the_explanation_gives_the_reason_each_client_saw(run_summary):
-    run_summary["phases"]["outage"]["reasons"] = {
+    run_summary.phases["outage"].reasons = {
         "web": {"timeout": 90, "rate_limited": 3},
         "app": {"connection_error": 40},
     }
@@ -203,10 +220,10 @@ def test_the_explanation_gives_the_reason_each_client_saw(run_summary):
     assert "same trouble" not in text
 
 
-def _set_failures(summary: dict, web: float, app: float) -> dict:
-    phase = summary["phases"]["outage"]
-    for client, ratio in (("web", web), ("app", app)):
-        phase[client].update(failure_ratio=ratio, degraded_ratio=0.0)
+def _set_failures(summary: Summary, web: float, app: float) -> Summary:
+    phase = summary.phases["outage"]
+    for figures_of, ratio in ((phase.web, web), (phase.app, app)):
+        figures_of.failure_ratio, figures_of.degraded_ratio = ratio, 0.0
     return summary
 
 
@@ -225,60 +242,62 @@ def test_when_both_fail_alike_it_says_they_did_not_differ_much(run_summary):
 
 
 def test_without_a_focus_phase_the_worst_phase_for_the_website_is_explained(run_summary):
-    del run_summary["focus_phase"]
+    run_summary.focus_phase = None
     assert "in the outage phase" in explain(run_summary)[0]
-    run_summary["focus_phase"] = "no-such-phase"
+    run_summary.focus_phase = "no-such-phase"
     assert "in the outage phase" in explain(run_summary)[0]
 
 
-def test_an_older_summary_without_the_new_fields_still_makes_a_report(run_summary, run_series):
-    for key in (
-        "users_hurt",
-        "trouble",
-        "time_to_recover_s",
-        "focus_phase",
-        "teaches",
-        "description",
-        "facts",
-        "incident_date",
-        "quick",
-        "comparison",
-    ):
-        del run_summary[key]
-    for phase in run_summary["phases"].values():
-        del phase["reasons"], phase["web"]["users_hurt"], phase["app"]["users_hurt"]
-    md = markdown(content(run_summary, run_series))
-    assert "Website users failed more often" in md and "Users hurt: not recorded." in md
-    # Recovery is worked out from the series when the summary does not say.
-    assert "Time to recover: 124 s of scenario time, from 15 s to 139 s" in md
-    assert "n/a" in table([run_summary]).splitlines()[2]
+def test_a_folder_of_an_older_format_is_refused_with_one_line(tmp_path: Path, make_run, run_summary, run_series):
+    # Summaries before format 2 had no format_version; series.json said "version": 1.
+    older = make_run("older-summary")
+    write_raw(older / "summary.json", run_summary.model_dump(mode="json"), lambda d: d.pop("format_version"))
+    with pytest.raises(ReportError) as err:
+        render_run(older)
+    message = str(err.value)
+    assert "\n" not in message and message.startswith(f"{older / 'summary.json'}: ")
+    assert "summary format version 1; this failwhale reads version 2" in message
+    older_series = make_run("older-series")
+    write_raw(
+        older_series / "series.json",
+        run_series.model_dump(mode="json"),
+        lambda d: d.update(version=1, format_version=1),
+    )
+    with pytest.raises(ReportError) as err:
+        render_run(older_series)
+    message = str(err.value)
+    assert "\n" not in message and message.startswith(f"{older_series / 'series.json'}: ")
+    assert "series format version 1; this failwhale reads version 2" in message
+    page = render_index(tmp_path / "reports", [older, older_series]).read_text()
+    assert [v for v in re.findall(r'class="verdict verdict-\w+">(\w+)<', page)] == ["UNKNOWN", "HELD"]
+    assert "summary.json: summary format version 1; this failwhale reads version 2" in page
 
 
 def test_the_comparison_sentence_appears_only_when_the_summary_has_one(run_summary, run_series):
     assert "big-bang" not in markdown(content(run_summary, run_series))
-    run_summary["comparison"] = {
-        "against": "twitter-2022-12-28",
-        "against_run": "twitter-2022-12-28-20261121T222934",
-        "users_hurt": 3,
-        "against_users_hurt": 41,
-        "times_fewer": 41 / 3,
-    }
+    run_summary.comparison = comparison = Comparison(
+        against="twitter-2022-12-28",
+        against_run="twitter-2022-12-28-20261121T222934",
+        users_hurt=3,
+        against_users_hurt=41,
+        times_fewer=41 / 3,
+    )
     sentence = (
         "This rollout hurt 3 users; the big-bang rollout of twitter-2022-12-28 "
         "(run twitter-2022-12-28-20261121T222934) hurt 41: 13.7 times fewer."
     )
     assert sentence in markdown(content(run_summary, run_series))
     assert sentence in html(content(run_summary, run_series))
-    run_summary["comparison"].update(users_hurt=0, times_fewer=None)
+    comparison.users_hurt, comparison.times_fewer = 0, None
     assert "This rollout hurt no users; the big-bang rollout" in markdown(content(run_summary, run_series))
 
 
 def test_a_run_at_another_scale_says_so_and_one_at_scale_1_says_nothing(run_summary, run_series):
     said = "at scale 3 (3 times the users, rate limits and capacities)"
-    assert "at scale" not in markdown(content(run_summary, run_series))  # summaries from before scales
-    run_summary["scale"] = 1.0
+    assert "at scale" not in markdown(content(run_summary, run_series))  # the default scale
+    run_summary.scale = 1.0
     assert "at scale" not in markdown(content(run_summary, run_series))
-    run_summary["scale"] = 3.0
+    run_summary.scale = 3.0
     assert said in markdown(content(run_summary, run_series)) and said in html(content(run_summary, run_series))
 
 
@@ -286,9 +305,9 @@ def test_a_run_at_another_scale_says_so_and_one_at_scale_1_says_nothing(run_summ
 
 
 def test_html_escapes_everything_from_the_files(run_summary, run_series):
-    run_summary["title"] = "<script>alert('x')</script> & co"
-    run_summary["facts"] = ['<img src="http://evil.example/x.png">']
-    run_series["marks"].append({"at": 50.0, "end": None, "kind": "note", "label": "<b>bold</b>"})
+    run_summary.title = "<script>alert('x')</script> & co"
+    run_summary.facts = ['<img src="http://evil.example/x.png">']
+    run_series.marks.append(Mark(at=50.0, kind="note", label="<b>bold</b>"))
     page = html(content(run_summary, run_series))
     assert "<script" not in page and 'evil.example/x.png">' not in page and "<b>" not in page
     assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; co" in page
@@ -310,7 +329,9 @@ def test_the_html_page_is_self_contained(rendered_run: Path):
 def test_the_index_links_every_report_and_shows_each_verdict(tmp_path: Path, make_run, run_summary):
     held = make_run("held-run")
     (held / "report.html").write_text("<html></html>")
-    deviated = make_run("deviated-run", summary=run_summary | {"verdict": "deviated", "title": "<i>odd</i>"})
+    deviated = make_run(
+        "deviated-run", summary=run_summary.model_copy(update={"verdict": "deviated", "title": "<i>odd</i>"})
+    )
     broken = tmp_path / "broken-run"
     broken.mkdir()
     (broken / "summary.json").write_text("{not json")
@@ -320,19 +341,18 @@ def test_the_index_links_every_report_and_shows_each_verdict(tmp_path: Path, mak
     hrefs = re.findall(r'<a href="([^"]+)">', page)
     assert hrefs == ["../held-run/report.html"] and (out.parent / hrefs[0]).resolve() == held / "report.html"
     assert [v for v in re.findall(r'class="verdict verdict-\w+">(\w+)<', page)] == ["HELD", "DEVIATED", "UNKNOWN"]
-    assert f"no report yet: failwhale report {deviated}" in page and "no readable summary.json" in page
+    assert f"no report yet: failwhale report {deviated}" in page and "summary.json: not valid JSON" in page
     assert "&lt;i&gt;odd&lt;/i&gt;" in page and "<i>" not in page
     assert "95.4%" in page and "website 17 · app 3 · conn 0" in page and "web 41 · app 5" in page and "124 s" in page
     assert "3 scenarios, 1 held, 1 deviated, 1 unknown" in page
 
 
 def test_the_table_has_one_aligned_row_per_run_and_the_totals(run_summary):
-    calm = _set_failures(json.loads(json.dumps(run_summary)), 0.0, 0.0) | {"scenario": "calm-day", "trouble": None}
-    stuck = run_summary | {
-        "scenario": "stuck",
-        "verdict": "deviated",
-        "trouble": {"start": 20.0, "end": 180.0, "seconds": None},
-    }
+    calm = _set_failures(run_summary.model_copy(deep=True), 0.0, 0.0)
+    calm.scenario, calm.trouble = "calm-day", None
+    stuck = run_summary.model_copy(
+        update={"scenario": "stuck", "verdict": "deviated", "trouble": Trouble(start=20.0, end=180.0, seconds=None)}
+    )
     lines = table([run_summary, calm, stuck]).splitlines()
     assert len(lines) == 2 + 3 + 1
     rule = lines[1]
@@ -360,22 +380,37 @@ def test_a_missing_series_file_is_one_line_naming_it(make_run):
     assert "\n" not in message and message.startswith(str(folder / "series.json")) and "no such file" in message
 
 
+def _bad_point(d: dict[str, Any]) -> None:
+    d["series"]["journeys_not_failed"]["lines"]["web"][3] = [3.0]
+
+
+def _mark_without_time(d: dict[str, Any]) -> None:
+    d["marks"].append({"kind": "wave"})
+
+
 @pytest.mark.parametrize(
     ("text", "says"),
     [
         ("{not json", "not valid JSON (line 1, column 2"),
-        ("[1, 2]", "not a series export"),
-        ('{"version": 7, "series": {}}', "version 7"),
-        ('{"version": 1, "series": {"x": {"lines": {"a": [[1]]}}}}', "points must be [seconds, value or null] pairs"),
-        ('{"version": 1, "series": {}, "marks": [{"kind": "wave"}]}', "bad mark"),
+        ("[1, 2]", "not a run series (expected a JSON object)"),
+        ('{"version": 7, "series": {}}', "series format version 7; this failwhale reads version 2"),
+        (_bad_point, "series.journeys_not_failed.lines.web.3.1: Field required"),
+        (_mark_without_time, "marks.7.at: Field required"),
     ],
 )
-def test_a_corrupt_series_file_is_one_line_naming_it(make_run, text, says):
+def test_a_corrupt_series_file_is_one_line_naming_it(make_run, run_series: Series, text, says):
     folder = make_run()
-    (folder / "series.json").write_text(text)
+    if isinstance(text, str):
+        (folder / "series.json").write_text(text)
+    else:
+        write_raw(folder / "series.json", run_series.model_dump(mode="json"), text)
     with pytest.raises(ReportError, match=re.escape(says)) as err:
         render_run(folder)
     assert str(err.value).startswith(f"{folder / 'series.json'}: ") and "\n" not in str(err.value)
+
+
+def _not_a_number(d: dict[str, Any]) -> None:
+    d["phases"]["outage"]["web"]["failure_ratio"] = "lots"
 
 
 @pytest.mark.parametrize(
@@ -383,18 +418,21 @@ def test_a_corrupt_series_file_is_one_line_naming_it(make_run, text, says):
     [
         (None, "no such file"),
         ("", "not valid JSON"),
-        ('{"title": "x"}', "not a run summary (no 'scenario')"),
+        ('{"format_version": 2, "title": "x"}', "scenario: Field required"),
+        (_not_a_number, "phases.outage.web.failure_ratio: Input should be a valid number"),
     ],
 )
-def test_a_missing_or_corrupt_summary_is_one_line_naming_it(make_run, text, says):
+def test_a_missing_or_corrupt_summary_is_one_line_naming_it(make_run, run_summary: Summary, text, says):
     folder = make_run()
     if text is None:
         (folder / "summary.json").unlink()
-    else:
+    elif isinstance(text, str):
         (folder / "summary.json").write_text(text)
+    else:
+        write_raw(folder / "summary.json", run_summary.model_dump(mode="json"), text)
     with pytest.raises(ReportError, match=re.escape(says)) as err:
         render_run(folder)
-    assert str(err.value).startswith(f"{folder / 'summary.json'}: ")
+    assert str(err.value).startswith(f"{folder / 'summary.json'}: ") and "\n" not in str(err.value)
 
 
 def test_a_folder_that_does_not_exist_is_one_line(tmp_path: Path):
@@ -405,30 +443,30 @@ def test_a_folder_that_does_not_exist_is_one_line(tmp_path: Path):
 # ---- photographs of the dashboard and the website ---------------------------------------------------
 
 
-def _photographed(run_summary: dict) -> dict:
+def _photographed(run_summary: Summary) -> Summary:
     message = "Something went wrong, but don't fret \u2014 it's not your fault. Let's try again."
-    run_summary["dashboard"] = [
-        {
-            "name": "outage",
-            "planned_at": 100.0,
-            "at": 104.2,
-            "dashboard": {
-                "file": "photos/dashboard-outage.png",
-                "panels": {
+    run_summary.dashboard = [
+        Shot(
+            name="outage",
+            planned_at=100.0,
+            at=104.2,
+            dashboard=DashboardPhoto(
+                file="photos/dashboard-outage.png",
+                panels={
                     "journey_success": {"last": {"app": 0.91, "web": 0.04}},
                     "status_page": {"color": "green", "text": "All systems operational"},
                     "firing_alerts": {"rows": "1", "rows_text": ["JourneyErrorBudgetBurn web page"]},
                 },
-            },
-            "site": {
-                "file": "photos/site-outage.png",
-                "visits": [
-                    {"state": "error", "message": message, "tweets": 0},
-                    {"state": "error", "message": message, "tweets": 0},
-                    {"state": "ready", "tweets": 20},
+            ),
+            site=SitePhoto(
+                file="photos/site-outage.png",
+                visits=[
+                    SiteVisit(state="error", message=message, tweets=0),
+                    SiteVisit(state="error", message=message, tweets=0),
+                    SiteVisit(state="ready", tweets=20),
                 ],
-            },
-        }
+            ),
+        )
     ]
     return run_summary
 
@@ -454,5 +492,5 @@ def test_photographs_missing_from_the_folder_are_left_out(make_run, run_summary,
     (run_dir / "photos" / "site-outage.png").write_bytes(PNG_MAGIC)
     md = markdown(content(run_summary, run_series, run_dir))
     assert "photos/site-outage.png" in md and "dashboard-outage.png" not in md
-    run_summary["dashboard"] = []
+    run_summary.dashboard = []
     assert "live dashboard" not in markdown(content(run_summary, run_series, run_dir))

@@ -13,6 +13,7 @@ from chaos import runner as runner_module
 from chaos.control import Answer
 from chaos.errors import LabError
 from chaos.lab.supervisor import LoadOptions
+from chaos.records import ExpectationResult, Window
 from chaos.rollout import RolloutResult
 from chaos.runner import Runner, judge
 from chaos.scenario import Expectation, Inject, Quick, Rollout, load_scenario
@@ -29,38 +30,39 @@ def share(lo: float | None = None, hi: float | None = None) -> Expectation:
     )
 
 
-def reports(website: int, app: int) -> dict:
-    return {"user_reports": {"website": website, "app": app, "server_connection": 0}}
+def reports(website: int, app: int) -> Window:
+    return Window(
+        clients={},
+        user_reports={"website": website, "app": app, "server_connection": 0},
+        reasons={},
+        health_checks=None,
+    )
 
 
 def test_a_share_out_of_bounds_deviates_though_its_interval_reaches_them():
     # 31 of 33 reports about the website: 0.94, its 95% interval about 0.80 to 0.98. The old rule
     # held this (the interval reaches 0.9); the share itself is above the bound.
     got = judge(share(0.7, 0.9), 31 / 33, reports(31, 2))
-    assert got["held"] is False
-    assert got["interval"][0] < 0.9 < got["interval"][1] and got["reports"] == 33
-    assert got["bound"] == ">= 0.7 and <= 0.9"
+    assert got.held is False
+    assert got.interval is not None and got.interval[0] < 0.9 < got.interval[1] and got.reports == 33
+    assert got.bound == ">= 0.7 and <= 0.9"
 
 
 def test_a_share_in_bounds_holds_and_keeps_its_interval_as_information():
     got = judge(share(0.6), 0.8, reports(24, 6))
-    assert got["held"] is True and got["interval"] == [0.627, 0.905] and got["reports"] == 30
+    assert got.held is True and got.interval == (0.627, 0.905) and got.reports == 30
 
 
 def test_a_share_without_reports_has_no_value_and_deviates():
     got = judge(share(0.6), None, reports(0, 0))
-    assert got["held"] is False and "interval" not in got
+    assert got.held is False and got.interval is None
 
 
 def test_other_measures_have_no_interval():
     e = Expectation(name="web users fail", phase="outage", measure="web.failure_ratio", min=0.5)
-    assert judge(e, 0.49, reports(31, 2)) == {
-        "name": "web users fail",
-        "phase": "outage",
-        "bound": ">= 0.5",
-        "measured": 0.49,
-        "held": False,
-    }
+    assert judge(e, 0.49, reports(31, 2)) == ExpectationResult(
+        name="web users fail", phase="outage", bound=">= 0.5", measured=0.49, held=False
+    )
 
 
 def make(tmp_path: Path, scenario=None, **kw) -> Runner:

@@ -6,16 +6,30 @@ from __future__ import annotations
 import copy
 import threading
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
-from chaos import workshop
+from chaos import promql, records, workshop
 from chaos.control import Answer
 from chaos.lab.ports import free_port_lab_config, free_ports
 from chaos.lab.supervisor import write_private
 from chaos.lease import LeaseKeeper
-from chaos.runner import Journal
-from chaos.scenario import Rollback, load_scenario
+from chaos.records import (
+    Alert,
+    Journal,
+    JournalEntry,
+    JournalFile,
+    LeverEntry,
+    Pull,
+    ServedAfter,
+    Since,
+    StepEntry,
+    Summary,
+    Trouble,
+)
+from chaos.scenario import Rollback, Rollout, load_scenario
 from services.config import load_lab_config
 from tests.conftest import LabServer
 
@@ -68,38 +82,47 @@ def test_the_sheet_gives_the_facilitator_everything():
 T0 = 1000.0  # the game's clock started here (wall seconds); its speed is 2 throughout
 
 
-def _changed(at: float) -> list[dict]:
+def _changed(at: float) -> list[JournalEntry]:
     """The change's rollout step, its first wave moved at scenario second ``at``."""
     return [
-        {
-            "kind": "step",
-            "action": "rollout",
-            "at": at,
-            "started": T0 + at / 2,
-            "outcome": "ok",
-            "wave_times": [T0 + at / 2, T0 + at / 2 + 1],
-        }
+        StepEntry(
+            index=1,
+            action="rollout",
+            name="the change",
+            at=at,
+            started=T0 + at / 2,
+            outcome="ok",
+            wave_times=[T0 + at / 2, T0 + at / 2 + 1],
+        )
     ]
 
 
-def _summary(**fields):
-    return {"alerts": [], "trouble": {}, "users_hurt": {}, "user_reports": {}, "started": T0, **fields}
+def _summary(**fields: Any) -> Summary:
+    """A game's summary: started at T0, nobody hurt, no alert, no trouble, unless ``fields`` say otherwise."""
+    return Summary(scenario="workshop", title="a game", verdict="held", speed=2.0, duration=300.0, started=T0, **fields)
 
 
-def _journal(*levers, **extra):
+def _journal(*levers: tuple[str, str, float | None, str], **extra: Any) -> list[JournalEntry]:
     """Lever entries as the journal keeps them; ``extra`` adds fields to every one."""
     return [
-        {"kind": "lever", "lever": name, "who": who, "at": at, "outcome": outcome, "note": "", **extra}
-        for name, who, at, outcome in levers
+        LeverEntry(lever=name, who=who, at=at, outcome=outcome, note="", **extra) for name, who, at, outcome in levers
     ]
+
+
+def _journal_of(path: Path, entries: list[JournalEntry]) -> Journal:
+    """A game's journal (in ``path``) that holds these entries."""
+    journal = Journal(path, "workshop")
+    for e in entries:
+        journal.start(e)
+    return journal
 
 
 def test_the_scorecard_counts_from_the_change():
     h = workshop.hidden(load_scenario(workshop.plan(3, HEADLINE).path), 20.0)
     change = next(s.at for s in h.timeline if s.action == "rollout")
     summary = _summary(
-        alerts=[{"alert": "JourneyErrorBudgetBurn", "client": "web", "first_at": change + 9, "last_at": 200}],
-        trouble={"start": change + 3, "end": change + 100, "seconds": 97.0},
+        alerts=[Alert(alert="JourneyErrorBudgetBurn", client="web", first_at=change + 9, last_at=200)],
+        trouble=Trouble(start=change + 3, end=change + 100, seconds=97.0),
         users_hurt={"web": 40, "app": 9},
         user_reports={"website": 30, "app": 8},
     )
@@ -109,12 +132,14 @@ def test_the_scorecard_counts_from_the_change():
         ("rollback", "ops", change + 60, "ok"),
     )
     card = workshop.scorecard(summary, journal, h, speed=2)
-    assert card["change_at"] == change
-    assert card["time_to_detect"] == {"scenario_s": 30.0, "wall_s": 15.0}
-    assert card["detected"] == {"at": change + 30, "lever": "declare", "who": "ic"}
-    assert card["fixed"]["lever"] == "rollback" and card["time_to_mitigate"] == {"scenario_s": 100.0, "wall_s": 50.0}
-    assert card["recovered_within_bound"] is True  # 40 s after the rollback; the scenario allows 60
-    assert [x["lever"] for x in card["levers"]] == ["scale", "declare", "rollback"]
+    assert card.change_at == change
+    assert card.time_to_detect == Since(scenario_s=30.0, wall_s=15.0)
+    assert card.detected == Pull(at=change + 30, lever="declare", who="ic")
+    assert card.fixed is not None and card.fixed.lever == "rollback"
+    assert card.time_to_mitigate == Since(scenario_s=100.0, wall_s=50.0)
+    assert card.recovered_within_bound is True  # 40 s after the rollback; the scenario allows 60
+    assert [x.lever for x in card.levers] == ["scale", "declare", "rollback"]
+    assert card.first_alert is not None and card.first_alert.alert == "JourneyErrorBudgetBurn"
     text = workshop.scorecard_text(card)
     assert "time to detect    30 scenario s (15 s on the clock), by ic (declare)" in text
     assert "time to mitigate  100 scenario s (50 s on the clock), after rollback by ops" in text
@@ -127,28 +152,28 @@ def test_a_paused_change_counts_from_when_it_really_came():
     came = planned + 40  # a pause held it; then someone resumed it
     journal = _changed(came) + _journal(("declare", "ic", planned + 10, "ok"), ("declare", "ic", came + 15, "ok"))
     card = workshop.scorecard(_summary(), journal, h, speed=2)
-    assert card["change_at"] == came and card["time_to_detect"] == {"scenario_s": 15.0, "wall_s": 7.5}
+    assert card.change_at == came and card.time_to_detect == Since(scenario_s=15.0, wall_s=7.5)
     # A change stopped before its first wave never came: nothing to detect or mitigate.
-    stopped = [{**_changed(planned)[0], "wave_times": [], "outcome": "rolled_back"}]
+    stopped = [_changed(planned)[0].model_copy(update={"wave_times": [], "outcome": "rolled_back"})]
     never = workshop.scorecard(_summary(), stopped + _journal(("declare", "ic", planned + 10, "ok")), h, speed=2)
-    assert never["change_happened"] is False and never["time_to_detect"] is None
+    assert never.change_happened is False and never.time_to_detect is None
     assert "the change never reached the lab" in workshop.scorecard_text(never)
 
 
 def test_recovery_after_the_game_ended_is_the_labs_cleanup_not_a_mitigation():
     h = workshop.hidden(load_scenario(workshop.plan(3, HEADLINE).path), 20.0)
     change = next(s.at for s in h.timeline if s.action == "rollout")
-    summary = _summary(trouble={"start": change + 3, "end": change + 130, "seconds": 127.0})
+    summary = _summary(trouble=Trouble(start=change + 3, end=change + 130, seconds=127.0))
     wrong = _changed(change) + _journal(("scale", "ops", change + 20, "ok"), ("end", "facilitator", change + 100, "ok"))
     card = workshop.scorecard(summary, wrong, h, speed=2)
-    assert card["recovered_at"] is None and card["time_to_mitigate"] is None and card["mitigated_by"] is None
+    assert card.recovered_at is None and card.time_to_mitigate is None and card.mitigated_by is None
     assert "users were still failing when the game ended (no fix was pulled)" in workshop.scorecard_text(card)
 
 
 def test_whatever_lever_restored_users_is_credited_even_if_it_is_not_the_scenarios_fix():
     h = workshop.hidden(load_scenario(workshop.plan(3, HEADLINE).path), 20.0)
     change = next(s.at for s in h.timeline if s.action == "rollout")
-    summary = _summary(trouble={"start": change + 3, "end": change + 50, "seconds": 47.0})
+    summary = _summary(trouble=Trouble(start=change + 3, end=change + 50, seconds=47.0))
     journal = _changed(change) + _journal(
         ("declare", "ic", change + 10, "ok"),
         ("rate-limit", "sre", change + 30, "ok"),
@@ -156,19 +181,20 @@ def test_whatever_lever_restored_users_is_credited_even_if_it_is_not_the_scenari
         ("end", "facilitator", change + 120, "ok"),
     )
     card = workshop.scorecard(summary, journal, h, speed=2)
-    assert card["mitigated_by"] == {"at": change + 30, "lever": "rate-limit", "who": "sre"}
-    assert card["time_to_mitigate"] == {"scenario_s": 50.0, "wall_s": 25.0}
-    assert card["fixed"]["lever"] == "rollback" and card["recovered_within_bound"] is None  # users were fine before it
+    assert card.mitigated_by == Pull(at=change + 30, lever="rate-limit", who="sre")
+    assert card.time_to_mitigate == Since(scenario_s=50.0, wall_s=25.0)
+    assert card.fixed is not None and card.fixed.lever == "rollback"
+    assert card.recovered_within_bound is None  # users were fine before it
     # A rollback pulled before the change is not the fix.
     early = _changed(change) + _journal(("rollback", "ops", change - 5, "ok"))
-    assert workshop.scorecard(_summary(), early, h, speed=2)["fixed"] is None
+    assert workshop.scorecard(_summary(), early, h, speed=2).fixed is None
 
 
 def test_without_the_fix_there_is_no_time_to_mitigate():
     h = workshop.hidden(load_scenario(workshop.plan(3, HEADLINE).path), 20.0)
-    summary = _summary(trouble={"start": 40, "end": None, "seconds": None})
+    summary = _summary(trouble=Trouble(start=40, end=200, seconds=None))  # users failed to the end
     card = workshop.scorecard(summary, _changed(30) + _journal(("scale", "ops", 60, "ok")), h, speed=2)
-    assert card["fixed"] is None and card["time_to_mitigate"] is None and card["time_to_detect"] is None
+    assert card.fixed is None and card.time_to_mitigate is None and card.time_to_detect is None
     assert "no fix was pulled" in workshop.scorecard_text(card)
 
 
@@ -176,7 +202,7 @@ class _FakeRunner:
     """Just what the lever server reads before it acts: no lab, so every real lever waits."""
 
     def __init__(self, tmp_path: Path) -> None:
-        self.journal = Journal(tmp_path / "journal.json")
+        self.journal = Journal(tmp_path / "journal.json", "workshop")
         self.t0, self.speed = None, 2.0
         self.run_dir = tmp_path
 
@@ -249,7 +275,9 @@ async def test_end_stops_the_game_and_is_journaled(lever_server, http):
         f"{url}/levers/end", json={"who": "facilitator"}, headers={"Authorization": "Bearer open-sesame"}
     ) as resp:
         assert "already ending" in (await resp.json())["note"]
-    assert [(e["lever"], e["who"]) for e in levers.runner.journal.entries] == [("end", "facilitator")]
+    assert [(e.lever, e.who) for e in levers.runner.journal.entries if isinstance(e, LeverEntry)] == [
+        ("end", "facilitator")
+    ]
     # After the end, no lever acts (and none is journaled).
     async with http.post(
         f"{url}/levers/rollback", json={"who": "ops"}, headers={"Authorization": "Bearer sesame"}
@@ -332,8 +360,9 @@ def test_the_scorecard_times_the_first_status_update_and_keeps_levers_from_befor
     )
     card = workshop.scorecard(summary, journal, h, speed=2)
     # Before the change there was nothing to tell; "resolved" tells users all is well.
-    assert card["time_to_tell"] == {"scenario_s": 50.0, "wall_s": 25.0} and card["told_users"]["who"] == "comms"
-    assert [x["lever"] for x in card["levers"]] == ["pause", "status", "status", "status", "status"]
+    assert card.time_to_tell == Since(scenario_s=50.0, wall_s=25.0)
+    assert card.told_users is not None and card.told_users.who == "comms"
+    assert [x.lever for x in card.levers] == ["pause", "status", "status", "status", "status"]
     text = workshop.scorecard_text(card)
     assert "before the start pause by ops (ok)" in text and "time to tell      50 scenario s" in text
     early = workshop.scorecard(
@@ -342,7 +371,7 @@ def test_the_scorecard_times_the_first_status_update_and_keeps_levers_from_befor
         h,
         speed=2,
     )
-    assert early["time_to_tell"] is None
+    assert early.time_to_tell is None
     assert "no status update was posted" in workshop.scorecard_text(workshop.scorecard(summary, [], h, speed=2))
 
 
@@ -356,9 +385,9 @@ def test_detection_is_a_declaration_or_an_ack_of_a_firing_alert_after_the_change
     quiet_ack = _journal(("ack", "ops", change + 5, "ok"), firing=[])
     paged_ack = _journal(("ack", "ops", change + 12, "ok"), firing=["JourneyErrorBudgetBurn (web)"])
     card = workshop.scorecard(summary, guess + quiet_ack + paged_ack, h, speed=2)
-    assert card["detected"] == {"at": change + 12, "lever": "ack", "who": "ops"}
-    assert card["time_to_detect"] == {"scenario_s": 12.0, "wall_s": 6.0}
-    assert workshop.scorecard(summary, guess + quiet_ack, h, speed=2)["time_to_detect"] is None
+    assert card.detected == Pull(at=change + 12, lever="ack", who="ops")
+    assert card.time_to_detect == Since(scenario_s=12.0, wall_s=6.0)
+    assert workshop.scorecard(summary, guess + quiet_ack, h, speed=2).time_to_detect is None
 
 
 class _Control:
@@ -421,7 +450,7 @@ async def test_scaling_the_timeline_gives_it_capacity_and_other_backends_change_
     assert answer["note"] == f"timeline capacity now {2 * capacity} concurrent builds"
     ((_names, sent),) = puts
     assert sent["backends"]["timeline"]["capacity"] == 2 * capacity and sent["version"] == "v1-timeline-x2"
-    assert [e["outcome"] for e in levers.runner.journal.entries] == ["ok", "ok", "refused", "ok"]
+    assert [e.outcome for e in levers.runner.journal.entries] == ["ok", "ok", "refused", "ok"]
 
 
 async def test_no_architecture_lever_acts_under_a_rollout_in_progress(levers_on):
@@ -440,7 +469,7 @@ async def test_a_change_one_process_refuses_is_undone_on_the_others(levers_on, a
     (changed, sent), (back, restored) = levers.runner.control.puts
     assert sent["version"] == "v1-limits-x2" and restored == arch_data
     assert back == [n for n in changed if n != "api-2"]
-    assert levers.runner.journal.entries[-1]["outcome"] == "failed"
+    assert levers.runner.journal.entries[-1].outcome == "failed"
 
 
 async def test_a_process_whose_answer_was_lost_is_undone_too_and_every_change_is_renewed(levers_on, arch_data):
@@ -459,8 +488,8 @@ def test_the_figures_phases_follow_the_game_as_it_went(tmp_path):
     p = workshop.plan(3, HEADLINE)
     h = workshop.hidden(load_scenario(p.path), p.lead_in_s)
     runner = workshop.WorkshopRunner(h, "workshop", tmp_path, 2.0, plan=p)
-    runner.journal = Journal(tmp_path / "journal.json")
-    runner.journal.entries = _changed(50) + _journal(("rollback", "ops", 90, "ok"), ("end", "facilitator", 150, "ok"))
+    game = _changed(50) + _journal(("rollback", "ops", 90, "ok"), ("end", "facilitator", 150, "ok"))
+    runner.journal = _journal_of(tmp_path / "journal.json", game)
     played = runner.as_played(T0)
     # The scenario's own phases are where it planned things; these are where the room had them.
     assert [(x.name, x.start, x.end) for x in played.phases] == [
@@ -469,5 +498,75 @@ def test_the_figures_phases_follow_the_game_as_it_went(tmp_path):
         ("after", 90, 150),
     ]
     assert played.duration == 150 and played.source == h.source
-    runner.journal.entries = _journal(("end", "facilitator", 40, "ok"))  # ended before the change
+    ended_early = _journal(("end", "facilitator", 40, "ok"))  # before the change
+    runner.journal = _journal_of(tmp_path / "ended.json", ended_early)
     assert [(x.name, x.start, x.end) for x in runner.as_played(T0).phases] == [("before", 0, 40)]
+
+
+def test_steps_the_workshop_does_not_play_say_why_in_the_journal(tmp_path):
+    p = workshop.plan(3, HEADLINE)
+    h = workshop.hidden(load_scenario(p.path), p.lead_in_s)
+    runner = workshop.WorkshopRunner(h, "workshop", tmp_path, 2.0, plan=p)
+    journal = Journal(tmp_path / "journal.json", "workshop")
+    fix = next(s for s in h.timeline if isinstance(s, Rollback))
+    change = next(s for s in h.timeline if isinstance(s, Rollout))
+    played: list[StepEntry] = []
+    for step in (fix, change):
+        if step is change:
+            runner.levers.ended.set()  # the facilitator ended the game before this step's time
+        entry = journal.start(StepEntry(index=len(played), action=step.action, name=step.action, at=step.at))
+        outcome, detail = runner.do(step)
+        journal.end(entry, outcome, **detail)  # each detail is a field of the step's entry
+        played.append(entry)
+    # Code reads why a step was not played from ``unplayed``; the note is for people.
+    assert [(e.outcome, e.unplayed, e.note) for e in played] == [
+        ("skipped", "left_to_participants", workshop.UNPLAYED_NOTES["left_to_participants"]),
+        ("ok", "after_the_game", workshop.UNPLAYED_NOTES["after_the_game"]),
+    ]
+    saved = records.read(journal.path, JournalFile).entries
+    assert [e.unplayed for e in saved if isinstance(e, StepEntry)] == ["left_to_participants", "after_the_game"]
+    # The change never came, so the scorecard counts from its planned time and finds nothing to detect.
+    assert workshop.actual_change_at(saved, T0, speed=2) is None
+
+
+def test_a_change_the_games_end_left_unplayed_never_reached_the_lab():
+    injected = StepEntry(index=1, action="inject", name="the change", at=40, started=T0 + 20, outcome="ok")
+    assert workshop.actual_change_at([injected], T0, speed=2) == 40
+    unplayed = injected.model_copy(update={"unplayed": "after_the_game"})
+    assert workshop.actual_change_at([unplayed], T0, speed=2) is None
+
+
+def test_each_lever_is_followed_by_how_many_journeys_were_served_after_it(tmp_path, monkeypatch):
+    p = workshop.plan(3, HEADLINE)
+    h = workshop.hidden(load_scenario(p.path), p.lead_in_s)
+    runner = workshop.WorkshopRunner(h, "workshop", tmp_path, 2.0, plan=p)
+    runner.lab = SimpleNamespace(url=lambda name: f"http://127.0.0.1:1/{name}")
+    game = _journal(
+        ("declare", "ic", None, "ok"),  # before the clock started: nothing to measure
+        ("scale", "ops", 100, "ok"),  # the next lever came 10 s later: too soon to tell
+        ("rollback", "ops", 110, "ok"),
+        ("pause", "ops", 450, "ok"),  # read no later than the game's end
+        ("end", "facilitator", 500, "ok"),
+    )
+    runner.journal = _journal_of(tmp_path / "journal.json", game)
+    asked: list[float] = []
+
+    def query(url: str, promql_text: str, at: float) -> list[dict[str, Any]]:
+        asked.append((at - T0) * 2)
+        ratios = {"web": "0.5", "app": "0.9", "": "1"}  # a series without a client is no client's
+        return [{"metric": {"client": c} if c else {}, "value": [at, v]} for c, v in ratios.items()]
+
+    monkeypatch.setattr(promql, "query", query)
+    runner.lever_effects(T0)
+    # Read after the scenario's bound and the ratio's 15 s window (30 scenario s at speed 2).
+    assert h.workshop is not None
+    read_at = 110 + h.workshop.recovers_within + workshop.SERVED_WINDOW_S * 2
+    assert asked == [read_at, 500]
+    served = ServedAfter(at=read_at, web=0.5, app=0.9)
+    after = [e.served_after for e in runner.journal.entries if isinstance(e, LeverEntry)]
+    assert after == [None, ServedAfter(at=None, too_soon=True), served, ServedAfter(at=500, web=0.5, app=0.9), None]
+    saved = records.read(runner.journal.path, JournalFile).entries  # the journal keeps them too
+    assert [e.served_after for e in saved if isinstance(e, LeverEntry)] == after
+    text = workshop.scorecard_text(workshop.scorecard(_summary(), runner.journal.entries, h, speed=2))
+    assert f"T+110s rollback by ops (ok); then web 50%, app 90% of journeys served at T+{read_at:g}s" in text
+    assert "T+100s scale by ops (ok); the next lever came too soon to tell what this one did" in text

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
@@ -12,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from chaos import records
+from chaos.records import JournalEntry, JournalFile, RollbackEntry, Series, StepEntry, Summary
 from tests.integration.conftest import write_lab_config
 from tests.integration.test_failwhale_up import lab_pids
 
@@ -39,27 +40,44 @@ def only_run_dir(tmp_path: Path) -> Path:
     return run_dir
 
 
+def summary_of(run_dir: Path) -> Summary:
+    return records.read(run_dir / "summary.json", Summary)
+
+
+def journal_of(run_dir: Path) -> list[JournalEntry]:
+    return records.read(run_dir / "journal.json", JournalFile).entries
+
+
+def action(e: JournalEntry) -> str | None:
+    """What a step or a final rollback did; other entries have no action."""
+    return e.action if isinstance(e, (StepEntry, RollbackEntry)) else None
+
+
 def test_a_scenario_run_holds_and_writes_the_run_folder(tmp_path):
     result = subprocess.run(run_cmd(tmp_path), capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
     assert "verdict: HELD" in result.stdout
     run_dir = only_run_dir(tmp_path)
     assert run_dir.name.startswith("quick-")
-    summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["verdict"] == "held" and summary["scenario"] == "quick" and summary["speed"] == 1
-    outage = summary["phases"]["outage"]
+    # The run-folder contract: each file reads back as its record, every field checked.
+    summary = summary_of(run_dir)
+    records.read(run_dir / "series.json", Series)
+    assert summary.verdict == "held" and summary.scenario == "quick" and summary.speed == 1
+    outage = summary.phases["outage"]
     for client in ("web", "app"):
-        assert set(outage[client]) >= {"journeys", "ok", "degraded", "failed", "failure_ratio"}
+        assert outage.client(client).journeys > 0, client
     # The split comes from how the clients behave against the same broken backend.
-    assert outage["web"]["failure_ratio"] >= 0.7 and outage["app"]["failure_ratio"] <= 0.35
-    assert outage["app"]["degraded"] > 0
-    assert summary["phases"]["baseline"]["web"]["failure_ratio"] <= 0.05
-    assert summary["user_reports"]["website"] > summary["user_reports"]["app"]
-    assert summary["health_checks"] >= 0.99
-    assert summary["acked_tweets"] > 0 and summary["lost_tweets"] == 0
-    assert [e["held"] for e in summary["expectations"]] == [True] * 4
-    journal = json.loads((run_dir / "journal.json").read_text())
-    kinds = [(e["kind"], e.get("action"), e["outcome"]) for e in journal]
+    assert outage.web.failure_ratio is not None and outage.app.failure_ratio is not None
+    assert outage.web.failure_ratio >= 0.7 and outage.app.failure_ratio <= 0.35
+    assert outage.app.degraded > 0
+    baseline = summary.phases["baseline"].web.failure_ratio
+    assert baseline is not None and baseline <= 0.05
+    assert summary.user_reports["website"] > summary.user_reports["app"]
+    assert summary.health_checks is not None and summary.health_checks >= 0.99
+    assert summary.acked_tweets > 0 and summary.lost_tweets == 0
+    assert [e.held for e in summary.expectations] == [True] * 4
+    journal = journal_of(run_dir)
+    kinds = [(e.kind, action(e), e.outcome) for e in journal]
     assert kinds == [
         ("steady_state", None, "held"),
         ("step", "note", "ok"),
@@ -68,7 +86,7 @@ def test_a_scenario_run_holds_and_writes_the_run_folder(tmp_path):
         ("rollback", "halt", "ok"),
         ("steady_state", None, "held"),
     ]
-    assert all(e["ended"] >= e["started"] for e in journal)
+    assert all(e.ended is not None and e.ended >= e.started for e in journal)
     assert lab_pids(str(tmp_path)) == []
 
 
@@ -91,10 +109,9 @@ def test_sigterm_mid_outage_rolls_back_and_says_aborted(tmp_path):
     out = "".join(lines) + out
     assert proc.returncode == 130, out[-3000:]
     assert f"interrupted by {sig.name}: rolling back" in out and "rollback: halt: ok" in out
-    summary = json.loads((only_run_dir(tmp_path) / "summary.json").read_text())
-    assert summary["verdict"] == "aborted"
-    journal = json.loads((only_run_dir(tmp_path) / "journal.json").read_text())
-    assert [e["kind"] for e in journal][-1] == "rollback" and journal[-1]["outcome"] == "ok"
+    assert summary_of(only_run_dir(tmp_path)).verdict == "aborted"
+    journal = journal_of(only_run_dir(tmp_path))
+    assert journal[-1].kind == "rollback" and journal[-1].outcome == "ok"
     assert lab_pids(str(tmp_path)) == []
 
 
@@ -131,10 +148,9 @@ def test_ctrl_c_during_a_rollout_rolls_it_back_and_exits_130(tmp_path):
     out = "".join(lines) + out
     assert proc.returncode == 130, out[-3000:]
     assert "wave 2/2" not in out
-    summary = json.loads((only_run_dir(tmp_path) / "summary.json").read_text())
-    assert summary["verdict"] == "aborted"
-    journal = json.loads((only_run_dir(tmp_path) / "journal.json").read_text())
-    finals = [(e["action"], e["outcome"]) for e in journal if e["kind"] == "rollback"]
+    assert summary_of(only_run_dir(tmp_path)).verdict == "aborted"
+    journal = journal_of(only_run_dir(tmp_path))
+    finals = [(e.action, e.outcome) for e in journal if isinstance(e, RollbackEntry)]
     assert finals == [("rollback", "ok"), ("halt", "ok")]
     assert lab_pids(str(tmp_path)) == []
 
@@ -160,9 +176,8 @@ def test_a_failed_step_deviates_and_still_rolls_back(tmp_path):
         "verdict: DEVIATED (step 2 (fault on a process that is not there) failed: not part of the lab: nowhere"
         in result.stdout
     )
-    journal = json.loads((only_run_dir(tmp_path) / "journal.json").read_text())
-    steps = [(e["action"], e["outcome"]) for e in journal if e["kind"] == "step"]
+    journal = journal_of(only_run_dir(tmp_path))
+    steps = [(e.action, e.outcome) for e in journal if isinstance(e, StepEntry)]
     assert steps == [("inject", "ok"), ("inject", "failed")]  # the timeline stopped at the failed step
-    assert [(e["action"], e["outcome"]) for e in journal if e["kind"] == "rollback"] == [("halt", "ok")]
-    summary = json.loads((only_run_dir(tmp_path) / "summary.json").read_text())
-    assert summary["verdict"] == "deviated"
+    assert [(e.action, e.outcome) for e in journal if isinstance(e, RollbackEntry)] == [("halt", "ok")]
+    assert summary_of(only_run_dir(tmp_path)).verdict == "deviated"

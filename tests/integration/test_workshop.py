@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from chaos import records
 from chaos.lab.supervisor import Lab
+from chaos.records import JournalEntry, JournalFile, LeverEntry, Pull, Scorecard, StepEntry, Summary
 from chaos.workshop import workshop_dir
 from services.config import load_lab_config
 from tests.integration.conftest import prom_query, write_lab_config
@@ -96,10 +98,10 @@ def test_a_scripted_room_detects_and_mitigates_the_hidden_outage(tmp_path):
     printed = (tmp_path / "workshop.log").read_text()
     assert "scorecard" in printed and "time to detect" in printed
     (run_dir,) = (d for d in out.iterdir() if d.is_dir())
-    card = json.loads((run_dir / "scorecard.json").read_text())
-    journal = json.loads((run_dir / "journal.json").read_text())
-    levers = [e for e in journal if e["kind"] == "lever"]
-    assert [(e["lever"], e["who"]) for e in levers] == [
+    card = records.read(run_dir / "scorecard.json", Scorecard)
+    journal = records.read(run_dir / "journal.json", JournalFile).entries
+    levers = [e for e in journal if isinstance(e, LeverEntry)]
+    assert [(e.lever, e.who) for e in levers] == [
         ("declare", "ic"),
         ("ack", "ic"),
         ("scale", "ops"),
@@ -107,24 +109,30 @@ def test_a_scripted_room_detects_and_mitigates_the_hidden_outage(tmp_path):
         ("end", "facilitator"),
     ]
     declare, ack, scale, rollback = levers[:4]
-    assert ack["note"].startswith("acknowledged: ") and "JourneyErrorBudgetBurn (web)" in ack["note"]
+    assert declare.at is not None and scale.at is not None and rollback.at is not None
+    assert ack.note is not None and ack.note.startswith("acknowledged: ") and "JourneyErrorBudgetBurn (web)" in ack.note
     # Consistent with the journal: detection is the declaration, mitigation follows the rollback.
-    assert card["detected"] == {"at": declare["at"], "lever": "declare", "who": "ic"}
-    assert card["time_to_detect"]["scenario_s"] == round(declare["at"] - card["change_at"], 1)
-    assert card["first_alert"]["alert"] in ("JourneyErrorBudgetBurn", "RolloutErrorsRising")
-    assert card["first_alert"]["first_at"] <= declare["at"]
-    assert card["fixed"]["lever"] == "rollback" and card["fixed"]["at"] == rollback["at"]
-    assert card["recovered_at"] is not None and card["recovered_at"] > rollback["at"] > scale["at"]
-    assert card["recovered_within_bound"] is True and card["mitigated_by"]["lever"] == "rollback"
-    assert card["time_to_mitigate"]["scenario_s"] == round(card["recovered_at"] - card["change_at"], 1)
-    assert "timeline capacity now" in scale["note"]
+    assert card.detected == Pull(at=declare.at, lever="declare", who="ic")
+    assert card.time_to_detect is not None
+    assert card.time_to_detect.scenario_s == round(declare.at - card.change_at, 1)
+    assert card.first_alert is not None
+    assert card.first_alert.alert in ("JourneyErrorBudgetBurn", "RolloutErrorsRising")
+    assert card.first_alert.first_at <= declare.at
+    assert card.fixed is not None and card.fixed.lever == "rollback" and card.fixed.at == rollback.at
+    assert card.recovered_at is not None and card.recovered_at > rollback.at > scale.at
+    assert card.recovered_within_bound is True
+    assert card.mitigated_by is not None and card.mitigated_by.lever == "rollback"
+    assert card.time_to_mitigate is not None
+    assert card.time_to_mitigate.scenario_s == round(card.recovered_at - card.change_at, 1)
+    assert scale.note is not None and "timeline capacity now" in scale.note
     # The scorecard shows what each lever did: the wrong one left the web failing, the right one fixed it.
-    by_lever = {x["lever"]: x for x in card["levers"]}
-    assert by_lever["scale"]["served_after"]["web"] < 0.5, by_lever["scale"]
-    assert by_lever["rollback"]["served_after"]["web"] >= 0.9, by_lever["rollback"]
+    by_lever = {x.lever: x.served_after for x in card.levers}
+    wrong, right = by_lever["scale"], by_lever["rollback"]
+    assert wrong is not None and wrong.web is not None and wrong.web < 0.5, wrong
+    assert right is not None and right.web is not None and right.web >= 0.9, right
     # The scenario's own rollback step was not played: the fix was the room's.
-    (step,) = [e for e in journal if e["kind"] == "step" and e["action"] == "rollback"]
-    assert step["note"] == "left to the participants"
+    (step,) = [e for e in journal if isinstance(e, StepEntry) and e.action == "rollback"]
+    assert step.unplayed == "left_to_participants" and step.outcome == "skipped", step
     # The postmortem lists every action in order.
     post = (run_dir / "postmortem.md").read_text()
     order = [
@@ -140,18 +148,20 @@ def test_a_scripted_room_detects_and_mitigates_the_hidden_outage(tmp_path):
     assert lab_pids(str(tmp_path)) == []
 
 
-def journal_of(out: Path) -> list[dict]:
+def journal_of(out: Path) -> list[JournalEntry]:
     """The running game's journal, as the runner last rewrote it ([] before it exists)."""
+    # The journal is replaced whole on each change (records.write), so a read never sees half of one.
     for path in out.glob("*/journal.json"):
-        try:
-            return json.loads(path.read_text())
-        except ValueError:  # caught between two writes
-            return []
+        return records.read(path, JournalFile).entries
     return []
 
 
-def first_step(out: Path, action: str) -> dict | None:
-    return next((e for e in journal_of(out) if e["kind"] == "step" and e["action"] == action), None)
+def first_step(out: Path, action: str) -> StepEntry | None:
+    return next((e for e in journal_of(out) if isinstance(e, StepEntry) and e.action == action), None)
+
+
+def levers_of(journal: list[JournalEntry]) -> list[LeverEntry]:
+    return [e for e in journal if isinstance(e, LeverEntry)]
 
 
 @contextlib.contextmanager
@@ -223,7 +233,8 @@ def test_every_lever_acts_on_the_running_lab(tmp_path, page):  # noqa: F811
         # The change's time comes and goes; the frozen rollout moves nothing, and users stay fine.
         wait_for("the change to start", lambda: first_step(out, "rollout"), 90)
         time.sleep(5)
-        assert first_step(out, "rollout")["outcome"] == "running"
+        change = first_step(out, "rollout")
+        assert change is not None and change.outcome == "running"
         assert web_served_at_least(lab, 0.9), web_served(lab)
 
         # Changing the architecture under a paused rollout is refused: its next wave would undo it.
@@ -256,8 +267,8 @@ def test_every_lever_acts_on_the_running_lab(tmp_path, page):  # noqa: F811
         end_game(game, tmp_path, config)
 
     (run_dir,) = (d for d in out.iterdir() if d.is_dir())
-    journal = json.loads((run_dir / "journal.json").read_text())
-    assert [(e["lever"], e["who"], e["outcome"]) for e in journal if e["kind"] == "lever"] == [
+    journal = records.read(run_dir / "journal.json", JournalFile).entries
+    assert [(e.lever, e.who, e.outcome) for e in levers_of(journal)] == [
         ("pause", "ops", "ok"),
         ("status", "comms", "ok"),
         ("drain", "ops", "refused"),
@@ -270,15 +281,15 @@ def test_every_lever_acts_on_the_running_lab(tmp_path, page):  # noqa: F811
         ("drain", "ops", "ok"),
         ("end", "facilitator", "ok"),
     ]
-    (rollout_step,) = [e for e in journal if e["kind"] == "step" and e["action"] == "rollout"]
+    (rollout_step,) = [e for e in journal if isinstance(e, StepEntry) and e.action == "rollout"]
     # Its first wave moved only after the resume, not at the step's own time.
-    resume = next(e for e in journal if e.get("lever") == "resume")
-    assert rollout_step["wave_times"][0] >= resume["started"]
+    resume = next(e for e in levers_of(journal) if e.lever == "resume")
+    assert rollout_step.wave_times and rollout_step.wave_times[0] >= resume.started
     # So the scorecard counts from when the change really came, not from when it was planned.
-    card = json.loads((run_dir / "scorecard.json").read_text())
-    assert card["change_happened"] and card["change_at"] >= resume["at"]
-    summary = json.loads((run_dir / "summary.json").read_text())
-    assert any(p["app_user"]["sees"] == "timeline" for p in summary["works_for_me"])
+    card = records.read(run_dir / "scorecard.json", Scorecard)
+    assert resume.at is not None and card.change_happened and card.change_at >= resume.at
+    summary = records.read(run_dir / "summary.json", Summary)
+    assert any(p.app_user.sees == "timeline" for p in summary.works_for_me)
     post = (run_dir / "postmortem.md").read_text()
     assert "**comms** pulled **status**" in post and "**ops** pulled **drain**" in post
 
@@ -291,21 +302,22 @@ def test_a_game_ends_by_itself_when_its_time_is_up_even_with_the_rollout_paused(
         # Nobody resumes and nobody ends it: the clock does.
         assert game.wait(timeout=150) == 0, (tmp_path / "workshop.log").read_text()[-3000:]
     (run_dir,) = (d for d in out.iterdir() if d.is_dir())
-    journal = json.loads((run_dir / "journal.json").read_text())
-    assert [(e["lever"], e["who"]) for e in journal if e["kind"] == "lever"] == [("pause", "ops"), ("end", "the clock")]
-    (change,) = [e for e in journal if e["kind"] == "step" and e["action"] == "rollout"]
-    assert change["completed_waves"] == 0 and "stopped before wave 1" in change["note"]
-    summary = json.loads((run_dir / "summary.json").read_text())
-    clock = next(e for e in journal if e.get("lever") == "end")
-    assert clock["started"] - summary["started"] <= 31  # --for counts from the lab's start, warm-up included
+    journal = records.read(run_dir / "journal.json", JournalFile).entries
+    assert [(e.lever, e.who) for e in levers_of(journal)] == [("pause", "ops"), ("end", "the clock")]
+    (change,) = [e for e in journal if isinstance(e, StepEntry) and e.action == "rollout"]
+    assert change.completed_waves == 0 and "stopped before wave 1" in (change.note or ""), change
+    summary = records.read(run_dir / "summary.json", Summary)
+    clock = next(e for e in levers_of(journal) if e.lever == "end")
+    assert summary.started is not None
+    assert clock.started - summary.started <= 31  # --for counts from the lab's start, warm-up included
     assert "time is up" in (tmp_path / "workshop.log").read_text()
     assert lab_pids(str(tmp_path)) == []
 
 
 def played_past_the_change(out: Path) -> bool:
-    steps = [e for e in journal_of(out) if e["kind"] == "step"]
-    change = next((e for e in steps if e["action"] == "rollout"), None)
-    return change is not None and any(e["index"] > change["index"] for e in steps)
+    steps = [e for e in journal_of(out) if isinstance(e, StepEntry)]
+    change = next((e for e in steps if e.action == "rollout"), None)
+    return change is not None and any(e.index > change.index for e in steps)
 
 
 def test_two_workshops_with_one_seed_play_the_same_game_at_the_same_times(tmp_path):
@@ -319,19 +331,21 @@ def test_two_workshops_with_one_seed_play_the_same_game_at_the_same_times(tmp_pa
             wait_for("the change and the step after it", lambda out=out: played_past_the_change(out), 120)
             end_game(game, folder, config)
         (run_dir,) = (d for d in out.iterdir() if d.is_dir())
-        summary = json.loads((run_dir / "summary.json").read_text())
-        journal = json.loads((run_dir / "journal.json").read_text())
+        summary = records.read(run_dir / "summary.json", Summary)
+        journal = records.read(run_dir / "journal.json", JournalFile).entries
         # Steps due after the facilitator's end are journaled as not played, at the end's time,
         # which the facilitator chose: only the steps played before it follow the seed's clock.
-        (end,) = [e for e in journal if e.get("lever") == "end"]
-        steps = [e for e in journal if e["kind"] == "step" and e["started"] < end["started"]]
+        (end,) = [e for e in levers_of(journal) if e.lever == "end"]
+        steps = [e for e in journal if isinstance(e, StepEntry) and e.started < end.started]
         played.append((summary, steps))
         assert lab_pids(str(folder)) == []
     (first, first_steps), (second, second_steps) = played
-    assert first["title"] == second["title"] and first["workshop"]["lead_in_s"] == second["workshop"]["lead_in_s"]
+    assert first.workshop is not None and second.workshop is not None
+    assert first.title == second.title and first.workshop.lead_in_s == second.workshop.lead_in_s
+    assert first.started is not None and second.started is not None
     both = min(len(first_steps), len(second_steps))
     assert both >= 3
-    assert [(s["action"], s["at"]) for s in first_steps[:both]] == [(s["action"], s["at"]) for s in second_steps[:both]]
+    assert [(s.action, s.at) for s in first_steps[:both]] == [(s.action, s.at) for s in second_steps[:both]]
     # The same scenario times at the same wall times: each step started as long after the start in both rooms.
     for a, b in zip(first_steps[:both], second_steps[:both], strict=True):
-        assert abs((a["started"] - first["started"]) - (b["started"] - second["started"])) < 1.0, (a, b)
+        assert abs((a.started - first.started) - (b.started - second.started)) < 1.0, (a, b)
