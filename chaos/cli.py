@@ -344,7 +344,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def _play(name_or_file: str, args: argparse.Namespace, quick: bool | None = None) -> tuple[int, Path | None]:
     """Run one scenario, then write its report and the folder's index; (exit code, run folder)."""
-    from chaos.runner import Runner
+    from chaos.engine.runner import Runner
     from chaos.scenario import load_scenario
 
     path = scenario_path(name_or_file)
@@ -362,10 +362,9 @@ def _play(name_or_file: str, args: argparse.Namespace, quick: bool | None = None
         scenario, path.stem, args.out, speed, args.config, say=_say, attach=args.attach, quick=quick, scale=args.scale
     )
     code = runner.run()
-    run_dir = getattr(runner, "run_dir", None)
-    if run_dir is not None and (run_dir / "summary.json").exists():
-        _write_reports(args.out, [run_dir])
-    return code, run_dir
+    if (runner.run_dir / "summary.json").exists():
+        _write_reports(args.out, [runner.run_dir])
+    return code, runner.run_dir
 
 
 def _write_reports(out: Path, run_dirs: list[Path]) -> bool:
@@ -804,7 +803,7 @@ def cmd_workshop_start(args: argparse.Namespace) -> int:
     _say(f"workshop (seed {p.seed})")
     if DASHBOARD in lab.ports:
         _say(f"  dashboard   {lab.url(DASHBOARD)}/   levers: failwhale workshop lever --help")
-    runner = workshop.WorkshopRunner(
+    game = workshop.Game(
         hidden,
         "workshop",
         args.out,
@@ -817,9 +816,9 @@ def cmd_workshop_start(args: argparse.Namespace) -> int:
         limit_s=args.limit,
         sheet_text=workshop.sheet(p, hidden, speed),
     )
-    code = runner.run()
-    run_dir = getattr(runner, "run_dir", None)
-    if run_dir is not None and (run_dir / "summary.json").exists():
+    code = game.run()
+    run_dir = game.runner.run_dir
+    if (run_dir / "summary.json").exists():
         _write_reports(args.out, [run_dir])
         card = records.read(run_dir / "scorecard.json", records.Scorecard)
         _say(workshop.scorecard_text(card))

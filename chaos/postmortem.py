@@ -18,7 +18,6 @@ import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import matplotlib
 from markupsafe import Markup
@@ -28,7 +27,7 @@ from matplotlib.lines import Line2D
 
 from chaos import report
 from chaos.records import JournalEntry, LeverEntry, Mark, Scorecard, Series, ServedAfter, StepEntry, Summary
-from chaos.report import PLOTS, explain, pct
+from chaos.report import PLOTS, PhaseRow, explain, md_table, md_text, pct
 from chaos.scenario import CHANGES, Scenario
 from chaos.series import alert_marks, alert_name
 
@@ -170,25 +169,53 @@ def game_facts(summary: Summary, card: Scorecard, scenario: Scenario) -> list[st
     return out
 
 
+@dataclass(frozen=True)
+class EventRow:
+    """An event of the timeline with its time as printed."""
+
+    at: str  # "42.5 s", or "before the start" for an early lever
+    event: Event
+
+    @property
+    def kind(self) -> str:
+        """The event's kind, one of :data:`KINDS`."""
+        return self.event.kind
+
+
+@dataclass(frozen=True)
+class Draft:
+    """Everything the draft says, as text ready to print; postmortem.md and postmortem.html both render it."""
+
+    title: str
+    description: str
+    card_text: str
+    timeline: tuple[EventRow, ...]
+    phases: tuple[PhaseRow, ...]
+    why: tuple[str, ...]
+    game_facts: tuple[str, ...]
+    debrief: tuple[str, ...]  # the scenario's debrief questions; none outside a workshop scenario
+    incident_date: str
+    facts: tuple[str, ...]
+
+
 def _content(
     summary: Summary, journal: list[JournalEntry], scenario: Scenario, card: Scorecard, card_text: str
-) -> dict[str, Any]:
-    """Everything the draft says, as plain strings and lists; both renderers read it."""
-    return {
-        "title": f"Postmortem draft: {scenario.title}",
-        "description": scenario.description.strip(),
-        "card_text": card_text,
-        "timeline": [
-            {"at": "before the start" if e.early else report.seconds_text(e.at), "kind": e.kind, "event": e}
+) -> Draft:
+    return Draft(
+        title=f"Postmortem draft: {scenario.title}",
+        description=scenario.description.strip(),
+        card_text=card_text,
+        timeline=tuple(
+            EventRow(at="before the start" if e.early else report.seconds_text(e.at), event=e)
             for e in events(summary, journal, card)
-        ],
-        "phases": report.phase_rows(summary),
-        "why": explain(summary),
-        "game_facts": game_facts(summary, card, scenario),
-        "debrief": list(scenario.workshop.debrief) if scenario.workshop else [],
-        "incident_date": scenario.incident.date,
-        "facts": list(scenario.incident.facts),
-    }
+        ),
+        phases=tuple(report.phase_rows(summary)),
+        why=tuple(explain(summary)),
+        game_facts=tuple(game_facts(summary, card, scenario)),
+        debrief=tuple(scenario.workshop.debrief) if scenario.workshop else (),
+        incident_date=scenario.incident.date,
+        facts=tuple(scenario.incident.facts),
+    )
 
 
 # ---- postmortem.md ------------------------------------------------------------------------------
@@ -207,67 +234,59 @@ def _md_event(e: Event) -> str:
     return e.text
 
 
-def markdown(summary: Summary, journal: list[JournalEntry], scenario: Scenario, card: Scorecard, card_text: str) -> str:
-    """postmortem.md: the draft as Markdown; its plots are in postmortem.html beside it."""
-    c = _content(summary, journal, scenario, card, card_text)
-    md = report.md_text
-    fence = _fence(card_text)
-    out = [
-        f"# {md(c['title'])}",
-        "",
-        md(c["description"]),
-        "",
-        "## Scorecard",
-        "",
-        fence,
-        card_text,
-        fence,
-        "",
-        "## Timeline (scenario time)",
-        "",
+def _md_scorecard(c: Draft) -> list[str]:
+    """The title, what the scenario is, and the scorecard verbatim in a code block."""
+    fence = _fence(c.card_text)
+    return [f"# {md_text(c.title)}", "", md_text(c.description), "", "## Scorecard", "", fence, c.card_text, fence, ""]
+
+
+def _md_timeline(c: Draft) -> list[str]:
+    rows = [[t.at, t.kind, _md_event(t.event)] for t in c.timeline]
+    return ["## Timeline (scenario time)", "", *md_table(["time", "kind", "what"], rows)]
+
+
+def _md_split(c: Draft) -> list[str]:
+    """Each phase's web and app figures side by side, then why they differed."""
+    head = [
+        "phase",
+        "scenario time",
+        "web failed",
+        "app failed",
+        "web degraded",
+        "app degraded",
+        "users hurt (web / app)",
+        "reports",
     ]
-    out += report.md_table(
-        ["time", "kind", "what"], [[t["at"], t["kind"], _md_event(t["event"])] for t in c["timeline"]]
-    )
-    out += ["## Who was hurt: web against app", ""]
-    out += report.md_table(
-        [
-            "phase",
-            "scenario time",
-            "web failed",
-            "app failed",
-            "web degraded",
-            "app degraded",
-            "users hurt (web / app)",
-            "reports",
-        ],
-        [
-            [
-                p["name"],
-                p["time"],
-                p["web_failed"],
-                p["app_failed"],
-                p["web_degraded"],
-                p["app_degraded"],
-                p["users_hurt"],
-                p["reports"],
-            ]
-            for p in c["phases"]
-        ],
-    )
-    out += [" ".join(md(s) for s in c["why"]), ""]
-    out += ["## Debrief", "", "What this game's figures say:", "", *(f"- {md(f)}" for f in c["game_facts"]), ""]
-    if c["debrief"]:
-        out += ["Questions:", "", *(f"- {md(q)}" for q in c["debrief"]), ""]
-    out += [
-        f"## The incident it replays ({md(c['incident_date'])})",
+    rows = [
+        [p.name, p.time, p.web_failed, p.app_failed, p.web_degraded, p.app_degraded, p.users_hurt, p.reports]
+        for p in c.phases
+    ]
+    return ["## Who was hurt: web against app", "", *md_table(head, rows), " ".join(md_text(s) for s in c.why), ""]
+
+
+def _md_debrief(c: Draft) -> list[str]:
+    out = ["## Debrief", "", "What this game's figures say:", "", *(f"- {md_text(f)}" for f in c.game_facts), ""]
+    if c.debrief:
+        out += ["Questions:", "", *(f"- {md_text(q)}" for q in c.debrief), ""]
+    return out
+
+
+def _md_incident(c: Draft) -> list[str]:
+    return [
+        f"## The incident it replays ({md_text(c.incident_date)})",
         "",
-        *(f"- {md(f)}" for f in c["facts"]),
+        *(f"- {md_text(f)}" for f in c.facts),
         "",
         "Plots, with every lever pulled marked on them: see postmortem.html in this folder.",
         "",
     ]
-    return "\n".join(out)
+
+
+def markdown(summary: Summary, journal: list[JournalEntry], scenario: Scenario, card: Scorecard, card_text: str) -> str:
+    """postmortem.md: the draft as Markdown; its plots are in postmortem.html beside it."""
+    c = _content(summary, journal, scenario, card, card_text)
+    sections = (_md_scorecard, _md_timeline, _md_split, _md_debrief, _md_incident)
+    return "\n".join(line for section in sections for line in section(c))
 
 
 # ---- plots with the levers on them --------------------------------------------------------------
@@ -367,6 +386,16 @@ def svg(fig: Figure) -> Markup:
 # ---- postmortem.html ----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class InlinePlot:
+    """One of the report's plots as the page shows it: its title and caption, and the chart as ``<svg>``."""
+
+    name: str  # the plot's file stem in the report, here the id of its figure
+    title: str
+    caption: str
+    svg: Markup
+
+
 def html(
     summary: Summary,
     series: Series | None,
@@ -380,9 +409,7 @@ def html(
     plots = []
     if series is not None:
         figs = figures(summary, series, journal, card)
-        plots = [
-            {"name": name, "title": title, "caption": caption, "svg": svg(figs[name])} for name, title, caption in PLOTS
-        ]
+        plots = [InlinePlot(name, title, caption, svg(figs[name])) for name, title, caption in PLOTS]
     return report.jinja_env().get_template("postmortem.html.j2").render(p=c, plots=plots)
 
 

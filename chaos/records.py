@@ -93,14 +93,9 @@ class Entry(Record):
     error: str | None = None
 
 
-class StepEntry(Entry):
-    """A timeline step. Which detail fields it carries depends on its action."""
+class StepDetail(Record):
+    """What a step's journal entry keeps of how it went. Which fields it has depends on the step's action."""
 
-    kind: Literal["step"] = "step"
-    index: int
-    action: str
-    name: str
-    at: float
     note: str | None = None
     # Set when a workshop did not play the step: its fix was the room's to find, or the game had ended.
     unplayed: Literal["left_to_participants", "after_the_game"] | None = None
@@ -112,6 +107,16 @@ class StepEntry(Entry):
     guard_breached: bool | None = None  # rollout: rolled back because its guard fired
     app_user: AppUserView | None = None  # works_for_me
     web_visit: WebVisit | None = None
+
+
+class StepEntry(StepDetail, Entry):
+    """A timeline step."""
+
+    kind: Literal["step"] = "step"
+    index: int
+    action: str
+    name: str
+    at: float
 
 
 class ProbeEntry(Entry):
@@ -220,6 +225,10 @@ class Journal:
                 setattr(entry, key, value)
             entry.ended, entry.outcome = time.time(), outcome
             self.save()
+
+    def end_step(self, entry: StepEntry, outcome: str, detail: StepDetail) -> None:
+        """Close a step's entry with its outcome and what its detail says."""
+        self.end(entry, outcome, **{k: getattr(detail, k) for k in detail.model_fields_set})
 
     def save(self) -> None:
         with self._lock:

@@ -40,6 +40,7 @@ from chaos.errors import BadInput
 from chaos.measure import CLIENTS
 from chaos.records import (
     DashboardPhoto,
+    ExpectationResult,
     Mark,
     PhaseFigures,
     PhaseSpan,
@@ -700,74 +701,152 @@ def _headline(summary: Summary) -> str | None:
     return text + "."
 
 
-def _phase_row(name: str, p: PhaseFigures) -> dict[str, str]:
-    return {
-        "name": name,
-        "time": f"{seconds_text(p.start)} to {seconds_text(p.end)}",
-        "web_failed": pct(p.web.failure_ratio),
-        "web_degraded": pct(p.web.degraded_ratio),
-        "app_failed": pct(p.app.failure_ratio),
-        "app_degraded": pct(p.app.degraded_ratio),
-        "users_hurt": f"{p.web.users_hurt} / {p.app.users_hurt}",
-        "reports": reports_text(p.user_reports),
-        "health": pct(p.health_checks),
-    }
+@dataclass(frozen=True)
+class PhaseRow:
+    """A phase's figures as printed: the report's and the postmortem's phase tables."""
+
+    name: str
+    time: str  # "25 s to 130 s"
+    web_failed: str
+    web_degraded: str
+    app_failed: str
+    app_degraded: str
+    users_hurt: str  # "38 / 5": web / app
+    reports: str
+    health: str
 
 
-def phase_rows(summary: Summary) -> list[dict[str, str]]:
+@dataclass(frozen=True)
+class ExpectationRow:
+    """An expectation as printed; ``held`` stays a bool for each renderer to word and style."""
+
+    name: str
+    phase: str
+    measured: str
+    wanted: str
+    held: bool
+
+
+@dataclass(frozen=True)
+class TimelineRow:
+    """A series mark as the report's timeline lists it."""
+
+    at: str  # "60 s", or "60 s to 75 s" for a span
+    kind: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Picture:
+    """An image the report shows (a plot or a photograph), its path relative to the run folder."""
+
+    file: str
+    title: str
+    caption: str
+
+
+@dataclass(frozen=True)
+class ReportContent:
+    """Everything a report shows, as text ready to print; report.md and report.html both render it.
+    A value of None, or an empty tuple, is a part the report leaves out."""
+
+    title: str
+    scenario: str
+    run: str
+    verdict: str
+    problems: tuple[str, ...]
+    when: str
+    speed: str
+    duration: str
+    quick: bool
+    scale: str | None
+    headline: str | None
+    teaches: str | None
+    description: str | None
+    incident_date: str | None
+    facts: tuple[str, ...]
+    expectations: tuple[ExpectationRow, ...]
+    phases: tuple[PhaseRow, ...]
+    hurt: str
+    recovery: str
+    comparison: str | None
+    why: tuple[str, ...]
+    timeline: tuple[TimelineRow, ...]
+    plots: tuple[Picture, ...]
+    dashboard: tuple[Picture, ...]
+    files: tuple[str, ...]
+
+    @property
+    def verdict_upper(self) -> str:
+        """The verdict as the banner prints it: ``HELD``."""
+        return self.verdict.upper()
+
+    @property
+    def verdict_class(self) -> str:
+        """The CSS class suffix of the verdict's colour."""
+        return self.verdict
+
+
+def _phase_row(name: str, p: PhaseFigures) -> PhaseRow:
+    return PhaseRow(
+        name=name,
+        time=f"{seconds_text(p.start)} to {seconds_text(p.end)}",
+        web_failed=pct(p.web.failure_ratio),
+        web_degraded=pct(p.web.degraded_ratio),
+        app_failed=pct(p.app.failure_ratio),
+        app_degraded=pct(p.app.degraded_ratio),
+        users_hurt=f"{p.web.users_hurt} / {p.app.users_hurt}",
+        reports=reports_text(p.user_reports),
+        health=pct(p.health_checks),
+    )
+
+
+def phase_rows(summary: Summary) -> list[PhaseRow]:
     """One row of printable figures per phase of a run: the report's and the postmortem's phase table."""
     return [_phase_row(name, p) for name, p in summary.phases.items()]
 
 
-def content(summary: Summary, series: Series, run_dir: Path | None = None) -> dict[str, Any]:
-    """Everything a report shows, as plain strings and lists; report.md and report.html both render it."""
-    verdict = summary.verdict
+def _expectation_row(e: ExpectationResult) -> ExpectationRow:
+    return ExpectationRow(
+        name=e.name, phase=e.phase, measured=_measured(e.measured), wanted=e.bound or "-", held=e.held
+    )
+
+
+def _timeline_row(m: Mark) -> TimelineRow:
+    at = seconds_text(m.at) + ("" if m.end is None else f" to {seconds_text(m.end)}")
+    return TimelineRow(at=at, kind=m.kind, label=m.label)
+
+
+def content(summary: Summary, series: Series, run_dir: Path | None = None) -> ReportContent:
+    """Everything a report shows, as text ready to print; report.md and report.html both render it."""
     files = ["summary.json", "journal.json", "series.json"]
-    return {
-        "title": summary.title or summary.scenario,
-        "scenario": summary.scenario,
-        "run": run_dir.name if run_dir else Path(summary.run_dir).name,
-        "verdict": verdict,
-        "verdict_upper": verdict.upper(),
-        "verdict_class": verdict,
-        "problems": summary.problems,
-        "when": _when(summary),
-        "speed": _measured(summary.speed),
-        "duration": seconds_text(summary.duration),
-        "quick": summary.quick,
-        "scale": _scale(summary),
-        "headline": _headline(summary),
-        "teaches": summary.teaches,
-        "description": summary.description,
-        "incident_date": summary.incident_date,
-        "facts": summary.facts,
-        "expectations": [
-            {
-                "name": e.name,
-                "phase": e.phase,
-                "measured": _measured(e.measured),
-                "wanted": e.bound or "-",
-                "held": e.held,
-            }
-            for e in summary.expectations
-        ],
-        "phases": phase_rows(summary),
-        "hurt": _hurt_text(summary),
-        "recovery": _recovery_text(summary),
-        "comparison": comparison_sentence(summary),
-        "why": explain(summary),
-        "timeline": [
-            {
-                "at": seconds_text(m.at) + ("" if m.end is None else f" to {seconds_text(m.end)}"),
-                "kind": m.kind,
-                "label": m.label,
-            }
-            for m in sorted(series.marks, key=lambda m: m.at)
-        ],
-        "plots": [{"file": f"plots/{name}.png", "title": title, "caption": caption} for name, title, caption in PLOTS],
-        "dashboard": dashboard_shots(summary, run_dir),
-        "files": [f for f in files if run_dir is None or (run_dir / f).exists()],
-    }
+    return ReportContent(
+        title=summary.title or summary.scenario,
+        scenario=summary.scenario,
+        run=run_dir.name if run_dir else Path(summary.run_dir).name,
+        verdict=summary.verdict,
+        problems=tuple(summary.problems),
+        when=_when(summary),
+        speed=_measured(summary.speed),
+        duration=seconds_text(summary.duration),
+        quick=summary.quick,
+        scale=_scale(summary),
+        headline=_headline(summary),
+        teaches=summary.teaches,
+        description=summary.description,
+        incident_date=summary.incident_date,
+        facts=tuple(summary.facts),
+        expectations=tuple(_expectation_row(e) for e in summary.expectations),
+        phases=tuple(phase_rows(summary)),
+        hurt=_hurt_text(summary),
+        recovery=_recovery_text(summary),
+        comparison=comparison_sentence(summary),
+        why=tuple(explain(summary)),
+        timeline=tuple(_timeline_row(m) for m in sorted(series.marks, key=lambda m: m.at)),
+        plots=tuple(Picture(file=f"plots/{name}.png", title=title, caption=caption) for name, title, caption in PLOTS),
+        dashboard=tuple(dashboard_shots(summary, run_dir)),
+        files=tuple(f for f in files if run_dir is None or (run_dir / f).exists()),
+    )
 
 
 def _reading(dash: DashboardPhoto) -> str:
@@ -804,7 +883,7 @@ def _site_reading(site: SitePhoto) -> str:
     )
 
 
-def dashboard_shots(summary: Summary, run_dir: Path | None) -> list[dict[str, Any]]:
+def dashboard_shots(summary: Summary, run_dir: Path | None) -> list[Picture]:
     """The run's photographs (dashboard and website) that exist, with what each showed."""
     out = []
     for shot in summary.dashboard:
@@ -819,7 +898,7 @@ def dashboard_shots(summary: Summary, run_dir: Path | None) -> list[dict[str, An
             if run_dir is not None and not (run_dir / view.file).is_file():
                 continue
             caption = _reading(view) if isinstance(view, DashboardPhoto) else _site_reading(view)
-            out.append({"file": view.file, "title": f"{title}: {what}", "caption": caption})
+            out.append(Picture(file=view.file, title=f"{title}: {what}", caption=caption))
     return out
 
 
@@ -839,93 +918,112 @@ def md_table(head: list[str], rows: list[list[str]]) -> list[str]:
     ]
 
 
-def markdown(c: dict[str, Any]) -> str:
-    """report.md from :func:`content`."""
-    out = [f"# {md_text(c['title'])}", "", f"**Verdict: {md_text(c['verdict_upper'])}**", ""]
+def _md_opening(c: ReportContent) -> list[str]:
+    """The title, the verdict, what ran and how, the problems and the headline."""
+    scale = md_text(c.scale) if c.scale else None
+    out = [f"# {md_text(c.title)}", "", f"**Verdict: {md_text(c.verdict_upper)}**", ""]
     out += [
-        f"Scenario `{md_text(c['scenario'])}`, run `{md_text(c['run'])}`, started {c['when']}, "
-        f"{md_text(c['duration'])} of scenario time at speed {md_text(c['speed'])}"
-        + (
-            f", at scale {md_text(c['scale'])} ({md_text(c['scale'])} times the users, rate limits and capacities)"
-            if c["scale"]
-            else ""
-        )
+        f"Scenario `{md_text(c.scenario)}`, run `{md_text(c.run)}`, started {c.when}, "
+        f"{md_text(c.duration)} of scenario time at speed {md_text(c.speed)}"
+        + (f", at scale {scale} ({scale} times the users, rate limits and capacities)" if scale else "")
         + (
             " (a quick run: shorter and lighter than the full scenario, so the figures are rougher)."
-            if c["quick"]
+            if c.quick
             else "."
         ),
         "",
     ]
-    out += [f"- {md_text(p)}" for p in c["problems"]] + ([""] if c["problems"] else [])
-    if c["headline"]:
-        out += [md_text(c["headline"]), ""]
-    if c["teaches"] or c["description"]:
-        out += ["## What it teaches", ""] + [md_text(t) + "\n" for t in (c["teaches"], c["description"]) if t]
-    if c["facts"]:
-        date = f" ({md_text(c['incident_date'])})" if c["incident_date"] else ""
-        out += [f"## The incident it replays{date}", "", *(f"- {md_text(f)}" for f in c["facts"]), ""]
-    out += ["## Expectations", ""]
-    out += md_table(
-        ["expectation", "phase", "measured", "wanted", "held"],
-        [[e["name"], e["phase"], e["measured"], e["wanted"], "yes" if e["held"] else "NO"] for e in c["expectations"]],
+    out += [f"- {md_text(p)}" for p in c.problems] + ([""] if c.problems else [])
+    if c.headline:
+        out += [md_text(c.headline), ""]
+    return out
+
+
+def _md_scenario(c: ReportContent) -> list[str]:
+    """What the scenario teaches and the facts of the incident it replays, when it says."""
+    out = []
+    if c.teaches or c.description:
+        out += ["## What it teaches", ""] + [md_text(t) + "\n" for t in (c.teaches, c.description) if t]
+    if c.facts:
+        date = f" ({md_text(c.incident_date)})" if c.incident_date else ""
+        out += [f"## The incident it replays{date}", "", *(f"- {md_text(f)}" for f in c.facts), ""]
+    return out
+
+
+def _md_expectations(c: ReportContent) -> list[str]:
+    rows = [[e.name, e.phase, e.measured, e.wanted, "yes" if e.held else "NO"] for e in c.expectations]
+    return ["## Expectations", "", *md_table(["expectation", "phase", "measured", "wanted", "held"], rows)]
+
+
+def _md_phases(c: ReportContent) -> list[str]:
+    head = [
+        "phase",
+        "scenario time",
+        "web failed",
+        "web degraded",
+        "app failed",
+        "app degraded",
+        "users hurt (web / app)",
+        "reports",
+        "health checks",
+    ]
+    rows = [
+        [p.name, p.time, p.web_failed, p.web_degraded, p.app_failed, p.app_degraded, p.users_hurt, p.reports, p.health]
+        for p in c.phases
+    ]
+    return ["## Phases", "", *md_table(head, rows)]
+
+
+def _md_outcome(c: ReportContent) -> list[str]:
+    """Users hurt, time to recover, the comparison with the big-bang rollout, and why web and app differed."""
+    out = ["## Users hurt and time to recover", "", c.hurt, "", c.recovery, ""]
+    if c.comparison:
+        out += ["## Compared with the big-bang rollout", "", md_text(c.comparison), ""]
+    return out + ["## Why web and app differed", "", " ".join(md_text(s) for s in c.why), ""]
+
+
+def _md_dashboard(c: ReportContent) -> list[str]:
+    if not c.dashboard:
+        return []
+    out = [
+        "## The live dashboard and the website during the run",
+        "",
+        "Photographed in headless Chromium late in each phase, as a person watching, or visiting, would have seen them.",
+        "",
+    ]
+    for d in c.dashboard:
+        title = md_text(d.title)
+        out += [f"### {title}", "", f"![{title}]({d.file})", "", md_text(d.caption), ""]
+    return out
+
+
+def _md_timeline(c: ReportContent) -> list[str]:
+    if not c.timeline:
+        return []
+    rows = [[m.at, m.kind, m.label] for m in c.timeline]
+    return ["## Timeline", "", *md_table(["scenario time", "what", "detail"], rows)]
+
+
+def _md_plots_and_files(c: ReportContent) -> list[str]:
+    out = ["## Plots", ""]
+    for p in c.plots:
+        out += [f"### {p.title}", "", f"![{p.title}: {p.caption}]({p.file})", "", p.caption, ""]
+    return out + ["## Files", "", *(f"- [{f}]({f})" for f in c.files), ""]
+
+
+def markdown(c: ReportContent) -> str:
+    """report.md from :func:`content`."""
+    sections = (
+        _md_opening,
+        _md_scenario,
+        _md_expectations,
+        _md_phases,
+        _md_outcome,
+        _md_dashboard,
+        _md_timeline,
+        _md_plots_and_files,
     )
-    out += ["## Phases", ""]
-    out += md_table(
-        [
-            "phase",
-            "scenario time",
-            "web failed",
-            "web degraded",
-            "app failed",
-            "app degraded",
-            "users hurt (web / app)",
-            "reports",
-            "health checks",
-        ],
-        [
-            [
-                p["name"],
-                p["time"],
-                p["web_failed"],
-                p["web_degraded"],
-                p["app_failed"],
-                p["app_degraded"],
-                p["users_hurt"],
-                p["reports"],
-                p["health"],
-            ]
-            for p in c["phases"]
-        ],
-    )
-    out += ["## Users hurt and time to recover", "", c["hurt"], "", c["recovery"], ""]
-    if c["comparison"]:
-        out += ["## Compared with the big-bang rollout", "", md_text(c["comparison"]), ""]
-    out += ["## Why web and app differed", "", " ".join(md_text(s) for s in c["why"]), ""]
-    if c["dashboard"]:
-        out += [
-            "## The live dashboard and the website during the run",
-            "",
-            "Photographed in headless Chromium late in each phase, as a person watching, or visiting, would have seen them.",
-            "",
-        ]
-        for d in c["dashboard"]:
-            out += [
-                f"### {md_text(d['title'])}",
-                "",
-                f"![{md_text(d['title'])}]({d['file']})",
-                "",
-                md_text(d["caption"]),
-                "",
-            ]
-    if c["timeline"]:
-        out += ["## Timeline", ""]
-        out += md_table(["scenario time", "what", "detail"], [[m["at"], m["kind"], m["label"]] for m in c["timeline"]])
-    out += ["## Plots", ""]
-    for p in c["plots"]:
-        out += [f"### {p['title']}", "", f"![{p['title']}: {p['caption']}]({p['file']})", "", p["caption"], ""]
-    out += ["## Files", "", *(f"- [{f}]({f})" for f in c["files"]), ""]
-    return "\n".join(out)
+    return "\n".join(line for section in sections for line in section(c))
 
 
 @functools.cache
@@ -940,7 +1038,7 @@ def jinja_env() -> jinja2.Environment:
     )
 
 
-def html(c: dict[str, Any]) -> str:
+def html(c: ReportContent) -> str:
     """report.html from :func:`content`: one page, CSS inline, no scripts, nothing fetched from elsewhere."""
     return jinja_env().get_template("report.html.j2").render(r=c)
 
@@ -971,49 +1069,67 @@ def _focus_figures(summary: Summary) -> tuple[str, float | None, float | None, d
     return name, phase.web.failure_ratio, phase.app.failure_ratio, phase.user_reports
 
 
-def _unreadable_row(run_dir: Path, reason: str) -> dict[str, Any]:
-    return {
-        "run": run_dir.name,
-        "href": None,
-        "scenario": run_dir.name,
-        "title": "",
-        "verdict": "unknown",
-        "phase": "-",
-        "web": "-",
-        "app": "-",
-        "reports": "-",
-        "hurt": "-",
-        "recovery": "-",
-        "when": "-",
+@dataclass(frozen=True)
+class IndexRow:
+    """One run in ``index.html``: a link to its report (``href``), or a ``note`` saying why there is none."""
+
+    run: str
+    href: str | None
+    note: str | None
+    scenario: str
+    title: str
+    verdict: str
+    phase: str
+    web: str
+    app: str
+    reports: str
+    hurt: str
+    recovery: str
+    when: str
+
+
+def _unreadable_row(run_dir: Path, reason: str) -> IndexRow:
+    return IndexRow(
+        run=run_dir.name,
+        href=None,
         # The folder is the row's own: the reason need not repeat where the folder is.
-        "note": reason.removeprefix(f"{run_dir}{os.sep}"),
-    }
+        note=reason.removeprefix(f"{run_dir}{os.sep}"),
+        scenario=run_dir.name,
+        title="",
+        verdict="unknown",
+        phase="-",
+        web="-",
+        app="-",
+        reports="-",
+        hurt="-",
+        recovery="-",
+        when="-",
+    )
 
 
-def _index_row(reports_dir: Path, run_dir: Path) -> dict[str, Any]:
+def _index_row(reports_dir: Path, run_dir: Path) -> IndexRow:
     try:
         summary = records.read(run_dir / "summary.json", Summary)
     except RecordError as e:
         return _unreadable_row(run_dir, str(e))
-    row: dict[str, Any] = {"run": run_dir.name, "href": None, "note": None}
     phase, fw, fa, reports = _focus_figures(summary)
     report = run_dir / "report.html"
-    if report.is_file():
-        row["href"] = urllib.parse.quote(Path(os.path.relpath(report, reports_dir)).as_posix())
-    else:
-        row["note"] = f"no report yet: failwhale report {run_dir}"
-    return row | {
-        "scenario": summary.scenario,
-        "title": summary.title,
-        "verdict": summary.verdict,
-        "phase": phase,
-        "web": pct(fw),
-        "app": pct(fa),
-        "reports": reports_text(reports),
-        "hurt": hurt_short(summary),
-        "recovery": recovery_short(summary),
-        "when": _when(summary),
-    }
+    href = urllib.parse.quote(Path(os.path.relpath(report, reports_dir)).as_posix()) if report.is_file() else None
+    return IndexRow(
+        run=run_dir.name,
+        href=href,
+        note=None if href else f"no report yet: failwhale report {run_dir}",
+        scenario=summary.scenario,
+        title=summary.title,
+        verdict=summary.verdict,
+        phase=phase,
+        web=pct(fw),
+        app=pct(fa),
+        reports=reports_text(reports),
+        hurt=hurt_short(summary),
+        recovery=recovery_short(summary),
+        when=_when(summary),
+    )
 
 
 def render_index(reports_dir: Path, run_dirs: list[Path]) -> Path:
@@ -1021,7 +1137,7 @@ def render_index(reports_dir: Path, run_dirs: list[Path]) -> Path:
     reports_dir = Path(reports_dir)
     reports_dir.mkdir(parents=True, exist_ok=True)
     rows = [_index_row(reports_dir.resolve(), Path(d).resolve()) for d in run_dirs]
-    counts = _totals([r["verdict"] for r in rows])
+    counts = _totals([r.verdict for r in rows])
     out = reports_dir / "index.html"
     out.write_text(jinja_env().get_template("index.html.j2").render(rows=rows, totals=counts), encoding="utf-8")
     return out

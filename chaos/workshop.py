@@ -30,12 +30,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 from aiohttp import web
 
 from chaos import records
+from chaos.engine.hooks import PlayStep, StepResult
+from chaos.engine.runner import Runner
 from chaos.errors import BadInput, LabError
 from chaos.lab.supervisor import DASHBOARD, write_private
 from chaos.lease import LeaseKeeper
@@ -49,15 +51,14 @@ from chaos.records import (
     Series,
     ServedAfter,
     Since,
+    StepDetail,
     StepEntry,
     Summary,
-    Verdict,
     WorksForMeProbe,
     WorkshopRecord,
 )
 from chaos.rollout import holding, rollback
-from chaos.runner import Runner
-from chaos.scenario import CATALOG, CHANGES, Phase, Rollback, Rollout, Scenario, Workshop, load_scenario
+from chaos.scenario import CATALOG, CHANGES, Phase, Rollback, Rollout, Scenario, Step, Workshop, load_scenario
 from chaos.series import alert_name
 from services.common.hosts import host_check
 from services.config import LabConfig
@@ -210,9 +211,14 @@ def sheet(p: Plan, scenario: Scenario, speed: float) -> str:
 class Levers:
     """The participants' levers, acting on the lab the runner plays; every pull is journaled."""
 
-    def __init__(self, runner: WorkshopRunner) -> None:
-        self.runner = runner
+    def __init__(self, game: Game) -> None:
+        self.game = game
         self.ended = threading.Event()
+
+    @property
+    def runner(self) -> Runner:
+        """The run the game plays, which the levers act on."""
+        return self.game.runner
 
     def scenario_now(self) -> float | None:
         t0 = self.runner.t0
@@ -220,18 +226,17 @@ class Levers:
 
     def url(self, name: str) -> str:
         """A lab process's URL (levers act only once the lab is up)."""
-        lab = self.runner.lab
-        if lab is None:
+        if self.runner.control is None:
             raise WorkshopError("the lab is still starting: try again in a few seconds")
-        return lab.url(name)
+        return self.runner.url(name)
 
     async def pull(self, lever: str, who: str, args: dict[str, Any]) -> dict[str, Any]:
         if lever not in LEVERS:
             raise WorkshopError(f"no lever named {lever!r}; there are: {', '.join(LEVERS)}")
-        if self.runner.over():
+        if self.game.over():
             raise WorkshopError("the game has ended: levers no longer act on the lab")
-        control, journal = getattr(self.runner, "control", None), self.runner.journal
-        if control is None or journal is None:
+        control, journal = self.runner.control, self.runner.journal
+        if control is None:
             raise WorkshopError("the lab is still starting: try again in a few seconds")
         entry = journal.start(LeverEntry(lever=lever, who=who, args=args, at=self.scenario_now()))
         detail: dict[str, Any] = {}
@@ -268,7 +273,7 @@ class Levers:
         return "acknowledged: " + (", ".join(names) if names else "no alert was firing"), {"firing": names}
 
     async def _pause(self, control, args: dict[str, Any]) -> str:
-        runner = self.runner
+        runner = self.game
         if runner.rollout_paused:
             return "the rollout was already paused"
         runner.rollout_paused = True
@@ -277,15 +282,15 @@ class Levers:
         return f"the rollout of {runner.rolling_out} holds before its next wave (waves already moved stay moved)"
 
     async def _resume(self, control, args: dict[str, Any]) -> str:
-        runner = self.runner
+        runner = self.game
         if not runner.rollout_paused:
             return "no rollout was paused: nothing changed"
         runner.rollout_paused = False
         return "the rollout goes on" if runner.rolling_out else "rollouts may go ahead again"
 
     async def _rollback(self, control, args: dict[str, Any]) -> str:
-        if self.runner.rolling_out is not None:
-            self.runner.rollout_stopped = True  # or its next wave would undo the rollback
+        if self.game.rolling_out is not None:
+            self.game.rollout_stopped = True  # or its next wave would undo the rollback
         async with holding(self.runner.arch_lock):
             stuck = await rollback(control, keeper=self.runner.keeper)
         if stuck:
@@ -412,9 +417,9 @@ class Levers:
         process does not take its copy, those that did go back to what they ran before."""
         runner = self.runner
         async with holding(runner.arch_lock):
-            if runner.rolling_out is not None:
+            if self.game.rolling_out is not None:
                 raise WorkshopError(
-                    f"the rollout {runner.rolling_out!r} is still in progress (paused or not) and its next "
+                    f"the rollout {self.game.rolling_out!r} is still in progress (paused or not) and its next "
                     "wave would replace this change: roll it back, or wait until it has finished"
                 )
             return await _change_architecture(control, suffix, edit, runner.keeper)
@@ -529,12 +534,11 @@ async def _pull(request: web.Request) -> web.Response:
     levers = request.app[LEVERS_KEY]
     if lever == "end":
         run_dir = str(levers.runner.run_dir)
-        if levers.runner.over():
+        if levers.game.over():
             return web.json_response(
                 {"lever": "end", "who": who, "note": "the workshop was already ending", "run_dir": run_dir}
             )
         journal = levers.runner.journal
-        assert journal is not None  # the levers open once the lab is up, long after the run folder
         entry = journal.start(LeverEntry(lever="end", who=who, at=levers.scenario_now()))
         journal.end(entry, "ok", note="the game ends")
         levers.ended.set()
@@ -610,13 +614,27 @@ def workshop_dir(lab: LabConfig) -> Path:
     return lab.data_path / "workshop"
 
 
-class WorkshopRunner(Runner):
-    """A scenario run that hides itself, leaves its fix to the participants and ends on cue."""
+class Game:
+    """A workshop: a scenario run that hides itself, leaves its fix to the participants and ends on cue.
+
+    The game does not subclass the runner: it is the run's hooks (``chaos/engine/hooks.py``),
+    and its levers act on the run it holds."""
 
     def __init__(
-        self, *args: Any, plan: Plan, limit_s: float = DEFAULT_LIMIT_S, sheet_text: str = "", **kw: Any
+        self,
+        scenario: Scenario,
+        name: str,
+        out: Path,
+        speed: float,
+        lab_config: Path | None = None,
+        *,
+        plan: Plan,
+        limit_s: float = DEFAULT_LIMIT_S,
+        sheet_text: str = "",
+        say: Callable[[str], None] = print,
+        quick: bool = False,
+        scale: float | None = None,
     ) -> None:
-        super().__init__(*args, **kw)
         self.plan = plan
         self.sheet_text = sheet_text
         self.limit_s = limit_s
@@ -624,51 +642,58 @@ class WorkshopRunner(Runner):
         self.rolling_out: str | None = None  # the name of the rollout step playing now
         self.rollout_paused = False
         self.rollout_stopped = False
-        self.ends_at = float("inf")  # wall clock; set once the lab is up
+        self.server: LeverServer | None = None
+        self._ends_at = float("inf")  # wall clock; set once the lab is up
+        # What the postmortem is written from: the game as it went, and its summary.
+        self.played: Scenario | None = None
+        self.summary: Summary | None = None
+        self.runner = Runner(scenario, name, out, speed, lab_config, say=say, quick=quick, scale=scale, hooks=self)
+
+    def run(self) -> int:
+        """Play the game; the run's exit code."""
+        return self.runner.run()
+
+    def say(self, text: str) -> None:
+        self.runner.say(text)
+
+    # ---- the run's hooks ---------------------------------------------------------------------
 
     def over(self) -> bool:
         """Has the game ended (by `workshop end`, or because its time is up)?"""
         # `stopping` is set when the run winds down, Ctrl-C included.
-        return self.levers.ended.is_set() or time.time() >= self.ends_at or self.stopping.is_set()
+        return self.levers.ended.is_set() or time.time() >= self._ends_at or self.runner.stopping.is_set()
 
-    def load_s(self) -> float:
+    def ends_at(self) -> float:
+        return self._ends_at
+
+    def load_s(self) -> float | None:
         return self.limit_s  # the load lasts as long as the game may
 
     def shown_phase(self, name: str) -> str:
         # "baseline" then "outage" would tell the room what is coming, and when.
         return "game" if name != "-" else name
 
-    def focus_phase(self) -> str:
+    def focus_phase(self, planned: str) -> str:
         # The hidden copy has no expectations to name it: the scenario's own file does.
         for e in load_scenario(self.plan.path).expectations:
             if e.measure and e.measure.startswith(("web.", "app.")):
                 return e.phase
-        return super().focus_phase()
+        return planned
 
-    def needs_app_user(self) -> bool:
+    def needs_app_user(self, planned: bool) -> bool:
         return True  # the facilitator may ask for "works for me" at any time
 
-    def rollout_hold(self) -> str:
+    def rollout_hold(self) -> Literal["go", "wait", "stop"]:
         if self.over() or self.rollout_stopped:
             return "stop"
         return "wait" if self.rollout_paused else "go"
 
-    def run(self) -> int:
-        self.server: LeverServer | None = None
-        try:
-            return super().run()
-        finally:
-            if self.server is not None:
-                self.server.close()
-                for name in (TOKEN_FILE, FACILITATOR_TOKEN_FILE):
-                    (workshop_dir(self.lab.lab) / name).unlink(missing_ok=True)
-
-    def on_lab_ready(self) -> None:
-        assert self.lab is not None  # it is ready
-        lab = self.lab.lab
+    def lab_ready(self) -> None:
+        """Open the levers, and write the tokens and the facilitator's sheet."""
+        lab = self.runner.lab.lab
         if PORT_NAME not in lab.ports:
             raise WorkshopError(f"{lab.source or 'lab config'}: ports: no port for {PORT_NAME!r}")
-        self.ends_at = time.time() + self.warmup_s + self.limit_s
+        self._ends_at = time.time() + self.runner.warmup_s + self.limit_s
         token, facilitator_token = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
         dashboard = lab.url(DASHBOARD) + "/" if DASHBOARD in lab.ports else ""
         self.server = LeverServer(
@@ -688,86 +713,54 @@ class WorkshopRunner(Runner):
             "`failwhale workshop sheet` prints the room's link)"
         )
 
-    def do(self, step) -> tuple[str, dict[str, Any]]:
+    def play_step(self, step: Step, play: PlayStep) -> StepResult:
         if isinstance(step, Rollback):
             # "skipped", not "ok": the dashboard marks rollback steps that ran, and this one did not.
-            return "skipped", {"note": UNPLAYED_NOTES["left_to_participants"], "unplayed": "left_to_participants"}
+            unplayed: Literal["left_to_participants", "after_the_game"] = "left_to_participants"
+            return "skipped", StepDetail(note=UNPLAYED_NOTES[unplayed], unplayed=unplayed)
         if self.over():
-            return "ok", {"note": UNPLAYED_NOTES["after_the_game"], "unplayed": "after_the_game"}
+            return "ok", StepDetail(note=UNPLAYED_NOTES["after_the_game"], unplayed="after_the_game")
         if isinstance(step, Rollout):
             # Reset first: a rollback pulled as the rollout starts must still stop it.
             self.rollout_stopped = False
             self.rolling_out = step.name or step.action
             try:
-                return super().do(step)
+                return play(step)
             finally:
                 self.rolling_out = None
-        return super().do(step)
+        return play(step)
 
-    def sleep_until(self, when: float, what: str, t0: float | None) -> None:
-        # Ending the game skips the rest of the timeline (do() then plays nothing).
-        while not self.over() and time.time() < when:
-            super().sleep_until(min(when, time.time() + 2.0, self.ends_at), what, t0)
-
-    def until_end(self, t0: float) -> None:
+    def until_end(self, t0: float, wait: Callable[[], None]) -> None:
+        """The game goes on after the timeline, until the facilitator ends it or its time is up."""
         if not self.over():
             self.say(
                 f"\nthe timeline has played; the game goes on until `failwhale workshop end` "
-                f"(or {max(0.0, self.ends_at - time.time()) / 60:.0f} more minutes)"
+                f"(or {max(0.0, self._ends_at - time.time()) / 60:.0f} more minutes)"
             )
-        while not self.over():
-            self.sleep_until(min(self.ends_at, time.time() + 2.0), "the game", t0)
+        self.runner.sleep_until(self._ends_at, "the game", t0)
         if not self.levers.ended.is_set():
-            assert self.journal is not None  # made as the run starts
-            entry = self.journal.start(LeverEntry(lever="end", who="the clock", at=self.levers.scenario_now()))
-            self.journal.end(entry, "ok", note=f"time is up ({self.limit_s / 60:g} minutes)")
+            entry = self.runner.journal.start(LeverEntry(lever="end", who="the clock", at=self.levers.scenario_now()))
+            self.runner.journal.end(entry, "ok", note=f"time is up ({self.limit_s / 60:g} minutes)")
             self.levers.ended.set()
             self.say(f"\ntime is up ({self.limit_s / 60:g} minutes): the game ends")
 
-    def lever_effects(self, t0: float | None) -> None:
-        """Beside each lever: how many web and app journeys were served a while after it (the
-        scenario's recovery bound and the ratio's window, or until the next lever), so a wrong
-        lever shows as one."""
-        from chaos.promql import query
-
-        if t0 is None:
-            return
-        assert self.journal is not None and self.lab is not None  # the game played: both were made before it
-        levers = [
-            (e.at, e)
-            for e in self.journal.entries
-            if isinstance(e, LeverEntry) and e.at is not None and e.lever != "end"
-        ]
-        bound = self.scenario.workshop.recovers_within if self.scenario.workshop else 60.0
-        window = SERVED_WINDOW_S * self.speed  # the served ratio is a 15 s rate, in scenario seconds
-        end_at = game_end_at(self.journal.entries, (time.time() - t0) * self.speed)
-        for i, (pulled_at, e) in enumerate(levers):
-            later = levers[i + 1][0] if i + 1 < len(levers) else float("inf")
-            # Read once the window is past the bound, but before the next lever or the end's cleanup.
-            at = min(pulled_at + bound + window, later, end_at)
-            if at < pulled_at + window:  # a window that starts before the lever would show the time before it
-                e.served_after = ServedAfter(at=None, too_soon=True)
-                continue
-            result = query(
-                self.lab.url("prometheus"), "client:failwhale_journeys_served:ratio_rate15s", t0 + at / self.speed
-            )
-            served = {s["metric"].get("client"): round(float(s["value"][1]), 3) for s in result}
-            e.served_after = ServedAfter(at=round(at, 1), web=served.get("web"), app=served.get("app"))
-        self.journal.save()  # the journal keeps what each lever did, as the scorecard does
-
-    def as_played(self, t0: float) -> Scenario:
+    def as_played(self, t0: float, planned: Scenario) -> Scenario:
         """The scenario as this game really went, for the figures: from the start to the game's
         end, in phases cut where the change really came and where the fix was pulled (not where
-        the scenario planned them: a paused rollout comes later, and the room picks the fix's time)."""
-        assert self.journal is not None  # made as the run starts
-        now_at = (time.time() - t0) * self.speed
-        end_at = max(1.0, game_end_at(self.journal.entries, now_at))
-        change = actual_change_at(self.journal.entries, t0, self.speed)
-        pulled = fix_pulled(self.journal.entries, self.scenario.workshop, change, end_at)
+        the scenario planned them: a paused rollout comes later, and the room picks the fix's time).
+        What each lever did is measured first, while the lab's Prometheus still has it."""
+        try:
+            self.lever_effects(t0)
+        except LabError as e:
+            self.say(f"warning: could not measure what each lever did: {e}")
+        entries, speed = self.runner.journal.entries, self.runner.speed
+        end_at = max(1.0, game_end_at(entries, (time.time() - t0) * speed))
+        change = actual_change_at(entries, t0, speed)
+        pulled = fix_pulled(entries, planned.workshop, change, end_at)
         fix = None if pulled is None else pulled.at
         cuts = [
             ("before", 0.0),
-            *([(self.focus_phase(), change)] if change is not None and change < end_at else []),
+            *([(self.focus_phase(planned.phases[0].name), change)] if change is not None and change < end_at else []),
             *([("after", fix)] if fix is not None else []),
             ("", end_at),
         ]
@@ -776,32 +769,64 @@ class WorkshopRunner(Runner):
             for (name, start), (_next, end) in itertools.pairwise(cuts)
             if end - start >= 1
         ]
-        played = self.scenario.model_copy(update={"phases": phases, "duration": end_at})
-        played._source = self.scenario.source
+        played = planned.model_copy(update={"phases": phases, "duration": end_at})
+        played._source = planned.source
+        self.played = played
         return played
 
-    def summarise(self, verdict: Verdict, problems: list[str], t0: float | None) -> Summary:
-        """The run's summary with the game's scorecard in it; scorecard.json and the postmortem draft beside it."""
-        try:
-            self.lever_effects(t0)
-        except LabError as e:
-            self.say(f"warning: could not measure what each lever did: {e}")
-        if t0 is not None:
-            self.scenario = self.as_played(t0)
-        summary = super().summarise(verdict, problems, t0)
-        assert self.journal is not None and self.run_dir is not None  # made as the run starts
-        card = scorecard(summary, self.journal.entries, self.scenario, self.speed)
+    def lever_effects(self, t0: float) -> None:
+        """Beside each lever: how many web and app journeys were served a while after it (the
+        scenario's recovery bound and the ratio's window, or until the next lever), so a wrong
+        lever shows as one."""
+        from chaos.promql import query
+
+        journal, speed, scenario = self.runner.journal, self.runner.speed, self.runner.scenario
+        levers = [
+            (e.at, e) for e in journal.entries if isinstance(e, LeverEntry) and e.at is not None and e.lever != "end"
+        ]
+        bound = scenario.workshop.recovers_within if scenario.workshop else 60.0
+        window = SERVED_WINDOW_S * speed  # the served ratio is a 15 s rate, in scenario seconds
+        end_at = game_end_at(journal.entries, (time.time() - t0) * speed)
+        for i, (pulled_at, e) in enumerate(levers):
+            later = levers[i + 1][0] if i + 1 < len(levers) else float("inf")
+            # Read once the window is past the bound, but before the next lever or the end's cleanup.
+            at = min(pulled_at + bound + window, later, end_at)
+            if at < pulled_at + window:  # a window that starts before the lever would show the time before it
+                e.served_after = ServedAfter(at=None, too_soon=True)
+                continue
+            result = query(
+                self.runner.url("prometheus"), "client:failwhale_journeys_served:ratio_rate15s", t0 + at / speed
+            )
+            served = {s["metric"].get("client"): round(float(s["value"][1]), 3) for s in result}
+            e.served_after = ServedAfter(at=round(at, 1), web=served.get("web"), app=served.get("app"))
+        journal.save()  # the journal keeps what each lever did, as the scorecard does
+
+    def summarised(self, summary: Summary) -> None:
+        """The game's scorecard goes into the summary and beside it (scorecard.json)."""
+        card = scorecard(summary, self.runner.journal.entries, self.played or self.runner.scenario, self.runner.speed)
         summary.workshop = WorkshopRecord(seed=self.plan.seed, lead_in_s=self.plan.lead_in_s, scorecard=card)
-        records.write(self.run_dir / "summary.json", summary)
-        records.write(self.run_dir / "scorecard.json", card)
-        series_path = self.run_dir / "series.json"
+        records.write(self.runner.run_dir / "scorecard.json", card)
+        self.summary = summary
+
+    def closed(self) -> None:
+        """Close the levers and remove their tokens; write the postmortem draft, last, once summary.json is written."""
+        if self.server is not None:
+            self.server.close()
+            for name in (TOKEN_FILE, FACILITATOR_TOKEN_FILE):
+                (workshop_dir(self.runner.lab.lab) / name).unlink(missing_ok=True)
+        summary = self.summary
+        if summary is None or summary.workshop is None:
+            return  # the game never got as far as a summary
+        run_dir = self.runner.run_dir
+        series_path = run_dir / "series.json"
         series = records.read(series_path, Series) if series_path.exists() else None
         # Imported here, not at the top: it brings matplotlib, which every `failwhale` command
         # (the levers included) would otherwise load at start-up for nothing.
         from chaos import postmortem
 
-        postmortem.write(self.run_dir, summary, series, self.journal.entries, self.scenario, card, scorecard_text(card))
-        return summary
+        card = summary.workshop.scorecard
+        played = self.played or self.runner.scenario
+        postmortem.write(run_dir, summary, series, self.runner.journal.entries, played, card, scorecard_text(card))
 
 
 # ---- scorecard and postmortem -----------------------------------------------------------------------

@@ -280,6 +280,19 @@ def test_without_the_fix_the_debrief_says_nobody_pulled_it(game):
 # ---- files ----------------------------------------------------------------------------------------
 
 
+def test_the_markdown_draft_has_its_sections_in_debrief_order(game):
+    md = _md(game)
+    assert [line for line in md.splitlines() if line.startswith("#")] == [
+        f"# Postmortem draft: {game['scenario'].title}",
+        "## Scorecard",
+        "## Timeline (scenario time)",
+        "## Who was hurt: web against app",
+        "## Debrief",
+        "## The incident it replays (2022-12-28)",
+    ]
+    assert md.endswith("Plots, with every lever pulled marked on them: see postmortem.html in this folder.\n")
+
+
 def test_write_puts_both_drafts_in_the_run_folder(tmp_path: Path, game):
     md_path, html_path = postmortem.write(tmp_path, **game)
     assert (md_path, html_path) == (tmp_path / "postmortem.md", tmp_path / "postmortem.html")

@@ -181,6 +181,35 @@ def test_the_report_shows_phases_users_hurt_recovery_and_links(rendered_run: Pat
         assert f"[{name}]({name})" in md
 
 
+def test_the_sections_come_in_reading_order_and_optional_ones_only_when_there_is_something(
+    make_run, run_summary, run_series
+):
+    def headings(md: str) -> list[str]:
+        return [line.removeprefix("## ") for line in md.splitlines() if line.startswith("## ")]
+
+    always = ["Expectations", "Phases", "Users hurt and time to recover", "Why web and app differed"]
+    run_dir = make_run(summary=_photographed(run_summary))
+    (run_dir / "photos").mkdir()
+    (run_dir / "photos" / "site-outage.png").write_bytes(PNG_MAGIC)
+    run_summary.comparison = Comparison(
+        against="twitter-2022-12-28", users_hurt=3, against_users_hurt=41, times_fewer=41 / 3
+    )
+    assert headings(markdown(content(run_summary, run_series, run_dir))) == [
+        "What it teaches",
+        "The incident it replays (2022-12-28)",
+        *always[:3],
+        "Compared with the big-bang rollout",
+        always[3],
+        "The live dashboard and the website during the run",
+        "Timeline",
+        "Plots",
+        "Files",
+    ]
+    run_summary.teaches = run_summary.description = run_summary.comparison = None
+    run_summary.facts, run_summary.dashboard, run_series.marks = [], [], []
+    assert headings(markdown(content(run_summary, run_series, run_dir))) == [*always, "Plots", "Files"]
+
+
 def test_a_deviated_run_says_so_and_shows_what_did_not_hold(run_summary, run_series):
     run_summary.verdict = "deviated"
     run_summary.problems = ["expectation 'most web users fail' measured 0.1 (wanted >= 0.5)"]

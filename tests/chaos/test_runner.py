@@ -9,13 +9,15 @@ from types import SimpleNamespace
 
 import pytest
 
-from chaos import runner as runner_module
+from chaos import measure
 from chaos.control import Answer
-from chaos.errors import LabError
+from chaos.engine import steps
+from chaos.engine.runner import Runner
+from chaos.engine.verdicts import judge
+from chaos.errors import BadInput, LabError
 from chaos.lab.supervisor import LoadOptions
 from chaos.records import ExpectationResult, Window
 from chaos.rollout import RolloutResult
-from chaos.runner import Runner, judge
 from chaos.scenario import Expectation, Inject, Quick, Rollout, load_scenario
 from services.architecture import load_architecture
 from services.common.faults import FaultSpec
@@ -75,7 +77,7 @@ def test_the_scale_is_the_scenarios_unless_the_run_says_otherwise(tmp_path):
     at_two = s.model_copy(update={"load": s.load.model_copy(update={"scale": 2.0})})
     assert make(tmp_path, at_two).scale == 2
     assert make(tmp_path, at_two, scale=3).scale == 3
-    with pytest.raises(runner_module.BadInput):
+    with pytest.raises(BadInput):
         make(tmp_path, scale=0)
 
 
@@ -100,7 +102,7 @@ def test_users_arrive_as_much_faster_as_there_are_more_of_them(tmp_path):
 def test_an_attached_run_refuses_a_scale_before_starting_anything(tmp_path):
     s = load_scenario(DATA / "attach.yaml")
     at_two = s.model_copy(update={"load": s.load.model_copy(update={"scale": 2.0})})
-    with pytest.raises(runner_module.BadInput, match="run without --attach, or with --scale 1"):
+    with pytest.raises(BadInput, match="run without --attach, or with --scale 1"):
         make(tmp_path, at_two, attach=True).run()
     assert list(tmp_path.iterdir()) == []
 
@@ -126,7 +128,7 @@ def test_a_rollout_moves_the_lab_to_the_scaled_architecture(tmp_path, monkeypatc
         got["new"] = new
         return RolloutResult(new.version, len(waves), len(waves))
 
-    monkeypatch.setattr(runner_module, "rollout", rollout)
+    monkeypatch.setattr(steps, "rollout", rollout)
     step = next(s for s in r.scenario.timeline if isinstance(s, Rollout))
     r.do(step)
     v1 = load_architecture((VALID.parent / step.architecture).resolve())
@@ -161,7 +163,7 @@ def test_a_prometheus_hiccup_leaves_the_progress_line_blank_and_the_run_going(tm
     def unreachable(*_a, **_kw):
         raise LabError("Prometheus query failed: connection refused")
 
-    monkeypatch.setattr(runner_module.measure, "query", unreachable)
+    monkeypatch.setattr(measure, "query", unreachable)
     t0 = time.time()
     r.sleep_until(t0 + 2.1, "step 2", t0)  # no exception: the timeline goes on
     assert said and all("journeys not failed: web   ?  app   ?" in line for line in said), said

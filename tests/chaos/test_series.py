@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from chaos import records
+from chaos.engine.runner import Runner
+from chaos.engine.verdicts import compare
 from chaos.records import JournalEntry, RestartEntry, SeriesEntry, SteadyStateEntry, StepEntry, Trouble
-from chaos.runner import Runner
 from chaos.scenario import CATALOG, load_scenario
 from chaos.series import marks_from_journal, rate_window, time_to_recover
 from tests.chaos.conftest import make_summary
@@ -126,26 +127,31 @@ def test_the_canary_compares_with_the_newest_finished_big_bang_run_of_the_same_k
     summary(tmp_path / "twitter-2022-12-28-20261121T120000", users_hurt={"web": 1, "app": 0}, verdict="aborted")
     summary(tmp_path / "twitter-2022-12-28-20261121T130000", users_hurt={"web": 9, "app": 0}, quick=True)
     r, _ = runner(tmp_path)
-    got = r.compare(4)
+    got = compare(r, "twitter-2022-12-28", 4)
     assert got.against_run == "twitter-2022-12-28-20261121T110000"
     assert (got.users_hurt, got.against_users_hurt, got.times_fewer) == (4, 48, 12.0)
     # Nobody hurt: "times fewer" is at least the other run's count.
-    assert r.compare(0).times_fewer == 48.0
+    assert compare(r, "twitter-2022-12-28", 0).times_fewer == 48.0
     # A quick canary compares with a quick big bang.
-    assert runner(tmp_path, quick=True)[0].compare(3).times_fewer == 3.0
+    assert compare(runner(tmp_path, quick=True)[0], "twitter-2022-12-28", 3).times_fewer == 3.0
 
 
 def test_the_canary_compares_only_with_a_big_bang_run_at_its_own_scale(tmp_path):
     summary(tmp_path / "twitter-2022-12-28-20261121T100000", users_hurt={"web": 30, "app": 10})
     summary(tmp_path / "twitter-2022-12-28-20261121T110000", users_hurt={"web": 90, "app": 30}, scale=3)
     summary(tmp_path / "twitter-2022-12-28-20261121T120000", users_hurt={"web": 60, "app": 20}, scale=2)
-    assert runner(tmp_path)[0].compare(4).against_run == "twitter-2022-12-28-20261121T100000"  # before scales: 1
-    assert runner(tmp_path, scale=3)[0].compare(4).against_run == "twitter-2022-12-28-20261121T110000"
-    assert runner(tmp_path, scale=5)[0].compare(4).times_fewer is None
+    assert (
+        compare(runner(tmp_path)[0], "twitter-2022-12-28", 4).against_run == "twitter-2022-12-28-20261121T100000"
+    )  # before scales: 1
+    assert (
+        compare(runner(tmp_path, scale=3)[0], "twitter-2022-12-28", 4).against_run
+        == "twitter-2022-12-28-20261121T110000"
+    )
+    assert compare(runner(tmp_path, scale=5)[0], "twitter-2022-12-28", 4).times_fewer is None
 
 
 def test_without_a_big_bang_run_the_comparison_says_what_to_do(tmp_path):
     r, said = runner(tmp_path)
-    got = r.compare(2)
+    got = compare(r, "twitter-2022-12-28", 2)
     assert got.times_fewer is None and got.missing is not None
     assert "no finished run of twitter-2022-12-28" in got.missing and said == [got.missing]

@@ -199,12 +199,16 @@ def test_without_the_fix_there_is_no_time_to_mitigate():
 
 
 class _FakeRunner:
-    """Just what the lever server reads before it acts: no lab, so every real lever waits."""
+    """Just what the lever server reads before it acts, as the game and its run: no lab, so every
+    real lever waits."""
 
     def __init__(self, tmp_path: Path) -> None:
+        self.runner = self  # the game's run
         self.journal = Journal(tmp_path / "journal.json", "workshop")
         self.t0, self.speed = None, 2.0
         self.run_dir = tmp_path
+        self.control = None
+        self.rolling_out, self.rollout_paused, self.rollout_stopped = None, False, False
 
     def say(self, _msg: str) -> None:
         pass
@@ -487,10 +491,10 @@ async def test_a_process_whose_answer_was_lost_is_undone_too_and_every_change_is
 def test_the_figures_phases_follow_the_game_as_it_went(tmp_path):
     p = workshop.plan(3, HEADLINE)
     h = workshop.hidden(load_scenario(p.path), p.lead_in_s)
-    runner = workshop.WorkshopRunner(h, "workshop", tmp_path, 2.0, plan=p)
+    runner = workshop.Game(h, "workshop", tmp_path, 2.0, plan=p)
     game = _changed(50) + _journal(("rollback", "ops", 90, "ok"), ("end", "facilitator", 150, "ok"))
-    runner.journal = _journal_of(tmp_path / "journal.json", game)
-    played = runner.as_played(T0)
+    runner.runner.journal = _journal_of(tmp_path / "journal.json", game)
+    played = runner.as_played(T0, h)
     # The scenario's own phases are where it planned things; these are where the room had them.
     assert [(x.name, x.start, x.end) for x in played.phases] == [
         ("before", 0, 50),
@@ -499,24 +503,24 @@ def test_the_figures_phases_follow_the_game_as_it_went(tmp_path):
     ]
     assert played.duration == 150 and played.source == h.source
     ended_early = _journal(("end", "facilitator", 40, "ok"))  # before the change
-    runner.journal = _journal_of(tmp_path / "ended.json", ended_early)
-    assert [(x.name, x.start, x.end) for x in runner.as_played(T0).phases] == [("before", 0, 40)]
+    runner.runner.journal = _journal_of(tmp_path / "ended.json", ended_early)
+    assert [(x.name, x.start, x.end) for x in runner.as_played(T0, h).phases] == [("before", 0, 40)]
 
 
 def test_steps_the_workshop_does_not_play_say_why_in_the_journal(tmp_path):
     p = workshop.plan(3, HEADLINE)
     h = workshop.hidden(load_scenario(p.path), p.lead_in_s)
-    runner = workshop.WorkshopRunner(h, "workshop", tmp_path, 2.0, plan=p)
+    runner = workshop.Game(h, "workshop", tmp_path, 2.0, plan=p).runner
     journal = Journal(tmp_path / "journal.json", "workshop")
     fix = next(s for s in h.timeline if isinstance(s, Rollback))
     change = next(s for s in h.timeline if isinstance(s, Rollout))
     played: list[StepEntry] = []
     for step in (fix, change):
         if step is change:
-            runner.levers.ended.set()  # the facilitator ended the game before this step's time
+            runner.hooks.levers.ended.set()  # the facilitator ended the game before this step's time
         entry = journal.start(StepEntry(index=len(played), action=step.action, name=step.action, at=step.at))
         outcome, detail = runner.do(step)
-        journal.end(entry, outcome, **detail)  # each detail is a field of the step's entry
+        journal.end_step(entry, outcome, detail)
         played.append(entry)
     # Code reads why a step was not played from ``unplayed``; the note is for people.
     assert [(e.outcome, e.unplayed, e.note) for e in played] == [
@@ -539,7 +543,8 @@ def test_a_change_the_games_end_left_unplayed_never_reached_the_lab():
 def test_each_lever_is_followed_by_how_many_journeys_were_served_after_it(tmp_path, monkeypatch):
     p = workshop.plan(3, HEADLINE)
     h = workshop.hidden(load_scenario(p.path), p.lead_in_s)
-    runner = workshop.WorkshopRunner(h, "workshop", tmp_path, 2.0, plan=p)
+    played = workshop.Game(h, "workshop", tmp_path, 2.0, plan=p)
+    runner = played.runner
     runner.lab = SimpleNamespace(url=lambda name: f"http://127.0.0.1:1/{name}")
     game = _journal(
         ("declare", "ic", None, "ok"),  # before the clock started: nothing to measure
@@ -557,7 +562,7 @@ def test_each_lever_is_followed_by_how_many_journeys_were_served_after_it(tmp_pa
         return [{"metric": {"client": c} if c else {}, "value": [at, v]} for c, v in ratios.items()]
 
     monkeypatch.setattr(promql, "query", query)
-    runner.lever_effects(T0)
+    played.lever_effects(T0)
     # Read after the scenario's bound and the ratio's 15 s window (30 scenario s at speed 2).
     assert h.workshop is not None
     read_at = 110 + h.workshop.recovers_within + workshop.SERVED_WINDOW_S * 2

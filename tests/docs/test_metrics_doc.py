@@ -81,7 +81,7 @@ def loadgen_exposed() -> dict[str, set[str]]:
 
 
 def chaos_exposed() -> dict[str, set[str]]:
-    from chaos.runner import Events
+    from chaos.engine.events import Events
 
     events = Events(None, "127.0.0.1")
     events.steps.labels("inject", "ok").inc()
