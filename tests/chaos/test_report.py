@@ -26,7 +26,6 @@ from chaos.records import (
     Trouble,
 )
 from chaos.report import (
-    CLIENT_COLOURS,
     PLOTS,
     ReportError,
     content,
@@ -38,6 +37,7 @@ from chaos.report import (
     render_run,
     table,
 )
+from chaos.report.plots import CLIENT_COLOURS
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 PLOT_NAMES = [name for name, _, _ in PLOTS]
