@@ -31,12 +31,15 @@ lint: setup ## ruff (lint and format) over the tree, mypy over chaos/, services/
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# Unit tests are independent and CPU-bound: one worker per core. Integration tests run one at a
+# time: each starts a lab whose figures and timings need the machine to itself.
 test: setup lint ## lint, then every test (unit, integration with real Prometheus, browser, benchmark smokes)
 	@$(BIN)/failwhale setup --browser --wrk
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not integration" -n 2
+	$(BIN)/pytest -m integration
 
 test-unit: setup ## only the fast in-process tests
-	$(BIN)/pytest -m "not integration"
+	$(BIN)/pytest -m "not integration" -n 2
 
 test-integration: setup ## only the tests that start real processes
 	@$(BIN)/failwhale setup --browser

@@ -22,7 +22,7 @@ from chaos.scenario import Expectation, Inject, Quick, Rollout, load_scenario
 from services.architecture import load_architecture
 from services.common.faults import FaultSpec
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 VALID = DATA / "valid.yaml"  # load: 20 users; a rollout of v1
 
 
