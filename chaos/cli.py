@@ -8,18 +8,26 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import signal
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from chaos import records
 from chaos.errors import BadInput, ChaosError
 from chaos.lab import provision
 from chaos.lab.supervisor import DASHBOARD, LOADGEN, PROMETHEUS, Lab, LoadOptions
 from chaos.scenario import CATALOG
-from chaos.workshop import LEVERS as WORKSHOP_LEVERS
+from chaos.workshop.levers import LEVERS, ArgSpec
 from services.architecture.model import DEFAULT_LEASE_S, MAX_LEASE_S
+
+if TYPE_CHECKING:
+    from chaos.control import LabControl
+    from chaos.lease import LeaseKeeper
+    from chaos.rollout import RolloutResult
+    from services.architecture import Architecture
 
 EPILOG = """\
 examples:
@@ -184,15 +192,12 @@ def cmd_halt(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def cmd_rollout(args: argparse.Namespace) -> int:
-    import asyncio
-
-    from chaos.lease import LeaseKeeper
-    from chaos.rollout import plan_waves, rollback, rollout
+def _rollout_target(args: argparse.Namespace, control: LabControl) -> Architecture:
+    """The architecture file to roll out, if it runs the same processes as the lab (a rollout
+    changes settings, not processes)."""
     from configfiles.errors import ConfigError
     from services.architecture import load_architecture
 
-    control = _control(args)
     try:
         new = load_architecture(args.file)
     except ConfigError as e:
@@ -201,6 +206,15 @@ def cmd_rollout(args: argparse.Namespace) -> int:
         raise BadInput(
             f"{args.file}: its processes differ from the running lab's; a rollout changes settings, not processes"
         )
+    return new
+
+
+def cmd_rollout(args: argparse.Namespace) -> int:
+    from chaos.lease import LeaseKeeper
+    from chaos.rollout import plan_waves
+
+    control = _control(args)
+    new = _rollout_target(args, control)
     waves = plan_waves(new, args.waves)
     _say(
         f"rolling out {new.version} in {len(waves)} wave(s), baking {args.bake:g}s between waves"
@@ -213,58 +227,81 @@ def cmd_rollout(args: argparse.Namespace) -> int:
 
     previous = signal.signal(signal.SIGTERM, terminate)  # kill (not -9) rolls back like Ctrl-C
     keeper = LeaseKeeper(control, lease_s=args.lease, say=_say).start()
-    # Ctrl-C may land anywhere, even inside a print: every interruption ends in the rollback below,
-    # unless the change was made for good (--keep) before it.
-    result, interrupted = None, False
     try:
-        try:
-            result = asyncio.run(
-                rollout(
-                    control,
-                    new,
-                    waves,
-                    bake_s=args.bake,
-                    guard=args.guard,
-                    keeper=keeper,
-                    lease_s=None if args.keep else args.lease,
-                    prometheus_url=control.lab.url("prometheus"),
-                    say=_say,
-                )
-            )
-            if not result.rolled_back and not args.keep:
-                _say(
-                    f"{result.version} is on every process while this command runs (it renews a {args.lease:g} s "
-                    f"lease): Ctrl-C rolls it back, and so does the end of --hold in {args.hold:g}s; if this command "
-                    "dies, the processes go back by themselves when the lease lapses"
-                )
-                time.sleep(args.hold)
-        except KeyboardInterrupt:
-            interrupted = True
+        result, interrupted = _roll_out_and_hold(args, control, new, waves, keeper)
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # nothing stops the rollback half way
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        if result is not None and result.rolled_back:
-            _say(f"rolled back after {result.completed_waves} of {result.total_waves} wave(s): {result.reason}")
-            return 130 if interrupted else 1
-        if result is not None and args.keep:
-            _say(f"{result.version} is on every process, for good: `failwhale rollback` or `failwhale halt` undoes it")
-            return 130 if interrupted else 0
-        # Interrupted mid-rollout, the rollout has undone its waves already; once more is harmless,
-        # and covers an interruption between its end and this line.
-        stuck = asyncio.run(rollback(control, keeper=keeper))
-        if stuck:
-            _say(
-                f"warning: {', '.join(stuck)} did not confirm the rollback; their leases lapse within {args.lease:g} s"
-            )
-        if result is None:
-            _say("interrupted: rolled back")
-            return 130
-        _say(
-            f"rolled back {result.version}" + (" (interrupted)" if interrupted else f" after holding it {args.hold:g}s")
-        )
-        return 130 if interrupted else (1 if stuck else 0)
+        return _after_rollout(args, control, keeper, result, interrupted)
     finally:
         keeper.stop()
         signal.signal(signal.SIGTERM, previous)
+
+
+def _roll_out_and_hold(
+    args: argparse.Namespace, control: LabControl, new: Architecture, waves: list[list[str]], keeper: LeaseKeeper
+) -> tuple[RolloutResult | None, bool]:
+    """Roll ``new`` out in ``waves``, then hold it (unless --keep); (its result, whether Ctrl-C or
+    a kill interrupted it). Ctrl-C may land anywhere, even inside a print: every interruption
+    ends in the caller's rollback, unless the change was made for good (--keep) before it."""
+    import asyncio
+
+    from chaos.rollout import rollout
+
+    result = None
+    try:
+        result = asyncio.run(
+            rollout(
+                control,
+                new,
+                waves,
+                bake_s=args.bake,
+                guard=args.guard,
+                keeper=keeper,
+                lease_s=None if args.keep else args.lease,
+                prometheus_url=control.lab.url("prometheus"),
+                say=_say,
+            )
+        )
+        if not result.rolled_back and not args.keep:
+            _say(
+                f"{result.version} is on every process while this command runs (it renews a {args.lease:g} s "
+                f"lease): Ctrl-C rolls it back, and so does the end of --hold in {args.hold:g}s; if this command "
+                "dies, the processes go back by themselves when the lease lapses"
+            )
+            time.sleep(args.hold)
+    except KeyboardInterrupt:
+        return result, True
+    return result, False
+
+
+def _after_rollout(
+    args: argparse.Namespace,
+    control: LabControl,
+    keeper: LeaseKeeper,
+    result: RolloutResult | None,
+    interrupted: bool,
+) -> int:
+    """Say how the rollout ended and roll back what is not kept; the command's exit code."""
+    import asyncio
+
+    from chaos.rollout import rollback
+
+    if result is not None and result.rolled_back:
+        _say(f"rolled back after {result.completed_waves} of {result.total_waves} wave(s): {result.reason}")
+        return 130 if interrupted else 1
+    if result is not None and args.keep:
+        _say(f"{result.version} is on every process, for good: `failwhale rollback` or `failwhale halt` undoes it")
+        return 130 if interrupted else 0
+    # Interrupted mid-rollout, the rollout has undone its waves already; once more is harmless,
+    # and covers an interruption between its end and this line.
+    stuck = asyncio.run(rollback(control, keeper=keeper))
+    if stuck:
+        _say(f"warning: {', '.join(stuck)} did not confirm the rollback; their leases lapse within {args.lease:g} s")
+    if result is None:
+        _say("interrupted: rolled back")
+        return 130
+    _say(f"rolled back {result.version}" + (" (interrupted)" if interrupted else f" after holding it {args.hold:g}s"))
+    return 130 if interrupted else (1 if stuck else 0)
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
@@ -741,44 +778,72 @@ def build_parser() -> argparse.ArgumentParser:
         "sheet", parents=[lab_config], help="print the facilitator's private sheet of the running workshop"
     )
     wsh.set_defaults(func=cmd_workshop_sheet)
-    wl = wsub.add_parser(
-        "lever",
-        parents=[lab_config],
-        help="pull a lever on the running workshop's lab",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Pull one lever on the running workshop's lab. Each acts on the lab for real\n"
-        "(a wrong one has its real consequence) and is logged with who pulled it and when.\n"
-        "The same levers are on the levers page beside the dashboard.\n\nlevers:\n"
-        + "\n".join(f"  {k:<13} {v}" for k, v in WORKSHOP_LEVERS.items()),
-        epilog="example: failwhale workshop lever declare --severity SEV1 --who alice",
-    )
-    wl.add_argument("lever", choices=list(WORKSHOP_LEVERS), metavar="LEVER", help="what to do (listed above)")
-    wl.add_argument("--who", default=os.environ.get("USER", "someone"), help="who pulls it (default: $USER)")
-    wl.add_argument("--severity", choices=["SEV1", "SEV2", "SEV3"], help="for declare (default SEV2)")
-    wl.add_argument(
-        "--backend",
-        default="timeline",
-        help="for scale: timeline, auth, tweets or notifications (default: %(default)s)",
-    )
-    wl.add_argument(
-        "--factor", type=_ranged(float, 0.1, 10), default=2.0, help="for scale and rate-limit (default: %(default)s)"
-    )
-    wl.add_argument(
-        "--cache", choices=["timelines", "tokens"], help="for flush-cache and warm-cache (default: every cache)"
-    )
-    wl.add_argument("--replica", metavar="NAME", help="for drain: the API replica (e.g. api-2)")
-    wl.add_argument(
-        "--state",
-        choices=["investigating", "identified", "monitoring", "resolved"],
-        default="investigating",
-        help="for status (default: %(default)s)",
-    )
-    wl.add_argument("--text", help="for status: what the update tells users")
-    wl.set_defaults(func=cmd_workshop_lever)
+    _lever_parsers(wsub, lab_config)
     we = wsub.add_parser("end", parents=[lab_config], help="end the running workshop: scorecard and postmortem draft")
     we.add_argument("--who", default=os.environ.get("USER", "someone"), help="who ends it (default: $USER)")
     we.set_defaults(func=cmd_workshop_end)
     return p
+
+
+def _lever_parsers(wsub: argparse._SubParsersAction, lab_config: argparse.ArgumentParser) -> None:
+    """``workshop lever LEVER [--ARG ...]``: a subcommand per lever of the table, an option per argument."""
+    wl = wsub.add_parser(
+        "lever",
+        help="pull a lever on the running workshop's lab",
+        description="Pull one lever on the running workshop's lab. Each acts on the lab for real "
+        "(a wrong one has its real consequence) and is logged with who pulled it and when. "
+        "The same levers are on the levers page beside the dashboard; "
+        "`failwhale workshop lever LEVER --help` says what one takes.",
+        epilog="example: failwhale workshop lever declare --severity SEV1 --who alice",
+    )
+    who = _Parser(add_help=False)
+    who.add_argument("--who", default=os.environ.get("USER", "someone"), help="who pulls it (default: $USER)")
+    levers = wl.add_subparsers(dest="lever", required=True, metavar="LEVER", title="levers")
+    for lever in LEVERS.values():
+        lp = levers.add_parser(
+            lever.name,
+            parents=[lab_config, who],
+            help=lever.help,
+            description=f"{lever.help[0].upper()}{lever.help[1:]}.",
+            epilog=f"example: failwhale workshop lever {lever.name} "
+            + "".join(f"{_lever_example(a)} " for a in lever.args)
+            + "--who alice",
+        )
+        for arg in lever.args:
+            lp.add_argument(
+                f"--{arg.name}",
+                choices=arg.choices or None,
+                required=arg.required,
+                metavar=None if arg.choices else arg.name.upper(),
+                help=_lever_arg_help(arg),
+            )
+        lp.set_defaults(func=cmd_workshop_lever)
+
+
+def _lever_arg_help(arg: ArgSpec) -> str:
+    """An argument's help, with its range, default and an example, as ``--help`` shows it."""
+    more = []
+    if arg.minimum is not None and arg.maximum is not None:
+        more.append(f"from {arg.minimum:g} to {arg.maximum:g}")
+    if arg.max_length is not None:
+        more.append(f"at most {arg.max_length} characters")
+    if arg.required:
+        more.append("required")
+    elif arg.default is not None:
+        more.append(f"default: {arg.default:g}" if isinstance(arg.default, float) else f"default: {arg.default}")
+    elif arg.blank is not None:
+        more.append(f"default: {arg.blank}")
+    if arg.example is not None:
+        more.append(f"e.g. {arg.example}")
+    return arg.help + (f" ({'; '.join(more)})" if more else "")
+
+
+def _lever_example(arg: ArgSpec) -> str:
+    """``--name value`` with a value the argument takes, for a lever's example line."""
+    value = arg.example or (f"{arg.default:g}" if isinstance(arg.default, float) else arg.default)
+    if value is None:
+        value = arg.choices[0] if arg.choices else "..."
+    return f"--{arg.name} {shlex.quote(value)}"
 
 
 def _lab_config(args: argparse.Namespace):
@@ -786,10 +851,12 @@ def _lab_config(args: argparse.Namespace):
 
 
 def cmd_workshop_start(args: argparse.Namespace) -> int:
-    from chaos import workshop
     from chaos.scenario import load_scenario
+    from chaos.workshop.game import Game
+    from chaos.workshop.plan import hidden, plan, sheet
+    from chaos.workshop.scorecard import scorecard_text
 
-    p = workshop.plan(args.seed, args.scenario)
+    p = plan(args.seed, args.scenario)
     scenario = load_scenario(p.path)
     if args.quick and scenario.quick is None:
         # Naming it would tell the room what is coming, unless the facilitator named it.
@@ -798,13 +865,13 @@ def cmd_workshop_start(args: argparse.Namespace) -> int:
             "has no quick variant: leave out --quick, or pick another seed"
         )
     speed = args.speed or (scenario.quick.speed if args.quick and scenario.quick else scenario.speed)
-    hidden = workshop.hidden(scenario, p.lead_in_s)
+    played = hidden(scenario, p.lead_in_s)
     lab = _lab_config(args)
     _say(f"workshop (seed {p.seed})")
     if DASHBOARD in lab.ports:
         _say(f"  dashboard   {lab.url(DASHBOARD)}/   levers: failwhale workshop lever --help")
-    game = workshop.Game(
-        hidden,
+    game = Game(
+        played,
         "workshop",
         args.out,
         speed,
@@ -814,28 +881,29 @@ def cmd_workshop_start(args: argparse.Namespace) -> int:
         scale=args.scale,
         plan=p,
         limit_s=args.limit,
-        sheet_text=workshop.sheet(p, hidden, speed),
+        sheet_text=sheet(p, played, speed),
     )
     code = game.run()
     run_dir = game.runner.run_dir
     if (run_dir / "summary.json").exists():
         _write_reports(args.out, [run_dir])
         card = records.read(run_dir / "scorecard.json", records.Scorecard)
-        _say(workshop.scorecard_text(card))
+        _say(scorecard_text(card))
         _say(f"postmortem draft: {run_dir / 'postmortem.html'} (and postmortem.md)")
     return code
 
 
 def cmd_workshop_sheet(args: argparse.Namespace) -> int:
-    from chaos import workshop
+    from chaos.workshop.client import room_link
+    from chaos.workshop.room import SHEET_FILE, workshop_dir
 
     lab = _lab_config(args)
-    path = workshop.workshop_dir(lab) / "sheet.md"
+    path = workshop_dir(lab) / SHEET_FILE
     try:
         print(path.read_text(encoding="utf-8"))
     except OSError as e:
         raise BadInput(f"no facilitator sheet at {path}: start a workshop first (failwhale workshop start)") from e
-    link = workshop.room_link(lab)
+    link = room_link(lab)
     print(
         f"## The room's levers page\n\n{link}\n\nShare it with the room only: it holds the workshop's token."
         if link
@@ -845,45 +913,35 @@ def cmd_workshop_sheet(args: argparse.Namespace) -> int:
 
 
 def cmd_workshop_lever(args: argparse.Namespace) -> int:
-    from chaos import workshop
+    from chaos.workshop.client import send
+    from chaos.workshop.levers import parse_args
 
-    extra = {
-        "declare": {"severity": args.severity},
-        "scale": {"backend": args.backend, "factor": args.factor},
-        "rate-limit": {"factor": args.factor},
-        "flush-cache": {"cache": args.cache},
-        "warm-cache": {"cache": args.cache},
-        "drain": {"replica": args.replica},
-        "status": {"state": args.state, "text": args.text},
-    }.get(args.lever, {})
-    # works-for-me visits the site as two users, and a warm-up builds under the timeline's capacity:
-    # under an outage either may take a while.
-    slow = args.lever in ("works-for-me", "warm-cache")
-    answer = workshop.send(
-        _lab_config(args),
-        args.lever,
-        args.who,
-        {k: v for k, v in extra.items() if v is not None},
-        timeout_s=90 if slow else 15,
-    )
-    at = answer.get("at")
-    _say(f"{args.lever} by {args.who}" + (f" at T+{at:g}s" if at is not None else "") + f": {answer.get('note')}")
+    lever = LEVERS[args.lever]
+    given = {a.name: getattr(args, a.name) for a in lever.args if getattr(args, a.name) is not None}
+    # The same check as the levers' server: a bad argument is one line before anything is sent.
+    pulled = parse_args(lever.name, given)
+    answer = send(_lab_config(args), lever.name, args.who, pulled, timeout_s=lever.answer_within_s)
+    at = answer.at
+    _say(f"{lever.name} by {args.who}" + (f" at T+{at:g}s" if at is not None else "") + f": {answer.note}")
     return 0
 
 
 def cmd_workshop_end(args: argparse.Namespace) -> int:
-    from chaos import workshop
+    from chaos.workshop.client import send
+    from chaos.workshop.scorecard import scorecard_text
 
-    answer = workshop.send(_lab_config(args), "end", args.who, {})
-    run_dir = Path(answer["run_dir"])
-    _say(f"{answer.get('note')}: rolling back, measuring and writing the postmortem (up to {END_WAIT_S:.0f}s)")
+    answer = send(_lab_config(args), "end", args.who)
+    if answer.run_dir is None:
+        raise BadInput("the workshop did not say where its run folder is: see the workshop's terminal")
+    run_dir = Path(answer.run_dir)
+    _say(f"{answer.note}: rolling back, measuring and writing the postmortem (up to {END_WAIT_S:.0f}s)")
     card_path, last = run_dir / "scorecard.json", run_dir / "postmortem.html"  # the postmortem is written last
     deadline = time.monotonic() + END_WAIT_S
     while not last.exists():
         if time.monotonic() > deadline:
             raise BadInput(f"no postmortem in {run_dir} after {END_WAIT_S:.0f}s: see the workshop's terminal")
         time.sleep(1)
-    _say(workshop.scorecard_text(records.read(card_path, records.Scorecard)))
+    _say(scorecard_text(records.read(card_path, records.Scorecard)))
     _say(f"postmortem draft: {run_dir / 'postmortem.html'} (and postmortem.md)")
     return 0
 

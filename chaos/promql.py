@@ -12,13 +12,23 @@ import math
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any
+from typing import Any, TypedDict
 
 import aiohttp
 
 from chaos.errors import LabError
 
-Result = list[dict[str, Any]]
+
+class Sample(TypedDict, total=False):
+    """One series of a query's answer, as Prometheus's HTTP API gives it: its labels, and its value
+    (an instant query) or values (a range query) as ``[unix_seconds, "number"]`` pairs."""
+
+    metric: dict[str, str]
+    value: tuple[float, str]
+    values: list[tuple[float, str]]
+
+
+Result = list[Sample]
 
 
 def _result(body: Any, promql: str) -> Result:

@@ -21,6 +21,7 @@ import json
 import sys
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -175,7 +176,7 @@ class LeverEntry(Entry):
     kind: Literal["lever"] = "lever"
     lever: str
     who: str
-    args: dict[str, Any] = {}
+    args: dict[str, str | float | bool | None] = {}  # the lever's arguments, as validated
     at: float | None = None  # None: pulled before the scenario clock started
     note: str | None = None
     firing: list[str] | None = None  # ack: the alerts that were firing
@@ -549,7 +550,7 @@ def schema(model: type[BaseModel]) -> str:
     return json.dumps(model.model_json_schema(mode="serialization"), indent=1, sort_keys=True) + "\n"
 
 
-def journal_entries(data: list[dict[str, Any]]) -> list[JournalEntry]:
+def journal_entries(data: Sequence[Mapping[str, object]]) -> list[JournalEntry]:
     """Journal entries from plain data (for tools and tests that build a journal by hand)."""
     return TypeAdapter(list[JournalEntry]).validate_python(data)
 

@@ -8,6 +8,7 @@ import pytest
 
 from chaos import records
 from chaos.cli import main
+from chaos.workshop.levers import LEVERS
 
 
 def one_error_line(capsys) -> str:
@@ -77,3 +78,39 @@ def test_attach_refuses_a_scale_it_cannot_apply(capsys, tmp_path):
     assert main(["run", str(attach), "--attach", "--scale", "2", "--out", str(tmp_path)]) == 2
     assert "scale 2 needs the lab and load this run starts itself" in one_error_line(capsys)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_workshop_lever_help_lists_every_lever_of_the_table(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["workshop", "lever", "--help"])
+    assert info.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())  # argparse wraps lines where it likes
+    for lever in LEVERS.values():
+        assert f"{lever.name} {lever.help}" in out
+
+
+def test_each_lever_has_its_own_help_with_what_it_takes(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["workshop", "lever", "scale", "--help"])
+    assert info.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--backend BACKEND" in out and "(default: timeline)" in out
+    assert "--factor FACTOR" in out and "(from 0.1 to 10; default: 2)" in out and "--who WHO" in out
+    assert "example: failwhale workshop lever scale --backend timeline --factor 2 --who alice" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "error"),
+    [
+        (["scale", "--factor", "50"], "error: scale: factor must be between 0.1 and 10, not 50"),
+        (["rate-limit", "--factor", "lots"], "error: rate-limit: factor must be a number, not 'lots'"),
+        (["status", "--text", " "], "error: status: text is missing: what the update tells users"),
+        (["drain"], "the following arguments are required: --replica"),
+        (["declare", "--severity", "SEV9"], "argument --severity: invalid choice: 'SEV9'"),
+        (["warm-cache", "--cache", "tokens"], "argument --cache: invalid choice: 'tokens'"),
+    ],
+)
+def test_a_bad_lever_argument_is_one_line_before_anything_is_sent(argv, error, capsys, tmp_path):
+    # No workshop runs here: the argument is refused before the command looks for one.
+    assert main(["workshop", "lever", *argv, "--config", str(tmp_path / "no-such-lab.yaml")]) == 2
+    assert error in one_error_line(capsys)

@@ -17,7 +17,8 @@ import pytest
 from chaos import records
 from chaos.lab.supervisor import Lab
 from chaos.records import JournalEntry, JournalFile, LeverEntry, Pull, Scorecard, StepEntry, Summary
-from chaos.workshop import workshop_dir
+from chaos.workshop.levers import LEVERS
+from chaos.workshop.room import workshop_dir
 from services.config import load_lab_config
 from tests.integration.conftest import prom_query, write_lab_config
 from tests.integration.test_browser import browser, page  # noqa: F401  (fixtures)
@@ -213,6 +214,15 @@ def test_every_lever_acts_on_the_running_lab(tmp_path, page):  # noqa: F811
         page.goto(link)
         page.wait_for_selector("body[data-state=ready]", timeout=10_000)
         page.fill("#who", "comms")
+        # Every lever's controls come from GET /levers: its choices, defaults and examples.
+        assert page.locator("#levers .lever").count() == len(LEVERS)
+        assert page.locator("#lever-scale input[name=factor]").input_value() == "2"
+        assert page.locator("#lever-flush-cache select[name=cache] option").all_inner_texts() == [
+            "all",
+            "timelines",
+            "tokens",
+        ]
+        assert page.locator("#lever-drain input[name=replica]").get_attribute("placeholder") == "api-2"
         row = page.locator("#lever-status")
         row.locator("select[name=state]").select_option("investigating")
         row.locator("input[name=text]").fill("Some of you cannot load the website. We are looking into it.")

@@ -1,6 +1,6 @@
 """The postmortem draft of a workshop game: ``postmortem.md`` and ``postmortem.html`` in its run folder.
 
-When a workshop ends (:mod:`chaos.workshop`), the room debriefs from a draft made of the run's own
+When a workshop ends (:mod:`chaos.workshop.game`), the room debriefs from a draft made of the run's own
 records: the timeline (the change, the alerts that fired, the declaration, every lever pulled and
 by whom, the recovery), the web-versus-app split of each phase, this game's figures beside the
 scenario's debrief questions, and the facts of the real incident it replays. The Markdown draft

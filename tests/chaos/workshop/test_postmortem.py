@@ -15,9 +15,12 @@ from xml.etree import ElementTree
 import pytest
 from markupsafe import escape
 
-from chaos import postmortem, report, workshop
+from chaos import report
 from chaos.records import Alert, JournalEntry, LeverEntry, ServedAfter, StepEntry, Trouble
 from chaos.scenario import CATALOG, load_scenario
+from chaos.workshop import postmortem
+from chaos.workshop.plan import hidden
+from chaos.workshop.scorecard import scorecard, scorecard_text
 from tests.chaos.conftest import make_series, make_summary
 
 HEADLINE = CATALOG / "twitter-2022-12-28.yaml"
@@ -73,21 +76,21 @@ def make_journal() -> list[JournalEntry]:
 
 
 def make_game() -> dict[str, Any]:
-    """Everything chaos.postmortem.write takes, as the workshop runner would hand it over."""
-    scenario = workshop.hidden(load_scenario(HEADLINE), 0.0)
+    """Everything chaos.workshop.postmortem.write takes, as the workshop game would hand it over."""
+    scenario = hidden(load_scenario(HEADLINE), 0.0)
     summary = make_summary()
     summary.alerts = [
         Alert(alert="JourneyErrorBudgetBurn", client="web", severity="page", first_at=31.0, last_at=140.0)
     ]
     journal = make_journal()
-    card = workshop.scorecard(summary, journal, scenario, SPEED)
+    card = scorecard(summary, journal, scenario, SPEED)
     return {
         "summary": summary,
         "series": make_series(),
         "journal": journal,
         "scenario": scenario,
         "card": card,
-        "card_text": workshop.scorecard_text(card),
+        "card_text": scorecard_text(card),
     }
 
 
@@ -219,8 +222,8 @@ def test_a_lever_pulled_after_the_scenario_ended_is_on_the_plot(game):
 def test_a_hostile_name_is_escaped_everywhere(game):
     hostile = "$\\x$<script>"  # "$...$" would be mathtext, and fail to parse
     game["journal"][3].who = hostile
-    game["card"] = workshop.scorecard(game["summary"], game["journal"], game["scenario"], SPEED)
-    game["card_text"] = workshop.scorecard_text(game["card"])
+    game["card"] = scorecard(game["summary"], game["journal"], game["scenario"], SPEED)
+    game["card_text"] = scorecard_text(game["card"])
     page = postmortem.html(**game)
     assert "<script" not in page.lower()
     assert f"<strong>{escape(hostile)}</strong> pulled <strong>declare</strong>" in page
@@ -271,7 +274,7 @@ def test_the_debrief_asks_its_questions_against_this_games_facts(game, page):
 def test_without_the_fix_the_debrief_says_nobody_pulled_it(game):
     game["journal"] = [e for e in game["journal"] if not (isinstance(e, LeverEntry) and e.lever == "rollback")]
     game["summary"].trouble = Trouble(start=15.0, end=180.0, seconds=None)
-    game["card"] = workshop.scorecard(game["summary"], game["journal"], game["scenario"], SPEED)
+    game["card"] = scorecard(game["summary"], game["journal"], game["scenario"], SPEED)
     debrief = _section(_md(game), "## Debrief")
     assert "- Nobody pulled rollback: users were still hurting when the game ended." in debrief
     assert "pulled the fix" not in debrief
