@@ -431,7 +431,7 @@ def machine_line(load_start: float, load_end: float | None) -> str:
 
 def resolve_scenario(name: str, quick: bool):
     """The scenario's file and model, or a BenchError naming what is wrong."""
-    from chaos.cli import scenario_path  # the one place `failwhale run` resolves names
+    from chaos.cli.scenarios import scenario_path  # the one place `failwhale run` resolves names
     from chaos.errors import BadInput
     from chaos.scenario import load_scenario
 

@@ -6,7 +6,7 @@ arguments reads them from here, so a lever is declared once:
 
 - a pull is validated by :func:`parse_args` (a bad argument is one line; the server answers 400);
 - ``failwhale workshop lever`` builds one subcommand per lever, with an option per argument
-  (``chaos/cli.py``), from :attr:`LeverSpec.args`;
+  (``chaos/cli/workshop.py``), from :attr:`LeverSpec.args`;
 - ``GET /levers`` lists every lever with its arguments, their types, choices and help
   (:func:`listing`), and the levers page (``chaos/static/levers.html``) builds its controls
   from that list.

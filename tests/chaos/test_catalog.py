@@ -46,7 +46,7 @@ def test_the_canary_replays_the_headline_change_on_the_same_evening():
 
 
 def test_catalog_order_runs_a_comparison_after_what_it_compares_with():
-    from chaos.cli import catalog_order
+    from chaos.cli.scenarios import catalog_order
 
     order = [p.stem for p in catalog_order(CATALOG)]
     assert order.index("canary-counterfactual") > order.index("twitter-2022-12-28")

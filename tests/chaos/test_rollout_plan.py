@@ -51,7 +51,7 @@ def test_bad_named_waves_are_refused(arch, waves, words):
 
 
 def test_cli_reads_both_forms_of_waves():
-    from chaos.cli import parse_waves
+    from chaos.cli.changes import parse_waves
 
     assert parse_waves("0.25,0.5,1") == [0.25, 0.5, 1.0]
     assert parse_waves("api-1;api-2,api-3") == [["api-1"], ["api-2", "api-3"]]
