@@ -4,21 +4,13 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from chaos import records
-from chaos.errors import BadInput
-from chaos.records import (
-    RecordError,
-    Series,
-    Summary,
-)
+from chaos.records import RecordError, Series, Summary
 
-R = TypeVar("R", bound=records.VersionedFile)
-
-
-class ReportError(BadInput):
-    """A run folder whose files cannot make a report; the message is one line naming the file."""
+# A report fails only on a run folder whose files cannot be read: one line naming the file.
+ReportError = RecordError
 
 
 # ---- reading a run folder ---------------------------------------------------------------------
@@ -35,21 +27,13 @@ def finite_or_none(x: Any) -> float | None:
     return float(x) if is_num(x) and math.isfinite(x) else None
 
 
-def _read(path: Path, model: type[R]) -> R:
-    # The same line, as the report's own error: what `failwhale report` catches for each run folder.
-    try:
-        return records.read(path, model)
-    except RecordError as e:
-        raise ReportError(str(e)) from None
-
-
 def load_run(run_dir: Path) -> tuple[Summary, Series]:
     """A run folder's summary and series; a :class:`ReportError` line naming the file if not usable."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ReportError(f"{run_dir}: not a run folder (no such directory)")
-    summary = _read(run_dir / "summary.json", Summary)
+    summary = records.read(run_dir / "summary.json", Summary)
     path = run_dir / "series.json"
     if not path.exists():
         raise ReportError(f"{path}: no such file (runs made before series were exported cannot be reported)")
-    return summary, _read(path, Series)
+    return summary, records.read(path, Series)

@@ -73,9 +73,7 @@ class Game:
         self.rollout_stopped = False
         self.server: LeverServer | None = None
         self._ends_at = float("inf")  # wall clock; set once the lab is up
-        # What the postmortem is written from: the game as it went, and its summary.
-        self.played: Scenario | None = None
-        self.summary: Summary | None = None
+        self.summary: Summary | None = None  # the game's, once measured: the postmortem is written from it
         self.runner = Runner(scenario, name, out, speed, lab_config, say=say, quick=quick, scale=scale, hooks=self)
 
     def run(self) -> int:
@@ -173,12 +171,7 @@ class Game:
     def as_played(self, t0: float, planned: Scenario) -> Scenario:
         """The scenario as this game really went, for the figures: from the start to the game's
         end, in phases cut where the change really came and where the fix was pulled (not where
-        the scenario planned them: a paused rollout comes later, and the room picks the fix's time).
-        What each lever did is measured first, while the lab's Prometheus still has it."""
-        try:
-            self.lever_effects(t0)
-        except LabError as e:
-            self.say(f"warning: could not measure what each lever did: {e}")
+        the scenario planned them: a paused rollout comes later, and the room picks the fix's time)."""
         entries, speed = self.runner.journal.entries, self.runner.speed
         end_at = max(1.0, game_end_at(entries, (time.time() - t0) * speed))
         change = actual_change_at(entries, t0, speed)
@@ -197,7 +190,6 @@ class Game:
         ]
         played = planned.model_copy(update={"phases": phases, "duration": end_at})
         played._source = planned.source
-        self.played = played
         return played
 
     def lever_effects(self, t0: float) -> None:
@@ -228,8 +220,14 @@ class Game:
         journal.save()  # the journal keeps what each lever did, as the scorecard does
 
     def summarised(self, summary: Summary) -> None:
-        """The game's scorecard goes into the summary and beside it (scorecard.json)."""
-        card = scorecard(summary, self.runner.journal.entries, self.played or self.runner.scenario, self.runner.speed)
+        """What each lever did (measured while the lab's Prometheus still has it), then the game's
+        scorecard, in the summary and beside it (scorecard.json)."""
+        if summary.started is not None:
+            try:
+                self.lever_effects(summary.started)
+            except LabError as e:
+                self.say(f"warning: could not measure what each lever did: {e}")
+        card = scorecard(summary, self.runner.journal.entries, self.runner.scenario, self.runner.speed)
         summary.workshop = WorkshopRecord(seed=self.plan.seed, lead_in_s=self.plan.lead_in_s, scorecard=card)
         records.write(self.runner.run_dir / "scorecard.json", card)
         self.summary = summary
@@ -251,5 +249,5 @@ class Game:
         from chaos.workshop import postmortem
 
         card = summary.workshop.scorecard
-        played = self.played or self.runner.scenario
-        postmortem.write(run_dir, summary, series, self.runner.journal.entries, played, card, scorecard_text(card))
+        journal = self.runner.journal.entries
+        postmortem.write(run_dir, summary, series, journal, self.runner.scenario, card, scorecard_text(card))

@@ -27,9 +27,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
 from chaos.workshop.room import WorkshopError
-
-# The status page's own limit and states (services/web/status.py; a test checks they agree).
-STATUS_TEXT_CHARS = 280
+from services.web.status import MAX_UPDATE_CHARS
 
 
 class LeverArgs(BaseModel):
@@ -54,6 +52,8 @@ def _upper(value: object) -> object:
 
 Factor = Annotated[float, Field(ge=0.1, le=10)]
 CacheName = Literal["timelines", "tokens"]
+# The status page's states (services/web/status.py UPDATE_STATES; a type needs them written out, and a test
+# checks they agree).
 StatusState = Literal["investigating", "identified", "monitoring", "resolved"]
 
 
@@ -117,7 +117,7 @@ class StatusArgs(LeverArgs):
     )
     text: Annotated[
         str,
-        StringConstraints(strip_whitespace=True, min_length=1, max_length=STATUS_TEXT_CHARS),
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_UPDATE_CHARS),
         Field(
             description="what the update tells users",
             examples=["Some of you cannot load the website. We are looking into it."],
