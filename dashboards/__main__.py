@@ -34,9 +34,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     app = create_app(
-        DashboardConfig(prometheus_url=lab.url("prometheus"), spec=spec, address=(lab.host, lab.port(PORT_NAME)))
+        DashboardConfig(
+            prometheus_url=lab.url("prometheus"), spec=spec, address=(lab.host_of(PORT_NAME), lab.port(PORT_NAME))
+        )
     )
-    return serve(app, lab.host, lab.port(PORT_NAME), "the dashboard")
+    return serve(app, lab.listen_host(PORT_NAME), lab.port(PORT_NAME), "the dashboard")
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyError:
         print(f"error: the architecture has no instance named {args.instance!r}", file=sys.stderr)
         return 2
-    return serve(app, lab.host, lab.port(args.instance), args.instance)
+    return serve(app, lab.listen_host(args.instance), lab.port(args.instance), args.instance)
 
 
 if __name__ == "__main__":

@@ -1,16 +1,23 @@
 """The lab config: where every process listens and where the lab keeps its files.
 
-One YAML file (``services/lab.yaml`` by default) gives every port, so the supervisor, the
-services, Prometheus's scrape config and the tests all agree on addresses.
+One YAML file (``services/lab.yaml`` by default) gives every process its address (a host and a
+port), so the supervisor, the services, Prometheus's scrape config, the load, the runner and the
+tests all agree on addresses. By default every process is on 127.0.0.1; ``hosts`` places single
+processes elsewhere (another machine, a network namespace, a Kubernetes Service name), and
+``listen`` lets every process bind another address than the one it is reached at (``0.0.0.0``
+in a container). Any address outside loopback needs ``network: true``: the backends trust the
+X-User header the API sets, and the control planes and Prometheus speak plain HTTP, so a lab
+faces a network only when its config says so.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator
 
 from configfiles.yamlconf import load_model
 
@@ -19,10 +26,25 @@ DEFAULT_LAB_CONFIG = Path(__file__).with_name("lab.yaml")
 Port = Annotated[int, Field(ge=1024, le=65535)]
 
 
+# A DNS name (a Kubernetes Service, a machine's name): letters, digits, dots and dashes.
+_HOSTNAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
+# Binding these means every interface of the machine.
+ANY_ADDRESS = ("0.0.0.0", "::")
+
+
 class LabConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    # The explicit opt-in to addresses outside loopback (host, hosts, listen). First, so the
+    # address checks below can read it.
+    network: bool = False
+    # Where every process listens and is reached, unless `hosts` names another place for it.
     host: str = "127.0.0.1"
+    # Processes that live elsewhere: name -> host (an IP address; with `network`, also a DNS name).
+    hosts: dict[str, str] = Field(default_factory=dict)
+    # The address every process binds, when that is not the one it is reached at (0.0.0.0 in a
+    # container reached through a Service name). None: each binds its own host.
+    listen: str | None = None
     data_dir: Path = Path(".lab")
     architecture: Path = Path("architecture/v1.yaml")
     scrape_interval_s: float = Field(default=1.0, gt=0, le=60)
@@ -37,28 +59,38 @@ class LabConfig(BaseModel):
 
     @field_validator("host")
     @classmethod
-    def _host_is_a_loopback_address(cls, v: str) -> str:
-        try:
-            address = ipaddress.ip_address(v)
-        except ValueError as e:
-            raise ValueError(f"not an IP address: {v!r}") from e
-        if not address.is_loopback:
-            # The backends trust the X-User header the API sets, and the control planes and
-            # Prometheus speak plain HTTP: none of that may face a network.
-            raise ValueError(
-                f"{v} is not a loopback address: every lab process would be reachable from other "
-                "machines, its backends trusting any caller; use 127.0.0.1 or ::1"
-            )
+    def _host_allowed(cls, v: str, info: ValidationInfo) -> str:
+        return _checked_address(v, info.data.get("network", False), bind_any=False)
+
+    @field_validator("hosts")
+    @classmethod
+    def _hosts_allowed(cls, v: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        for name, host in v.items():
+            try:
+                _checked_address(host, info.data.get("network", False), bind_any=False)
+            except ValueError as e:
+                raise ValueError(f"{name}: {e}") from None
         return v
+
+    @field_validator("listen")
+    @classmethod
+    def _listen_allowed(cls, v: str | None, info: ValidationInfo) -> str | None:
+        return v if v is None else _checked_address(v, info.data.get("network", False), bind_any=True)
 
     @field_validator("ports")
     @classmethod
-    def _ports_unique(cls, v: dict[str, int]) -> dict[str, int]:
-        seen: dict[int, str] = {}
+    def _ports_unique_per_host(cls, v: dict[str, int], info: ValidationInfo) -> dict[str, int]:
+        hosts: dict[str, str] = info.data.get("hosts", {})
+        if unknown := sorted(set(hosts) - set(v)):
+            raise ValueError(f"hosts names {', '.join(unknown)}, which has no port here")
+        default = info.data.get("listen") or info.data.get("host", "127.0.0.1")
+        # Two processes on one host need two ports; on two hosts they may share one.
+        seen: dict[tuple[str, int], str] = {}
         for name, port in v.items():
-            if port in seen:
-                raise ValueError(f"{name} and {seen[port]} both use port {port}")
-            seen[port] = name
+            key = (info.data.get("listen") or hosts.get(name, default), port)
+            if key in seen:
+                raise ValueError(f"{name} and {seen[key]} both use port {port}")
+            seen[key] = name
         return v
 
     def _resolve(self, p: Path) -> Path:
@@ -82,13 +114,55 @@ class LabConfig(BaseModel):
     def port(self, name: str) -> int:
         return self.ports[name]
 
+    def host_of(self, name: str) -> str:
+        """The host a process is reached at."""
+        return self.hosts.get(name, self.host)
+
+    def listen_host(self, name: str) -> str:
+        """The address a process binds: ``listen`` when set, else its own host."""
+        return self.listen or self.host_of(name)
+
+    def on_network(self) -> list[str]:
+        """Processes that listen outside loopback (empty unless ``network`` allows it)."""
+        return [n for n in self.ports if not _is_loopback(self.listen_host(n))]
+
     def address(self, name: str) -> str:
         """``host:port`` of a process, with an IPv6 host in brackets (``[::1]:18000``)."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.ports[name]}"
+        host = self.host_of(name)
+        return f"{f'[{host}]' if ':' in host else host}:{self.ports[name]}"
 
     def url(self, name: str) -> str:
         return f"http://{self.address(name)}"
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def _checked_address(value: str, network: bool, bind_any: bool) -> str:
+    """``value`` if the lab may use it as an address; a ValueError saying why not."""
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        if not network:
+            raise ValueError(f"not an IP address: {value!r} (a host name needs `network: true`)") from None
+        if not _HOSTNAME.match(value):
+            raise ValueError(f"neither an IP address nor a host name: {value!r}") from None
+        return value
+    if value in ANY_ADDRESS and network and not bind_any:
+        raise ValueError(f"{value} is no address a process can be reached at; bind it with `listen`")
+    if not address.is_loopback and not network:
+        # The backends trust the X-User header the API sets, and the control planes and
+        # Prometheus speak plain HTTP: none of that may face a network by accident.
+        raise ValueError(
+            f"{value} is not a loopback address: every lab process there would be reachable from other "
+            "machines, its backends trusting any caller; use 127.0.0.1 or ::1, or opt in with "
+            "`network: true` on a network only the lab's hosts share"
+        )
+    return value
 
 
 def load_lab_config(path: str | Path = DEFAULT_LAB_CONFIG) -> LabConfig:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from chaos.cli.changes import cmd_rollback, cmd_rollout, parse_waves
 from chaos.cli.common import SCALE_HELP, Parser, ranged, scale_arg
-from chaos.cli.lab import cmd_halt, cmd_setup, cmd_status, cmd_up
+from chaos.cli.lab import cmd_halt, cmd_serve, cmd_setup, cmd_status, cmd_up
 from chaos.cli.scenarios import cmd_list, cmd_report, cmd_run, cmd_scenarios, cmd_validate
 from chaos.cli.workshop import (
     add_lever_parsers,
@@ -25,6 +25,15 @@ from chaos.cli.workshop import (
 )
 from chaos.errors import ChaosError
 from services.architecture.model import DEFAULT_LEASE_S, MAX_LEASE_S
+
+SERVE_EPILOG = """\
+examples, a lab over three hosts (docs/deploy.md):
+  failwhale serve api-1 --lab spread.yaml        on the host spread.yaml gives api-1
+  failwhale serve prometheus --lab spread.yaml   scrapes every process at its own address
+  failwhale serve loadgen-worker --lab spread.yaml         on two hosts
+  failwhale serve loadgen --lab spread.yaml --headless --expect-workers 2 --users 200
+  failwhale run headline --attach --lab spread.yaml        from anywhere that reaches them
+"""
 
 EPILOG = """\
 examples:
@@ -53,7 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     # Every command that talks to a lab finds it through its lab config.
     lab_config = Parser(add_help=False)
-    lab_config.add_argument("--config", type=Path, help="lab config (default: services/lab.yaml)")
+    lab_config.add_argument(
+        "--config", "--lab", type=Path, dest="config", help="lab config (default: services/lab.yaml)"
+    )
 
     s = sub.add_parser(
         "setup",
@@ -71,45 +82,18 @@ def build_parser() -> argparse.ArgumentParser:
         description="Start the web frontend, the edge, the API replicas, the backends and a real "
         "Prometheus scraping them every second; print their URLs; stop them all on Ctrl-C.",
     )
-    u.add_argument("--config", type=Path, help="lab config with ports and data folder (default: services/lab.yaml)")
+    u.add_argument(
+        "--config",
+        "--lab",
+        type=Path,
+        dest="config",
+        help="lab config with addresses and data folder (default: services/lab.yaml)",
+    )
     u.add_argument("--architecture", type=Path, help="architecture file to start with (default: the lab config's, v1)")
     u.add_argument(
         "--for", dest="duration", type=ranged(float, 0.1), metavar="SECONDS", help="stop by itself after this long"
     )
-    load = u.add_argument_group("load", "Locust's web-browser and mobile-app users (see loadtest/locustfile.py)")
-    load.add_argument("--no-load", action="store_true", help="start the lab without the load generator")
-    load.add_argument("--headless", action="store_true", help="run the load without Locust's web UI")
-    load.add_argument(
-        "--users",
-        type=ranged(int, 1, 10000),
-        default=30,
-        metavar="N",
-        help="simulated users at the evening peak (default: %(default)s)",
-    )
-    load.add_argument(
-        "--web-share",
-        type=ranged(float, 0, 1),
-        default=0.4,
-        metavar="X",
-        help="share of users on the desktop site, 0..1 (default: %(default)s)",
-    )
-    load.add_argument(
-        "--shape", choices=["evening", "constant"], default="evening", help="load over time (default: %(default)s)"
-    )
-    load.add_argument(
-        "--load-duration",
-        type=ranged(float, 1, 86400),
-        default=360.0,
-        metavar="SECONDS",
-        help="the load stops by itself after this (default: %(default)s)",
-    )
-    load.add_argument(
-        "--load-workers",
-        type=ranged(int, 0, 64),
-        default=0,
-        metavar="N",
-        help="Locust worker processes (default: one process)",
-    )
+    add_load_options(u)
     u.add_argument(
         "--timeout",
         type=ranged(float, 1, 600),
@@ -118,6 +102,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="how long to wait for every process to be ready (default: %(default)s)",
     )
     u.set_defaults(func=cmd_up)
+
+    sv = sub.add_parser(
+        "serve",
+        parents=[lab_config],
+        help="run one process of the lab in the foreground, where the lab config places it",
+        description="Run one lab process in the foreground (for systemd, Kubernetes, or a shell on each "
+        "host): a service instance (web, edge, api-1, ...), prometheus, dashboard, loadgen (the Locust "
+        "master, or the whole load on one machine) or loadgen-worker (a Locust worker that joins the "
+        "master at locust-master). Every process binds its own address from the lab config; every "
+        "service reads the control token from the data folder, made on first use. `failwhale up` does "
+        "all of this on one machine.",
+        epilog=SERVE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sv.add_argument("name", help="the process to run (see above)")
+    sv.add_argument("--architecture", type=Path, help="architecture file to start with (default: the lab config's)")
+    add_load_options(sv)
+    sv.set_defaults(func=cmd_serve)
 
     h = sub.add_parser(
         "halt",
@@ -320,6 +322,51 @@ def build_parser() -> argparse.ArgumentParser:
     we.add_argument("--who", default=os.environ.get("USER", "someone"), help="who ends it (default: $USER)")
     we.set_defaults(func=cmd_workshop_end)
     return p
+
+
+def add_load_options(parser: argparse.ArgumentParser) -> None:
+    """The load's options, shared by ``up`` and ``serve loadgen``."""
+    load = parser.add_argument_group("load", "Locust's web-browser and mobile-app users (see loadtest/locustfile.py)")
+    load.add_argument("--no-load", action="store_true", help="start the lab without the load generator")
+    load.add_argument("--headless", action="store_true", help="run the load without Locust's web UI")
+    load.add_argument(
+        "--users",
+        type=ranged(int, 1, 10000),
+        default=30,
+        metavar="N",
+        help="simulated users at the evening peak (default: %(default)s)",
+    )
+    load.add_argument(
+        "--web-share",
+        type=ranged(float, 0, 1),
+        default=0.4,
+        metavar="X",
+        help="share of users on the desktop site, 0..1 (default: %(default)s)",
+    )
+    load.add_argument(
+        "--shape", choices=["evening", "constant"], default="evening", help="load over time (default: %(default)s)"
+    )
+    load.add_argument(
+        "--load-duration",
+        type=ranged(float, 1, 86400),
+        default=360.0,
+        metavar="SECONDS",
+        help="the load stops by itself after this (default: %(default)s)",
+    )
+    load.add_argument(
+        "--load-workers",
+        type=ranged(int, 0, 64),
+        default=0,
+        metavar="N",
+        help="Locust worker processes on this machine (default: one process)",
+    )
+    load.add_argument(
+        "--expect-workers",
+        type=ranged(int, 0, 1024),
+        default=0,
+        metavar="N",
+        help="run a master that waits for N workers from anywhere (`failwhale serve loadgen-worker`)",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

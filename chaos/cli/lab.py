@@ -1,18 +1,14 @@
-"""``failwhale setup``, ``up``, ``status`` and ``halt``: the lab itself, its processes, and the kill switch."""
+"""``failwhale setup``, ``up``, ``serve``, ``status`` and ``halt``: the lab itself, its processes, and the kill switch."""
 
 from __future__ import annotations
 
 import argparse
 import signal
 import time
-from typing import TYPE_CHECKING
 
 from chaos.cli.common import lab_control, say
-from chaos.lab import provision
+from chaos.lab import provision, serve
 from chaos.lab.supervisor import DASHBOARD, LOADGEN, PROMETHEUS, Lab, LoadOptions
-
-if TYPE_CHECKING:
-    pass
 
 
 def cmd_setup(args: argparse.Namespace) -> int:
@@ -44,15 +40,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             say(f"  dashboard   {lab.url(DASHBOARD)}/  (live; also ?board=web, api, backends)")
         say(f"  control token in {lab.lab.token_path} (mode 0600)")
         if not args.no_load:
-            load = LoadOptions(
-                headless=args.headless,
-                peak_users=args.users,
-                web_share=args.web_share,
-                shape=args.shape,
-                duration_s=args.load_duration,
-                workers=args.load_workers,
-            )
-            lab.start_load(load)
+            lab.start_load(load_options(args))
             where = (
                 "headless"
                 if args.headless
@@ -81,6 +69,28 @@ def cmd_up(args: argparse.Namespace) -> int:
             say(f"stopped {n} processes")
     # Ctrl-C is how a lab is meant to end, so it is a success, not an interruption.
     return 0
+
+
+def load_options(args: argparse.Namespace) -> LoadOptions:
+    return LoadOptions(
+        headless=args.headless,
+        peak_users=args.users,
+        web_share=args.web_share,
+        shape=args.shape,
+        duration_s=args.load_duration,
+        workers=args.load_workers,
+        expect_workers=args.expect_workers,
+    )
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """One process in the foreground: it replaces this one once its files are in place."""
+    lab = Lab.from_files(args.config, args.architecture)
+    served = serve.plan(lab, args.name, args.architecture, load_options(args))
+    serve.prepare(lab, args.name)
+    say(f"serving {served.name} ({served.where})")
+    serve.run(served)
+    return 0  # pragma: no cover - run() does not return
 
 
 def cmd_halt(args: argparse.Namespace) -> int:

@@ -194,7 +194,7 @@ class Runner:
         # This run owns its architecture changes: they live while it renews them, no longer.
         self.keeper = LeaseKeeper(self.control, say=lambda m: self.say("\n" + m)).start()
         self.hooks.lab_ready()
-        self.events = Events(self.lab.lab.ports.get("chaos-metrics"), self.lab.lab.host)
+        self.events = Events(self.lab.lab.ports.get("chaos-metrics"), self.lab.lab.listen_host("chaos-metrics"))
         if not self.attach:
             self.start_load()
         self.open_camera()

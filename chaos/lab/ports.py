@@ -12,7 +12,7 @@ from services.architecture import load_architecture
 from services.config import DEFAULT_LAB_CONFIG, load_lab_config
 
 # Ports a lab needs beside its service instances.
-AUX_PORTS = ("prometheus", "locust", "loadgen-metrics", "chaos-metrics", "dashboard", "workshop")
+AUX_PORTS = ("prometheus", "locust", "locust-master", "loadgen-metrics", "chaos-metrics", "dashboard", "workshop")
 
 
 def free_ports(n: int, host: str = "127.0.0.1") -> list[int]:

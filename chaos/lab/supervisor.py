@@ -7,6 +7,7 @@ anything starts, so a port in use fails fast with its name instead of half a lab
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import secrets
@@ -37,6 +38,7 @@ LOADGEN = "loadgen"
 STOP_GRACE_S = 5.0
 LOCK_FILE = "lab.lock"  # in the data folder: held by the lab using it, with its pid
 DEFAULT_SPAWN_PER_S = 10.0  # as the locustfile's --spawn-per-s
+EXPECT_WORKERS_MAX_WAIT_S = 120.0  # a master waits this long for its workers from other hosts
 LOCUSTFILE = Path(__file__).resolve().parents[2] / "loadtest" / "locustfile.py"
 
 
@@ -53,7 +55,8 @@ class LoadOptions:
     # Users started or stopped per second as the curve moves; a scaled run scales it too, or its
     # users would still be arriving (logging in, caches cold) long after the curve wants them.
     spawn_per_s: float = DEFAULT_SPAWN_PER_S
-    workers: int = 0  # 0: one process; N: a master and N worker processes
+    workers: int = 0  # 0: one process; N: a master and N worker processes on this machine
+    expect_workers: int = 0  # N: a master that waits for N workers from anywhere (failwhale serve loadgen-worker)
     extra: tuple[str, ...] = ()  # more locustfile options, e.g. ("--app-cache", "off")
 
     def args(self) -> list[str]:
@@ -133,7 +136,9 @@ class Lab:
 
     # ---- planning -------------------------------------------------------------------------
 
-    def _plan(self) -> None:
+    def plan(self, arch_file: Path | None = None) -> None:
+        """Every process's command line and readiness URL, none started; services start from
+        ``arch_file`` (default: the copy of ``self.arch`` start() writes to the data folder)."""
         missing = [n for n in [*self.arch.instance_kinds(), PROMETHEUS] if n not in self.lab.ports]
         if missing:
             where = self.lab.source or "lab config"
@@ -141,7 +146,7 @@ class Lab:
         logs = self.lab.data_path / "logs"
         py = sys.executable
         cfg_args = ["--lab-config", str(self.lab.source)] if self.lab.source else []
-        arch_file = self.lab.data_path / "architecture.json"
+        arch_file = arch_file or self.lab.data_path / "architecture.json"
         for name, kind in self.arch.instance_kinds().items():
             self.procs[name] = Proc(
                 name,
@@ -158,7 +163,11 @@ class Lab:
             PROMETHEUS,
             PROMETHEUS,
             prometheus.command(
-                binary, prom_dir / "prometheus.yml", prom_dir / "data", self.lab.host, self.lab.port(PROMETHEUS)
+                binary,
+                prom_dir / "prometheus.yml",
+                prom_dir / "data",
+                self.lab.listen_host(PROMETHEUS),
+                self.lab.port(PROMETHEUS),
             ),
             f"{self.lab.url(PROMETHEUS)}/-/ready",
             logs / f"{PROMETHEUS}.log",
@@ -176,15 +185,21 @@ class Lab:
         """Fail with the port's owner named if anything already listens on a lab port."""
         names = [*self.procs, *[n for n in AUX_PORTS if n in self.lab.ports and n not in self.procs]]
         for name in names:
-            port = self.lab.port(name)
-            with socket.socket(socket.AF_INET6 if ":" in self.lab.host else socket.AF_INET) as s:
+            port, host = self.lab.port(name), self.lab.listen_host(name)
+            with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 try:
-                    s.bind((self.lab.host, port))
+                    s.bind((host, port))
                 except OSError as e:
+                    where = self.lab.source or "the lab config"
+                    if e.errno == errno.EADDRINUSE:
+                        raise BadInput(
+                            f"port {port} ({name}) is already in use on {host}: stop what uses it "
+                            f"or change ports.{name} in {where}"
+                        ) from e
                     raise BadInput(
-                        f"port {port} ({name}) is already in use on {self.lab.host}: stop what uses it "
-                        f"or change ports.{name} in {self.lab.source or 'the lab config'}"
+                        f"{name} cannot listen on {host}:{port} here ({e.strerror or e}): is {host} an address "
+                        f"of this machine? (`failwhale serve {name}` runs it where it is; see {where})"
                     ) from e
 
     def _prepare_files(self) -> None:
@@ -228,7 +243,7 @@ class Lab:
     def start(self, timeout_s: float = 15.0) -> float:
         """Start every process and wait until all are ready; returns the seconds it took."""
         t0 = time.monotonic()
-        self._plan()
+        self.plan()
         self.check_ports()
         self.lock_data_dir()
         self._prepare_files()
@@ -280,51 +295,11 @@ class Lab:
         """Start Locust against this lab; it stops by itself after ``opts.duration_s``."""
         if LOADGEN in self.procs and self.procs[LOADGEN].running:
             raise LabError("the load generator is already running")
-        needed = ["loadgen-metrics"] + ([] if opts.headless else ["locust"])
-        missing = [n for n in needed if n not in self.lab.ports]
-        if missing:
-            raise BadInput(f"{self.lab.source or 'lab config'}: ports: no port for {', '.join(missing)}")
         run_dir = run_dir or self.lab.data_path / "load"
-        run_dir.mkdir(parents=True, exist_ok=True)
-        cmd = [
-            sys.executable,
-            "-m",
-            "locust",
-            "-f",
-            str(LOCUSTFILE),
-            "--site-url",
-            self.lab.url("web"),
-            "--api-url",
-            self.lab.url("edge"),
-            "--metrics-port",
-            str(self.lab.port("loadgen-metrics")),
-            "--metrics-host",
-            self.lab.host,
-            "--ledger-dir",
-            str(run_dir / "ledger"),
-            "--csv",
-            str(run_dir / "locust"),
-            # The locustfile quits by itself shortly after the shape ends (--hard-stop).
-            "--stop-timeout",
-            "5",
-            *opts.args(),
-        ]
-        if opts.headless:
-            cmd += ["--headless", "--only-summary"]
-        else:
+        cmd = load_command(self.lab, opts, run_dir)
+        if not opts.headless:
             # Its UI retargets the load on a plain form POST: it takes a password, new every start.
             write_private(self.ui_secret_path, secrets.token_urlsafe(18) + "\n")
-            cmd += [
-                "--web-host",
-                self.lab.host,
-                "--web-port",
-                str(self.lab.port("locust")),
-                "--autostart",
-                "--ui-secret-file",
-                str(self.ui_secret_path),
-            ]
-        if opts.workers:
-            cmd += ["--processes", str(opts.workers)]
         proc = Proc(LOADGEN, LOADGEN, cmd, "", self.lab.data_path / "logs" / f"{LOADGEN}.log")
         self.procs[LOADGEN] = proc
         self._spawn(proc)
@@ -333,7 +308,7 @@ class Lab:
     @property
     def ui_secret_path(self) -> Path:
         """The password of Locust's web UI (user ``failwhale``), when the load runs with its UI."""
-        return self.lab.data_path / "locust-ui.secret"
+        return ui_secret_path(self.lab)
 
     def wait_load(self, timeout_s: float) -> int:
         """Wait for the load generator to finish; its exit code (Locust: 1 if any request failed)."""
@@ -405,6 +380,95 @@ class Lab:
 
     def url(self, name: str) -> str:
         return self.lab.url(name)
+
+
+def ui_secret_path(lab: LabConfig) -> Path:
+    """The password of Locust's web UI (user ``failwhale``), when the load runs with its UI."""
+    return lab.data_path / "locust-ui.secret"
+
+
+def load_command(lab: LabConfig, opts: LoadOptions, run_dir: Path) -> list[str]:
+    """Locust's command line for ``opts`` against ``lab``: one process, a master with local worker
+    processes, or a master waiting for ``opts.expect_workers`` workers from other hosts."""
+    needed = (
+        ["loadgen-metrics"] + ([] if opts.headless else ["locust"]) + (["locust-master"] * bool(opts.expect_workers))
+    )
+    if missing := [n for n in needed if n not in lab.ports]:
+        raise BadInput(f"{lab.source or 'lab config'}: ports: no port for {', '.join(missing)}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        *locust_base(lab, run_dir),
+        "--metrics-port",
+        str(lab.port("loadgen-metrics")),
+        "--metrics-host",
+        lab.listen_host("loadgen-metrics"),
+        "--csv",
+        str(run_dir / "locust"),
+        # The locustfile quits by itself shortly after the shape ends (--hard-stop).
+        "--stop-timeout",
+        "5",
+        *opts.args(),
+    ]
+    if opts.headless:
+        cmd += ["--headless", "--only-summary"]
+    else:
+        cmd += [
+            "--web-host",
+            lab.listen_host("locust"),
+            "--web-port",
+            str(lab.port("locust")),
+            "--autostart",
+            "--ui-secret-file",
+            str(ui_secret_path(lab)),
+        ]
+    if opts.workers:
+        cmd += ["--processes", str(opts.workers)]
+    if opts.expect_workers:
+        cmd += [
+            "--master",
+            "--expect-workers",
+            str(opts.expect_workers),
+            # Bounded: a master whose workers never come gives up instead of waiting forever.
+            "--expect-workers-max-wait",
+            f"{EXPECT_WORKERS_MAX_WAIT_S:g}",
+            "--master-bind-host",
+            lab.listen_host("locust-master"),
+            "--master-bind-port",
+            str(lab.port("locust-master")),
+        ]
+    return cmd
+
+
+def worker_command(lab: LabConfig, run_dir: Path) -> list[str]:
+    """A Locust worker for the lab's master (``locust-master`` in the lab config), wherever it runs.
+    The master sends the load's options when the load starts; only what a worker needs before
+    then (where the site and API are, where its ledger goes) is given here."""
+    if "locust-master" not in lab.ports:
+        raise BadInput(f"{lab.source or 'lab config'}: ports: no port for locust-master")
+    return [
+        *locust_base(lab, run_dir),
+        "--worker",
+        "--master-host",
+        lab.host_of("locust-master"),
+        "--master-port",
+        str(lab.port("locust-master")),
+    ]
+
+
+def locust_base(lab: LabConfig, run_dir: Path) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(LOCUSTFILE),
+        "--site-url",
+        lab.url("web"),
+        "--api-url",
+        lab.url("edge"),
+        "--ledger-dir",
+        str(run_dir / "ledger"),
+    ]
 
 
 def write_private(path: Path, text: str) -> Path:

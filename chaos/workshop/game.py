@@ -123,8 +123,10 @@ class Game:
         token, facilitator_token = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
         dashboard = lab.url(DASHBOARD) + "/" if DASHBOARD in lab.ports else ""
         self.server = LeverServer(
-            lever_app(self.levers, token, facilitator_token, dashboard, address=(lab.host, lab.port(PORT_NAME))),
-            lab.host,
+            lever_app(
+                self.levers, token, facilitator_token, dashboard, address=(lab.host_of(PORT_NAME), lab.port(PORT_NAME))
+            ),
+            lab.listen_host(PORT_NAME),
             lab.port(PORT_NAME),
         )
         # Written only now that this game holds the lab's ports: a second start, which cannot,

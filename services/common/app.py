@@ -177,7 +177,7 @@ def service_middleware(
     coroutine per request, on every hop of every journey (``bench/metrics_overhead.py``).
     ``metrics=None`` and ``faults=None`` leave those steps out (the benchmark's baselines).
     """
-    allowed = own_names(ctx.lab.host, ctx.lab.port(ctx.instance))  # why: services/common/hosts.py
+    allowed = own_names(ctx.lab.host_of(ctx.instance), ctx.lab.port(ctx.instance))  # why: services/common/hosts.py
     labels = {} if labels is None else labels
     clock = time.perf_counter
 

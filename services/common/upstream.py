@@ -60,7 +60,7 @@ class UpstreamClient:
         service = self.faults.reroute(service)  # a reroute fault may send it elsewhere, even nowhere
         if service not in self.lab.ports:
             raise UpstreamError(f"No route to service {service!r}")
-        return self.lab.host, self.lab.ports[service]
+        return self.lab.host_of(service), self.lab.ports[service]
 
     async def call(
         self,

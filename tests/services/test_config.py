@@ -119,3 +119,51 @@ def test_config_is_frozen(tmp_path):
     cfg = load_lab_config(write_lab(tmp_path))
     with pytest.raises(ValidationError):  # frozen
         cfg.host = "10.0.0.1"  # type: ignore[misc]
+
+
+# ---- processes at their own addresses ----------------------------------------------------------
+
+
+def test_the_shipped_config_keeps_every_process_on_loopback():
+    cfg = load_lab_config(DEFAULT_LAB_CONFIG)
+    assert not cfg.network and cfg.on_network() == []
+    assert all(cfg.host_of(n) == cfg.listen_host(n) == "127.0.0.1" for n in cfg.ports)
+
+
+def test_a_process_placed_elsewhere_is_reached_and_bound_there(tmp_path):
+    cfg = load_lab_config(write_lab(tmp_path, hosts={"edge": "127.0.0.5"}))
+    assert cfg.url("edge") == "http://127.0.0.5:18000" and cfg.listen_host("edge") == "127.0.0.5"
+    assert cfg.url("web") == "http://127.0.0.1:18080"
+
+
+@pytest.mark.parametrize("field", ["hosts", "listen"])
+def test_an_address_outside_loopback_needs_the_explicit_opt_in(tmp_path, field):
+    value = {"edge": "10.1.2.3"} if field == "hosts" else "10.1.2.3"
+    path = write_lab(tmp_path, **{field: value})
+    message = config_error(path)
+    assert f":{line_of(path, field + ':')}: {field}: " in message
+    assert "10.1.2.3 is not a loopback address" in message and "network: true" in message
+    cfg = load_lab_config(write_lab(tmp_path, network=True, **{field: value}))
+    assert cfg.on_network() == (["edge"] if field == "hosts" else ["web", "edge"])
+
+
+def test_with_the_opt_in_hosts_may_be_names_and_processes_may_bind_every_interface(tmp_path):
+    cfg = load_lab_config(write_lab(tmp_path, network=True, listen="0.0.0.0", hosts={"web": "web", "edge": "edge"}))
+    assert cfg.url("edge") == "http://edge:18000" and cfg.listen_host("edge") == "0.0.0.0"
+
+
+def test_host_names_need_the_opt_in_and_every_interface_is_no_address_to_reach(tmp_path):
+    assert "a host name needs `network: true`" in config_error(write_lab(tmp_path, hosts={"edge": "edge"}))
+    message = config_error(write_lab(tmp_path, network=True, hosts={"edge": "0.0.0.0"}))
+    assert "hosts: edge: 0.0.0.0 is no address a process can be reached at" in message
+    assert "neither an IP address nor a host name" in config_error(
+        write_lab(tmp_path, network=True, hosts={"edge": "no_such host"})
+    )
+
+
+def test_two_hosts_may_share_a_port_but_hosts_must_name_known_processes(tmp_path):
+    cfg = load_lab_config(write_lab(tmp_path, hosts={"edge": "127.0.0.2"}, ports={"web": 18080, "edge": 18080}))
+    assert cfg.address("edge") == "127.0.0.2:18080"
+    assert "hosts names api-9, which has no port here" in config_error(
+        write_lab(tmp_path, hosts={"api-9": "127.0.0.2"})
+    )
