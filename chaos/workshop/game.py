@@ -63,6 +63,7 @@ class Game:
         say: Callable[[str], None] = print,
         quick: bool = False,
         scale: float | None = None,
+        attach: bool = False,
     ) -> None:
         self.plan = plan
         self.sheet_text = sheet_text
@@ -74,7 +75,9 @@ class Game:
         self.server: LeverServer | None = None
         self._ends_at = float("inf")  # wall clock; set once the lab is up
         self.summary: Summary | None = None  # the game's, once measured: the postmortem is written from it
-        self.runner = Runner(scenario, name, out, speed, lab_config, say=say, quick=quick, scale=scale, hooks=self)
+        self.runner = Runner(
+            scenario, name, out, speed, lab_config, say=say, attach=attach, quick=quick, scale=scale, hooks=self
+        )
 
     def run(self) -> int:
         """Play the game; the run's exit code."""
