@@ -86,8 +86,9 @@ def load_options(args: argparse.Namespace) -> LoadOptions:
 def cmd_serve(args: argparse.Namespace) -> int:
     """One process in the foreground: it replaces this one once its files are in place."""
     lab = Lab.from_files(args.config, args.architecture)
-    served = serve.plan(lab, args.name, args.architecture, load_options(args))
-    serve.prepare(lab, args.name)
+    load = load_options(args)
+    served = serve.plan(lab, args.name, args.architecture, load)
+    serve.prepare(lab, args.name, load)
     say(f"serving {served.name} ({served.where})")
     serve.run(served)
     return 0  # pragma: no cover - run() does not return

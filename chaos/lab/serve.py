@@ -21,7 +21,16 @@ from pathlib import Path
 
 from chaos.errors import BadInput
 from chaos.lab import prometheus
-from chaos.lab.supervisor import DASHBOARD, LOADGEN, PROMETHEUS, Lab, LoadOptions, load_command, worker_command
+from chaos.lab.supervisor import (
+    DASHBOARD,
+    LOADGEN,
+    PROMETHEUS,
+    Lab,
+    LoadOptions,
+    check_port,
+    load_command,
+    worker_command,
+)
 
 LOADGEN_WORKER = "loadgen-worker"
 
@@ -74,9 +83,23 @@ def plan(lab: Lab, name: str, architecture: Path | None, load: LoadOptions) -> S
     return Served(name, lab.procs[name].cmd, cfg.address(name))
 
 
-def prepare(lab: Lab, name: str) -> None:
-    """The files the process reads: the control token (every service), Prometheus's scrape config."""
+def ports_of(lab: Lab, name: str, load: LoadOptions) -> list[str]:
+    """The lab config's port names process ``name`` listens on."""
+    if name == LOADGEN:
+        return [
+            "loadgen-metrics",
+            *(["locust-master"] if load.expect_workers else []),
+            *([] if load.headless else ["locust"]),
+        ]
+    return [] if name == LOADGEN_WORKER else [name]
+
+
+def prepare(lab: Lab, name: str, load: LoadOptions) -> None:
+    """Check its ports are free here, then write the files the process reads: the control token
+    (every service) and Prometheus's scrape config. Nothing is written for a process that cannot start."""
     cfg = lab.lab
+    for port_name in ports_of(lab, name, load):
+        check_port(cfg, port_name)
     (cfg.data_path / "logs").mkdir(parents=True, exist_ok=True)
     if name in lab.arch.instance_kinds():
         ensure_token(cfg.token_path)

@@ -185,22 +185,7 @@ class Lab:
         """Fail with the port's owner named if anything already listens on a lab port."""
         names = [*self.procs, *[n for n in AUX_PORTS if n in self.lab.ports and n not in self.procs]]
         for name in names:
-            port, host = self.lab.port(name), self.lab.listen_host(name)
-            with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                try:
-                    s.bind((host, port))
-                except OSError as e:
-                    where = self.lab.source or "the lab config"
-                    if e.errno == errno.EADDRINUSE:
-                        raise BadInput(
-                            f"port {port} ({name}) is already in use on {host}: stop what uses it "
-                            f"or change ports.{name} in {where}"
-                        ) from e
-                    raise BadInput(
-                        f"{name} cannot listen on {host}:{port} here ({e.strerror or e}): is {host} an address "
-                        f"of this machine? (`failwhale serve {name}` runs it where it is; see {where})"
-                    ) from e
+            check_port(self.lab, name)
 
     def _prepare_files(self) -> None:
         data = self.lab.data_path
@@ -380,6 +365,26 @@ class Lab:
 
     def url(self, name: str) -> str:
         return self.lab.url(name)
+
+
+def check_port(lab: LabConfig, name: str) -> None:
+    """A BadInput naming the process, address and cause when ``name`` could not listen where the config says."""
+    port, host = lab.port(name), lab.listen_host(name)
+    where = lab.source or "the lab config"
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((host, port))
+    except OSError as e:
+        if e.errno == errno.EADDRINUSE:
+            raise BadInput(
+                f"port {port} ({name}) is already in use on {host}: stop what uses it or change ports.{name} in {where}"
+            ) from e
+        raise BadInput(
+            f"{name} cannot listen on {host}:{port} here ({e.strerror or e}): is {host} an address "
+            f"of this machine? (`failwhale serve {name}` runs it where it is; see {where})"
+        ) from e
 
 
 def ui_secret_path(lab: LabConfig) -> Path:

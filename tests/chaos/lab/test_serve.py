@@ -112,11 +112,35 @@ def test_a_token_already_there_is_kept_and_an_empty_one_refused(tmp_path):
 
 def test_preparing_a_service_writes_only_what_it_reads(spread):
     lab = Lab.from_files(spread)
-    serve.prepare(lab, "api-1")
+    serve.prepare(lab, "api-1", LoadOptions())
     assert lab.lab.token_path.is_file()
     assert not (lab.lab.data_path / "prometheus").exists()
-    serve.prepare(lab, "prometheus")
+    serve.prepare(lab, "prometheus", LoadOptions())
     scrape = yaml.safe_load((lab.lab.data_path / "prometheus" / "prometheus.yml").read_text())
     targets = {t for job in scrape["scrape_configs"] for c in job["static_configs"] for t in c["targets"]}
     assert f"127.0.0.2:{lab.lab.port('edge')}" in targets
     assert os.access(lab.lab.token_path, os.R_OK)
+
+
+def test_a_port_in_use_is_one_line_and_nothing_is_written(spread, capsys):
+    import socket
+
+    lab = Lab.from_files(spread)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", lab.lab.port("api-1")))
+        taken.listen()
+        assert main(["serve", "api-1", "--lab", str(spread)]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err.startswith(f"error: port {lab.lab.port('api-1')} (api-1) is already in use on 127.0.0.1")
+        and err.count("\n") == 1
+    )
+    assert not lab.lab.token_path.exists()
+
+
+def test_an_address_of_another_machine_is_one_line(spread, capsys):
+    config = yaml.safe_load(spread.read_text())
+    spread.write_text(yaml.safe_dump(config | {"network": True, "hosts": {"edge": "192.0.2.7"}}))
+    assert main(["serve", "edge", "--lab", str(spread)]) == 2
+    err = capsys.readouterr().err
+    assert f"edge cannot listen on 192.0.2.7:{config['ports']['edge']} here" in err and err.count("\n") == 1
