@@ -15,6 +15,7 @@ from pathlib import Path
 
 from chaos.cli.changes import cmd_rollback, cmd_rollout, parse_waves
 from chaos.cli.common import SCALE_HELP, Parser, ranged, scale_arg
+from chaos.cli.deploy import cmd_k8s
 from chaos.cli.lab import cmd_halt, cmd_serve, cmd_setup, cmd_status, cmd_up
 from chaos.cli.scenarios import cmd_list, cmd_report, cmd_run, cmd_scenarios, cmd_validate
 from chaos.cli.workshop import (
@@ -47,8 +48,10 @@ examples:
   failwhale halt                  kill switch: every fault gone, every process back on its baseline
   failwhale up --config my.yaml   use other ports (copy services/lab.yaml to start)
 
-The lab listens on 127.0.0.1 only. Open the web page it prints in a browser, point a
-mobile-app-like client at the API URL, and watch both in Prometheus.
+The lab listens on 127.0.0.1 only, unless its config opts in to a network: `failwhale serve`
+then runs each process on its own host, and `failwhale k8s` writes a Kubernetes base
+(docs/deploy.md). Open the web page it prints in a browser, point a mobile-app-like client at
+the API URL, and watch both in Prometheus.
 """
 
 
@@ -120,6 +123,22 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--architecture", type=Path, help="architecture file to start with (default: the lab config's)")
     add_load_options(sv)
     sv.set_defaults(func=cmd_serve)
+
+    k8 = sub.add_parser(
+        "k8s",
+        help="write the Kubernetes base (deploy/k8s/) from the lab config and the architecture",
+        description="Write a kustomize base for the whole lab: one Deployment and Service per process, "
+        "probes, Prometheus and its rules, the Locust master and workers, the dashboard, the lab config "
+        "and architecture as ConfigMaps, and the control token (made once, git-ignored) as a Secret. "
+        "Apply it with `kubectl apply -k deploy/k8s` (docs/deploy.md).",
+    )
+    k8.add_argument("--out", type=Path, default=Path("deploy/k8s"), help="where it goes (default: %(default)s)")
+    k8.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 naming the files that differ from a fresh build",
+    )
+    k8.set_defaults(func=cmd_k8s)
 
     h = sub.add_parser(
         "halt",
@@ -225,7 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
     ru.add_argument(
         "--attach",
         action="store_true",
-        help="play the scenario on the lab `failwhale up` is running, with its load, instead of a fresh one",
+        help="play the scenario on a running lab and its load, instead of a fresh one: the one `failwhale up` "
+        "runs, or processes `failwhale serve` runs on other hosts where --lab FILE places them (docs/deploy.md)",
     )
     ru.add_argument(
         "--quick",
@@ -300,7 +320,13 @@ def build_parser() -> argparse.ArgumentParser:
     ws.add_argument(
         "--quick", action="store_true", help="the scenario's quick variant (faster, lighter): for a try-out and tests"
     )
-    ws.add_argument("--scale", type=scale_arg, metavar="K", help=SCALE_HELP)
+    ws.add_argument("--scale", type=scale_arg, metavar="K", help=SCALE_HELP + " Not with --attach.")
+    ws.add_argument(
+        "--attach",
+        action="store_true",
+        help="play on a running lab (`failwhale up`, or processes `failwhale serve` runs where the lab "
+        "config places them) and its load, instead of starting one",
+    )
     ws.add_argument(
         "--for",
         dest="limit",

@@ -113,6 +113,7 @@ def cmd_workshop_start(args: argparse.Namespace) -> int:
         say=say,
         quick=args.quick,
         scale=args.scale,
+        attach=args.attach,
         plan=p,
         limit_s=args.limit,
         sheet_text=sheet(p, played, speed),

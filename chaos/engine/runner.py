@@ -94,7 +94,8 @@ class Runner:
     def __post_init__(self) -> None:
         """Check the options and read the lab's files up front: nothing starts until run()."""
         if self.scale is None:
-            self.scale = self.scenario.load.scale
+            # An attached run plays on the lab as it runs: the scenario's scale is for labs a run starts.
+            self.scale = 1.0 if self.attach else self.scenario.load.scale
         if self.scale <= 0:
             raise BadInput(f"scale must be above 0, not {self.scale:g}")
         if self.attach and any(isinstance(s, Kill) for s in self.scenario.timeline):

@@ -79,7 +79,7 @@ def plan(lab: Lab, name: str, architecture: Path | None, load: LoadOptions) -> S
         return Served(name, worker_command(cfg, load_dir), f"master at {cfg.address('locust-master')}")
     if name == DASHBOARD and DASHBOARD not in cfg.ports:
         raise BadInput(f"{cfg.source or 'lab config'}: ports: no port for {DASHBOARD}")
-    lab.plan(architecture or cfg.architecture_path)
+    lab.plan(architecture or cfg.architecture_path, with_prometheus=name == PROMETHEUS)
     return Served(name, lab.procs[name].cmd, cfg.address(name))
 
 

@@ -136,9 +136,10 @@ class Lab:
 
     # ---- planning -------------------------------------------------------------------------
 
-    def plan(self, arch_file: Path | None = None) -> None:
+    def plan(self, arch_file: Path | None = None, with_prometheus: bool = True) -> None:
         """Every process's command line and readiness URL, none started; services start from
-        ``arch_file`` (default: the copy of ``self.arch`` start() writes to the data folder)."""
+        ``arch_file`` (default: the copy of ``self.arch`` start() writes to the data folder).
+        ``with_prometheus=False`` leaves Prometheus out: a host that runs only services needs no binary."""
         missing = [n for n in [*self.arch.instance_kinds(), PROMETHEUS] if n not in self.lab.ports]
         if missing:
             where = self.lab.source or "lab config"
@@ -155,6 +156,11 @@ class Lab:
                 f"{self.lab.url(name)}/readyz",
                 logs / f"{name}.log",
             )
+        if with_prometheus:
+            self._plan_prometheus()
+        self._plan_dashboard(cfg_args)
+
+    def _plan_prometheus(self) -> None:
         binary = self.prometheus_bin or find_prometheus()
         if binary is None:
             raise LabError("Prometheus not found: run `make setup` (or `failwhale setup`), or set PROMETHEUS_BIN")
@@ -170,15 +176,17 @@ class Lab:
                 self.lab.port(PROMETHEUS),
             ),
             f"{self.lab.url(PROMETHEUS)}/-/ready",
-            logs / f"{PROMETHEUS}.log",
+            self.lab.data_path / "logs" / f"{PROMETHEUS}.log",
         )
+
+    def _plan_dashboard(self, cfg_args: list[str]) -> None:
         if DASHBOARD in self.lab.ports:
             self.procs[DASHBOARD] = Proc(
                 DASHBOARD,
                 DASHBOARD,
-                [py, "-m", "dashboards", *cfg_args],
+                [sys.executable, "-m", "dashboards", *cfg_args],
                 f"{self.lab.url(DASHBOARD)}/readyz",
-                logs / f"{DASHBOARD}.log",
+                self.lab.data_path / "logs" / f"{DASHBOARD}.log",
             )
 
     def check_ports(self) -> None:

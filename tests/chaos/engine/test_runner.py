@@ -100,11 +100,17 @@ def test_users_arrive_as_much_faster_as_there_are_more_of_them(tmp_path):
 
 
 def test_an_attached_run_refuses_a_scale_before_starting_anything(tmp_path):
-    s = load_scenario(DATA / "attach.yaml")
-    at_two = s.model_copy(update={"load": s.load.model_copy(update={"scale": 2.0})})
     with pytest.raises(BadInput, match="run without --attach, or with --scale 1"):
-        make(tmp_path, at_two, attach=True).run()
+        make(tmp_path, load_scenario(DATA / "attach.yaml"), attach=True, scale=2.0).run()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_attached_run_plays_a_scaled_scenario_at_the_running_labs_scale(tmp_path):
+    s = load_scenario(DATA / "attach.yaml")
+    at_six = s.model_copy(update={"load": s.load.model_copy(update={"scale": 6.0})})
+    run = make(tmp_path, at_six, attach=True)
+    assert run.scale_k == 1 and run.scale_line() == "scale 1: the running lab's own load and architecture"
+    assert make(tmp_path, at_six).scale_k == 6
 
 
 class Control:

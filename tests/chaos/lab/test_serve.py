@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from chaos.cli import main
-from chaos.errors import BadInput
+from chaos.errors import BadInput, LabError
 from chaos.lab import serve
 from chaos.lab.ports import AUX_PORTS, free_ports
 from chaos.lab.supervisor import Lab, LoadOptions
@@ -144,3 +144,11 @@ def test_an_address_of_another_machine_is_one_line(spread, capsys):
     assert main(["serve", "edge", "--lab", str(spread)]) == 2
     err = capsys.readouterr().err
     assert f"edge cannot listen on 192.0.2.7:{config['ports']['edge']} here" in err and err.count("\n") == 1
+
+
+def test_a_host_without_prometheus_still_serves_its_services(spread, monkeypatch):
+    monkeypatch.setattr("chaos.lab.supervisor.find_prometheus", lambda: None)
+    lab = Lab.from_files(spread)
+    assert after(serve.plan(lab, "api-1", None, LoadOptions()).cmd, "--instance") == "api-1"
+    with pytest.raises(LabError, match="Prometheus not found"):
+        serve.plan(lab, "prometheus", None, LoadOptions())
