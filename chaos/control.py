@@ -45,7 +45,10 @@ class LabControl:
     def connect(cls, lab: LabConfig, arch: Architecture) -> LabControl:
         token = read_token(lab.token_path)
         if token is None:
-            raise LabError(f"no control token at {lab.token_path}: is the lab running? (start it with `failwhale up`)")
+            raise LabError(
+                f"no control token at {lab.token_path}: is the lab running? (start it with `failwhale up`; "
+                "for processes on other hosts, copy the lab's token there: docs/deploy.md)"
+            )
         return cls(lab, arch, token)
 
     def mark_halted(self) -> None:
@@ -53,11 +56,28 @@ class LabControl:
         (self.lab.data_path / HALT_FILE).write_text(f"{time.time()}\n", encoding="utf-8")
 
     def halted_since(self, t: float) -> bool:
-        """Did halt run after ``t`` (wall clock)?"""
+        """Did halt run after ``t`` (wall clock), on this machine? (One file's time: cheap enough to
+        ask twice a second.)"""
         try:
             return (self.lab.data_path / HALT_FILE).stat().st_mtime >= t
         except OSError:
             return False
+
+    async def halt_seen(self, t: float) -> bool:
+        """Did halt run after ``t`` (wall clock), here or on any machine? A halt elsewhere is
+        learnt from the processes it put back: each says how long ago (its own clock, so the
+        machines' clocks need not agree)."""
+        if self.halted_since(t):
+            return True
+        elapsed = time.time() - t
+        answers = await self.each("GET", "/control/architecture", timeout_s=1.0)
+        return any(
+            a.ok
+            and isinstance(a.body, dict)
+            and isinstance(ago := a.body.get("halted_s_ago"), (int, float))
+            and ago <= elapsed
+            for a in answers
+        )
 
     def instances(self, only: list[str] | None = None) -> list[str]:
         known = [name for name in self.arch.instance_kinds() if name in self.lab.ports and name not in NOT_SERVICES]
@@ -117,7 +137,7 @@ async def halt(control: LabControl, deadline_s: float = HALT_DEADLINE_S) -> list
     async def ask(pending: list[str], timeout_s: float) -> dict[str, Answer]:
         faults, baseline = await asyncio.gather(
             control.each("DELETE", "/control/faults", only=pending, timeout_s=timeout_s),
-            control.each("POST", "/control/architecture/baseline", only=pending, timeout_s=timeout_s),
+            control.each("POST", "/control/architecture/baseline?halt=1", only=pending, timeout_s=timeout_s),
         )
         answers = {}
         for f, b in zip(faults, baseline, strict=True):

@@ -87,10 +87,11 @@ def report_share_interval(figures: Window, name: str, z: float = 1.96) -> tuple[
     return max(0.0, centre - half), min(1.0, centre + half), n
 
 
-def measure(figures: Window, name: str, lost_tweets: int) -> float | None:
-    """One named measure (see chaos.scenario.MEASURES) from a window's figures."""
+def measure(figures: Window, name: str, lost_tweets: int | None) -> float | None:
+    """One named measure (see chaos.scenario.MEASURES) from a window's figures; None when it
+    could not be measured (lost_tweets=None: this machine cannot see the tweets' files)."""
     if name == "lost_tweets":
-        return float(lost_tweets)
+        return None if lost_tweets is None else float(lost_tweets)
     if name == "health_checks":
         return figures.health_checks
     if name == "users_hurt":

@@ -435,7 +435,8 @@ class Summary(VersionedFile):
     status_page: float | None = None
     works_for_me: list[WorksForMeProbe] = []
     acked_tweets: int = 0
-    lost_tweets: int = 0
+    # None: not measured (an attached run that cannot see the tweets databases or the ledger).
+    lost_tweets: int | None = 0
     expectations: list[ExpectationResult] = []
     teaches: str | None = None
     description: str | None = None

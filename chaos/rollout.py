@@ -32,6 +32,7 @@ Say = Callable[[str], None]
 # How long a rollback keeps asking processes that do not confirm (a saturated lab answers late).
 ROLLBACK_DEADLINE_S = 5.0
 HALT_CHECK_EVERY_S = 0.5  # how often a baking rollout looks for a halt (a stat of one file)
+HALT_ASK_EVERY_S = 2.0  # how often it asks the processes whether a halt elsewhere put them back
 Hold = Callable[[], Literal["go", "wait", "stop"]]
 
 
@@ -169,7 +170,7 @@ async def rollout(
             bake = Bake(control, session, prometheus_url, guard, guard_every_s, started)
             for i, wave in enumerate(waves, 1):
                 await _held(hold, say, i, len(waves))
-                if control.halted_since(started):
+                if await control.halt_seen(started):
                     raise RolloutStopped(f"halted before wave {i}/{len(waves)}")
                 async with holding(lock):
                     if lock is not None and hold() == "stop":
@@ -210,10 +211,15 @@ class Bake:
     async def wait(self, bake_s: float, wave: str) -> None:
         deadline = time.monotonic() + bake_s
         next_guard = time.monotonic() + self.guard_every_s
+        next_remote = time.monotonic() + HALT_ASK_EVERY_S
         while time.monotonic() < deadline:
             await asyncio.sleep(min(HALT_CHECK_EVERY_S, max(0.0, deadline - time.monotonic())))
             # A halt ends the rollout now, not after the bake: halt has undone this wave already.
-            if self.control.halted_since(self.started):
+            # Here a file says so; a halt on another machine, the processes (asked less often).
+            remote = time.monotonic() >= next_remote
+            if remote:
+                next_remote = time.monotonic() + HALT_ASK_EVERY_S
+            if self.control.halted_since(self.started) or (remote and await self.control.halt_seen(self.started)):
                 raise RolloutStopped(f"halted after {wave}")
             if self.guard and (time.monotonic() >= next_guard or time.monotonic() >= deadline):
                 next_guard = time.monotonic() + self.guard_every_s

@@ -28,8 +28,6 @@ Port = Annotated[int, Field(ge=1024, le=65535)]
 
 # A DNS name (a Kubernetes Service, a machine's name): letters, digits, dots and dashes.
 _HOSTNAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
-# Binding these means every interface of the machine.
-ANY_ADDRESS = ("0.0.0.0", "::")
 
 
 class LabConfig(BaseModel):
@@ -152,7 +150,7 @@ def _checked_address(value: str, network: bool, bind_any: bool) -> str:
         if not _HOSTNAME.match(value):
             raise ValueError(f"neither an IP address nor a host name: {value!r}") from None
         return value
-    if value in ANY_ADDRESS and network and not bind_any:
+    if address.is_unspecified and network and not bind_any:
         raise ValueError(f"{value} is no address a process can be reached at; bind it with `listen`")
     if not address.is_loopback and not network:
         # The backends trust the X-User header the API sets, and the control planes and

@@ -7,6 +7,7 @@ import signal
 import time
 
 from chaos.cli.common import lab_control, say
+from chaos.errors import BadInput
 from chaos.lab import provision, serve
 from chaos.lab.supervisor import DASHBOARD, LOADGEN, PROMETHEUS, Lab, LoadOptions
 
@@ -39,6 +40,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         if DASHBOARD in lab.procs:
             say(f"  dashboard   {lab.url(DASHBOARD)}/  (live; also ?board=web, api, backends)")
         say(f"  control token in {lab.lab.token_path} (mode 0600)")
+        if outside := lab.lab.on_network():
+            say(f"  reachable from other machines (network: true): {', '.join(outside)}")
         if not args.no_load:
             lab.start_load(load_options(args))
             where = (
@@ -87,8 +90,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """One process in the foreground: it replaces this one once its files are in place."""
     lab = Lab.from_files(args.config, args.architecture)
     load = load_options(args)
+    # Options left at their defaults are no choice; any other is a mistake worth one line.
+    if args.name != LOADGEN and load != LoadOptions(headless=False):
+        raise BadInput(f"the load's options are for `failwhale serve {LOADGEN}`, not {args.name}")
     served = serve.plan(lab, args.name, args.architecture, load)
     serve.prepare(lab, args.name, load)
+    if not load.headless and args.name == LOADGEN:
+        say(f"Locust's web UI at {lab.lab.url('locust')}/ (user failwhale, password in {lab.ui_secret_path})")
     say(f"serving {served.name} ({served.where})")
     serve.run(served)
     return 0  # pragma: no cover - run() does not return

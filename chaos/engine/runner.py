@@ -35,7 +35,7 @@ from chaos.engine import steps, verdicts
 from chaos.engine.events import Events
 from chaos.engine.hooks import PlainRun, RunHooks, StepResult
 from chaos.errors import BadInput, ChaosError, LabError
-from chaos.lab.supervisor import DASHBOARD, DEFAULT_SPAWN_PER_S, Lab, LoadOptions
+from chaos.lab.supervisor import DASHBOARD, DEFAULT_SPAWN_PER_S, Lab, LoadOptions, check_port
 from chaos.lease import LeaseKeeper
 from chaos.probe import AppUser
 from chaos.records import (
@@ -107,6 +107,9 @@ class Runner:
                 "run without --attach, or with --scale 1"
             )
         self.lab: Lab = Lab.from_files(self.lab_config, say=self.say)
+        if self.attach and "chaos-metrics" in self.lab.lab.ports:
+            # The one port an attached run opens: on a spread lab, this machine must own its address.
+            check_port(self.lab.lab, "chaos-metrics")
         # The children start from architecture.json, written from this: their baseline is scaled too.
         self.lab.arch = self.lab.arch.scaled(self.scale_k)
         self.run_dir: Path = self.out / f"{self.name}-{time.strftime('%Y%m%dT%H%M%S')}"

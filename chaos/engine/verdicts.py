@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 SERIES_LEAD_S = 5.0  # wall seconds of warm-up kept in series.json, to show the baseline
 
 
+LOST_NOT_MEASURED = "not measured: the tweets databases or the load's ledger are not on this machine (docs/deploy.md)"
+
+
 def judge(e: Expectation, value: float | None, figures: Window) -> ExpectationResult:
     """One expectation as the summary keeps it: held or not on the measured value alone.
 
@@ -97,7 +100,7 @@ def summarise(run: Runner, verdict: Verdict, problems: list[str], t0: float | No
     return summary
 
 
-def measure_run(run: Runner, s: Scenario, summary: Summary, t0: float, lost: int) -> None:
+def measure_run(run: Runner, s: Scenario, summary: Summary, t0: float, lost: int | None) -> None:
     """The figures of each phase and of the whole run, the series and alerts, and the expectations."""
     prom = run.url("prometheus")
     figures: dict[str, Window] = {}
@@ -134,6 +137,8 @@ def measure_run(run: Runner, s: Scenario, summary: Summary, t0: float, lost: int
             summary.verdict = "deviated"
             c = summary.comparison
             why = c.missing if c is not None and e.measure == "comparison.times_fewer" else None
+            if e.measure == "lost_tweets" and lost is None:
+                why = LOST_NOT_MEASURED
             summary.problems.append(
                 f"expectation '{e.name}' measured {value} (wanted {judged.bound})" + (f": {why}" if why else "")
             )
@@ -168,7 +173,13 @@ def save_series(run: Runner, s: Scenario, summary: Summary, t0: float) -> None:
 
 
 def expectation_value(
-    run: Runner, s: Scenario, e: Expectation, summary: Summary, figures: dict[str, Window], t0: float, lost: int
+    run: Runner,
+    s: Scenario,
+    e: Expectation,
+    summary: Summary,
+    figures: dict[str, Window],
+    t0: float,
+    lost: int | None,
 ) -> float | None:
     """What an expectation measured in its phase; a bad PromQL query is its problem, not the run's."""
     p = next(p for p in s.phases if p.name == e.phase)
@@ -230,14 +241,20 @@ def compare(run: Runner, against: str, users_hurt: int) -> Comparison:
     return Comparison(against=against, users_hurt=users_hurt, missing=missing)
 
 
-def lost_tweets(run: Runner) -> tuple[int, int]:
-    """Tweets the load saw acknowledged, and how many of them no tweets database holds."""
+def lost_tweets(run: Runner) -> tuple[int, int | None]:
+    """Tweets the load saw acknowledged, and how many of them no tweets database holds; None for
+    the second when this machine cannot tell: an attached run on a lab whose tweets databases,
+    or whose load's ledger, live on other machines."""
     assert run.lab is not None and run.run_dir is not None
-    # Attached runs use the load `failwhale up` started, which keeps its ledger in the lab's folder.
+    # Attached runs use the lab's running load, which keeps its ledger in the lab's folder.
     ledger = (run.lab.lab.data_path / "load" if run.attach else run.run_dir) / "ledger"
     acked = read_ledger(ledger) if ledger.exists() else []
+    databases = [
+        db_path(run.lab.lab.data_path, n) for n, kind in run.lab.arch.instance_kinds().items() if kind == "tweets"
+    ]
+    if any(not db.exists() for db in databases) or (run.attach and not ledger.exists()):
+        return len(acked), None
     stored: set[int] = set()
-    for name, kind in run.lab.arch.instance_kinds().items():
-        if kind == "tweets":
-            stored |= stored_ids(db_path(run.lab.lab.data_path, name))
+    for db in databases:
+        stored |= stored_ids(db)
     return len(acked), len(set(acked) - stored)

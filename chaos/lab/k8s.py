@@ -1,4 +1,4 @@
-"""The Kubernetes base in ``deploy/k8s/``: the lab as Deployments, Services and ConfigMaps, built from
+"""The Kubernetes base in ``deploy/k8s/``: the lab as Deployments, Jobs, Services and ConfigMaps, built from
 the lab config and the architecture.
 
 ``failwhale k8s`` writes it and a test checks that the committed copy is what a fresh build
@@ -89,7 +89,7 @@ _DNS_LABEL = re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
 
 @dataclass(frozen=True)
 class Load:
-    """The load the base runs: a Locust master (a Job) and its workers (a Deployment).
+    """The load the base runs: a Locust master and its workers, two Jobs created and ended together.
 
     Constant and an hour long, so that ``failwhale run --attach`` finds the same load whenever it
     starts; the evening curve is for runs that start their own load.
@@ -100,6 +100,11 @@ class Load:
     shape: str = "constant"
     duration_s: int = 3600
     workers: int = 2
+
+    def deadline_s(self) -> int:
+        """How long both Jobs may run: the load, the master's wait for its workers, and a margin
+        to write its summary."""
+        return self.duration_s + int(EXPECT_WORKERS_MAX_WAIT_S) + 120
 
     def args(self) -> list[str]:
         return [
@@ -256,13 +261,13 @@ def failwhale_pod(
     return {"securityContext": security(APP_UID), "containers": [container], "volumes": volumes}
 
 
-def deployment(name: str, component: str, pod: dict[str, Any], replicas: int = 1) -> dict[str, Any]:
+def deployment(name: str, component: str, pod: dict[str, Any]) -> dict[str, Any]:
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": {"name": name, "labels": labels(name, component)},
         "spec": {
-            "replicas": replicas,
+            "replicas": 1,
             # Never two pods of one lab process: they would answer as one process, with their
             # metrics, faults and control planes mixed. A rollout stops the old pod first.
             "strategy": {"type": "Recreate"},
@@ -334,30 +339,46 @@ def prometheus_workload(cfg: LabConfig) -> list[dict[str, Any]]:
     return [deployment(PROMETHEUS, PROMETHEUS, pod), service(PROMETHEUS, PROMETHEUS, {"http": port})]
 
 
+def job(name: str, pod: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
+    """A Job of the load (component loadgen); the Job controller picks its pods' selector itself."""
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name, "labels": labels(name, LOADGEN)},
+        "spec": {**spec, "template": {"metadata": {"labels": labels(name, LOADGEN)}, "spec": pod}},
+    }
+
+
 def loadgen_workload(cfg: LabConfig, load: Load) -> list[dict[str, Any]]:
     """The Locust master as a Job, and the Service its workers and Prometheus reach it at."""
     ports = {n: cfg.port(p) for n, p in EXTRA_PORTS[LOADGEN].items()}
     pod = failwhale_pod(LOADGEN, load.args(), ports, token=False)
     pod["restartPolicy"] = "Never"
-    job = {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {"name": LOADGEN, "labels": labels(LOADGEN, LOADGEN)},
-        "spec": {
-            # Locust exits 1 when any request failed, which a chaos lab expects: run once, never again.
-            "backoffLimit": 0,
-            # Bounded: the load, the wait for its workers, and a margin to write its summary.
-            "activeDeadlineSeconds": load.duration_s + int(EXPECT_WORKERS_MAX_WAIT_S) + 120,
-            "template": {"metadata": {"labels": labels(LOADGEN, LOADGEN)}, "spec": pod},
-        },
+    spec = {
+        # Locust exits 1 when any request failed, which a chaos lab expects: run once, never again.
+        "backoffLimit": 0,
+        # Bounded, as its workers' Job: the load, the wait for its workers, a margin.
+        "activeDeadlineSeconds": load.deadline_s(),
     }
-    return [job, service(LOADGEN, LOADGEN, ports)]
+    return [job(LOADGEN, pod, spec), service(LOADGEN, LOADGEN, ports)]
 
 
 def worker_workload(load: Load) -> list[dict[str, Any]]:
-    """Locust workers: they join the master at its Service (locust-master) and get the load from it."""
+    """Locust workers as a Job beside the master's, with its lifetime: they join the master at its
+    Service (locust-master), get the load from it, and end when it tells them to quit."""
     pod = failwhale_pod(LOADGEN_WORKER, [], {}, token=False)
-    return [deployment(LOADGEN_WORKER, LOADGEN, pod, replicas=load.workers)]
+    # A worker that crashes restarts in its pod and joins the master again; one that finds no
+    # master (retrying for about 5 minutes) exits 255. Bounded: restarts count against backoffLimit.
+    pod["restartPolicy"] = "OnFailure"
+    spec = {
+        # One pod per worker, all at once: the master waits for exactly these (--expect-workers).
+        "parallelism": load.workers,
+        "completions": load.workers,
+        # As many restarts in all as there are workers; then the Job fails and its pods stop.
+        "backoffLimit": load.workers,
+        "activeDeadlineSeconds": load.deadline_s(),
+    }
+    return [job(LOADGEN_WORKER, pod, spec)]
 
 
 # ---- the files -------------------------------------------------------------------------------
@@ -385,7 +406,9 @@ def kustomization(arch_file: str, workloads: list[str]) -> dict[str, Any]:
         "kind": "Kustomization",
         "namespace": NAMESPACE,
         "resources": ["namespace.yaml", *workloads],
-        # Generated names carry a hash of their content: a changed config rolls the pods that read it.
+        # Generated names carry a hash of their content: a changed config rolls the Deployments'
+        # pods that read it. A Job's pod template cannot change: delete the load's two Jobs before
+        # applying a changed config (docs/deploy.md).
         "configMapGenerator": [
             {"name": CONFIG_MAP, "files": ["config/lab.yaml", f"config/{arch_file}"]},
             {"name": PROM_CONFIG_MAP, "files": ["prometheus/prometheus.yml"]},
@@ -423,18 +446,26 @@ scraped here. The probes send Host {address}: the dashboard answers only its own
 (services/common/hosts.py), not the pod IP the kubelet sends. defaultMode 288 = 0440.
 """
 
-LOADGEN_WHY = """
+RERUN = "kubectl -n failwhale delete job loadgen loadgen-worker --ignore-not-found --cascade=foreground"
+
+LOADGEN_WHY = f"""
 The Locust master, a Job rather than a Deployment: the load is bounded in time, and once it has
 run it should stay ended (its log keeps Locust's summary) instead of starting a new load, or
-crash-looping on Locust's exit code 1 when requests failed. To run it again:
-  kubectl -n failwhale delete job loadgen && kubectl apply -k deploy/k8s
+crash-looping on Locust's exit code 1 when requests failed. Its workers are a Job created and
+ended with it (loadgen-worker.yaml). To run the load again, and before applying a changed config
+(a Job's pod template, which names the config's hashed ConfigMap, cannot change):
+  {RERUN} && kubectl apply -k deploy/k8s
 Its Service is where the workers meet it (locust-master) and Prometheus scrapes it (metrics).
 """
 
 WORKER_WHY = """
 Locust workers: they join the master at loadgen:{port}, which sends them the load; the master waits
-for {workers} workers before it starts, so scale both together (the Job's --expect-workers). When the
-load ends the master tells them to quit, and the Deployment starts them again to wait for the next one.
+at most {wait:g} s for {workers} workers, so change both together (its --expect-workers, this Job's
+parallelism and completions). A Job created and deleted with the master's, so every load starts
+with fresh workers: when the load ends the master tells them to quit, and the Job completes. (A
+Deployment would restart them; a worker with no master gives up after about 5 minutes, and comes
+back after a crash loop's growing delays, which a new master does not wait for.) A worker that
+fails restarts in its pod, {workers} times in all at most (backoffLimit).
 """
 
 PROMETHEUS_WHY = """
@@ -452,7 +483,7 @@ def workload_files(cfg: LabConfig, arch: Architecture, load: Load) -> dict[str, 
     dash_why = DASHBOARD_WHY.format(address=cfg.address(DASHBOARD))
     files[f"workloads/{DASHBOARD}.yaml"] = dump(process_workload(DASHBOARD, DASHBOARD, cfg), dash_why)
     files[f"workloads/{LOADGEN}.yaml"] = dump(loadgen_workload(cfg, load), LOADGEN_WHY)
-    worker_why = WORKER_WHY.format(port=cfg.port("locust-master"), workers=load.workers)
+    worker_why = WORKER_WHY.format(port=cfg.port("locust-master"), workers=load.workers, wait=EXPECT_WORKERS_MAX_WAIT_S)
     files[f"workloads/{LOADGEN_WORKER}.yaml"] = dump(worker_workload(load), worker_why)
     return files
 

@@ -19,7 +19,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from chaos.errors import BadInput
+from chaos.errors import BadInput, LabError
 from chaos.lab import prometheus
 from chaos.lab.supervisor import (
     DASHBOARD,
@@ -29,7 +29,9 @@ from chaos.lab.supervisor import (
     LoadOptions,
     check_port,
     load_command,
+    ui_secret_path,
     worker_command,
+    write_private,
 )
 
 LOADGEN_WORKER = "loadgen-worker"
@@ -88,7 +90,7 @@ def ports_of(lab: Lab, name: str, load: LoadOptions) -> list[str]:
     if name == LOADGEN:
         return [
             "loadgen-metrics",
-            *(["locust-master"] if load.expect_workers else []),
+            *(["locust-master"] if load.expect_workers or load.workers else []),
             *([] if load.headless else ["locust"]),
         ]
     return [] if name == LOADGEN_WORKER else [name]
@@ -101,6 +103,11 @@ def prepare(lab: Lab, name: str, load: LoadOptions) -> None:
     for port_name in ports_of(lab, name, load):
         check_port(cfg, port_name)
     (cfg.data_path / "logs").mkdir(parents=True, exist_ok=True)
+    if name in (LOADGEN, LOADGEN_WORKER):
+        (cfg.data_path / "load").mkdir(parents=True, exist_ok=True)
+    if name == LOADGEN and not load.headless:
+        # Locust's UI retargets the load on a plain form POST: a password, new every start.
+        write_private(ui_secret_path(cfg), secrets.token_urlsafe(18) + "\n")
     if name in lab.arch.instance_kinds():
         ensure_token(cfg.token_path)
     if name == PROMETHEUS:
@@ -109,4 +116,7 @@ def prepare(lab: Lab, name: str, load: LoadOptions) -> None:
 
 
 def run(served: Served) -> None:  # pragma: no cover - replaces the process
-    os.execv(served.cmd[0], served.cmd)
+    try:
+        os.execv(served.cmd[0], served.cmd)
+    except OSError as e:
+        raise LabError(f"cannot run {served.name} ({served.cmd[0]}): {e.strerror or e}") from e

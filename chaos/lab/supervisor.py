@@ -290,6 +290,7 @@ class Lab:
             raise LabError("the load generator is already running")
         run_dir = run_dir or self.lab.data_path / "load"
         cmd = load_command(self.lab, opts, run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
         if not opts.headless:
             # Its UI retargets the load on a plain form POST: it takes a password, new every start.
             write_private(self.ui_secret_path, secrets.token_urlsafe(18) + "\n")
@@ -403,12 +404,15 @@ def ui_secret_path(lab: LabConfig) -> Path:
 def load_command(lab: LabConfig, opts: LoadOptions, run_dir: Path) -> list[str]:
     """Locust's command line for ``opts`` against ``lab``: one process, a master with local worker
     processes, or a master waiting for ``opts.expect_workers`` workers from other hosts."""
-    needed = (
-        ["loadgen-metrics"] + ([] if opts.headless else ["locust"]) + (["locust-master"] * bool(opts.expect_workers))
-    )
+    if opts.workers and opts.expect_workers:
+        raise BadInput(
+            "--load-workers and --expect-workers: choose one (worker processes on this machine, or workers "
+            "that join from other hosts)"
+        )
+    with_master = bool(opts.workers or opts.expect_workers)
+    needed = ["loadgen-metrics"] + ([] if opts.headless else ["locust"]) + (["locust-master"] if with_master else [])
     if missing := [n for n in needed if n not in lab.ports]:
         raise BadInput(f"{lab.source or 'lab config'}: ports: no port for {', '.join(missing)}")
-    run_dir.mkdir(parents=True, exist_ok=True)
     cmd = [
         *locust_base(lab, run_dir),
         "--metrics-port",
@@ -435,7 +439,9 @@ def load_command(lab: LabConfig, opts: LoadOptions, run_dir: Path) -> list[str]:
             str(ui_secret_path(lab)),
         ]
     if opts.workers:
-        cmd += ["--processes", str(opts.workers)]
+        # Locust's forked workers find their master where the config puts it (Locust's own
+        # default would bind every interface).
+        cmd += ["--processes", str(opts.workers), "--master-host", lab.host_of("locust-master")]
     if opts.expect_workers:
         cmd += [
             "--master",
@@ -444,9 +450,14 @@ def load_command(lab: LabConfig, opts: LoadOptions, run_dir: Path) -> list[str]:
             # Bounded: a master whose workers never come gives up instead of waiting forever.
             "--expect-workers-max-wait",
             f"{EXPECT_WORKERS_MAX_WAIT_S:g}",
+        ]
+    if with_master:
+        cmd += [
             "--master-bind-host",
             lab.listen_host("locust-master"),
             "--master-bind-port",
+            str(lab.port("locust-master")),
+            "--master-port",
             str(lab.port("locust-master")),
         ]
     return cmd

@@ -25,7 +25,7 @@ from chaos import records
 from chaos.engine.hooks import PlayStep, StepResult
 from chaos.engine.runner import Runner
 from chaos.errors import LabError
-from chaos.lab.supervisor import DASHBOARD, write_private
+from chaos.lab.supervisor import DASHBOARD, check_port, write_private
 from chaos.records import LeverEntry, Series, ServedAfter, StepDetail, Summary, WorkshopRecord
 from chaos.scenario import Phase, Rollback, Rollout, Scenario, Step, load_scenario
 from chaos.workshop.actions import Levers
@@ -78,6 +78,10 @@ class Game:
         self.runner = Runner(
             scenario, name, out, speed, lab_config, say=say, attach=attach, quick=quick, scale=scale, hooks=self
         )
+        if attach:
+            # A fresh lab checks every port as it starts; an attached game opens only the levers'.
+            require_port(self.runner.lab.lab)
+            check_port(self.runner.lab.lab, PORT_NAME)
 
     def run(self) -> int:
         """Play the game; the run's exit code."""

@@ -253,6 +253,9 @@ class ArchitectureState:
         self.current = initial
         self.baseline = initial
         self.lease_until: float | None = None
+        # When `failwhale halt` last put this process back (time.monotonic()): a rollout that
+        # started before then stops, whichever machine it runs on.
+        self.halted_at: float | None = None
         self._listeners: list[Listener] = []
 
     def on_change(self, listener: Listener) -> None:
@@ -274,6 +277,15 @@ class ArchitectureState:
         for listener in self._listeners:
             listener(old, new)
         return old
+
+    def halt(self, now: float) -> Architecture:
+        """Back to the baseline for good, remembering when: the architecture it left."""
+        self.halted_at = now
+        return self._swap(self.baseline, None)
+
+    def halted_ago(self, now: float) -> float | None:
+        """Seconds since the last halt, or None when this process was never halted."""
+        return None if self.halted_at is None else now - self.halted_at
 
     def lease_remaining(self, now: float) -> float | None:
         """Seconds left on the lease (0 once due), or None when what runs has no lease."""

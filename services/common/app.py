@@ -371,6 +371,7 @@ async def get_architecture(request: web.Request) -> web.Response:
             "version": state.current.version,
             "baseline": state.baseline.version,
             "lease_expires_in_s": _expires_in(state),
+            "halted_s_ago": state.halted_ago(time.monotonic()),
             "architecture": state.current.model_dump(mode="json"),
         }
     )
@@ -436,11 +437,19 @@ async def renew_architecture(request: web.Request) -> web.Response:
 
 
 async def restore_baseline(request: web.Request) -> web.Response:
-    """Put this process back on the architecture it started with (rollback, halt); ends any lease."""
+    """Put this process back on the architecture it started with (rollback, halt); ends any lease.
+
+    ``?halt=1`` (the kill switch) also records when, so a rollout in progress anywhere learns of
+    the halt from the processes themselves (``halted_s_ago`` in GET /control/architecture).
+    """
     require_control(request)
     ctx = request.app[CONTEXT]
+    halt = request.query.get("halt", "0")
+    if halt not in ("0", "1"):
+        raise BadRequest(f"halt must be 0 or 1, not {_shown(halt)}")
     lapse_if_due(request.app)  # so "previous" is what ran in truth
-    old = ctx.architecture.swap(ctx.architecture.baseline)
+    state = ctx.architecture
+    old = state.halt(time.monotonic()) if halt == "1" else state.swap(state.baseline)
     request.app[METRICS].set_version(ctx.arch.version)
     return json_response({"version": ctx.arch.version, "previous": old.version})
 

@@ -9,7 +9,7 @@ import time
 import pytest
 import yaml
 
-from chaos.control import Answer, halt
+from chaos.control import Answer, LabControl, halt
 from chaos.lease import LeaseKeeper
 from chaos.rollout import rollback, rollout
 from services.architecture import parse_architecture
@@ -30,7 +30,11 @@ class FlakyLab:
         self.lose, self.deaf_for, self.gone = set(lose), dict(deaf_for or {}), set(gone)
         self.calls: list[tuple[str, str, tuple[str, ...], object]] = []
 
-        self.halted_at: float | None = None
+        self.halted_at: float | None = None  # a halt on this machine (the file's time)
+        self.remote_halt_at: float | None = None  # a halt elsewhere, known only to the processes
+
+    # The real check: this machine's file, then what the processes say.
+    halt_seen = LabControl.halt_seen
 
     def instances(self, only=None):
         return list(only) if only else list(self.version)
@@ -46,13 +50,16 @@ class FlakyLab:
             if path == "/control/architecture" and method == "PUT":
                 self.version[n] = json["architecture"]["version"]
                 out.append(Answer(n, 0, "TimeoutError") if n in self.lose else Answer(n, 200, {}))
-            elif path == "/control/architecture/baseline":
+            elif path.startswith("/control/architecture/baseline"):  # a rollback, or halt's ?halt=1
                 if self.deaf_for.get(n, 0) > 0:
                     self.deaf_for[n] -= 1
                     out.append(Answer(n, 0, "TimeoutError"))
                 else:
                     self.version[n] = "v1"
                     out.append(Answer(n, 200, {}))
+            elif path == "/control/architecture" and method == "GET":
+                ago = None if self.remote_halt_at is None else time.time() - self.remote_halt_at
+                out.append(Answer(n, 200, {"version": self.version[n], "halted_s_ago": ago}))
             elif path == "/control/architecture/renew":
                 out.append(Answer(n, 409, {}) if n in self.gone else Answer(n, 200, {"lease_expires_in_s": 15}))
         return out
@@ -106,6 +113,26 @@ async def test_a_halt_in_another_process_stops_the_rollout_before_its_next_wave(
     result = await rollout(lab, v2(), WAVES, bake_s=0, guard=None, prometheus_url="", say=said.append, hold=hold)
     assert result.rolled_back and "halted before wave 2/3" in result.reason
     assert sum(1 for c in lab.calls if c[0] == "PUT") == 1 and set(lab.version.values()) == {"v1"}
+
+
+async def test_a_halt_on_another_machine_stops_the_rollout_through_what_the_processes_say():
+    lab, said = FlakyLab(), []
+
+    def hold():
+        if sum(1 for c in lab.calls if c[0] == "PUT") == 1:
+            lab.remote_halt_at = time.time()  # no file here: the halt ran elsewhere
+        return "go"
+
+    result = await rollout(lab, v2(), WAVES, bake_s=0, guard=None, prometheus_url="", say=said.append, hold=hold)
+    assert result.rolled_back and "halted before wave 2/3" in result.reason
+    assert sum(1 for c in lab.calls if c[0] == "PUT") == 1 and set(lab.version.values()) == {"v1"}
+
+
+async def test_a_halt_older_than_the_rollout_does_not_stop_it():
+    lab = FlakyLab()
+    lab.remote_halt_at = time.time() - 60
+    result = await rollout(lab, v2(), WAVES, bake_s=0, guard=None, prometheus_url="")
+    assert not result.rolled_back and [lab.version[n] for n in ("api-1", "api-2", "api-3")] == ["v2"] * 3
 
 
 async def test_a_rollback_asks_again_until_every_process_confirms():

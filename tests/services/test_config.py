@@ -167,3 +167,10 @@ def test_two_hosts_may_share_a_port_but_hosts_must_name_known_processes(tmp_path
     assert "hosts names api-9, which has no port here" in config_error(
         write_lab(tmp_path, hosts={"api-9": "127.0.0.2"})
     )
+
+
+@pytest.mark.parametrize("any_address", ["0.0.0.0", "::", "::0", "0:0:0:0:0:0:0:0"])
+def test_every_spelling_of_every_interface_is_for_listen_only(tmp_path, any_address):
+    message = config_error(write_lab(tmp_path, network=True, hosts={"edge": any_address}))
+    assert "is no address a process can be reached at" in message
+    assert load_lab_config(write_lab(tmp_path, network=True, listen=any_address)).listen_host("web") == any_address

@@ -105,6 +105,21 @@ def test_an_attached_run_refuses_a_scale_before_starting_anything(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_an_attached_run_on_a_machine_that_cannot_open_its_metrics_port_is_refused_up_front(tmp_path):
+    import socket
+
+    from chaos.lab.ports import free_port_lab_config
+    from services.config import load_lab_config
+
+    config = free_port_lab_config(tmp_path)
+    port = load_lab_config(config).port("chaos-metrics")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        with pytest.raises(BadInput, match=rf"port {port} \(chaos-metrics\) is already in use"):
+            make(tmp_path / "out", load_scenario(DATA / "attach.yaml"), attach=True, lab_config=config)
+    assert not (tmp_path / "out").exists()
+
+
 def test_an_attached_run_plays_a_scaled_scenario_at_the_running_labs_scale(tmp_path):
     s = load_scenario(DATA / "attach.yaml")
     at_six = s.model_copy(update={"load": s.load.model_copy(update={"scale": 6.0})})

@@ -4,6 +4,7 @@ target, and valid for kubectl and the Kubernetes API's own schemas."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import stat
 import subprocess
@@ -18,9 +19,9 @@ import yaml
 from chaos.cli import build_parser, main
 from chaos.cli.lab import load_options
 from chaos.errors import BadInput
-from chaos.lab import k8s, serve
+from chaos.lab import k8s, serve, supervisor
 from chaos.lab.provision import PROMETHEUS_VERSION
-from chaos.lab.supervisor import DASHBOARD, LOADGEN, PROMETHEUS, Lab
+from chaos.lab.supervisor import DASHBOARD, EXPECT_WORKERS_MAX_WAIT_S, LOADGEN, PROMETHEUS, Lab
 from dashboards.spec import RULES_FILE
 from services.architecture import load_architecture, parse_architecture
 from services.common.hosts import own_names
@@ -48,7 +49,7 @@ def objects(kind: str) -> dict[str, dict[str, Any]]:
 
 @cache
 def workloads() -> dict[str, dict[str, Any]]:
-    """Deployments and the Job, by name: everything that runs a pod."""
+    """Deployments and Jobs, by name: everything that runs a pod."""
     return {**objects("Deployment"), **objects("Job")}
 
 
@@ -100,6 +101,7 @@ def test_every_process_has_its_own_workload_and_service_on_its_port():
     # The Locust master: a Job, reached by its workers and by Prometheus at its Service.
     assert workloads()[LOADGEN]["kind"] == "Job"
     assert pod(workloads()[LOADGEN])["restartPolicy"] == "Never"
+    assert workloads()[LOADGEN]["spec"]["backoffLimit"] == 0
     assert {cfg.port("locust-master"), cfg.port("loadgen-metrics")} == service_ports(LOADGEN)
     for name, svc in objects("Service").items():
         template = workloads()[name]["spec"]["template"]["metadata"]["labels"]
@@ -108,9 +110,30 @@ def test_every_process_has_its_own_workload_and_service_on_its_port():
 
 
 def test_one_pod_per_lab_process():
+    assert sorted(objects("Deployment")) == sorted([*INSTANCES, PROMETHEUS, DASHBOARD])
     for name, workload in objects("Deployment").items():
-        if name != "loadgen-worker":
-            assert workload["spec"]["replicas"] == 1 and workload["spec"]["strategy"] == {"type": "Recreate"}, name
+        assert workload["spec"]["replicas"] == 1 and workload["spec"]["strategy"] == {"type": "Recreate"}, name
+
+
+def test_the_workers_are_a_job_with_the_masters_lifetime():
+    # Created, bounded and deleted with the master: every load starts with fresh workers, none
+    # left crash-looping between loads (chaos/lab/k8s.py, WORKER_WHY).
+    assert sorted(objects("Job")) == sorted([LOADGEN, serve.LOADGEN_WORKER])
+    master, workers = workloads()[LOADGEN]["spec"], workloads()[serve.LOADGEN_WORKER]["spec"]
+    assert workers["parallelism"] == workers["completions"] >= 1
+    assert workers["activeDeadlineSeconds"] == master["activeDeadlineSeconds"]
+    assert pod(workloads()[serve.LOADGEN_WORKER])["restartPolicy"] in ("Never", "OnFailure")
+    assert 0 <= workers["backoffLimit"] <= workers["parallelism"], "a worker's restarts are bounded"
+    # The Job controller picks the pods' selector: a selector of ours would need manualSelector.
+    assert "selector" not in workers and "manualSelector" not in workers
+    # The workers' pods are not behind the master's Service: only the master is reached there.
+    selects = objects("Service")[LOADGEN]["spec"]["selector"].items()
+    assert not selects <= workloads()[serve.LOADGEN_WORKER]["spec"]["template"]["metadata"]["labels"].items()
+    # How to run both again, in the comments of the generated files.
+    for name in (LOADGEN, serve.LOADGEN_WORKER):
+        text = (BASE / "workloads" / f"{name}.yaml").read_text()
+        assert ("delete job loadgen loadgen-worker" in text) == (name == LOADGEN), name
+    assert f"at most {EXPECT_WORKERS_MAX_WAIT_S:g} s" in (BASE / "workloads" / "loadgen-worker.yaml").read_text()
 
 
 def served(name: str, tmp_path: Path) -> tuple[list[str], list[str]]:
@@ -118,9 +141,10 @@ def served(name: str, tmp_path: Path) -> tuple[list[str], list[str]]:
     args = container(name)["args"]
     ns = build_parser().parse_args(args)
     assert ns.func.__name__ == "cmd_serve" and ns.name == name and ns.config == Path(k8s.LAB_FILE)
-    # Planned on this machine: the data folder in tmp_path, any file as the Prometheus binary.
+    # Planned on this machine, the data folder in tmp_path, with no Prometheus binary anywhere (the
+    # test makes find_prometheus find none): the image has none.
     cfg = k8s_lab().model_copy(update={"data_dir": tmp_path})
-    lab = Lab(cfg, ARCH, prometheus_bin=Path(sys.executable))
+    lab = Lab(cfg, ARCH)
     # It listens on the ports its container declares (the dashboard's pod also has a run's).
     listens = {cfg.port(p) for p in serve.ports_of(lab, name, load_options(ns))}
     declared = {p["containerPort"] for p in container(name).get("ports", [])}
@@ -132,7 +156,8 @@ def after(cmd: list[str], flag: str) -> str:
     return cmd[cmd.index(flag) + 1]
 
 
-def test_every_failwhale_container_serves_its_own_process_from_the_lab_config(tmp_path):
+def test_every_failwhale_container_serves_its_own_process_from_the_lab_config(tmp_path, monkeypatch):
+    monkeypatch.setattr(supervisor, "find_prometheus", lambda: None)
     cfg = k8s_lab()
     ours = [n for n, w in workloads().items() if pod(w)["containers"][0]["image"] == k8s.IMAGE]
     assert sorted(ours) == sorted([*INSTANCES, DASHBOARD, LOADGEN, serve.LOADGEN_WORKER])
@@ -142,14 +167,15 @@ def test_every_failwhale_container_serves_its_own_process_from_the_lab_config(tm
     _, master = served(LOADGEN, tmp_path)
     assert after(master, "--master-bind-port") == str(cfg.port("locust-master"))
     assert after(master, "--metrics-port") == str(cfg.port("loadgen-metrics"))
-    # The master waits for exactly the workers the Deployment runs.
-    assert after(master, "--expect-workers") == str(workloads()[serve.LOADGEN_WORKER]["spec"]["replicas"])
+    # The master waits for exactly the workers the workers' Job runs at once.
+    assert after(master, "--expect-workers") == str(workloads()[serve.LOADGEN_WORKER]["spec"]["parallelism"])
     _, worker = served(serve.LOADGEN_WORKER, tmp_path)
     assert after(worker, "--master-host") == LOADGEN
     assert after(worker, "--master-port") == str(cfg.port("locust-master"))
-    # Bounded: the Job outlives the load it runs, but not by much.
-    duration = float(after(master, "--duration"))
-    assert duration < workloads()[LOADGEN]["spec"]["activeDeadlineSeconds"] < duration + 600
+    # Bounded: both Jobs outlive the load and the master's wait for its workers, but not by much.
+    duration = float(after(master, "--duration")) + EXPECT_WORKERS_MAX_WAIT_S
+    for name in (LOADGEN, serve.LOADGEN_WORKER):
+        assert duration < workloads()[name]["spec"]["activeDeadlineSeconds"] < duration + 600, name
 
 
 def test_every_probe_asks_its_own_process_under_the_name_it_answers_to():
@@ -313,7 +339,9 @@ def test_the_out_folder_must_be_a_folder(tmp_path, capsys):
 def test_the_containerfile_builds_what_the_manifests_expect():
     # Never built here (docs/deploy.md); at least it agrees with the manifests on what they rely on.
     text = (ROOT / "deploy" / "Containerfile").read_text()
-    assert f"ARG PROMETHEUS_VERSION={PROMETHEUS_VERSION}\n" in text
+    # Prometheus runs from its official image at the tested version; the image has no Prometheus
+    # (no failwhale container serves prometheus, test above).
     assert container(PROMETHEUS)["image"] == f"prom/prometheus:v{PROMETHEUS_VERSION}"
+    assert not re.search(r"^\s*(FROM|COPY|ARG)\b.*prom", text, re.MULTILINE | re.IGNORECASE)
     assert f"useradd --uid {k8s.APP_UID} " in text and f"USER {k8s.APP_UID}\n" in text
     assert 'ENTRYPOINT ["failwhale"]' in text  # the containers' args start with `serve`

@@ -152,3 +152,25 @@ def test_a_host_without_prometheus_still_serves_its_services(spread, monkeypatch
     assert after(serve.plan(lab, "api-1", None, LoadOptions()).cmd, "--instance") == "api-1"
     with pytest.raises(LabError, match="Prometheus not found"):
         serve.plan(lab, "prometheus", None, LoadOptions())
+
+
+def test_load_options_for_another_process_are_refused_not_ignored(spread, capsys):
+    assert main(["serve", "api-1", "--lab", str(spread), "--users", "5"]) == 2
+    assert "the load's options are for `failwhale serve loadgen`, not api-1" in capsys.readouterr().err
+    assert main(["serve", "loadgen", "--lab", str(spread), "--load-workers", "2", "--expect-workers", "2"]) == 2
+    assert "choose one" in capsys.readouterr().err
+
+
+def test_local_worker_processes_meet_their_master_at_its_configured_address(spread):
+    lab = Lab.from_files(spread)
+    cmd = serve.plan(lab, "loadgen", None, LoadOptions(workers=2)).cmd
+    # Locust's default would bind its master on every interface.
+    assert after(cmd, "--master-bind-host") == "127.0.0.3" and after(cmd, "--master-host") == "127.0.0.3"
+    assert after(cmd, "--master-bind-port") == after(cmd, "--master-port") == str(lab.lab.port("locust-master"))
+
+
+def test_a_load_with_its_ui_gets_a_fresh_password(spread):
+    lab = Lab.from_files(spread)
+    serve.prepare(lab, "loadgen", LoadOptions(headless=False))
+    secret = lab.ui_secret_path
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600 and len(secret.read_text().strip()) >= 20

@@ -188,3 +188,20 @@ async def test_metrics_show_the_time_left_on_the_lease(start_service, http, arch
     assert 4.0 < metric_value(svc.app, left) <= 5.0
     await put(http, svc, arch_data, version="v3", keep=True)
     assert metric_value(svc.app, left) == 0.0  # kept for good: nothing lapses
+
+
+async def test_a_halt_puts_the_process_back_and_says_how_long_ago_a_plain_rollback_does_not(
+    start_service, http, arch_data
+):
+    svc = await start_service("api-1")
+    assert (await running(http, svc))["halted_s_ago"] is None
+    await put(http, svc, arch_data)
+    await call(http, "POST", f"{svc.url}/control/architecture/baseline")
+    assert (await running(http, svc))["halted_s_ago"] is None  # a rollback is no halt
+    await put(http, svc, arch_data)
+    answer = await call(http, "POST", f"{svc.url}/control/architecture/baseline?halt=1")
+    assert (answer["version"], answer["previous"]) == ("v1", "v2")
+    await asyncio.sleep(0.2)
+    assert 0.2 <= (await running(http, svc))["halted_s_ago"] < 2
+    bad = await call(http, "POST", f"{svc.url}/control/architecture/baseline?halt=yes", status=400)
+    assert one_line_error(bad) == 'halt must be 0 or 1, not "yes"'
