@@ -322,6 +322,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ws.add_argument("--scale", type=scale_arg, metavar="K", help=SCALE_HELP + " Not with --attach.")
     ws.add_argument(
+        "--room",
+        metavar="ADDRESS",
+        help="also serve the dashboard and the levers page on ADDRESS (HOST or HOST:PORT, an address of "
+        "this machine; port 18093 by default) for participants' own browsers, behind the room's token; "
+        "prints the link and a QR code. Everything else stays on loopback",
+    )
+    ws.add_argument(
         "--attach",
         action="store_true",
         help="play on a running lab (`failwhale up`, or processes `failwhale serve` runs where the lab "

@@ -15,7 +15,7 @@ from chaos.errors import BadInput
 from chaos.scenario import CATALOG
 
 if TYPE_CHECKING:
-    pass
+    from chaos.engine.progress import RunProgress
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -62,7 +62,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def play(name_or_file: str, args: argparse.Namespace, quick: bool | None = None) -> tuple[int, Path | None]:
+def play(
+    name_or_file: str, args: argparse.Namespace, progress: RunProgress, quick: bool | None = None
+) -> tuple[int, Path | None]:
     """Run one scenario, then write its report and the folder's index; (exit code, run folder)."""
     from chaos.engine.runner import Runner
     from chaos.scenario import load_scenario
@@ -78,8 +80,18 @@ def play(name_or_file: str, args: argparse.Namespace, quick: bool | None = None)
         f"{scenario.title}: {scenario.duration:g}s of scenario time at speed {speed:g} "
         f"(about {scenario.duration / speed + setup:.0f}s with set-up and recovery)"
     )
+    progress.scenario(path.stem)
     runner = Runner(
-        scenario, path.stem, args.out, speed, args.config, say=say, attach=args.attach, quick=quick, scale=args.scale
+        scenario,
+        path.stem,
+        args.out,
+        speed,
+        args.config,
+        say=progress.say,
+        attach=args.attach,
+        quick=quick,
+        scale=args.scale,
+        progress=progress,
     )
     code = runner.run()
     if (runner.run_dir / "summary.json").exists():
@@ -104,7 +116,13 @@ def write_reports(out: Path, run_dirs: list[Path]) -> bool:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    return play(args.scenario, args)[0]
+    from chaos.engine.progress import for_output
+
+    progress = for_output()  # a live status area in a terminal, plain lines otherwise
+    try:
+        return play(args.scenario, args, progress)[0]
+    finally:
+        progress.close()
 
 
 def catalog_order(paths: list[Path]) -> list[Path]:
@@ -115,8 +133,8 @@ def catalog_order(paths: list[Path]) -> list[Path]:
 
 
 def cmd_scenarios(args: argparse.Namespace) -> int:
+    from chaos.engine.progress import for_output
     from chaos.report import table
-    from chaos.scenario import load_scenario
 
     paths = [CATALOG / f"{n}.yaml" for n in args.only] if args.only else sorted(CATALOG.glob("*.yaml"))
     for p in paths:
@@ -126,24 +144,39 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
     say(f"{len(paths)} scenarios: {', '.join(p.stem for p in paths)}")
     started = time.time()
     summaries: list[records.Summary] = []
-    codes = []
+    progress = for_output()
+    progress.catalog([p.stem for p in paths])
+    try:
+        codes = _play_catalog(paths, args, progress, started, summaries)
+    finally:
+        progress.close()
+    say(f"\n{table(summaries)}")
+    say(f"whole catalog: {time.time() - started:.0f}s; reports: {args.out / 'index.html'}")
+    if 130 in codes:
+        return 130
+    return 0 if codes and all(c == 0 for c in codes) and len(codes) == len(paths) else 1
+
+
+def _play_catalog(
+    paths: list[Path], args: argparse.Namespace, progress: RunProgress, started: float, summaries: list[records.Summary]
+) -> list[int]:
+    """Play each scenario in turn; their exit codes (a Ctrl-C ends the catalog early)."""
+    from chaos.scenario import load_scenario
+
+    codes: list[int] = []
     for i, path in enumerate(paths, 1):
-        say(f"\n=== {i}/{len(paths)} {path.stem} ({time.time() - started:.0f}s so far) ===")
-        code, run_dir = play(str(path), args, quick=args.quick and load_scenario(path).quick is not None)
+        progress.say(f"\n=== {i}/{len(paths)} {path.stem} ({time.time() - started:.0f}s so far) ===")
+        code, run_dir = play(str(path), args, progress, quick=args.quick and load_scenario(path).quick is not None)
         codes.append(code)
         if code == 130:
-            say("interrupted: the rest of the catalog is skipped")
+            progress.say("interrupted: the rest of the catalog is skipped")
             break
         if run_dir is not None and (run_dir / "summary.json").exists():
             try:
                 summaries.append(records.read(run_dir / "summary.json", records.Summary))
             except records.RecordError as e:  # left out of the table; the other runs still count
                 print(f"error: {e}", file=sys.stderr)
-    say(f"\n{table(summaries)}")
-    say(f"whole catalog: {time.time() - started:.0f}s; reports: {args.out / 'index.html'}")
-    if 130 in codes:
-        return 130
-    return 0 if codes and all(c == 0 for c in codes) and len(codes) == len(paths) else 1
+    return codes
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ from chaos.cli.scenarios import write_reports
 from chaos.errors import BadInput
 from chaos.lab.supervisor import DASHBOARD
 from chaos.workshop.levers import LEVERS, ArgSpec
+from chaos.workshop.room import DEFAULT_ROOM_PORT, parse_room
 
 if TYPE_CHECKING:
     pass
@@ -90,6 +91,7 @@ def cmd_workshop_start(args: argparse.Namespace) -> int:
     from chaos.workshop.plan import hidden, plan, sheet
     from chaos.workshop.scorecard import scorecard_text
 
+    room = parse_room(args.room, DEFAULT_ROOM_PORT) if args.room else None  # a bad address: nothing starts
     p = plan(args.seed, args.scenario)
     scenario = load_scenario(p.path)
     if args.quick and scenario.quick is None:
@@ -114,6 +116,7 @@ def cmd_workshop_start(args: argparse.Namespace) -> int:
         quick=args.quick,
         scale=args.scale,
         attach=args.attach,
+        room=room,
         plan=p,
         limit_s=args.limit,
         sheet_text=sheet(p, played, speed),

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import math
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -28,12 +27,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from chaos import camera, measure, probe, promql
+from chaos import camera, probe, promql
 from chaos.camera import Camera
 from chaos.control import LabControl, halt
 from chaos.engine import steps, verdicts
 from chaos.engine.events import Events
 from chaos.engine.hooks import PlainRun, RunHooks, StepResult
+from chaos.engine.progress import RunProgress, Tick
 from chaos.errors import BadInput, ChaosError, LabError
 from chaos.lab.supervisor import DASHBOARD, DEFAULT_SPAWN_PER_S, Lab, LoadOptions, check_port
 from chaos.lease import LeaseKeeper
@@ -88,6 +88,8 @@ class Runner:
     scale: float | None = None
     # Whoever shapes the run without subclassing it (a workshop); a plain run by default.
     hooks: RunHooks = field(default_factory=PlainRun)
+    # Who watches the run's progress (a live status area in a terminal); None: a line per tick via say.
+    progress: RunProgress | None = None
     # Set when the run winds down (the timeline's end, an error, Ctrl-C): waits cut short.
     stopping: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
 
@@ -475,13 +477,13 @@ class Runner:
             time.sleep(min(left, 2.0))
             if t0 is None:
                 continue
-            line = self.progress_line(t0, what)
-            if sys.stdout.isatty():
-                print("\r" + line, end="", flush=True)
+            tick = self.progress_tick(t0, what)
+            if self.progress is not None:
+                self.progress.tick(tick)
             else:
-                self.say(line)
+                self.say(tick.line())
 
-    def progress_line(self, t0: float, what: str) -> str:
+    def progress_tick(self, t0: float, what: str) -> Tick:
         """The phase now (also set on the phase gauge), scenario time, and each client's journeys not failed."""
         now_s = (time.time() - t0) * self.speed
         phase = self.hooks.shown_phase(next((p.name for p in self.scenario.phases if p.start <= now_s < p.end), "-"))
@@ -499,17 +501,19 @@ class Runner:
                 )
             }
         except LabError:
-            shares = None  # a slow or restarting Prometheus: the progress line waits, the run goes on
-        ok = {
-            c: "  ?"
-            if shares is None
-            else "  -"
-            if shares.get(c) is None or math.isnan(shares[c])
-            else f"{100 * shares[c]:3.0f}%"
-            for c in measure.CLIENTS
-        }
-        return (
-            f"[{phase:<10}] {now_s:6.0f}s of {self.scenario.duration:.0f}s (scenario time), "
-            f"{max(0.0, self.wall(self.scenario.duration) - (time.time() - t0)):4.0f}s left | "
-            f"journeys not failed: web {ok['web']}  app {ok['app']} | next: {what}"
+            shares = None  # a slow or restarting Prometheus: the progress waits, the run goes on
+
+        def share(client: str) -> float | None:
+            value = (shares or {}).get(client)
+            return None if value is None or math.isnan(value) else value
+
+        return Tick(
+            scenario_s=now_s,
+            duration_s=self.scenario.duration,
+            left_s=max(0.0, self.wall(self.scenario.duration) - (time.time() - t0)),
+            phase=phase,
+            web=share("web"),
+            app=share("app"),
+            next=what,
+            read=shares is not None,
         )

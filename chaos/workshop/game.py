@@ -30,9 +30,18 @@ from chaos.records import LeverEntry, Series, ServedAfter, StepDetail, Summary, 
 from chaos.scenario import Phase, Rollback, Rollout, Scenario, Step, load_scenario
 from chaos.workshop.actions import Levers
 from chaos.workshop.plan import Plan
-from chaos.workshop.room import FACILITATOR_TOKEN_FILE, PORT_NAME, SHEET_FILE, TOKEN_FILE, require_port, workshop_dir
+from chaos.workshop.room import (
+    FACILITATOR_TOKEN_FILE,
+    PORT_NAME,
+    SHEET_FILE,
+    TOKEN_FILE,
+    qr_text,
+    require_port,
+    room_url,
+    workshop_dir,
+)
 from chaos.workshop.scorecard import actual_change_at, fix_pulled, game_end_at, scorecard, scorecard_text
-from chaos.workshop.server import LeverServer, lever_app
+from chaos.workshop.server import LeverServer, Site, lever_app, room_app
 
 DEFAULT_LIMIT_S = 1800.0  # a workshop ends by itself after this many wall seconds
 SERVED_WINDOW_S = 15.0  # the rate window of client:failwhale_journeys_served:ratio_rate15s
@@ -64,8 +73,11 @@ class Game:
         quick: bool = False,
         scale: float | None = None,
         attach: bool = False,
+        room: tuple[str, int] | None = None,
     ) -> None:
         self.plan = plan
+        # Where participants' own browsers reach the dashboard and the levers (an explicit opt-in).
+        self.room = room
         self.sheet_text = sheet_text
         self.limit_s = limit_s
         self.levers = Levers(self)
@@ -129,13 +141,22 @@ class Game:
         self._ends_at = time.time() + self.runner.warmup_s + self.limit_s
         token, facilitator_token = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
         dashboard = lab.url(DASHBOARD) + "/" if DASHBOARD in lab.ports else ""
-        self.server = LeverServer(
-            lever_app(
-                self.levers, token, facilitator_token, dashboard, address=(lab.host_of(PORT_NAME), lab.port(PORT_NAME))
-            ),
-            lab.listen_host(PORT_NAME),
-            lab.port(PORT_NAME),
-        )
+        sites = [
+            Site(
+                lever_app(
+                    self.levers,
+                    token,
+                    facilitator_token,
+                    dashboard,
+                    address=(lab.host_of(PORT_NAME), lab.port(PORT_NAME)),
+                ),
+                lab.listen_host(PORT_NAME),
+                lab.port(PORT_NAME),
+            )
+        ]
+        if self.room is not None:
+            sites.append(Site(room_app(self.levers, token, lab.url("prometheus"), self.room), *self.room, "the room"))
+        self.server = LeverServer(*sites)
         # Written only now that this game holds the lab's ports: a second start, which cannot,
         # never overwrites the running game's sheet or token.
         if self.sheet_text:
@@ -147,6 +168,10 @@ class Game:
             f"levers open on {lab.url(PORT_NAME)}/ (token in {token_path}, mode 0600; "
             "`failwhale workshop sheet` prints the room's link)"
         )
+        if self.room is not None:
+            link = room_url(self.room, token)
+            self.say(f"the room: participants open {link} (or scan the code); it holds the room's token")
+            self.say(qr_text(link))
 
     def play_step(self, step: Step, play: PlayStep) -> StepResult:
         if isinstance(step, Rollback):

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import secrets
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
@@ -20,7 +23,9 @@ from aiohttp import web
 from chaos.workshop.actions import Levers
 from chaos.workshop.levers import LeverAnswer, listing, parse_args
 from chaos.workshop.room import LabStarting, WorkshopError
-from services.common.hosts import host_check
+from dashboards.app import DashboardConfig
+from dashboards.app import create_app as create_dashboard
+from services.common.hosts import Handler, host_check
 
 LEVERS_KEY = web.AppKey("levers", Levers)
 TOKEN_KEY = web.AppKey("token", str)
@@ -123,25 +128,92 @@ def lever_app(
     return app
 
 
-class LeverServer:
-    """The lever app on its own thread and event loop, beside the runner's timeline."""
+@dataclass(frozen=True)
+class Site:
+    """One address the lever server answers on, with the app it serves there."""
 
-    def __init__(self, app: web.Application, host: str, port: int) -> None:
+    app: web.Application
+    host: str
+    port: int
+    what: str = "the workshop's levers"
+
+
+ROOM_COOKIE = "failwhale_room"
+
+
+def room_app(levers: Levers, token: str, prometheus_url: str, address: tuple[str, int]) -> web.Application:
+    """What participants' own browsers reach on the room's address: the live dashboard at ``/`` and
+    the levers page at ``/levers.html``, every request behind the room's token.
+
+    The room's link (``/?token=...``) sets the token as a cookie, so the dashboard's own queries
+    carry it; a pull also needs it as a Bearer header, which the levers page sends (a cookie alone
+    never pulls a lever: no other site can make a browser pull one). Ending the game is not
+    served here: the facilitator ends it from their own terminal. The dashboard forwards only
+    Prometheus's two read endpoints, from this process, to a Prometheus that stays on loopback.
+    """
+    app = create_dashboard(DashboardConfig(prometheus_url=prometheus_url, address=address))
+    app.middlewares.append(_room_token(token))
+    app[LEVERS_KEY] = levers
+    app[TOKEN_KEY] = token
+    # A token nobody holds: `end` is refused here, whoever asks.
+    app[FACILITATOR_TOKEN_KEY] = secrets.token_urlsafe(24)
+    app[DASHBOARD_KEY] = "/"
+    app.router.add_get("/levers.html", _page)
+    app.router.add_get("/levers", _list)
+    app.router.add_post("/levers/{lever}", _pull)
+    return app
+
+
+def _room_token(token: str) -> Callable:
+    """A middleware admitting only requests with the room's token (Bearer, cookie, or the link's
+    ``?token=``, which becomes the cookie)."""
+
+    @web.middleware
+    async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
+        given = request.query.get("token")
+        if given is not None and hmac.compare_digest(given.encode(), token.encode()):
+            # The link: keep the token as a cookie and go on without it in the address bar.
+            target = "/levers.html" if request.path == "/levers.html" else "/"
+            resp = web.Response(status=303, headers={"Location": target})
+            resp.set_cookie(ROOM_COOKIE, token, httponly=True, samesite="Strict", path="/")
+            return resp
+        cookie = request.cookies.get(ROOM_COOKIE, "")
+        if _bearer(request, token) or (cookie and hmac.compare_digest(cookie.encode(), token.encode())):
+            return await handler(request)
+        return _error("this workshop room needs its token: open the link the facilitator shared", 401)
+
+    return check
+
+
+class LeverServer:
+    """The lever apps (the facilitator's, and the room's if any) on one thread and event loop of
+    their own, beside the runner's timeline: every pull, from either, runs on this loop."""
+
+    def __init__(self, *sites: Site) -> None:
         self.loop = asyncio.new_event_loop()
-        self.runner = web.AppRunner(app, access_log=None)
-        self.loop.run_until_complete(self.runner.setup())
-        site = web.TCPSite(self.runner, host, port)
+        self.runners: list[web.AppRunner] = []
         try:
-            self.loop.run_until_complete(site.start())
-        except OSError as e:
-            self.loop.run_until_complete(self.runner.cleanup())
-            self.loop.close()
-            raise WorkshopError(f"the workshop's levers cannot listen on {host}:{port}: {e.strerror or e}") from e
+            for site in sites:
+                runner = web.AppRunner(site.app, access_log=None)
+                self.loop.run_until_complete(runner.setup())
+                self.runners.append(runner)
+                try:
+                    self.loop.run_until_complete(web.TCPSite(runner, site.host, site.port).start())
+                except OSError as e:
+                    where = f"{f'[{site.host}]' if ':' in site.host else site.host}:{site.port}"
+                    raise WorkshopError(f"{site.what} cannot listen on {where}: {e.strerror or e}") from e
+        except BaseException:
+            self._cleanup()
+            raise
         self.thread = threading.Thread(target=self.loop.run_forever, name="levers", daemon=True)
         self.thread.start()
+
+    def _cleanup(self) -> None:
+        for runner in self.runners:
+            self.loop.run_until_complete(runner.cleanup())
+        self.loop.close()
 
     def close(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
-        self.loop.run_until_complete(self.runner.cleanup())
-        self.loop.close()
+        self._cleanup()

@@ -121,9 +121,12 @@ def test_an_attached_run_on_a_machine_that_cannot_open_its_metrics_port_is_refus
 
 
 def test_an_attached_run_plays_a_scaled_scenario_at_the_running_labs_scale(tmp_path):
+    from chaos.lab.ports import free_port_lab_config
+
     s = load_scenario(DATA / "attach.yaml")
     at_six = s.model_copy(update={"load": s.load.model_copy(update={"scale": 6.0})})
-    run = make(tmp_path, at_six, attach=True)
+    # Its own ports: an attached run checks it can open its metrics port, whatever else runs here.
+    run = make(tmp_path, at_six, attach=True, lab_config=free_port_lab_config(tmp_path))
     assert run.scale_k == 1 and run.scale_line() == "scale 1: the running lab's own load and architecture"
     assert make(tmp_path, at_six).scale_k == 6
 
@@ -188,3 +191,18 @@ def test_a_prometheus_hiccup_leaves_the_progress_line_blank_and_the_run_going(tm
     t0 = time.time()
     r.sleep_until(t0 + 2.1, "step 2", t0)  # no exception: the timeline goes on
     assert said and all("journeys not failed: web   ?  app   ?" in line for line in said), said
+
+
+def test_a_run_with_a_progress_display_gives_it_ticks_not_lines(tmp_path, monkeypatch):
+    said: list[str] = []
+    ticks = []
+    watcher = SimpleNamespace(tick=ticks.append, say=said.append)
+    r = Runner(load_scenario(VALID), "valid", tmp_path, 2.0, say=said.append, progress=watcher)
+    r.lab = SimpleNamespace(url=lambda name: "http://127.0.0.1:9")
+    monkeypatch.setattr("chaos.promql.query", lambda *_a, **_kw: [{"metric": {"client": "web"}, "value": [0, "0.25"]}])
+    t0 = time.time()
+    r.sleep_until(t0 + 2.1, "step 2", t0)
+    assert said == [] and ticks  # a tick every 2 s, and one at the end of the wait
+    tick = ticks[0]
+    assert (tick.web, tick.app, tick.next, tick.read) == (0.25, None, "step 2", True)
+    assert tick.duration_s == r.scenario.duration and 3.5 < tick.scenario_s < 5

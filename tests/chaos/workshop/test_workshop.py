@@ -41,6 +41,7 @@ from chaos.workshop.server import lever_app
 from services.architecture import parse_architecture
 from services.config import load_lab_config
 from services.web.status import MAX_UPDATE_CHARS, UPDATE_STATES
+from tests.chaos.workshop.conftest import FakeRun
 from tests.conftest import LabServer
 
 HEADLINE = "twitter-2022-12-28"
@@ -206,36 +207,8 @@ def test_without_the_fix_there_is_no_time_to_mitigate():
     assert "no fix was pulled" in scorecard_text(card)
 
 
-class _FakeRunner:
-    """Just what the lever server reads before it acts, as the game and its run: no lab, so every
-    real lever waits."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        self.runner = self  # the game's run
-        self.journal = Journal(tmp_path / "journal.json", "workshop")
-        self.t0, self.speed = None, 2.0
-        self.run_dir = tmp_path
-        self.control = None
-        self.rolling_out, self.rollout_paused, self.rollout_stopped = None, False, False
-
-    def say(self, _msg: str) -> None:
-        pass
-
-
-@pytest.fixture
-async def lever_server(tmp_path):
-    levers = Levers(_FakeRunner(tmp_path))
-    levers.runner.over = levers.ended.is_set
-    server = LabServer(
-        lever_app(levers, "sesame", facilitator_token="open-sesame"), host="127.0.0.1", port=free_ports(1)[0]
-    )
-    await server.start_server()
-    yield f"http://127.0.0.1:{server.port}", levers
-    await server.close()
-
-
 async def test_levers_refuse_a_request_for_another_host(tmp_path, http):
-    levers = Levers(_FakeRunner(tmp_path))
+    levers = Levers(FakeRun(tmp_path))
     port = free_ports(1)[0]
     app = lever_app(levers, "sesame", facilitator_token="open-sesame", address=("127.0.0.1", port))
     server = LabServer(app, host="127.0.0.1", port=port)
@@ -497,7 +470,7 @@ class _Control:
 @pytest.fixture
 def levers_on(tmp_path, arch, arch_data):
     def make(refuse=(), lose=()):
-        runner = _FakeRunner(tmp_path)
+        runner = FakeRun(tmp_path)
         runner.control, runner.arch_lock, runner.rolling_out = (
             _Control(arch, arch_data, refuse, lose),
             threading.Lock(),
