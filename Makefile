@@ -14,10 +14,11 @@ STAMP  := $(VENV)/.installed-stamp
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+# failwhale, and chaosfailwhale (its Chaos Toolkit extension, a distribution of its own).
+$(STAMP): pyproject.toml extensions/chaosfailwhale/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test]' -e ./extensions/chaosfailwhale
 	@touch $@
 
 setup: $(STAMP) ## create .venv, install failwhale, find or install Prometheus
