@@ -99,7 +99,7 @@ class StepDetail(Record):
 
     note: str | None = None
     # Set when a workshop did not play the step: its fix was the room's to find, or the game had ended.
-    unplayed: Literal["left_to_participants", "after_the_game"] | None = None
+    unplayed: Literal["left_to_participants", "after_the_game", "after_the_fix"] | None = None
     ttl_s: float | None = None  # inject: the longest fault's TTL, scenario seconds
     waves: list[list[str]] | None = None  # rollout
     completed_waves: int | None = None

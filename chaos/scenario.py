@@ -266,11 +266,38 @@ class Workshop(_Model):
 
     look_for: list[str] = Field(min_length=1)
     hints: list[str] = Field(min_length=1)
-    # The lever that mitigates: the scenario's own rollback steps are left to the participants.
-    fix: Literal["rollback"] = "rollback"
+    # The lever that mitigates, one that acts on the lab (failwhale workshop lever --help), and
+    # what it must be pulled with (``{service: notifications}``): the same lever on anything else
+    # is no fix. The scenario's own rollback steps are left to the participants.
+    fix: str = "rollback"
+    fix_args: dict[str, str | float | bool] = {}
+    # The fix also ends the trouble the timeline keeps making (a crash loop's next kills, faults
+    # not yet injected): its remaining kill and inject steps are not played once it is pulled.
+    fix_ends_timeline: bool = False
     # After the fix, web and app journeys hold again within this much scenario time.
     recovers_within: Annotated[Duration, Field(gt=0)] = 60.0
     debrief: list[str] = Field(min_length=1)
+
+    @property
+    def fix_command(self) -> str:
+        """The fix as the command line pulls it: ``restart --service notifications``."""
+        return " ".join([self.fix, *(f"--{k.replace('_', '-')} {v}" for k, v in self.fix_args.items())])
+
+    @model_validator(mode="after")
+    def _fix_is_a_lever_that_acts(self) -> Workshop:
+        # Imported here: the levers' table is the workshop's, which a scenario file only names.
+        from chaos.workshop.levers import LEVERS, parse_args
+        from chaos.workshop.room import WorkshopError
+
+        spec = LEVERS.get(self.fix)
+        if spec is None or not spec.acts:
+            acting = ", ".join(name for name, s in LEVERS.items() if s.acts)
+            raise ValueError(f"fix: {self.fix!r} is not a lever that acts on the lab (one of {acting})")
+        try:
+            parse_args(self.fix, self.fix_args)
+        except WorkshopError as e:
+            raise ValueError(f"fix_args: {e}") from e
+        return self
 
 
 class Final(_Model):

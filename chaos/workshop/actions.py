@@ -33,6 +33,7 @@ from chaos.workshop.levers import (
     LeverAnswer,
     LeverArgs,
     RateLimitArgs,
+    RestartArgs,
     ScaleArgs,
     StatusArgs,
     WarmCacheArgs,
@@ -74,6 +75,7 @@ class Levers:
             "flush-cache": self._flush_cache,
             "warm-cache": self._warm_cache,
             "drain": self._drain,
+            "restart": self._restart,
             "status": self._status,
             "works-for-me": self._works_for_me,
         }
@@ -294,6 +296,18 @@ class Levers:
             return changed, f"the edge sends nothing to {', '.join(drained)}"
 
         return await self._change_architecture(control, f"drain-{replica}", edit)
+
+    async def _restart(self, control: LabControl, args: RestartArgs) -> str:
+        # What a restart clears in the lab is what the process holds in memory: the faults that
+        # model a stuck pool or a bad state. Its architecture and its data stay as they are.
+        known = control.instances()
+        if args.service not in known:
+            raise WorkshopError(f"service must be one of {', '.join(known)}, not {args.service!r}")
+        (answer,) = await control.each("DELETE", "/control/faults", only=[args.service], timeout_s=3.0)
+        if not answer.ok:
+            raise LabError(f"{args.service} did not restart: {answer.body}")
+        cleared = answer.body.get("removed", 0) if isinstance(answer.body, dict) else 0
+        return f"{args.service} restarted ({cleared} stuck state(s) cleared)"
 
     async def _change_architecture(
         self, control: LabControl, suffix: str, edit: Callable[[Architecture], Edited]

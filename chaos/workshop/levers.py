@@ -109,6 +109,14 @@ class DrainArgs(LeverArgs):
     replica: Annotated[str, Field(description="the API replica the edge stops sending to", examples=["api-2"])]
 
 
+class RestartArgs(LeverArgs):
+    """restart: the process (checked against the running lab when pulled)."""
+
+    service: Annotated[
+        str, Field(description="the process to restart: a backend or an API replica", examples=["notifications"])
+    ]
+
+
 class StatusArgs(LeverArgs):
     """status: where the incident stands, and the words users read (stripped, never empty)."""
 
@@ -223,6 +231,12 @@ LEVERS: dict[str, LeverSpec] = {
             answer_within_s=90.0,
         ),
         LeverSpec("drain", "stop the edge sending requests to an API replica", DrainArgs, acts=True),
+        LeverSpec(
+            "restart",
+            "restart a process: what it holds (a stuck connection pool, anything injected into it) is gone",
+            RestartArgs,
+            acts=True,
+        ),
         LeverSpec("status", "post a status-page update", StatusArgs),
         LeverSpec(
             "works-for-me",

@@ -109,7 +109,7 @@ def sheet(p: Plan, scenario: Scenario, speed: float) -> str:
         "",
         "## The fix",
         "",
-        f"`failwhale workshop lever {w.fix}`: web and app journeys should hold again within "
+        f"`failwhale workshop lever {w.fix_command}`: web and app journeys should hold again within "
         f"{w.recovers_within:g} scenario seconds ({w.recovers_within / speed:g} wall seconds).",
         "",
         "## Debrief questions",

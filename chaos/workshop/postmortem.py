@@ -125,7 +125,7 @@ def _fix_fact(card: Scorecard, scenario: Scenario) -> str:
             if recovered is not None
             else "journeys had not held again by the end of the game."
         )
-    fix_name = scenario.workshop.fix if scenario.workshop else "the fix"
+    fix_name = scenario.workshop.fix_command if scenario.workshop else "the fix"
     by = card.mitigated_by
     if recovered is None:
         return f"Nobody pulled {fix_name}: users were still hurting when the game ended."

@@ -34,6 +34,8 @@ def fix_pulled(
             for e in journal
             if isinstance(e, LeverEntry)
             and e.lever == w.fix
+            # The same lever on something else is no fix (a restart of the wrong backend).
+            and all(e.args.get(k) == v for k, v in w.fix_args.items())
             and e.outcome == "ok"
             and e.at is not None
             and change_at <= e.at < end_at

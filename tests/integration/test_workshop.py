@@ -25,6 +25,8 @@ from tests.integration.test_browser import browser, page  # noqa: F401  (fixture
 from tests.integration.test_failwhale_up import lab_pids
 
 pytestmark = pytest.mark.integration
+
+HEADLINE = "twitter-2022-12-28"
 FAILWHALE = [sys.executable, "-m", "chaos.cli"]
 
 
@@ -203,7 +205,8 @@ def pulled(*lever_args: str, config: Path, who: str = "ops") -> str:
 def test_every_lever_acts_on_the_running_lab(tmp_path, page):  # noqa: F811
     config = write_lab_config(tmp_path)
     lab = Lab.from_files(config)
-    with playing(tmp_path, config, "--random", "--seed", "5", "--for", "180") as (game, out):
+    # Seed 214: the 2022-12-28 change after a 32 s lead-in.
+    with playing(tmp_path, config, "--random", "--seed", "214", "--for", "180") as (game, out):
         wait_for("the levers to open", (workshop_dir(load_lab_config(config)) / "token").exists, 60)
         # A deploy freeze before anything happens: the change, when it comes, holds before its first wave.
         assert "next one will hold before its first wave" in pulled("pause", config=config)
@@ -306,7 +309,7 @@ def test_every_lever_acts_on_the_running_lab(tmp_path, page):  # noqa: F811
 
 def test_a_game_ends_by_itself_when_its_time_is_up_even_with_the_rollout_paused(tmp_path):
     config = write_lab_config(tmp_path)
-    with playing(tmp_path, config, "--seed", "9", "--for", "30") as (game, out):
+    with playing(tmp_path, config, "--scenario", HEADLINE, "--seed", "9", "--for", "20") as (game, out):
         wait_for("the levers to open", (workshop_dir(load_lab_config(config)) / "token").exists, 60)
         pulled("pause", config=config)
         # Nobody resumes and nobody ends it: the clock does.
@@ -319,7 +322,7 @@ def test_a_game_ends_by_itself_when_its_time_is_up_even_with_the_rollout_paused(
     summary = records.read(run_dir / "summary.json", Summary)
     clock = next(e for e in levers_of(journal) if e.lever == "end")
     assert summary.started is not None
-    assert clock.started - summary.started <= 31  # --for counts from the lab's start, warm-up included
+    assert clock.started - summary.started <= 21  # --for counts from the lab's start, warm-up included
     assert "time is up" in (tmp_path / "workshop.log").read_text()
     assert lab_pids(str(tmp_path)) == []
 
@@ -336,7 +339,7 @@ def test_two_workshops_with_one_seed_play_the_same_game_at_the_same_times(tmp_pa
         folder = tmp_path / f"room{n}"
         folder.mkdir()
         config = write_lab_config(folder)
-        with playing(folder, config, "--seed", "9", "--for", "60") as (game, out):
+        with playing(folder, config, "--scenario", HEADLINE, "--seed", "9", "--for", "60") as (game, out):
             # Past the change and the step after it; then the facilitator ends the game.
             wait_for("the change and the step after it", lambda out=out: played_past_the_change(out), 120)
             end_game(game, folder, config)

@@ -4,6 +4,7 @@ the lever server's manners."""
 from __future__ import annotations
 
 import copy
+import re
 import threading
 from pathlib import Path
 from types import SimpleNamespace
@@ -25,18 +26,19 @@ from chaos.records import (
     Pull,
     ServedAfter,
     Since,
+    StepDetail,
     StepEntry,
     Summary,
     Trouble,
 )
-from chaos.scenario import Rollback, Rollout, load_scenario
+from chaos.scenario import CATALOG, Kill, Rollback, Rollout, load_scenario
 from chaos.workshop.actions import Levers
 from chaos.workshop.client import room_link, send
 from chaos.workshop.game import SERVED_WINDOW_S, UNPLAYED_NOTES, Game
 from chaos.workshop.levers import LEVERS, DeclareArgs, DrainArgs, RateLimitArgs, ScaleArgs, parse_args
 from chaos.workshop.plan import LEAD_IN_S, catalog, hidden, plan, sheet
 from chaos.workshop.room import WorkshopError, workshop_dir
-from chaos.workshop.scorecard import ACTING, actual_change_at, scorecard, scorecard_text
+from chaos.workshop.scorecard import ACTING, actual_change_at, fix_pulled, scorecard, scorecard_text
 from chaos.workshop.server import lever_app
 from services.architecture import parse_architecture
 from services.config import load_lab_config
@@ -382,7 +384,17 @@ def test_a_pulls_arguments_are_its_levers_model_with_its_defaults():
 
 
 def test_only_acting_levers_can_be_credited_with_a_mitigation():
-    assert set(ACTING) == {"pause", "resume", "rollback", "scale", "rate-limit", "flush-cache", "warm-cache", "drain"}
+    assert set(ACTING) == {
+        "pause",
+        "resume",
+        "rollback",
+        "scale",
+        "rate-limit",
+        "flush-cache",
+        "warm-cache",
+        "drain",
+        "restart",
+    }
 
 
 def test_the_room_link_carries_the_token_in_its_fragment(tmp_path):
@@ -618,3 +630,72 @@ def test_each_lever_is_followed_by_how_many_journeys_were_served_after_it(tmp_pa
     text = scorecard_text(scorecard(_summary(), runner.journal.entries, h, speed=2))
     assert f"T+110s rollback by ops (ok); then web 50%, app 90% of journeys served at T+{read_at:g}s" in text
     assert "T+100s scale by ops (ok); the next lever came too soon to tell what this one did" in text
+
+
+# ---- the catalog's workshop scenarios and their fixes -----------------------------------------
+
+
+def test_a_random_game_picks_among_at_least_five_scenarios_and_one_seed_plays_one_game():
+    assert len(catalog()) >= 5
+    picked = {plan(seed).name for seed in range(40)}
+    assert picked == {p.stem for p in catalog()}
+    assert plan(11) == plan(11)
+
+
+def test_a_fix_with_arguments_counts_only_when_pulled_with_them():
+    hang = load_scenario(CATALOG / "dependency-hang.yaml").workshop
+    assert hang is not None and hang.fix_command == "restart --service notifications"
+    wrong = _journal(("restart", "ops", 40, "ok"), args={"service": "timeline"})
+    right = _journal(("restart", "ops", 45, "ok"), args={"service": "notifications"})
+    assert fix_pulled(wrong, hang, change_at=20) is None
+    assert fix_pulled(wrong + right, hang, change_at=20) == Pull(at=45, lever="restart", who="ops")
+
+
+@pytest.mark.parametrize(
+    ("workshop", "says"),
+    [
+        ({"fix": "status"}, "fix: 'status' is not a lever that acts on the lab"),
+        ({"fix": "reboot"}, "fix: 'reboot' is not a lever that acts on the lab"),
+        ({"fix": "restart"}, "fix_args: restart: service"),
+        ({"fix": "scale", "fix_args": {"service": "timeline", "machines": 0}}, "fix_args: scale: "),
+    ],
+)
+def test_a_scenarios_fix_must_be_a_lever_that_acts_with_arguments_it_takes(workshop, says):
+    from chaos.scenario import Workshop
+
+    with pytest.raises(ValueError, match=re.escape(says)):
+        Workshop(look_for=["x"], hints=["y"], debrief=["z"], **workshop)
+
+
+async def test_restart_clears_what_the_process_holds_and_names_what_it_restarted(tmp_path, arch, arch_data):
+    levers = Levers(FakeRun(tmp_path))
+    sent = []
+
+    class Control:
+        def instances(self):
+            return ["web", "notifications"]
+
+        async def each(self, method, path, *, json=None, only=None, timeout_s=0.8):
+            sent.append((method, path, only))
+            return [Answer(only[0], 200, {"removed": 1})]
+
+    levers.runner.control = Control()
+    levers.runner.over = lambda: False
+    answer = await levers.pull("restart", "ops", parse_args("restart", {"service": "notifications"}))
+    assert answer.note == "notifications restarted (1 stuck state(s) cleared)"
+    assert sent == [("DELETE", "/control/faults", ["notifications"])]
+    with pytest.raises(WorkshopError, match="service must be one of web, notifications, not 'tweets'"):
+        await levers.pull("restart", "ops", parse_args("restart", {"service": "tweets"}))
+
+
+def test_once_fixed_a_crash_loops_remaining_kills_are_not_played(tmp_path):
+    loop = load_scenario(CATALOG / "replica-crash-loop.yaml")
+    assert loop.workshop is not None and loop.workshop.fix_ends_timeline
+    game = Game(loop, "workshop", tmp_path, 4.0, free_port_lab_config(tmp_path), plan=plan(1, "replica-crash-loop"))
+    kill = next(s for s in loop.timeline if isinstance(s, Kill))
+    played = []
+    assert game.play_step(kill, lambda s: played.append(s) or ("ok", StepDetail())) == ("ok", StepDetail())
+    game.runner.run_dir.mkdir(parents=True)  # made as a run starts
+    game.runner.journal.start(LeverEntry(lever="rollback", who="ops", at=30.0, outcome="ok", note=""))
+    outcome, detail = game.play_step(kill, lambda s: played.append(s) or ("ok", StepDetail()))
+    assert (outcome, detail.unplayed) == ("skipped", "after_the_fix") and len(played) == 1
