@@ -52,8 +52,11 @@ class LabControl:
         return cls(lab, arch, token)
 
     def mark_halted(self) -> None:
-        """Record that halt ran now: rollouts in progress, in any process, stop before their next wave."""
-        (self.lab.data_path / HALT_FILE).write_text(f"{time.time()}\n", encoding="utf-8")
+        """Record that halt ran now: rollouts in progress on this machine stop before their next wave."""
+        try:
+            (self.lab.data_path / HALT_FILE).write_text(f"{time.time()}\n", encoding="utf-8")
+        except OSError:
+            pass  # no lab folder here (a lab on other hosts): the processes tell rollouts instead
 
     def halted_since(self, t: float) -> bool:
         """Did halt run after ``t`` (wall clock), on this machine? (One file's time: cheap enough to

@@ -15,10 +15,13 @@ from chaos.cli.scenarios import write_reports
 from chaos.errors import BadInput
 from chaos.lab.supervisor import DASHBOARD
 from chaos.workshop.levers import LEVERS, ArgSpec
-from chaos.workshop.room import DEFAULT_ROOM_PORT, parse_room
+from chaos.workshop.room import DEFAULT_ROOM_PORT, check_room, parse_room
 
 if TYPE_CHECKING:
-    pass
+    from chaos.engine.progress import RunProgress
+    from chaos.scenario import Scenario
+    from chaos.workshop.game import Game
+    from chaos.workshop.plan import Plan
 
 
 END_WAIT_S = 180.0  # how long `workshop end` waits for the game's scorecard and postmortem
@@ -87,11 +90,12 @@ def _lever_example(arg: ArgSpec) -> str:
 
 def cmd_workshop_start(args: argparse.Namespace) -> int:
     from chaos.scenario import load_scenario
-    from chaos.workshop.game import Game
-    from chaos.workshop.plan import hidden, plan, sheet
+    from chaos.workshop.plan import hidden, plan
     from chaos.workshop.scorecard import scorecard_text
 
     room = parse_room(args.room, DEFAULT_ROOM_PORT) if args.room else None  # a bad address: nothing starts
+    if room is not None:
+        check_room(room)  # an address of another machine, or one in use: one line, before anything
     p = plan(args.seed, args.scenario)
     scenario = load_scenario(p.path)
     if args.quick and scenario.quick is None:
@@ -106,22 +110,14 @@ def cmd_workshop_start(args: argparse.Namespace) -> int:
     say(f"workshop (seed {p.seed})")
     if DASHBOARD in lab.ports:
         say(f"  dashboard   {lab.url(DASHBOARD)}/   levers: failwhale workshop lever --help")
-    game = Game(
-        played,
-        "workshop",
-        args.out,
-        speed,
-        args.config,
-        say=say,
-        quick=args.quick,
-        scale=args.scale,
-        attach=args.attach,
-        room=room,
-        plan=p,
-        limit_s=args.limit,
-        sheet_text=sheet(p, played, speed),
-    )
-    code = game.run()
+    from chaos.engine.progress import for_output
+
+    progress = for_output()  # one live status area in a terminal: the room's link stays on screen
+    try:
+        game = _game(args, played, speed, p, progress, room)
+        code = game.run()
+    finally:
+        progress.close()
     run_dir = game.runner.run_dir
     if (run_dir / "summary.json").exists():
         write_reports(args.out, [run_dir])
@@ -129,6 +125,36 @@ def cmd_workshop_start(args: argparse.Namespace) -> int:
         say(scorecard_text(card))
         say(f"postmortem draft: {run_dir / 'postmortem.html'} (and postmortem.md)")
     return code
+
+
+def _game(
+    args: argparse.Namespace,
+    played: Scenario,
+    speed: float,
+    p: Plan,
+    progress: RunProgress,
+    room: tuple[str, int] | None,
+) -> Game:
+    """The game as the command line asked for it (its checks may refuse it before anything starts)."""
+    from chaos.workshop.game import Game
+    from chaos.workshop.plan import sheet
+
+    return Game(
+        played,
+        "workshop",
+        args.out,
+        speed,
+        args.config,
+        say=progress.say,
+        quick=args.quick,
+        scale=args.scale,
+        attach=args.attach,
+        progress=progress,
+        room=room,
+        plan=p,
+        limit_s=args.limit,
+        sheet_text=sheet(p, played, speed),
+    )
 
 
 def cmd_workshop_sheet(args: argparse.Namespace) -> int:

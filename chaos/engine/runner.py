@@ -215,7 +215,9 @@ class Runner:
         self.start_camera(t0)
         failed = self.play(t0)
         if failed:
+            # The timeline ended at its failed step: nothing is left to wait for, straight to the rollbacks.
             self.verdict, self.problems = "deviated", [failed]
+            return
         self.until_end(t0)
 
     def start_load(self) -> None:

@@ -23,11 +23,12 @@ from typing import Literal
 
 from chaos import records
 from chaos.engine.hooks import PlayStep, StepResult
+from chaos.engine.progress import RunProgress
 from chaos.engine.runner import Runner
 from chaos.errors import LabError
 from chaos.lab.supervisor import DASHBOARD, check_port, write_private
 from chaos.records import LeverEntry, Series, ServedAfter, StepDetail, Summary, WorkshopRecord
-from chaos.scenario import Phase, Rollback, Rollout, Scenario, Step, load_scenario
+from chaos.scenario import Inject, Kill, Phase, Rollback, Rollout, Scenario, Step, load_scenario
 from chaos.workshop.actions import Levers
 from chaos.workshop.plan import Plan
 from chaos.workshop.room import (
@@ -49,6 +50,7 @@ SERVED_WINDOW_S = 15.0  # the rate window of client:failwhale_journeys_served:ra
 UNPLAYED_NOTES = {
     "left_to_participants": "left to the participants",
     "after_the_game": "not played: the workshop had ended",
+    "after_the_fix": "not played: the room's fix had ended it",
 }
 
 
@@ -74,6 +76,7 @@ class Game:
         scale: float | None = None,
         attach: bool = False,
         room: tuple[str, int] | None = None,
+        progress: RunProgress | None = None,
     ) -> None:
         self.plan = plan
         # Where participants' own browsers reach the dashboard and the levers (an explicit opt-in).
@@ -88,7 +91,17 @@ class Game:
         self._ends_at = float("inf")  # wall clock; set once the lab is up
         self.summary: Summary | None = None  # the game's, once measured: the postmortem is written from it
         self.runner = Runner(
-            scenario, name, out, speed, lab_config, say=say, attach=attach, quick=quick, scale=scale, hooks=self
+            scenario,
+            name,
+            out,
+            speed,
+            lab_config,
+            say=say,
+            attach=attach,
+            quick=quick,
+            scale=scale,
+            hooks=self,
+            progress=progress,
         )
         if attach:
             # A fresh lab checks every port as it starts; an attached game opens only the levers'.
@@ -176,10 +189,12 @@ class Game:
     def play_step(self, step: Step, play: PlayStep) -> StepResult:
         if isinstance(step, Rollback):
             # "skipped", not "ok": the dashboard marks rollback steps that ran, and this one did not.
-            unplayed: Literal["left_to_participants", "after_the_game"] = "left_to_participants"
+            unplayed: Literal["left_to_participants"] = "left_to_participants"
             return "skipped", StepDetail(note=UNPLAYED_NOTES[unplayed], unplayed=unplayed)
         if self.over():
             return "ok", StepDetail(note=UNPLAYED_NOTES["after_the_game"], unplayed="after_the_game")
+        if isinstance(step, (Kill, Inject)) and self.fixed():
+            return "skipped", StepDetail(note=UNPLAYED_NOTES["after_the_fix"], unplayed="after_the_fix")
         if isinstance(step, Rollout):
             # Reset first: a rollback pulled as the rollout starts must still stop it.
             self.rollout_stopped = False
@@ -189,6 +204,13 @@ class Game:
             finally:
                 self.rolling_out = None
         return play(step)
+
+    def fixed(self) -> bool:
+        """Has the room pulled the scenario's fix, when the fix also ends the timeline's trouble?"""
+        w = self.runner.scenario.workshop
+        if w is None or not w.fix_ends_timeline:
+            return False
+        return fix_pulled(self.runner.journal.entries, w, change_at=0.0) is not None
 
     def until_end(self, t0: float, wait: Callable[[], None]) -> None:
         """The game goes on after the timeline, until the facilitator ends it or its time is up."""

@@ -8,6 +8,7 @@ command line (:mod:`chaos.workshop.client`) reads them to reach the levers.
 from __future__ import annotations
 
 import ipaddress
+import socket
 from pathlib import Path
 
 from chaos.errors import BadInput
@@ -88,3 +89,16 @@ def qr_text(link: str) -> str:
     out = io.StringIO()
     segno.make(link, error="m").terminal(out=out, compact=True)
     return out.getvalue().rstrip("\n")
+
+
+def check_room(room: tuple[str, int]) -> None:
+    """A WorkshopError of one line when the room's address cannot be opened on this machine."""
+    host, port = room
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((host, port))
+    except OSError as e:
+        raise WorkshopError(
+            f"--room {host}:{port}: cannot listen there ({e.strerror or e}); is it an address of this machine?"
+        ) from e

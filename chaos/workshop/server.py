@@ -175,7 +175,9 @@ def _room_token(token: str) -> Callable:
             # The link: keep the token as a cookie and go on without it in the address bar.
             target = "/levers.html" if request.path == "/levers.html" else "/"
             resp = web.Response(status=303, headers={"Location": target})
-            resp.set_cookie(ROOM_COOKIE, token, httponly=True, samesite="Strict", path="/")
+            # Lax, not Strict: a link opened from a chat or a mail is a cross-site navigation, and
+            # Strict would withhold the cookie from its redirect. Pulls need the Bearer token anyway.
+            resp.set_cookie(ROOM_COOKIE, token, httponly=True, samesite="Lax", path="/")
             return resp
         cookie = request.cookies.get(ROOM_COOKIE, "")
         if _bearer(request, token) or (cookie and hmac.compare_digest(cookie.encode(), token.encode())):

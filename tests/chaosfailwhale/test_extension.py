@@ -96,12 +96,40 @@ def test_a_lab_without_a_token_says_how_to_give_one(tmp_path):
     with pytest.raises(ActivityFailed) as info:
         target({"failwhale_lab": str(config)}, None)
     assert "secrets.failwhale.token" in one_line(info)
-    # A token from the secrets is enough to name the lab (nothing is called yet).
-    assert target({"failwhale_lab": str(config)}, {"failwhale": {"token": "t0k3n"}}).control.token == "t0k3n"
+    # Chaos Toolkit hands an activity its provider's secrets flattened: the token is enough.
+    assert target({"failwhale_lab": str(config)}, {"token": "t0k3n"}).control.token == "t0k3n"
+
+
+def test_a_token_in_the_experiments_secrets_reaches_the_activity_through_chaos_toolkit(tmp_path):
+    from chaoslib.activity import run_activity
+
+    config = tmp_path / "lab.yaml"
+    lab = yaml.safe_load(DEFAULT_LAB_CONFIG.read_text())
+    lab["ports"] = {name: port + 20000 if port < 40000 else port for name, port in lab["ports"].items()}
+    config.write_text(
+        yaml.safe_dump(
+            lab | {"data_dir": str(tmp_path / "data"), "architecture": str(load_lab_config().architecture_path)}
+        )
+    )
+    probe = {
+        "type": "probe",
+        "name": "versions",
+        "provider": {
+            "type": "python",
+            "module": "chaosfailwhale.probes",
+            "func": "architecture_versions",
+            "secrets": ["failwhale"],
+        },
+    }
+    # No lab runs there: with the token, the probe gets as far as asking the processes.
+    versions = run_activity(probe, {"failwhale_lab": str(config)}, {"failwhale": {"token": "t0k3n"}})
+    assert set(versions.values()) == {"?"}
+    with pytest.raises(ActivityFailed, match="no control token"):
+        run_activity({**probe, "provider": {**probe["provider"], "secrets": []}}, {"failwhale_lab": str(config)}, {})
 
 
 def test_a_bad_fault_and_a_bad_client_name_what_is_wrong(tmp_path):
-    secrets = {"failwhale": {"token": "t"}}
+    secrets = {"token": "t"}
     with pytest.raises(ActivityFailed) as info:
         actions.inject_fault(["timeline"], {"kind": "error", "status": 200}, secrets=secrets)
     assert one_line(info).startswith("fault.status: ")
@@ -111,6 +139,11 @@ def test_a_bad_fault_and_a_bad_client_name_what_is_wrong(tmp_path):
     with pytest.raises(ActivityFailed) as info:
         actions.rollout("v9", secrets=secrets)
     assert one_line(info).startswith("architecture v9: ")
+    for lease in (0, None, 10_000):  # a change without a lease would outlive the run
+        with pytest.raises(ActivityFailed, match="lease_s must be between"):
+            actions.rollout("v2", lease_s=lease, secrets=secrets)
+    with pytest.raises(ActivityFailed, match="shape must be constant or evening"):
+        actions.start_load(shape="morning", secrets=secrets)
 
 
 def test_an_architecture_is_a_file_or_a_version_beside_the_labs():

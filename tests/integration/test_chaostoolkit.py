@@ -94,6 +94,11 @@ def test_the_headline_experiment_deviates_during_the_change_and_its_rollbacks_re
     assert web_after["tolerance_met"] is False and web_after["output"] < 0.9
     (change,) = [r for r in journal["run"] if r["activity"]["name"] == "roll-out-v2-in-three-waves"]
     assert change["status"] == "succeeded" and change["output"]["completed_waves"] == 3
+    # Read 20 s after the last wave, longer than a lease: only renewals kept v2 everywhere.
+    (during,) = [r for r in journal["run"] if r["activity"]["name"] == "architecture-during-the-change"]
+    assert set(during["output"].values()) == {"v2"}, during["output"]
+    (page,) = [r for r in journal["run"] if r["activity"]["name"] == "status-page-during-the-change"]
+    assert page["output"]["description"] == "All systems operational"
     assert [r["activity"]["name"] for r in journal["rollbacks"]] == ["roll-back-to-v1", "halt"]
     assert all(r["status"] == "succeeded" for r in journal["rollbacks"])
     assert {version_on(lab, n) for n in NAMES} == {"v1"}

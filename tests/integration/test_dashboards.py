@@ -30,6 +30,8 @@ SPEC = default_spec()
 # The longest rule window is 2 minutes, but every rule has data once two samples of its inputs do:
 # at most this long after the load starts.
 SETTLE_S = 40
+# The live chart must have more than ten points to draw (test_the_built_in_dashboard_draws_live_data).
+HISTORY_S = 20
 
 
 @pytest.fixture(scope="module")
@@ -39,11 +41,11 @@ def busy_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     cfg = load_lab_config(write_lab_config(folder))
     with Lab(cfg, load_architecture(cfg.architecture_path)) as lab:
         lab.start_load(LoadOptions(peak_users=20, web_share=0.5, shape="constant", duration_s=150))
-        # Settled once every panel and every rule has data (a bound, not a wait: the tests below
-        # say which one never got any).
-        deadline = time.monotonic() + SETTLE_S
+        # Settled once every panel and every rule has data and the charts have HISTORY_S of it to
+        # draw (SETTLE_S bounds the wait: the tests below say which one never got any).
+        started = time.monotonic()
         waiting = [expr for _, expr in BASELINE_QUERIES] + RECORDS
-        while waiting and time.monotonic() < deadline:
+        while (waiting or time.monotonic() - started < HISTORY_S) and time.monotonic() - started < SETTLE_S:
             waiting = [expr for expr in waiting if not query(lab, expr)]
             time.sleep(1)
         yield lab

@@ -35,7 +35,7 @@ PLACES = {
     2: ["tweets", "notifications", "dashboard"],
 }
 WORKER_HOSTS = (0, 2)  # the master is on host 1
-LOAD_S = 60  # warm-up, the timeline (20 s at speed 2), rollbacks and the steady-state check after them (~42 s)
+LOAD_S = 54  # warm-up, the timeline (20 s at speed 2), rollbacks and the steady-state check after them (~42 s)
 
 
 def spread_lab(folder: Path, net: Network) -> Path:

@@ -1,11 +1,12 @@
 """chaosfailwhale: a Chaos Toolkit extension that drives a failwhale lab.
 
-Install failwhale (``pip install -e .`` in this repository) and Chaos Toolkit sees it:
+Install it beside failwhale (``pip install -e . -e ./extensions/chaosfailwhale`` from the
+repository's root; ``make setup`` does) and Chaos Toolkit sees it:
 ``chaos discover --no-install chaosfailwhale`` lists every activity with its arguments, and an
 experiment's ``python`` providers name ``chaosfailwhale.actions`` and ``chaosfailwhale.probes``.
 Which lab, and with which control token, come from the experiment's ``configuration`` and
-``secrets`` (``chaosfailwhale.lab``). docs/chaostoolkit.md has the whole story and the shipped
-experiments are in ``chaosfailwhale/experiments/``.
+``secrets`` (``chaosfailwhale.lab``). docs/chaostoolkit.md has the whole story; the example
+experiments are in the repository, ``extensions/chaosfailwhale/experiments/``.
 """
 
 from __future__ import annotations

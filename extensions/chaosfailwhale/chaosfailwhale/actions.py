@@ -14,6 +14,7 @@ from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 from pydantic import ValidationError
 
+from chaos import promql
 from chaos.control import halt as halt_lab
 from chaos.errors import ChaosError
 from chaos.lab.supervisor import LOADGEN, Lab, LoadOptions
@@ -23,7 +24,7 @@ from chaos.rollout import rollout as roll_out
 from chaosfailwhale.lab import STATE, architecture_file, run, target
 from configfiles.errors import ConfigError
 from services.architecture import load_architecture
-from services.architecture.model import DEFAULT_LEASE_S
+from services.architecture.model import DEFAULT_LEASE_S, MAX_LEASE_S
 from services.common.faults import FaultSpec
 
 __all__ = ["clear_faults", "halt", "inject_fault", "rollback", "rollout", "start_load", "stop_load"]
@@ -35,15 +36,16 @@ def inject_fault(
     """Inject one fault into each named process (``["timeline"]``, ``["api-1", "api-2"]``).
 
     ``fault`` is a failwhale fault: ``{"kind": "error", "status": 503, "ttl_s": 30}``, or kind
-    latency, blackhole, capacity, reroute, rate_limit (docs/architecture.md). It lapses by itself
-    after ``ttl_s`` seconds (default 30), whatever happens to this run."""
+    latency, abort, blackhole, capacity, reroute, rate_limit (docs/architecture.md). It lapses by
+    itself after ``ttl_s`` seconds (default 15), whatever happens to this run."""
     t = target(configuration, secrets)
     try:
         spec = FaultSpec.model_validate(fault)
     except ValidationError as e:
         first = e.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "fault"
-        raise ActivityFailed(f"fault.{where}: {first['msg']}") from e
+        where = "".join(f".{p}" for p in first["loc"])
+        raise ActivityFailed(f"fault{where}: {first['msg']}") from e
+    targets = [targets] if isinstance(targets, str) else targets
     answers = run(
         t.control.each(
             "POST",
@@ -62,6 +64,7 @@ def clear_faults(
 ) -> dict[str, Any]:
     """Remove every fault from the named processes (default: every process)."""
     t = target(configuration, secrets)
+    targets = [targets] if isinstance(targets, str) else targets
     answers = run(t.control.each("DELETE", "/control/faults", only=list(targets) if targets else None))
     if failed := [a.instance for a in answers if not a.ok]:
         raise ActivityFailed(f"faults not cleared on {', '.join(failed)} (they still lapse by their TTL)")
@@ -87,11 +90,23 @@ def rollout(
     process that refuses rolls back too, and fails the action. What it moved stays for as long
     as this run lives (renewed every ``lease_s`` / 3 s), until ``rollback`` or ``halt``."""
     t = target(configuration, secrets)
+    if not isinstance(lease_s, (int, float)) or not 1 <= lease_s <= MAX_LEASE_S:
+        # A change without a lease would outlive this run: every change here undoes itself.
+        raise ActivityFailed(f"lease_s must be between 1 and {MAX_LEASE_S:g} seconds, not {lease_s!r}")
     try:
         new = load_architecture(architecture_file(architecture, t.lab))
         planned = plan_waves(new, waves or [0.25, 0.5, 1.0])
-    except (ConfigError, ChaosError) as e:
+    except (ConfigError, ChaosError, TypeError) as e:
         raise ActivityFailed(f"architecture {architecture}: {e}") from e
+    if set(new.instance_kinds()) != set(t.arch.instance_kinds()):
+        raise ActivityFailed(
+            f"architecture {architecture}: its processes differ from the lab's; a rollout changes settings"
+        )
+    if guard:
+        try:  # a guard Prometheus refuses is found before anything moves, not after the first wave
+            promql.query(t.lab.url("prometheus"), guard)
+        except ChaosError as e:
+            raise ActivityFailed(f"guard: {e}") from e
     result = run(
         roll_out(
             t.control,
@@ -101,8 +116,8 @@ def rollout(
             guard=guard,
             guard_every_s=guard_every_s,
             prometheus_url=t.lab.url("prometheus"),
-            keeper=t.keeper(),
-            lease_s=lease_s,
+            keeper=t.keeper(float(lease_s)),
+            lease_s=float(lease_s),
         )
     )
     if result.rolled_back and not result.guard_breached:
@@ -122,7 +137,7 @@ def rollout(
 def rollback(configuration: Configuration = None, secrets: Secrets = None) -> dict[str, Any]:
     """Every process back on the architecture it started with; this run renews nothing any more."""
     t = target(configuration, secrets)
-    t.drop_keeper()
+    t.drop_keepers()
     stuck = run(roll_back(t.control))
     if stuck:
         raise ActivityFailed(f"no confirmation from {', '.join(stuck)}: their changes lapse within one lease")
@@ -132,7 +147,7 @@ def rollback(configuration: Configuration = None, secrets: Secrets = None) -> di
 def halt(configuration: Configuration = None, secrets: Secrets = None) -> dict[str, Any]:
     """The kill switch: every fault removed, every process on its baseline, rollouts anywhere stopped."""
     t = target(configuration, secrets)
-    t.drop_keeper()
+    t.drop_keepers()
     answers = run(halt_lab(t.control))
     if failed := [a.instance for a in answers if not a.ok]:
         raise ActivityFailed(f"halt not confirmed by {', '.join(failed)}: faults lapse by TTL, changes by lease")
@@ -151,6 +166,14 @@ def start_load(
     without load, `failwhale up --no-load`). It stops by itself after ``duration_s``, at
     ``stop_load``, or when this run ends."""
     t = target(configuration, secrets)
+    if shape not in ("constant", "evening"):
+        raise ActivityFailed(f"shape must be constant or evening, not {shape!r}")
+    if not isinstance(users, int) or not 1 <= users <= 10000:
+        raise ActivityFailed(f"users must be a whole number from 1 to 10000, not {users!r}")
+    if not isinstance(web_share, (int, float)) or not 0 <= web_share <= 1:
+        raise ActivityFailed(f"web_share must be between 0 and 1, not {web_share!r}")
+    if not isinstance(duration_s, (int, float)) or not 1 <= duration_s <= 86400:
+        raise ActivityFailed(f"duration_s must be between 1 and 86400 seconds, not {duration_s!r}")
     with STATE.lock:
         if t.path in STATE.loads:
             raise ActivityFailed("this run already started a load on this lab: stop_load first")

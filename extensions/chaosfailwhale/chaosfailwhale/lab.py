@@ -40,7 +40,7 @@ T = TypeVar("T")
 class State:
     """What activities of one ``chaos run`` share, per lab config."""
 
-    keepers: dict[Path, LeaseKeeper] = field(default_factory=dict)
+    keepers: dict[tuple[Path, float], LeaseKeeper] = field(default_factory=dict)
     loads: dict[Path, Lab] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -57,17 +57,20 @@ class Target:
     arch: Architecture
     control: LabControl
 
-    def keeper(self) -> LeaseKeeper:
-        """The renewer of this lab's changes made by this process, started on first use."""
+    def keeper(self, lease_s: float) -> LeaseKeeper:
+        """The renewer of this lab's changes made by this run under ``lease_s``, started on first use."""
         with STATE.lock:
-            if self.path not in STATE.keepers:
-                STATE.keepers[self.path] = LeaseKeeper(self.control).start()
-            return STATE.keepers[self.path]
+            key = (self.path, lease_s)
+            if key not in STATE.keepers:
+                STATE.keepers[key] = LeaseKeeper(self.control, lease_s=lease_s).start()
+            return STATE.keepers[key]
 
-    def drop_keeper(self) -> None:
+    def drop_keepers(self) -> None:
+        """Renew nothing more on this lab (a rollback or a halt undoes what they held)."""
         with STATE.lock:
-            keeper = STATE.keepers.pop(self.path, None)
-        if keeper is not None:
+            mine = [k for k in STATE.keepers if k[0] == self.path]
+            keepers = [STATE.keepers.pop(k) for k in mine]
+        for keeper in keepers:
             keeper.stop()
 
 
@@ -79,11 +82,16 @@ def target(configuration: Mapping[str, Any] | None, secrets: Mapping[str, Any] |
         arch = load_architecture(lab.architecture_path)
     except ConfigError as e:
         raise ActivityFailed(f"configuration.{CONFIG_KEY}: {e}") from e
-    token = ((secrets or {}).get(SECRETS_KEY) or {}).get("token") or read_token(lab.token_path)
+    # Chaos Toolkit hands an activity the secrets its provider names ("secrets": ["failwhale"]),
+    # flattened: {"token": ...}.
+    try:
+        token = (secrets or {}).get("token") or read_token(lab.token_path)
+    except OSError as e:
+        raise ActivityFailed(f"cannot read the control token at {lab.token_path}: {e.strerror or e}") from e
     if not token:
         raise ActivityFailed(
             f"no control token: the lab has none at {lab.token_path} (is it running? `failwhale up`), "
-            f"and secrets.{SECRETS_KEY}.token gives none"
+            f'and the provider names no secrets.{SECRETS_KEY}.token ("secrets": ["{SECRETS_KEY}"])'
         )
     return Target(path, lab, arch, LabControl(lab, arch, token))
 

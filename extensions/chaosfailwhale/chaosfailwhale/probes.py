@@ -22,9 +22,9 @@ CLIENTS = ("web", "app")
 
 
 def _window(window_s: float) -> str:
-    if not 1 <= window_s <= 3600:
-        raise ActivityFailed(f"window_s must be between 1 and 3600 seconds, not {window_s:g}")
-    return f"{window_s:g}s"
+    if not isinstance(window_s, (int, float)) or not 1 <= window_s <= 3600:
+        raise ActivityFailed(f"window_s must be between 1 and 3600 seconds, not {window_s!r}")
+    return f"{round(window_s)}s"  # PromQL durations are whole seconds here
 
 
 def journeys_served(

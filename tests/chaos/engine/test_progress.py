@@ -58,7 +58,7 @@ def run_in_terminal() -> str:
 
 def test_in_a_terminal_one_area_updates_in_place_with_bars_and_the_users():
     out = run_in_terminal()
-    assert "\x1b[" in out  # cursor control: the area is redrawn, not appended to
+    assert "\x1b[2K" in out or "\x1b[1A" in out  # erase and cursor-up: the area is redrawn, not appended to
     assert "━" in out  # the bars
     assert "catalog: second" in out and "phase outage" in out and "40s of 40s" in out
     assert "journeys not failed now: web  12%   app  97%" in out
