@@ -36,6 +36,14 @@ HALT_ASK_EVERY_S = 2.0  # how often it asks the processes whether a halt elsewhe
 Hold = Callable[[], Literal["go", "wait", "stop"]]
 
 
+def check_same_processes(new: Architecture, running: Architecture, where: str) -> None:
+    """A rollout changes settings, not processes: a BadInput when ``new`` (from ``where``) runs others."""
+    if set(new.instance_kinds()) != set(running.instance_kinds()):
+        raise BadInput(
+            f"{where}: its processes differ from the running lab's; a rollout changes settings, not processes"
+        )
+
+
 def plan_waves(arch: Architecture, waves: list[float] | list[list[str]]) -> list[list[str]]:
     """Waves over the lab's processes: every non-API process with the first wave, then the API
     replicas either in cumulative fractions (0.25, 0.5, 1.0 of the replicas) or as named lists

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 def _rollout_target(args: argparse.Namespace, control: LabControl) -> Architecture:
     """The architecture file to roll out, if it runs the same processes as the lab (a rollout
     changes settings, not processes)."""
+    from chaos.rollout import check_same_processes
     from configfiles.errors import ConfigError
     from services.architecture import load_architecture
 
@@ -27,10 +28,7 @@ def _rollout_target(args: argparse.Namespace, control: LabControl) -> Architectu
         new = load_architecture(args.file)
     except ConfigError as e:
         raise BadInput(str(e)) from e
-    if set(new.instance_kinds()) != set(control.arch.instance_kinds()):
-        raise BadInput(
-            f"{args.file}: its processes differ from the running lab's; a rollout changes settings, not processes"
-        )
+    check_same_processes(new, control.arch, str(args.file))
     return new
 
 

@@ -29,9 +29,9 @@ from chaos.lab.supervisor import (
     LoadOptions,
     check_port,
     load_command,
-    ui_secret_path,
+    load_ports,
+    new_ui_secret,
     worker_command,
-    write_private,
 )
 
 LOADGEN_WORKER = "loadgen-worker"
@@ -88,11 +88,7 @@ def plan(lab: Lab, name: str, architecture: Path | None, load: LoadOptions) -> S
 def ports_of(lab: Lab, name: str, load: LoadOptions) -> list[str]:
     """The lab config's port names process ``name`` listens on."""
     if name == LOADGEN:
-        return [
-            "loadgen-metrics",
-            *(["locust-master"] if load.expect_workers or load.workers else []),
-            *([] if load.headless else ["locust"]),
-        ]
+        return load_ports(load)
     return [] if name == LOADGEN_WORKER else [name]
 
 
@@ -106,8 +102,7 @@ def prepare(lab: Lab, name: str, load: LoadOptions) -> None:
     if name in (LOADGEN, LOADGEN_WORKER):
         (cfg.data_path / "load").mkdir(parents=True, exist_ok=True)
     if name == LOADGEN and not load.headless:
-        # Locust's UI retargets the load on a plain form POST: a password, new every start.
-        write_private(ui_secret_path(cfg), secrets.token_urlsafe(18) + "\n")
+        new_ui_secret(cfg)
     if name in lab.arch.instance_kinds():
         ensure_token(cfg.token_path)
     if name == PROMETHEUS:

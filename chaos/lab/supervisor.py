@@ -292,8 +292,7 @@ class Lab:
         cmd = load_command(self.lab, opts, run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         if not opts.headless:
-            # Its UI retargets the load on a plain form POST: it takes a password, new every start.
-            write_private(self.ui_secret_path, secrets.token_urlsafe(18) + "\n")
+            new_ui_secret(self.lab)
         proc = Proc(LOADGEN, LOADGEN, cmd, "", self.lab.data_path / "logs" / f"{LOADGEN}.log")
         self.procs[LOADGEN] = proc
         self._spawn(proc)
@@ -401,6 +400,17 @@ def ui_secret_path(lab: LabConfig) -> Path:
     return lab.data_path / "locust-ui.secret"
 
 
+def load_ports(opts: LoadOptions) -> list[str]:
+    """The lab config's port names the load listens on with ``opts``."""
+    master = ["locust-master"] if opts.workers or opts.expect_workers else []
+    return ["loadgen-metrics", *master, *([] if opts.headless else ["locust"])]
+
+
+def new_ui_secret(lab: LabConfig) -> Path:
+    """A new password for Locust's web UI: it retargets the load on a plain form POST."""
+    return write_private(ui_secret_path(lab), secrets.token_urlsafe(18) + "\n")
+
+
 def load_command(lab: LabConfig, opts: LoadOptions, run_dir: Path) -> list[str]:
     """Locust's command line for ``opts`` against ``lab``: one process, a master with local worker
     processes, or a master waiting for ``opts.expect_workers`` workers from other hosts."""
@@ -410,8 +420,7 @@ def load_command(lab: LabConfig, opts: LoadOptions, run_dir: Path) -> list[str]:
             "that join from other hosts)"
         )
     with_master = bool(opts.workers or opts.expect_workers)
-    needed = ["loadgen-metrics"] + ([] if opts.headless else ["locust"]) + (["locust-master"] if with_master else [])
-    if missing := [n for n in needed if n not in lab.ports]:
+    if missing := [n for n in load_ports(opts) if n not in lab.ports]:
         raise BadInput(f"{lab.source or 'lab config'}: ports: no port for {', '.join(missing)}")
     cmd = [
         *locust_base(lab, run_dir),

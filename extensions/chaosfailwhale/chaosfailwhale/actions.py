@@ -18,7 +18,7 @@ from chaos import promql
 from chaos.control import halt as halt_lab
 from chaos.errors import ChaosError
 from chaos.lab.supervisor import LOADGEN, Lab, LoadOptions
-from chaos.rollout import plan_waves
+from chaos.rollout import check_same_processes, plan_waves
 from chaos.rollout import rollback as roll_back
 from chaos.rollout import rollout as roll_out
 from chaosfailwhale.lab import STATE, architecture_file, run, target
@@ -94,14 +94,12 @@ def rollout(
         # A change without a lease would outlive this run: every change here undoes itself.
         raise ActivityFailed(f"lease_s must be between 1 and {MAX_LEASE_S:g} seconds, not {lease_s!r}")
     try:
-        new = load_architecture(architecture_file(architecture, t.lab))
+        path = architecture_file(architecture, t.lab)
+        new = load_architecture(path)
+        check_same_processes(new, t.arch, str(path))
         planned = plan_waves(new, waves or [0.25, 0.5, 1.0])
     except (ConfigError, ChaosError, TypeError) as e:
         raise ActivityFailed(f"architecture {architecture}: {e}") from e
-    if set(new.instance_kinds()) != set(t.arch.instance_kinds()):
-        raise ActivityFailed(
-            f"architecture {architecture}: its processes differ from the lab's; a rollout changes settings"
-        )
     if guard:
         try:  # a guard Prometheus refuses is found before anything moves, not after the first wave
             promql.query(t.lab.url("prometheus"), guard)
