@@ -394,6 +394,8 @@ class Scorecard(VersionedFile):
     told_users: Pull | None = None
     time_to_tell: Since | None = None
     change_happened: bool
+    # False when no user failed from the change until the game's end (a fix in time, a mild scenario)
+    users_failed: bool = True
     fixed: Pull | None = None
     recovered_at: float | None = None
     time_to_mitigate: Since | None = None

@@ -66,6 +66,12 @@ def _since(at: float | None, change_at: float, speed: float) -> Since | None:
     return Since(scenario_s=round(at - change_at, 1), wall_s=round((at - change_at) / speed, 1))
 
 
+def _users_failed(summary: Summary, change_at: float, end_at: float) -> bool:
+    """Whether users were in trouble at any time between the change and the game's end."""
+    trouble = summary.trouble
+    return trouble is not None and trouble.end >= change_at and trouble.start <= end_at
+
+
 def _recovered_at(summary: Summary, change_happened: bool, end_at: float) -> float | None:
     """When users were fine again (scenario s), if that was during the game."""
     trouble = summary.trouble
@@ -109,6 +115,7 @@ def scorecard(summary: Summary, journal: list[JournalEntry], scenario: Scenario,
         told_users=told,
         time_to_tell=_since(None if told is None else told.at, change_at, speed),
         change_happened=actual is not None,
+        users_failed=_users_failed(summary, change_at, end_at),
         fixed=fix,
         recovered_at=recovered_at,
         time_to_mitigate=_since(recovered_at, change_at, speed),
@@ -133,6 +140,9 @@ def _dur(d: Since | None) -> str:
 def _mitigation(card: Scorecard) -> str:
     if not card.change_happened:
         return "-, the change never reached the lab"
+    if not card.users_failed:
+        fix = card.fixed
+        return "-, users were not hurt after the change" + (f": {fix.lever} by {fix.who} came first" if fix else "")
     if card.time_to_mitigate is None:
         return "-, users were still failing when the game ended" + ("" if card.fixed else " (no fix was pulled)")
     by = card.mitigated_by

@@ -181,6 +181,31 @@ def test_recovery_after_the_game_ended_is_the_labs_cleanup_not_a_mitigation():
     assert "users were still failing when the game ended (no fix was pulled)" in scorecard_text(card)
 
 
+def test_a_game_where_no_user_failed_says_so_instead_of_still_failing():
+    h = hidden(load_scenario(plan(3, HEADLINE).path), 20.0)
+    change = next(s.at for s in h.timeline if s.action == "rollout")
+    end = _journal(("end", "facilitator", change + 100, "ok"))
+    fixed = _changed(change) + _journal(("rollback", "ops", change + 5, "ok")) + end
+    card = scorecard(_summary(), fixed, h, speed=2)  # no trouble at all
+    assert card.change_happened and not card.users_failed and card.time_to_mitigate is None
+    text = scorecard_text(card)
+    assert "users were not hurt after the change: rollback by ops came first" in text and "still failing" not in text
+    # Trouble only before the change (a cold start) or after the game's end is not this game's.
+    for trouble in (
+        Trouble(start=1, end=change - 10, seconds=5.0),
+        Trouble(start=change + 120, end=change + 150, seconds=None),
+    ):
+        quiet = scorecard(_summary(trouble=trouble), _changed(change) + end, h, speed=2)
+        assert not quiet.users_failed and "users were not hurt after the change\n" in scorecard_text(quiet) + "\n"
+    # Users who did fail and were still failing at the end are told apart.
+    hurt = scorecard(
+        _summary(trouble=Trouble(start=change + 3, end=change + 150, seconds=None)), _changed(change) + end, h, speed=2
+    )
+    assert hurt.users_failed and "users were still failing when the game ended (no fix was pulled)" in scorecard_text(
+        hurt
+    )
+
+
 def test_whatever_lever_restored_users_is_credited_even_if_it_is_not_the_scenarios_fix():
     h = hidden(load_scenario(plan(3, HEADLINE).path), 20.0)
     change = next(s.at for s in h.timeline if s.action == "rollout")
