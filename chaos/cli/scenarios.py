@@ -171,6 +171,7 @@ def _play_catalog(
         if code == 130:
             progress.say("interrupted: the rest of the catalog is skipped")
             break
+        progress.played(path.stem)
         if run_dir is not None and (run_dir / "summary.json").exists():
             try:
                 summaries.append(records.read(run_dir / "summary.json", records.Summary))

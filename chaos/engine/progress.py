@@ -52,6 +52,8 @@ class RunProgress(Protocol):
 
     def scenario(self, name: str) -> None: ...
 
+    def played(self, name: str) -> None: ...
+
     def tick(self, tick: Tick) -> None: ...
 
     def close(self) -> None: ...
@@ -70,6 +72,9 @@ class PlainProgress:
         pass  # the catalog's own "=== i/N name ===" lines say it
 
     def scenario(self, name: str) -> None:
+        pass
+
+    def played(self, name: str) -> None:
         pass
 
     def tick(self, tick: Tick) -> None:
@@ -92,7 +97,15 @@ class LiveProgress:
             console=self.console,
         )
         self.users = Text("")
-        self.live = Live(Group(self.bars, self.users), console=self.console, refresh_per_second=4, transient=False)
+        self.played_names: list[str] = []
+        # What the run writes to stderr shows above the area, unless stderr goes somewhere else (2>file).
+        self.live = Live(
+            Group(self.bars, self.users),
+            console=self.console,
+            refresh_per_second=4,
+            transient=False,
+            redirect_stderr=sys.stderr.isatty(),
+        )
         self.catalog_task: TaskID | None = None
         self.scenario_task: TaskID | None = None
         self.names: list[str] = []
@@ -107,17 +120,18 @@ class LiveProgress:
 
     def scenario(self, name: str) -> None:
         if self.catalog_task is not None:
-            done = self.names.index(name) if name in self.names else 0
-            self.bars.update(
-                self.catalog_task,
-                completed=done,
-                description=f"catalog: {name}",
-                figure=f"{done} of {len(self.names)} done",
-            )
+            self.bars.update(self.catalog_task, description=f"catalog: {name}")
         if self.scenario_task is not None:
             self.bars.remove_task(self.scenario_task)
         self.scenario_task = self.bars.add_task(f"{name}: starting", total=None, figure="")
         self.users.plain = ""
+
+    def played(self, name: str) -> None:
+        """A scenario of the catalog ran to its end (an interrupted one is not played)."""
+        self.played_names.append(name)
+        if self.catalog_task is not None:
+            done = len(self.played_names)
+            self.bars.update(self.catalog_task, completed=done, figure=f"{done} of {len(self.names)} done")
 
     def tick(self, tick: Tick) -> None:
         if self.scenario_task is None:
@@ -134,10 +148,6 @@ class LiveProgress:
         )
 
     def close(self) -> None:
-        if self.catalog_task is not None:
-            self.bars.update(
-                self.catalog_task, completed=len(self.names), figure=f"{len(self.names)} of {len(self.names)} done"
-            )
         self.live.stop()
 
 

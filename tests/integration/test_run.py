@@ -1,5 +1,6 @@
-"""``failwhale run`` end to end: a held verdict with the run-folder contract, a stop mid-outage
-(SIGTERM) and mid-rollout (Ctrl-C): both signals take the same path, each is sent once."""
+"""``failwhale run`` end to end: a held verdict with the run-folder contract, played in a terminal
+(its live status area); a stop mid-outage (SIGTERM) and mid-rollout (Ctrl-C), through pipes
+(plain lines): both signals take the same path, each is sent once."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from chaos import records
 from chaos.records import JournalEntry, JournalFile, RollbackEntry, Series, StepEntry, Summary
 from tests.integration.conftest import write_lab_config
 from tests.integration.test_failwhale_up import lab_pids
+from tests.terminal import run_in_terminal
 
 pytestmark = pytest.mark.integration
 
@@ -53,10 +55,14 @@ def action(e: JournalEntry) -> str | None:
     return e.action if isinstance(e, (StepEntry, RollbackEntry)) else None
 
 
-def test_a_scenario_run_holds_and_writes_the_run_folder(tmp_path):
-    result = subprocess.run(run_cmd(tmp_path), capture_output=True, text=True, timeout=240)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
-    assert "verdict: HELD" in result.stdout
+def test_a_scenario_run_in_a_terminal_holds_and_writes_the_run_folder(tmp_path):
+    drawn = run_in_terminal(run_cmd(tmp_path), timeout_s=240)
+    assert drawn.returncode == 0, drawn.out[-3000:]
+    assert "verdict: HELD" in drawn.out
+    # In a terminal, one live area (bar, phase, users) redrawn in place; no plain progress lines.
+    assert "\x1b[2K" in drawn.out or "\x1b[1A" in drawn.out
+    assert "━" in drawn.out and "phase outage" in drawn.out and "journeys not failed now: web" in drawn.out
+    assert "(scenario time)" not in drawn.out
     run_dir = only_run_dir(tmp_path)
     assert run_dir.name.startswith("quick-")
     # The run-folder contract: each file reads back as its record, every field checked.
@@ -109,6 +115,8 @@ def test_sigterm_mid_outage_rolls_back_and_says_aborted(tmp_path):
     out = "".join(lines) + out
     assert proc.returncode == 130, out[-3000:]
     assert f"interrupted by {sig.name}: rolling back" in out and "rollback: halt: ok" in out
+    # Through a pipe: one plain line per progress tick, no terminal drawing.
+    assert "(scenario time)" in out and "\x1b[" not in out
     assert summary_of(only_run_dir(tmp_path)).verdict == "aborted"
     journal = journal_of(only_run_dir(tmp_path))
     assert journal[-1].kind == "rollback" and journal[-1].outcome == "ok"

@@ -4,56 +4,36 @@ the catalog and the scenario clock, the journeys served); through a pipe, plain 
 from __future__ import annotations
 
 import io
-import os
-import pty
-import select
 import subprocess
 import sys
-import time
 
 from chaos.engine.progress import PlainProgress, Tick, for_output
+from tests import terminal
 
-# Two scenarios of a catalog, four ticks each, and a message between them.
+# Two scenarios of a catalog, four ticks each, and a message between them; PLAYED of them end
+# (the last one is interrupted otherwise).
 SCRIPT = """
-import time
+import sys, time
 from chaos.engine.progress import Tick, for_output
 p = for_output()
 p.catalog(["first", "second"])
-for name in ("first", "second"):
+for n, name in enumerate(("first", "second"), 1):
     p.scenario(name)
     p.say(f"=== {name} ===")
     for s in (10, 20, 30, 40):
         p.tick(Tick(s, 40, 40 - s, "outage" if s > 15 else "baseline", 0.12, 0.97, "rollback"))
         time.sleep(0.3)
+    if n <= PLAYED:
+        p.played(name)
 p.close()
 """
 
 
-def run_in_terminal() -> str:
-    """The script's output as a terminal (a pseudo-terminal, 100 columns) receives it."""
-    leader, follower = pty.openpty()
-    env = os.environ | {"COLUMNS": "100", "LINES": "30", "TERM": "xterm-256color"}
-    env.pop("NO_COLOR", None)
-    proc = subprocess.Popen([sys.executable, "-c", SCRIPT], stdout=follower, stderr=follower, env=env)
-    os.close(follower)
-    out = b""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([leader], [], [], 0.5)
-        if ready:
-            try:
-                chunk = os.read(leader, 65536)
-            except OSError:  # the terminal closed: the script ended
-                break
-            if not chunk:
-                break
-            out += chunk
-        elif proc.poll() is not None:
-            break
-    proc.wait(10)
-    os.close(leader)
-    assert proc.returncode == 0, out.decode(errors="replace")
-    return out.decode(errors="replace")
+def run_in_terminal(played: int = 2) -> str:
+    """The script's output as a terminal receives it."""
+    drawn = terminal.run_in_terminal([sys.executable, "-c", SCRIPT.replace("PLAYED", str(played))], timeout_s=30)
+    assert drawn.returncode == 0, drawn.out
+    return drawn.out
 
 
 def test_in_a_terminal_one_area_updates_in_place_with_bars_and_the_users():
@@ -64,10 +44,18 @@ def test_in_a_terminal_one_area_updates_in_place_with_bars_and_the_users():
     assert "journeys not failed now: web  12%   app  97%" in out
     assert "=== first ===" in out and "=== second ===" in out  # messages still scroll above
     assert "(scenario time)" not in out  # no plain progress lines in a terminal
+    assert "2 of 2 done" in out
+
+
+def test_an_interrupted_catalog_does_not_show_its_last_scenario_as_done():
+    out = run_in_terminal(played=1)
+    assert "1 of 2 done" in out and "2 of 2 done" not in out
 
 
 def test_through_a_pipe_each_tick_is_one_plain_line():
-    done = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT.replace("PLAYED", "2")], capture_output=True, text=True, timeout=30
+    )
     assert done.returncode == 0, done.stderr
     assert "\x1b[" not in done.stdout
     lines = done.stdout.splitlines()
