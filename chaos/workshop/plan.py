@@ -6,6 +6,7 @@ The same seed picks the same scenario with the same lead-in, so two rooms can pl
 
 from __future__ import annotations
 
+import functools
 import random
 import secrets
 from dataclasses import dataclass
@@ -19,7 +20,13 @@ LEAD_IN_S = (10, 40)  # scenario seconds of an ordinary evening before the chang
 
 def catalog() -> list[Path]:
     """The catalog's scenarios that say how to run them as a workshop, by name."""
-    return sorted(p for p in CATALOG.glob("*.yaml") if load_scenario(p).workshop is not None)
+    return list(_workshops(tuple((p, p.stat().st_mtime_ns) for p in sorted(CATALOG.glob("*.yaml")))))
+
+
+@functools.lru_cache(maxsize=4)
+def _workshops(files: tuple[tuple[Path, int], ...]) -> tuple[Path, ...]:
+    # Loading a scenario validates it and its architectures (tens of ms): once per version of the files.
+    return tuple(p for p, _ in files if load_scenario(p).workshop is not None)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -334,15 +335,36 @@ def played_past_the_change(out: Path) -> bool:
 
 
 def test_two_workshops_with_one_seed_play_the_same_game_at_the_same_times(tmp_path):
-    played = []
+    # Two rooms at once, each on its own lab (ports apart), at scale 1: what is compared is the
+    # plan and its clock, which do not depend on how many users play.
+    folders, configs = [], []
     for n in (1, 2):
         folder = tmp_path / f"room{n}"
         folder.mkdir()
         config = write_lab_config(folder)
-        with playing(folder, config, "--scenario", HEADLINE, "--seed", "9", "--for", "60") as (game, out):
-            # Past the change and the step after it; then the facilitator ends the game.
+        while n == 2 and set(load_lab_config(config).ports.values()) & set(load_lab_config(configs[0]).ports.values()):
+            config = write_lab_config(folder)
+        folders.append(folder)
+        configs.append(config)
+    played = []
+    with contextlib.ExitStack() as rooms:
+        games = [
+            rooms.enter_context(
+                playing(folder, config, "--scenario", HEADLINE, "--seed", "9", "--scale", "1", "--for", "60")
+            )
+            for folder, config in zip(folders, configs, strict=True)
+        ]
+        # Past the change and the step after it in both rooms; then each facilitator ends their game.
+        for _, out in games:
             wait_for("the change and the step after it", lambda out=out: played_past_the_change(out), 120)
-            end_game(game, folder, config)
+        with ThreadPoolExecutor(2) as facilitators:  # both wrap up at once, as they play
+            ends = [
+                facilitators.submit(end_game, game, f, c)
+                for (game, _), f, c in zip(games, folders, configs, strict=True)
+            ]
+            for ended in ends:
+                ended.result()
+    for (_, out), folder in zip(games, folders, strict=True):
         (run_dir,) = (d for d in out.iterdir() if d.is_dir())
         summary = records.read(run_dir / "summary.json", Summary)
         journal = records.read(run_dir / "journal.json", JournalFile).entries
