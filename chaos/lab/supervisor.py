@@ -16,12 +16,15 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from chaos.errors import BadInput, LabError
 from chaos.lab import prometheus
@@ -82,6 +85,21 @@ def die_with_parent() -> None:  # pragma: no cover - runs in the child before ex
 
         PR_SET_PDEATHSIG = 1
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+# Linux sends the parent-death signal when the *thread* that forked the child ends, not the
+# process: a child forked on a worker thread (a Chaos Toolkit background activity, a pool that
+# restarts a process) would be stopped the moment that thread finished. So children are forked
+# on the main thread, or on this one thread, which lives as long as the process.
+_FORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="failwhale-fork")
+
+
+def spawn(cmd: list[str], **popen: Any) -> subprocess.Popen:
+    """``subprocess.Popen(cmd, preexec_fn=die_with_parent, **popen)``, from a thread that lives as
+    long as this process: the child dies with the process, not with the thread that asked."""
+    if threading.current_thread() is threading.main_thread():
+        return subprocess.Popen(cmd, preexec_fn=die_with_parent, **popen)
+    return _FORKER.submit(subprocess.Popen, cmd, preexec_fn=die_with_parent, **popen).result()
 
 
 @dataclass
@@ -251,13 +269,8 @@ class Lab:
         return time.monotonic() - t0
 
     def _spawn(self, proc: Proc) -> None:
-        popen = proc.popen = subprocess.Popen(
-            proc.cmd,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            preexec_fn=die_with_parent,
-            cwd=os.getcwd(),
+        popen = proc.popen = spawn(
+            proc.cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=os.getcwd()
         )
         assert popen.stdout is not None  # stdout=PIPE
         proc.log = CappedLog(proc.log_path, self.log_cap_bytes)
