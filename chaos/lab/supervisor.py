@@ -97,9 +97,13 @@ _FORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="failwhale-fork")
 def spawn(cmd: list[str], **popen: Any) -> subprocess.Popen:
     """``subprocess.Popen(cmd, preexec_fn=die_with_parent, **popen)``, from a thread that lives as
     long as this process: the child dies with the process, not with the thread that asked."""
-    if threading.current_thread() is threading.main_thread():
+
+    def fork() -> subprocess.Popen:
         return subprocess.Popen(cmd, preexec_fn=die_with_parent, **popen)
-    return _FORKER.submit(subprocess.Popen, cmd, preexec_fn=die_with_parent, **popen).result()
+
+    if threading.current_thread() is threading.main_thread():
+        return fork()
+    return _FORKER.submit(fork).result()
 
 
 @dataclass
