@@ -97,7 +97,7 @@ class LiveProgress:
             console=self.console,
         )
         self.users = Text("")
-        self.played_names: list[str] = []
+        self.played_count = 0
         # What the run writes to stderr shows above the area, unless stderr goes somewhere else (2>file).
         self.live = Live(
             Group(self.bars, self.users),
@@ -128,9 +128,9 @@ class LiveProgress:
 
     def played(self, name: str) -> None:
         """A scenario of the catalog ran to its end (an interrupted one is not played)."""
-        self.played_names.append(name)
+        self.played_count += 1
         if self.catalog_task is not None:
-            done = len(self.played_names)
+            done = self.played_count
             self.bars.update(self.catalog_task, completed=done, figure=f"{done} of {len(self.names)} done")
 
     def tick(self, tick: Tick) -> None:

@@ -392,15 +392,20 @@ class Lab:
         return self.lab.url(name)
 
 
+def try_listen(host: str, port: int) -> None:
+    """Bind ``host:port`` and let go at once; the OSError when this machine cannot listen there."""
+    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((host, port))
+
+
 def check_port(lab: LabConfig, name: str) -> None:
     """A BadInput naming the process, address and cause when ``name`` could not listen where the config says."""
     port, host = lab.port(name), lab.listen_host(name)
     where = lab.source or "the lab config"
     try:
-        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
-        with socket.socket(family, socket.SOCK_STREAM) as s:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind((host, port))
+        try_listen(host, port)
     except OSError as e:
         if e.errno == errno.EADDRINUSE:
             raise BadInput(

@@ -8,10 +8,10 @@ command line (:mod:`chaos.workshop.client`) reads them to reach the levers.
 from __future__ import annotations
 
 import ipaddress
-import socket
 from pathlib import Path
 
 from chaos.errors import BadInput
+from chaos.lab.supervisor import try_listen
 from services.config import LabConfig
 
 PORT_NAME = "workshop"  # the lab config's port for the levers' server
@@ -95,9 +95,7 @@ def check_room(room: tuple[str, int]) -> None:
     """A WorkshopError of one line when the room's address cannot be opened on this machine."""
     host, port = room
     try:
-        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind((host, port))
+        try_listen(host, port)
     except OSError as e:
         raise WorkshopError(
             f"--room {host}:{port}: cannot listen there ({e.strerror or e}); is it an address of this machine?"
