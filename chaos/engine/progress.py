@@ -112,7 +112,9 @@ class LiveProgress:
         self.live.start()
 
     def say(self, message: str) -> None:
-        self.console.print(message, markup=False, highlight=False, soft_wrap=True)
+        # Events start with a blank line that sets them apart from the tick lines of plain output;
+        # here the ticks are drawn in the area below, and the blank lines would only spread them out.
+        self.console.print(message.lstrip("\n"), markup=False, highlight=False, soft_wrap=True)
 
     def catalog(self, names: list[str]) -> None:
         self.names = list(names)

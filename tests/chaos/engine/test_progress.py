@@ -4,10 +4,13 @@ the catalog and the scenario clock, the journeys served); through a pipe, plain 
 from __future__ import annotations
 
 import io
+import re
 import subprocess
 import sys
 
-from chaos.engine.progress import PlainProgress, Tick, for_output
+from rich.console import Console
+
+from chaos.engine.progress import LiveProgress, PlainProgress, Tick, for_output
 from tests import terminal
 
 # Two scenarios of a catalog, four ticks each, and a message between them; PLAYED of them end
@@ -50,6 +53,17 @@ def test_in_a_terminal_one_area_updates_in_place_with_bars_and_the_users():
 def test_an_interrupted_catalog_does_not_show_its_last_scenario_as_done():
     out = run_in_terminal(played=1)
     assert "1 of 2 done" in out and "2 of 2 done" not in out
+
+
+def test_in_a_terminal_events_follow_each_other_without_blank_lines():
+    # The runner starts each event with a blank line for plain output; the live area needs none.
+    out = io.StringIO()
+    live = LiveProgress(Console(file=out, force_terminal=True, width=100))
+    live.say("steady state before: held")
+    live.say("\n[    10s] timeline answers 503: ok")
+    live.close()
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\r", "", out.getvalue())
+    assert "steady state before: held\n[    10s] timeline answers 503: ok\n" in text, repr(text)
 
 
 def test_through_a_pipe_each_tick_is_one_plain_line():
