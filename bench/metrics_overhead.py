@@ -16,9 +16,9 @@ same code can differ by a few percent for their whole life, and the machine has 
 a variant's ratio to bare is taken round by round and its figure is the median of those ratios
 (their middle half is printed beside it, to show how far to trust it). Prints requests/s, p99
 latency, the server's CPU time per request and the ratios to bare, then whether failwhale keeps
-at least 0.95 of bare aiohttp (its fault middleware included, as the lab runs it). It is a benchmark, not a test: it
-exits 0 whatever it measures, and 2 only when it cannot measure (wrk missing, a port in use, a
-server that does not start).
+at least 0.95 of bare aiohttp (its fault middleware included, as the lab runs it). It is a
+benchmark, not a test: it exits 0 whatever it measures, and 2 only when it cannot measure (wrk
+missing, a port in use, a server that does not start).
 
 Run it from the repository root::
 
@@ -36,7 +36,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -49,7 +48,7 @@ from pathlib import Path
 
 from bench.procs import SMOKE_NOTE, BenchError, cpu_seconds, parse_args, run_main, stop_processes, wait_http_ok
 from chaos.lab.ports import free_ports
-from chaos.lab.supervisor import die_with_parent
+from chaos.lab.supervisor import die_with_parent, try_listen
 from services.common.app import serve
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -185,13 +184,12 @@ def server_cpu(server: Server) -> float:
 
 
 def check_port_free(port: int) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind((HOST, port))
-        except OSError as e:
-            if e.errno == errno.EADDRINUSE:
-                raise BenchError(f"port {port} on {HOST} is in use") from e
-            raise BenchError(f"cannot use port {port} on {HOST}: {e.strerror or e}") from e
+    try:
+        try_listen(HOST, port)
+    except OSError as e:
+        if e.errno == errno.EADDRINUSE:
+            raise BenchError(f"port {port} on {HOST} is in use") from e
+        raise BenchError(f"cannot use port {port} on {HOST}: {e.strerror or e}") from e
 
 
 def cpu_plan() -> tuple[set[int] | None, set[int] | None]:
@@ -310,8 +308,10 @@ def paired(samples: dict[str, list[Sample]], variant: str) -> list[float]:
 
 
 def middle_half(ratios: list[float]) -> str:
-    """The interquartile range of sorted ``ratios``: where the middle half of the rounds landed."""
-    q1, _, q3 = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
+    """The interquartile range of ``ratios``: where the middle half of the rounds landed."""
+    if len(ratios) == 1:  # one round: its ratio is the whole range (quantiles needs two)
+        return f"{ratios[0]:.3f} .. {ratios[0]:.3f}"
+    q1, _, q3 = statistics.quantiles(ratios, n=4)
     return f"{q1:.3f} .. {q3:.3f}"
 
 
@@ -320,7 +320,8 @@ def report(results: Results, args: argparse.Namespace) -> None:
     med = {v: statistics.median(s.rps for s in samples[v]) for v in VARIANTS}
     p99 = {v: statistics.median(s.p99_ms for s in samples[v]) for v in VARIANTS}
     cpu = {v: statistics.median(s.cpu_us for s in samples[v]) for v in VARIANTS}
-    ratio = {v: statistics.median(paired(samples, v)) for v in VARIANTS}
+    rounds = {v: paired(samples, v) for v in VARIANTS}
+    ratio = {v: statistics.median(rounds[v]) for v in VARIANTS}
     print()
     print(
         f"notifications GET {PATH} (an app user's lab hop: {', '.join(HEADERS)}), "
@@ -335,7 +336,7 @@ def report(results: Results, args: argparse.Namespace) -> None:
         lo, hi = min(s.rps for s in samples[v]), max(s.rps for s in samples[v])
         print(
             f"{v:<10} {med[v]:>8,.0f} {f'{lo:,.0f} .. {hi:,.0f}':>17} {p99[v]:>7.2f} {ratio[v]:>8.3f}"
-            f" {middle_half(paired(samples, v)):>15} {cpu[v]:>18.1f} {cpu['bare'] / cpu[v]:>8.3f}"
+            f" {middle_half(rounds[v]):>15} {cpu[v]:>18.1f} {cpu['bare'] / cpu[v]:>8.3f}"
         )
     print(
         "\nreq/s, p99 and CPU are medians over the rounds; 'vs bare' is the median of each round's ratio to bare,"
@@ -344,6 +345,8 @@ def report(results: Results, args: argparse.Namespace) -> None:
     errors = [f"{v}: {s.errors}" for v in VARIANTS for s in samples[v] if s.errors]
     if errors:
         print("\nwrk reported errors (those figures are suspect):\n  " + "\n  ".join(errors))
+    # A saturated single-threaded server serves 1/(CPU per request) req/s, so the CPU ratio is the
+    # same quantity as the req/s ratio, minus what other load on the machine does to wall time.
     noisy = [v for v in VARIANTS if max(s.rps for s in samples[v]) > 1.15 * min(s.rps for s in samples[v])]
     if noisy:
         print(
