@@ -20,12 +20,22 @@ RATIO = re.compile(
     re.M,
 )
 
+SERVED = re.compile(r"^CPU per request each process served in the lab window, in us: (.+)$", re.M)
+SERVED_ENTRY = re.compile(rf"([\w-]+) {NUM} \({NUM}/s\)")
+
 
 def test_smoke_run_prints_both_runs_and_the_ratio():
     done = run_bench("lab_throughput", "--smoke", timeout_s=180)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr
     assert "Traceback" not in done.stderr
     out = done.stdout
+
+    served = SERVED.search(out)
+    assert served, out
+    per_process = {name: us for name, us, _rps in SERVED_ENTRY.findall(served[1])}
+    # Every user goes through the edge or the web; the lab's Prometheus counted what each served.
+    assert {"edge", "web"} <= set(per_process), out
+    assert all(figure(us) > 0 for us in per_process.values()), out
 
     rows = {m[1]: m.groups()[1:] for m in ROW.finditer(out)}
     assert set(rows) == {"lab", "ceiling"}, out
