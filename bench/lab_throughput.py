@@ -28,7 +28,7 @@ shows where the lab's CPU goes: a process that serves a trickle of requests spen
 times as much on each as one kept busy. On a 2-core virtual machine, one bare aiohttp process
 used about 300 us of CPU a request at 160 requests/s and 100-130 us at 4,000 (its scheduler
 run time, with the same system calls per request at both rates), and the lab's ten service
-processes each serve 100-800 requests a second. The notifications process, for one, used 293 us
+processes each serve 100-1,000 requests a second. The notifications process, for one, used 293 us
 a request in a lab run at 800 users, against 90-97 us kept busy by ``bench.metrics_overhead``:
 the other two thirds are what being woken for a request or two at a time costs on this machine.
 
