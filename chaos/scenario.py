@@ -10,6 +10,7 @@ line naming file, line and field: ``failwhale validate FILE...`` checks files wi
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -17,6 +18,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, model_validator
 
 from chaos.errors import BadInput
+from chaos.lab.supervisor import MAX_USERS
 from configfiles.errors import ConfigError
 from configfiles.yamlconf import Loc, parse_yaml, read_text, validate
 from services.architecture.model import InstanceName, load_architecture, scaled_count
@@ -71,7 +73,7 @@ class Incident(_Model):
 
 
 class Load(_Model):
-    users: Annotated[int, Field(ge=1, le=10000)] = 30
+    users: Annotated[int, Field(ge=1, le=MAX_USERS)] = 30
     web_share: Fraction = 0.4
     shape: Literal["evening", "constant"] = "evening"
     app_cache: bool = True
@@ -251,7 +253,7 @@ class Quick(_Model):
     """How ``failwhale run --quick`` plays the scenario: the same timeline, faster, for tests."""
 
     speed: Annotated[float, Field(gt=0, le=100)]
-    users: Annotated[int, Field(ge=1, le=10000)] | None = None
+    users: Annotated[int, Field(ge=1, le=MAX_USERS)] | None = None
 
 
 class Compare(_Model):
@@ -373,6 +375,22 @@ def _check(s: Scenario, where: str, lines: dict[Loc, int], folder: Path) -> None
             )
     if s.quick is not None and s.quick.speed < s.speed:
         fail(("quick", "speed"), f"quick speed {s.quick.speed:g} is slower than the scenario's speed {s.speed:g}")
+    for users in (s.load.users, s.quick.users if s.quick else None):
+        if users is not None and (problem := too_many_users(users, s.load.scale)):
+            fail(("load", "scale"), problem)
+
+
+def too_many_users(users: int, scale: float) -> str | None:
+    """Why ``users`` at ``scale`` is more than a load can run, or None if it is not."""
+    scaled = scaled_count(users, scale)
+    if scaled <= MAX_USERS:
+        return None
+    # Rounded down, so the scale offered is one that fits.
+    fits = math.floor(MAX_USERS / users * 100) / 100
+    return (
+        f"scale {scale:g} makes {scaled:,} users at the peak ({users:,} x {scale:g}), more than the "
+        f"{MAX_USERS:,} a load can run: use a scale of at most {fits:g}"
+    )
 
 
 def parse_scenario(text: str, where: str, folder: Path) -> Scenario:

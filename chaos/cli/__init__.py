@@ -25,6 +25,7 @@ from chaos.cli.workshop import (
     cmd_workshop_start,
 )
 from chaos.errors import ChaosError
+from chaos.lab.supervisor import MAX_LOAD_S, MAX_USERS
 from services.architecture.model import DEFAULT_LEASE_S, MAX_LEASE_S
 
 SERVE_EPILOG = """\
@@ -364,7 +365,7 @@ def add_load_options(parser: argparse.ArgumentParser) -> None:
     load.add_argument("--headless", action="store_true", help="run the load without Locust's web UI")
     load.add_argument(
         "--users",
-        type=ranged(int, 1, 10000),
+        type=ranged(int, 1, MAX_USERS),
         default=30,
         metavar="N",
         help="simulated users at the evening peak (default: %(default)s)",
@@ -381,7 +382,7 @@ def add_load_options(parser: argparse.ArgumentParser) -> None:
     )
     load.add_argument(
         "--load-duration",
-        type=ranged(float, 1, 86400),
+        type=ranged(float, 1, MAX_LOAD_S),
         default=360.0,
         metavar="SECONDS",
         help="the load stops by itself after this (default: %(default)s)",

@@ -51,7 +51,7 @@ from chaos.records import (
     WorksForMeProbe,
 )
 from chaos.rollout import rollback
-from chaos.scenario import Kill, Scenario, Step, WorksForMe
+from chaos.scenario import Kill, Scenario, Step, WorksForMe, too_many_users
 from services.architecture.model import scaled_count
 
 EXIT_HELD, EXIT_DEVIATED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -100,6 +100,8 @@ class Runner:
             self.scale = 1.0 if self.attach else self.scenario.load.scale
         if self.scale <= 0:
             raise BadInput(f"scale must be above 0, not {self.scale:g}")
+        if problem := too_many_users(self.unscaled_users(), self.scale):
+            raise BadInput(problem)
         if self.attach and any(isinstance(s, Kill) for s in self.scenario.timeline):
             raise BadInput("kill steps need processes this run starts itself: run without --attach")
         if self.attach and self.scale != 1:
@@ -293,9 +295,12 @@ class Runner:
 
     def peak_users(self) -> int:
         """The load's users at the evening peak: the scenario's (or its quick variant's), scaled."""
+        return scaled_count(self.unscaled_users(), self.scale_k)
+
+    def unscaled_users(self) -> int:
+        """The load's users at the evening peak at scale 1: the scenario's, or its quick variant's."""
         quick = self.scenario.quick
-        users = quick.users if self.quick and quick and quick.users else self.scenario.load.users
-        return scaled_count(users, self.scale_k)
+        return quick.users if self.quick and quick and quick.users else self.scenario.load.users
 
     def scale_line(self) -> str:
         """What the run's scale means for this run, said before the lab starts."""

@@ -43,6 +43,12 @@ LOCK_FILE = "lab.lock"  # in the data folder: held by the lab using it, with its
 DEFAULT_SPAWN_PER_S = 10.0  # as the locustfile's --spawn-per-s
 EXPECT_WORKERS_MAX_WAIT_S = 120.0  # a master waits this long for its workers from other hosts
 LOCUSTFILE = Path(__file__).resolve().parents[2] / "loadtest" / "locustfile.py"
+# The most users one load runs. Scenario files, --users, a scaled run and the Chaos Toolkit
+# action are all held to it, so a typo or a large scale is refused before anything starts
+# instead of swamping the machine with Locust users.
+MAX_USERS = 10_000
+# The longest a load asked for by hand runs (--load-duration, the Chaos Toolkit action): a day.
+MAX_LOAD_S = 86_400.0
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,13 @@ class LoadOptions:
     workers: int = 0  # 0: one process; N: a master and N worker processes on this machine
     expect_workers: int = 0  # N: a master that waits for N workers from anywhere (failwhale serve loadgen-worker)
     extra: tuple[str, ...] = ()  # more locustfile options, e.g. ("--app-cache", "off")
+
+    def __post_init__(self) -> None:
+        # Every way of starting a load builds one of these: the last check before Locust starts.
+        if isinstance(self.peak_users, bool) or not isinstance(self.peak_users, int):
+            raise BadInput(f"the load's users must be a whole number, not {self.peak_users!r}")
+        if not 1 <= self.peak_users <= MAX_USERS:
+            raise BadInput(f"the load's users must be from 1 to {MAX_USERS:,}, not {self.peak_users:,}")
 
     def args(self) -> list[str]:
         return [

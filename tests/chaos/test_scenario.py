@@ -81,6 +81,14 @@ def swap_steps(data):
     data["timeline"][1], data["timeline"][2] = data["timeline"][2], data["timeline"][1]
 
 
+def both(*changes):
+    def change(data):
+        for c in changes:
+            c(data)
+
+    return change
+
+
 # (what is wrong, how to make it so, the field named, words of the message)
 CASES = [
     ("unknown top-level key", setter("colour", "red"), "colour", "unknown field"),
@@ -95,6 +103,20 @@ CASES = [
     ("scale negative", setter("load", "scale", -1), "load.scale", "greater than 0"),
     ("scale above 100", setter("load", "scale", 101), "load.scale", "less than or equal to 100"),
     ("scale not a number", setter("load", "scale", "big"), "load.scale", "valid number"),
+    (
+        "scaled users above what a load runs",
+        both(setter("load", "users", 5000), setter("load", "scale", 3)),
+        "load.scale",
+        "scale 3 makes 15,000 users at the peak (5,000 x 3), more than the 10,000 a load can run: "
+        "use a scale of at most 2",
+    ),
+    (
+        "scaled quick users above what a load runs",
+        both(setter("load", "scale", 60), setter("quick", {"speed": 4, "users": 200})),
+        "load.scale",
+        "scale 60 makes 12,000 users at the peak (200 x 60), more than the 10,000 a load can run: "
+        "use a scale of at most 50",
+    ),
     ("unknown shape", setter("load", "shape", "sine"), "load.shape", "'evening' or 'constant'"),
     ("negative duration", setter("duration", -5), "duration", "greater than or equal to 0"),
     ("zero duration", setter("duration", 0), "duration", "greater than 0"),

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from chaos import promql
 from chaos.control import halt as halt_lab
 from chaos.errors import ChaosError
-from chaos.lab.supervisor import LOADGEN, Lab, LoadOptions
+from chaos.lab.supervisor import LOADGEN, MAX_LOAD_S, MAX_USERS, Lab, LoadOptions
 from chaos.rollout import check_same_processes, plan_waves
 from chaos.rollout import rollback as roll_back
 from chaos.rollout import rollout as roll_out
@@ -166,21 +166,19 @@ def start_load(
     t = target(configuration, secrets)
     if shape not in ("constant", "evening"):
         raise ActivityFailed(f"shape must be constant or evening, not {shape!r}")
-    if not isinstance(users, int) or not 1 <= users <= 10000:
-        raise ActivityFailed(f"users must be a whole number from 1 to 10000, not {users!r}")
+    if isinstance(users, bool) or not isinstance(users, int) or not 1 <= users <= MAX_USERS:
+        raise ActivityFailed(f"users must be a whole number from 1 to {MAX_USERS}, not {users!r}")
     if not isinstance(web_share, (int, float)) or not 0 <= web_share <= 1:
         raise ActivityFailed(f"web_share must be between 0 and 1, not {web_share!r}")
-    if not isinstance(duration_s, (int, float)) or not 1 <= duration_s <= 86400:
-        raise ActivityFailed(f"duration_s must be between 1 and 86400 seconds, not {duration_s!r}")
+    if not isinstance(duration_s, (int, float)) or not 1 <= duration_s <= MAX_LOAD_S:
+        raise ActivityFailed(f"duration_s must be between 1 and {MAX_LOAD_S:g} seconds, not {duration_s!r}")
     with STATE.lock:
         if t.path in STATE.loads:
             raise ActivityFailed("this run already started a load on this lab: stop_load first")
         lab = Lab(t.lab, t.arch)
         try:
             lab.start_load(
-                LoadOptions(
-                    peak_users=int(users), web_share=float(web_share), shape=shape, duration_s=float(duration_s)
-                )
+                LoadOptions(peak_users=users, web_share=float(web_share), shape=shape, duration_s=float(duration_s))
             )
         except ChaosError as e:
             raise ActivityFailed(str(e)) from e

@@ -90,6 +90,14 @@ def test_the_load_and_its_quick_variant_grow_with_the_scale(tmp_path):
     assert "scale 3: 60 users at the peak" in make(tmp_path, scale=3).scale_line()
 
 
+def test_a_scale_that_makes_more_users_than_a_load_runs_is_refused_before_anything_starts(tmp_path):
+    # 20 users at scale 501 would be 10,020 Locust users on this machine.
+    with pytest.raises(BadInput, match=r"^scale 501 makes 10,020 users .* use a scale of at most 500$"):
+        make(tmp_path, scale=501)
+    assert list(tmp_path.iterdir()) == []
+    assert make(tmp_path, scale=500).peak_users() == 10_000
+
+
 def test_users_arrive_as_much_faster_as_there_are_more_of_them(tmp_path):
     # Else a scaled run's users would still be starting (logging in, caches cold) in the outage.
     unscaled, scaled = make(tmp_path), make(tmp_path, scale=5)
