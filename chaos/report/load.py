@@ -27,13 +27,18 @@ def finite_or_none(x: Any) -> float | None:
     return float(x) if is_num(x) and math.isfinite(x) else None
 
 
-def load_run(run_dir: Path) -> tuple[Summary, Series]:
-    """A run folder's summary and series; a :class:`ReportError` line naming the file if not usable."""
+def load_run(run_dir: Path) -> tuple[Summary, Series | None]:
+    """A run folder's summary and series; a :class:`ReportError` line naming the file if not usable.
+
+    A run that stopped before its timeline (its steady state did not hold first) has no series:
+    its report is the verdict and why, without plots."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ReportError(f"{run_dir}: not a run folder (no such directory)")
     summary = records.read(run_dir / "summary.json", Summary)
     path = run_dir / "series.json"
     if not path.exists():
+        if summary.started is None:
+            return summary, None
         raise ReportError(f"{path}: no such file (runs made before series were exported cannot be reported)")
     return summary, records.read(path, Series)

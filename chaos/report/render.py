@@ -150,6 +150,9 @@ class ReportContent:
     plots: tuple[Picture, ...]
     dashboard: tuple[Picture, ...]
     files: tuple[str, ...]
+    # False for a run that stopped before its timeline (its steady state did not hold first):
+    # nothing was measured, so the report leaves out the expectations, phases and outcome.
+    played: bool = True
 
     @property
     def verdict_upper(self) -> str:
@@ -192,8 +195,9 @@ def _timeline_row(m: Mark) -> TimelineRow:
     return TimelineRow(at=at, kind=m.kind, label=m.label)
 
 
-def content(summary: Summary, series: Series, run_dir: Path | None = None) -> ReportContent:
-    """Everything a report shows, as text ready to print; report.md and report.html both render it."""
+def content(summary: Summary, series: Series | None, run_dir: Path | None = None) -> ReportContent:
+    """Everything a report shows, as text ready to print; report.md and report.html both render it.
+    Without ``series`` (a run that stopped before its timeline) it has no timeline and no plots."""
     files = ["summary.json", "journal.json", "series.json"]
     return ReportContent(
         title=summary.title or summary.scenario,
@@ -217,10 +221,13 @@ def content(summary: Summary, series: Series, run_dir: Path | None = None) -> Re
         recovery=recovery_text(summary),
         comparison=comparison_sentence(summary),
         why=tuple(explain(summary)),
-        timeline=tuple(_timeline_row(m) for m in sorted(series.marks, key=lambda m: m.at)),
-        plots=tuple(Picture(file=f"plots/{name}.png", title=title, caption=caption) for name, title, caption in PLOTS),
+        timeline=() if series is None else tuple(_timeline_row(m) for m in sorted(series.marks, key=lambda m: m.at)),
+        plots=()
+        if series is None
+        else tuple(Picture(file=f"plots/{name}.png", title=title, caption=caption) for name, title, caption in PLOTS),
         dashboard=tuple(dashboard_shots(summary, run_dir)),
         files=tuple(f for f in files if run_dir is None or (run_dir / f).exists()),
+        played=summary.started is not None,
     )
 
 
@@ -325,12 +332,22 @@ def _md_scenario(c: ReportContent) -> list[str]:
     return out
 
 
+NOT_PLAYED = (
+    "The timeline never started, so nothing was measured: the lab's steady state did not hold before it. "
+    "journal.json has what each steady-state probe read."
+)
+
+
 def _md_expectations(c: ReportContent) -> list[str]:
+    if not c.played:
+        return [NOT_PLAYED, ""]
     rows = [[e.name, e.phase, e.measured, e.wanted, "yes" if e.held else "NO"] for e in c.expectations]
     return ["## Expectations", "", *md_table(["expectation", "phase", "measured", "wanted", "held"], rows)]
 
 
 def _md_phases(c: ReportContent) -> list[str]:
+    if not c.played:
+        return []
     head = [
         "phase",
         "scenario time",
@@ -351,6 +368,8 @@ def _md_phases(c: ReportContent) -> list[str]:
 
 def _md_outcome(c: ReportContent) -> list[str]:
     """Users hurt, time to recover, the comparison with the big-bang rollout, and why web and app differed."""
+    if not c.played:
+        return []
     out = ["## Users hurt and time to recover", "", c.hurt, "", c.recovery, ""]
     if c.comparison:
         out += ["## Compared with the big-bang rollout", "", md_text(c.comparison), ""]
@@ -380,7 +399,7 @@ def _md_timeline(c: ReportContent) -> list[str]:
 
 
 def _md_plots_and_files(c: ReportContent) -> list[str]:
-    out = ["## Plots", ""]
+    out = ["## Plots", ""] if c.plots else []
     for p in c.plots:
         out += [f"### {p.title}", "", f"![{p.title}: {p.caption}]({p.file})", "", p.caption, ""]
     return out + ["## Files", "", *(f"- [{f}]({f})" for f in c.files), ""]
@@ -415,7 +434,7 @@ def jinja_env() -> jinja2.Environment:
 
 def html(c: ReportContent) -> str:
     """report.html from :func:`content`: one page, CSS inline, no scripts, nothing fetched from elsewhere."""
-    return jinja_env().get_template("report.html.j2").render(r=c)
+    return jinja_env().get_template("report.html.j2").render(r=c, not_played=NOT_PLAYED)
 
 
 # ---- writing ------------------------------------------------------------------------------------
@@ -425,10 +444,11 @@ def render_run(run_dir: Path) -> Path:
     """Write ``plots/*.png``, ``report.md`` and ``report.html`` into a run folder; returns report.html."""
     run_dir = Path(run_dir)
     summary, series = load_run(run_dir)
-    plots = run_dir / "plots"
-    plots.mkdir(exist_ok=True)
-    for name, fig in figures(summary, series).items():
-        fig.savefig(plots / f"{name}.png", format="png")
+    if series is not None:
+        plots = run_dir / "plots"
+        plots.mkdir(exist_ok=True)
+        for name, fig in figures(summary, series).items():
+            fig.savefig(plots / f"{name}.png", format="png")
     c = content(summary, series, run_dir)
     (run_dir / "report.md").write_text(markdown(c), encoding="utf-8")
     out = run_dir / "report.html"

@@ -38,9 +38,9 @@ def test_report_refuses_a_folder_that_is_not_a_run(capsys, tmp_path):
 def test_report_of_a_run_without_series_exits_2_and_still_indexes_it(capsys, tmp_path):
     run = tmp_path / "old-20260101T000000"
     run.mkdir()
-    records.write(
-        run / "summary.json", records.Summary(scenario="old", title="Old", verdict="held", speed=1.0, duration=60.0)
-    )
+    # A run that played its timeline (it has a start) and lost its series.
+    played = records.Summary(scenario="old", title="Old", verdict="held", speed=1.0, duration=60.0, started=1.767e9)
+    records.write(run / "summary.json", played)
     assert main(["report", str(run)]) == 2
     err = capsys.readouterr().err
     assert "series.json" in err and err.count("\n") == 1
