@@ -207,8 +207,8 @@ class Runner:
             self.start_load()
         self.open_camera()
         self.sleep_until(time.time() + self.warmup_s, "warm-up", None)
-        if not self.settled():
-            self.verdict, self.problems = "deviated", ["steady state did not hold before the timeline"]
+        if (problem := self.settled()) is not None:
+            self.verdict, self.problems = "deviated", [problem]
             return
         self.warm_probe()
         t0 = self.t0 = time.time()
@@ -265,9 +265,9 @@ class Runner:
         if self.camera is not None:
             self.dashboard_shots = self.camera.finish()
         self.rollbacks()
-        if self.verdict != "aborted" and not self.recovered():
+        if self.verdict != "aborted" and (problem := self.recovered()) is not None:
             self.verdict = "deviated"
-            self.problems.append("steady state did not return after rollback")
+            self.problems.append(problem)
         self.verdict = verdicts.summarise(self, self.verdict, self.problems, self.t0).verdict
 
     def shut_down(self) -> None:
@@ -448,7 +448,8 @@ class Runner:
             results.append(ProbeResult(name=p.name, value=value, min=p.min, max=p.max, held=p.holds(value)))
         return all(r.held for r in results), results
 
-    def steady_state(self, when: Literal["before", "after"]) -> bool:
+    def steady_state(self, when: Literal["before", "after"]) -> str | None:
+        """Read, journal and say the steady-state probes: None when they hold, else the problem."""
         entry = self.journal.start(SteadyStateEntry(when=when))
         held, results = self.probes_hold()
         self.journal.end(entry, "held" if held else "deviated", probes=results)
@@ -456,16 +457,29 @@ class Runner:
             f"steady state {when}: {'held' if held else 'DEVIATED'} "
             + ", ".join(f"{r.name}={r.value if r.value is None else round(r.value, 3)}" for r in results)
         )
-        return held
+        if held:
+            return None
+        problem = {
+            "before": "steady state did not hold before the timeline",
+            "after": "steady state did not return after rollback",
+        }[when]
+        if unread := [r.name for r in results if r.value is None]:
+            # No data is not a bad value: say so, with the usual reason, or people hunt a bug in the lab.
+            users = "" if self.attach else f" ({self.peak_users():,} users at the peak in this run)"
+            problem += (
+                f": no data for {', '.join(unread)}, most often a load generator still starting its users "
+                f"or too busy to be scraped{users}"
+            )
+        return problem
 
-    def settled(self) -> bool:
+    def settled(self) -> str | None:
         """Before the timeline: the probes need data, so give a slow-starting load SETTLE_S more."""
         deadline = time.time() + SETTLE_S
         while not self.probes_hold()[0] and time.time() < deadline:
             time.sleep(1)
         return self.steady_state("before")
 
-    def recovered(self) -> bool:
+    def recovered(self) -> str | None:
         """After rollback, give the lab RECOVERY_S to get back to its steady state."""
         deadline = time.time() + RECOVERY_S
         while True:

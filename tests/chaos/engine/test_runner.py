@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from chaos import measure
+from chaos import measure, promql
 from chaos.control import Answer
 from chaos.engine import steps
 from chaos.engine.runner import Runner
@@ -96,6 +96,29 @@ def test_a_scale_that_makes_more_users_than_a_load_runs_is_refused_before_anythi
         make(tmp_path, scale=501)
     assert list(tmp_path.iterdir()) == []
     assert make(tmp_path, scale=500).peak_users() == 10_000
+
+
+@pytest.mark.parametrize(
+    ("read", "problem"),
+    [
+        (0.5, "steady state did not hold before the timeline"),
+        (
+            None,
+            "steady state did not hold before the timeline: no data for web journeys ok, most often a load "
+            "generator still starting its users or too busy to be scraped (60 users at the peak in this run)",
+        ),
+    ],
+)
+def test_a_steady_state_that_does_not_hold_says_whether_it_had_no_data(tmp_path, monkeypatch, read, problem):
+    # A probe with no data (nothing counted yet) is not a lab answering badly: the problem says which.
+    monkeypatch.setattr(promql, "scalar", lambda _url, _query: read)
+    run = make(tmp_path, scale=3)
+    run.run_dir.mkdir(parents=True)
+    assert run.steady_state("before") == problem
+    monkeypatch.setattr(promql, "scalar", lambda _url, _query: 1.0)
+    assert run.steady_state("after") is None
+    entries = run.journal.entries
+    assert [(e.when, e.outcome) for e in entries] == [("before", "deviated"), ("after", "held")]
 
 
 def test_users_arrive_as_much_faster_as_there_are_more_of_them(tmp_path):
