@@ -307,9 +307,9 @@ class Runner:
         if self.attach:
             return "scale 1: the running lab's own load and architecture"
         if self.scale == 1:
-            return f"scale 1: {self.peak_users()} users at the peak, capacities as the architecture files say"
+            return f"scale 1: {self.peak_users():,} users at the peak, capacities as the architecture files say"
         return (
-            f"scale {self.scale:g}: {self.peak_users()} users at the peak; rate limits and concurrency capacities "
+            f"scale {self.scale:g}: {self.peak_users():,} users at the peak; rate limits and concurrency capacities "
             f"x{self.scale:g} (in the architecture files and injected faults), time constants as they are"
         )
 
