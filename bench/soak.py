@@ -100,6 +100,10 @@ def bench(args: argparse.Namespace) -> int:
     total_s = args.minutes * 60
     if total_s < args.cycle + args.quiet_s:
         raise BenchError(f"--minutes {args.minutes:g} leaves no room for one {args.cycle:g}s cycle and the quiet tail")
+    try:  # checked before the lab starts
+        load = LoadOptions(peak_users=args.users, web_share=0.5, shape="evening", duration_s=total_s + 5)
+    except ChaosError as e:
+        raise BenchError(f"--users: {e}") from e
     with tempfile.TemporaryDirectory(prefix="failwhale-soak-") as folder:
         cfg = load_lab_config(free_port_lab_config(Path(folder), V1))
         try:
@@ -108,14 +112,14 @@ def bench(args: argparse.Namespace) -> int:
         except ChaosError as e:
             raise BenchError(str(e)) from e
         try:
-            return soak(lab, args, total_s)
+            return soak(lab, args, total_s, load)
         finally:
             lab.stop()
 
 
-def soak(lab: Lab, args: argparse.Namespace, total_s: float) -> int:
+def soak(lab: Lab, args: argparse.Namespace, total_s: float, load: LoadOptions) -> int:
     print(f"soak: {args.users} users, evening curve, {total_s / 60:g} min; a fault and a rollout every {args.cycle:g}s")
-    lab.start_load(LoadOptions(peak_users=args.users, web_share=0.5, shape="evening", duration_s=total_s + 5), None)
+    lab.start_load(load, None)
     control = LabControl.connect(lab.lab, lab.arch)
     prometheus_url = lab.url("prometheus")
     pids = {name: p.popen.pid for name, p in lab.procs.items() if p.popen is not None and name != LOADGEN}

@@ -333,6 +333,10 @@ class Scenario(_Model):
     def source(self) -> Path | None:
         return self._source
 
+    def users(self, quick: bool = False) -> int:
+        """Users at the evening peak at scale 1: the quick variant's when ``quick`` and it names them."""
+        return self.quick.users if quick and self.quick and self.quick.users else self.load.users
+
 
 def _check(s: Scenario, where: str, lines: dict[Loc, int], folder: Path) -> None:
     """What a schema cannot say: order in time, references between parts, files that exist."""
@@ -375,8 +379,8 @@ def _check(s: Scenario, where: str, lines: dict[Loc, int], folder: Path) -> None
             )
     if s.quick is not None and s.quick.speed < s.speed:
         fail(("quick", "speed"), f"quick speed {s.quick.speed:g} is slower than the scenario's speed {s.speed:g}")
-    for users in (s.load.users, s.quick.users if s.quick else None):
-        if users is not None and (problem := too_many_users(users, s.load.scale)):
+    for quick in (False, True):
+        if problem := too_many_users(s.users(quick), s.load.scale):
             fail(("load", "scale"), problem)
 
 

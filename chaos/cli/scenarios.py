@@ -141,6 +141,7 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
         if not p.is_file():
             raise BadInput(f"no scenario named {p.stem} (see failwhale list)")
     paths = catalog_order(paths)
+    check_scales(paths, args)
     say(f"{len(paths)} scenarios: {', '.join(p.stem for p in paths)}")
     started = time.time()
     summaries: list[records.Summary] = []
@@ -155,6 +156,19 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
     if 130 in codes:
         return 130
     return 0 if codes and all(c == 0 for c in codes) and len(codes) == len(paths) else 1
+
+
+def check_scales(paths: list[Path], args: argparse.Namespace) -> None:
+    """Every scenario's scale, checked before the first plays: a catalog is not refused half way."""
+    from chaos.engine.runner import run_scale
+    from chaos.scenario import load_scenario
+
+    for path in paths:
+        scenario = load_scenario(path)
+        try:
+            run_scale(scenario, args.scale, attach=args.attach, quick=args.quick and scenario.quick is not None)
+        except BadInput as e:
+            raise BadInput(f"{path.stem}: {e}") from e
 
 
 def _play_catalog(

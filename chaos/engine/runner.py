@@ -72,6 +72,24 @@ class Interrupted(Exception):
     """Ctrl-C or SIGTERM: stop the timeline, roll back, exit 130."""
 
 
+def run_scale(scenario: Scenario, scale: float | None, *, attach: bool, quick: bool) -> float:
+    """The scale a run of ``scenario`` plays at: ``scale``, else the scenario's own (1 for a run
+    attached to a running lab). :class:`BadInput` for one it cannot play at, before anything starts."""
+    if scale is None:
+        # An attached run plays on the lab as it runs: the scenario's scale is for labs a run starts.
+        scale = 1.0 if attach else scenario.load.scale
+    if scale <= 0:
+        raise BadInput(f"scale must be above 0, not {scale:g}")
+    if problem := too_many_users(scenario.users(quick), scale):
+        raise BadInput(problem)
+    if attach and scale != 1:
+        # The running lab's load and starting architecture are not this run's to scale.
+        raise BadInput(
+            f"scale {scale:g} needs the lab and load this run starts itself: run without --attach, or with --scale 1"
+        )
+    return scale
+
+
 @dataclass
 class Runner:
     scenario: Scenario
@@ -95,21 +113,9 @@ class Runner:
 
     def __post_init__(self) -> None:
         """Check the options and read the lab's files up front: nothing starts until run()."""
-        if self.scale is None:
-            # An attached run plays on the lab as it runs: the scenario's scale is for labs a run starts.
-            self.scale = 1.0 if self.attach else self.scenario.load.scale
-        if self.scale <= 0:
-            raise BadInput(f"scale must be above 0, not {self.scale:g}")
-        if problem := too_many_users(self.unscaled_users(), self.scale):
-            raise BadInput(problem)
+        self.scale = run_scale(self.scenario, self.scale, attach=self.attach, quick=self.quick)
         if self.attach and any(isinstance(s, Kill) for s in self.scenario.timeline):
             raise BadInput("kill steps need processes this run starts itself: run without --attach")
-        if self.attach and self.scale != 1:
-            # The running lab's load and starting architecture are not this run's to scale.
-            raise BadInput(
-                f"scale {self.scale:g} needs the lab and load this run starts itself: "
-                "run without --attach, or with --scale 1"
-            )
         self.lab: Lab = Lab.from_files(self.lab_config, say=self.say)
         if self.attach and "chaos-metrics" in self.lab.lab.ports:
             # The one port an attached run opens: on a spread lab, this machine must own its address.
@@ -295,12 +301,7 @@ class Runner:
 
     def peak_users(self) -> int:
         """The load's users at the evening peak: the scenario's (or its quick variant's), scaled."""
-        return scaled_count(self.unscaled_users(), self.scale_k)
-
-    def unscaled_users(self) -> int:
-        """The load's users at the evening peak at scale 1: the scenario's, or its quick variant's."""
-        quick = self.scenario.quick
-        return quick.users if self.quick and quick and quick.users else self.scenario.load.users
+        return scaled_count(self.scenario.users(self.quick), self.scale_k)
 
     def scale_line(self) -> str:
         """What the run's scale means for this run, said before the lab starts."""

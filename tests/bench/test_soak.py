@@ -28,3 +28,12 @@ def test_smoke_run_plays_a_cycle_and_prints_every_process():
     assert set(PROCESSES) <= rows, out
     assert re.search(r"^1 cycle\(s\); journeys failed in the quiet \d+s after the last fault: \d+$", out, re.M), out
     assert "smoke run:" in out
+
+
+@pytest.mark.parametrize("users", ["0", "20000"])
+def test_a_load_it_cannot_run_is_one_line_before_any_lab_starts(users, capsys):
+    from bench.soak import main
+
+    assert main(["--users", users, "--minutes", "5"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --users: the load's users must be from 1 to 10,000") and err.count("\n") == 1

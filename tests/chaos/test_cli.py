@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import pytest
 
 from chaos import records
 from chaos.cli import main
+from chaos.cli.scenarios import check_scales
+from chaos.errors import BadInput
 from chaos.workshop.levers import LEVERS
 
 
@@ -78,6 +81,21 @@ def test_attach_refuses_a_scale_it_cannot_apply(capsys, tmp_path):
     assert main(["run", str(attach), "--attach", "--scale", "2", "--out", str(tmp_path)]) == 2
     assert "scale 2 needs the lab and load this run starts itself" in one_error_line(capsys)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_catalog_checks_every_scenarios_scale_before_it_plays_the_first(tmp_path):
+    # No shipped scenario has enough users to pass the limit at --scale 100; a bigger one would be
+    # refused only when its turn came, after the others had played.
+    small, big = tmp_path / "small.yaml", tmp_path / "big.yaml"
+    valid = Path(__file__).parent / "data" / "valid.yaml"
+    v1 = (valid.parent / "../../../services/architecture/v1.yaml").resolve()
+    text = valid.read_text().replace("../../../services/architecture/v1.yaml", str(v1))
+    small.write_text(text)
+    big.write_text(text.replace("users: 20", "users: 200"))
+    args = argparse.Namespace(scale=60.0, attach=False, quick=False)
+    check_scales([small], args)
+    with pytest.raises(BadInput, match=r"^big: scale 60 makes 12,000 users .* use a scale of at most 50$"):
+        check_scales([small, big], args)
 
 
 def test_workshop_lever_help_lists_every_lever_of_the_table(capsys):

@@ -145,7 +145,7 @@ def test_a_bad_fault_and_a_bad_client_name_what_is_wrong(tmp_path):
     with pytest.raises(ActivityFailed, match="shape must be constant or evening"):
         actions.start_load(shape="morning", secrets=secrets)
     for users in (0, 10_001, True):
-        with pytest.raises(ActivityFailed, match="users must be a whole number from 1 to 10000"):
+        with pytest.raises(ActivityFailed, match="users must be a whole number from 1 to 10,000"):
             actions.start_load(users=users, secrets=secrets)
     with pytest.raises(ActivityFailed, match="duration_s must be between 1 and 86400 seconds"):
         actions.start_load(duration_s=86_401, secrets=secrets)

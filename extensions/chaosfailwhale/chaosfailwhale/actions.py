@@ -167,7 +167,7 @@ def start_load(
     if shape not in ("constant", "evening"):
         raise ActivityFailed(f"shape must be constant or evening, not {shape!r}")
     if isinstance(users, bool) or not isinstance(users, int) or not 1 <= users <= MAX_USERS:
-        raise ActivityFailed(f"users must be a whole number from 1 to {MAX_USERS}, not {users!r}")
+        raise ActivityFailed(f"users must be a whole number from 1 to {MAX_USERS:,}, not {users!r}")
     if not isinstance(web_share, (int, float)) or not 0 <= web_share <= 1:
         raise ActivityFailed(f"web_share must be between 0 and 1, not {web_share!r}")
     if not isinstance(duration_s, (int, float)) or not 1 <= duration_s <= MAX_LOAD_S:
