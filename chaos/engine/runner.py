@@ -467,10 +467,11 @@ class Runner:
         if unread := [r.name for r in results if r.value is None]:
             # No data is not a bad value: say so, with the usual reason, or people hunt a bug in the lab.
             users = "" if self.attach else f" ({self.peak_users():,} users at the peak in this run)"
-            problem += (
-                f": no data for {', '.join(unread)}, most often a load generator still starting its users "
-                f"or too busy to be scraped{users}"
-            )
+            usual = {
+                "before": "a load generator still starting its users or too busy to be scraped",
+                "after": "a load generator that has stopped or is too busy to be scraped",
+            }[when]
+            problem += f": no data for {', '.join(unread)}, most often {usual}{users}"
         return problem
 
     def settled(self) -> str | None:
