@@ -150,9 +150,10 @@ class ReportContent:
     plots: tuple[Picture, ...]
     dashboard: tuple[Picture, ...]
     files: tuple[str, ...]
-    # False for a run that stopped before its timeline (its steady state did not hold first):
-    # nothing was measured, so the report leaves out the expectations, phases and outcome.
-    played: bool = True
+    # Why nothing was measured, for a run that stopped before its timeline (its steady state did
+    # not hold first, or it was interrupted): the report then leaves out the expectations, phases
+    # and outcome. None for a run that played its timeline.
+    unplayed: str | None = None
 
     @property
     def verdict_upper(self) -> str:
@@ -227,7 +228,17 @@ def content(summary: Summary, series: Series | None, run_dir: Path | None = None
         else tuple(Picture(file=f"plots/{name}.png", title=title, caption=caption) for name, title, caption in PLOTS),
         dashboard=tuple(dashboard_shots(summary, run_dir)),
         files=tuple(f for f in files if run_dir is None or (run_dir / f).exists()),
-        played=summary.started is not None,
+        unplayed=None if summary.started is not None else _unplayed(summary),
+    )
+
+
+def _unplayed(summary: Summary) -> str:
+    """Why a run that never started its timeline measured nothing."""
+    if summary.verdict == "aborted":
+        return "The run was interrupted before its timeline started, so nothing was measured."
+    return (
+        "The timeline never started, so nothing was measured: the lab's steady state did not hold "
+        "before it (journal.json has what each steady-state probe read)."
     )
 
 
@@ -316,6 +327,8 @@ def _md_opening(c: ReportContent) -> list[str]:
         "",
     ]
     out += [f"- {md_text(p)}" for p in c.problems] + ([""] if c.problems else [])
+    if c.unplayed:
+        out += [md_text(c.unplayed), ""]
     if c.headline:
         out += [md_text(c.headline), ""]
     return out
@@ -332,21 +345,15 @@ def _md_scenario(c: ReportContent) -> list[str]:
     return out
 
 
-NOT_PLAYED = (
-    "The timeline never started, so nothing was measured: the lab's steady state did not hold before it. "
-    "journal.json has what each steady-state probe read."
-)
-
-
 def _md_expectations(c: ReportContent) -> list[str]:
-    if not c.played:
-        return [NOT_PLAYED, ""]
+    if c.unplayed:
+        return []
     rows = [[e.name, e.phase, e.measured, e.wanted, "yes" if e.held else "NO"] for e in c.expectations]
     return ["## Expectations", "", *md_table(["expectation", "phase", "measured", "wanted", "held"], rows)]
 
 
 def _md_phases(c: ReportContent) -> list[str]:
-    if not c.played:
+    if c.unplayed:
         return []
     head = [
         "phase",
@@ -368,7 +375,7 @@ def _md_phases(c: ReportContent) -> list[str]:
 
 def _md_outcome(c: ReportContent) -> list[str]:
     """Users hurt, time to recover, the comparison with the big-bang rollout, and why web and app differed."""
-    if not c.played:
+    if c.unplayed:
         return []
     out = ["## Users hurt and time to recover", "", c.hurt, "", c.recovery, ""]
     if c.comparison:
@@ -434,7 +441,7 @@ def jinja_env() -> jinja2.Environment:
 
 def html(c: ReportContent) -> str:
     """report.html from :func:`content`: one page, CSS inline, no scripts, nothing fetched from elsewhere."""
-    return jinja_env().get_template("report.html.j2").render(r=c, not_played=NOT_PLAYED)
+    return jinja_env().get_template("report.html.j2").render(r=c)
 
 
 # ---- writing ------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import json
 import math
 import re
 from collections.abc import Callable
+from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -409,27 +410,34 @@ def test_a_missing_series_file_is_one_line_naming_it(make_run):
     assert "\n" not in message and message.startswith(str(folder / "series.json")) and "no such file" in message
 
 
-def test_a_run_that_stopped_before_its_timeline_is_reported_with_its_verdict_and_no_plots(make_run, run_summary):
-    # The lab came up but its steady state never held: no timeline, so no series to plot.
+@pytest.mark.parametrize(
+    ("verdict", "problem", "why"),
+    [
+        (
+            "deviated",
+            "steady state did not hold before the timeline",
+            "The timeline never started, so nothing was measured: the lab's steady state did not hold before it",
+        ),
+        ("aborted", "interrupted by SIGINT", "The run was interrupted before its timeline started"),
+    ],
+)
+def test_a_run_that_stopped_before_its_timeline_is_reported_with_why_and_no_plots(
+    make_run, run_summary, verdict, problem, why
+):
+    # The lab came up but the timeline never started: no series to plot, no figures to show.
     stopped = run_summary.model_copy(
-        update={
-            "started": None,
-            "verdict": "deviated",
-            "problems": ["steady state did not hold before the timeline"],
-            "phases": {},
-            "expectations": [],
-        }
+        update={"started": None, "verdict": verdict, "problems": [problem], "phases": {}, "expectations": []}
     )
     folder = make_run(summary=stopped, with_series=False)
-    page = render_run(folder).read_text()
-    assert "DEVIATED" in page and "steady state did not hold before the timeline" in page
-    assert "The timeline never started, so nothing was measured" in page
+    page = unescape(render_run(folder).read_text())
+    assert verdict.upper() in page and problem in page and why in page
     # Nothing was measured: no empty tables, and no "0 users hurt" that reads like a result.
     for part in ("<h2>Plots</h2>", "<h2>Expectations</h2>", "<h2>Phases</h2>", "Users hurt", "Time to recover"):
         assert part not in page, part
     assert not (folder / "plots").exists()
     md = (folder / "report.md").read_text()
-    assert "The timeline never started, so nothing was measured" in md
+    opening = md.split("## ")[0]  # said with the verdict, not under a section it does not belong to
+    assert problem in opening and why in opening
     assert [line for line in md.splitlines() if line.startswith("## ")] == [
         "## What it teaches",
         "## The incident it replays (2022-12-28)",
