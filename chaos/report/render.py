@@ -346,15 +346,11 @@ def _md_scenario(c: ReportContent) -> list[str]:
 
 
 def _md_expectations(c: ReportContent) -> list[str]:
-    if c.unplayed:
-        return []
     rows = [[e.name, e.phase, e.measured, e.wanted, "yes" if e.held else "NO"] for e in c.expectations]
     return ["## Expectations", "", *md_table(["expectation", "phase", "measured", "wanted", "held"], rows)]
 
 
 def _md_phases(c: ReportContent) -> list[str]:
-    if c.unplayed:
-        return []
     head = [
         "phase",
         "scenario time",
@@ -375,8 +371,6 @@ def _md_phases(c: ReportContent) -> list[str]:
 
 def _md_outcome(c: ReportContent) -> list[str]:
     """Users hurt, time to recover, the comparison with the big-bang rollout, and why web and app differed."""
-    if c.unplayed:
-        return []
     out = ["## Users hurt and time to recover", "", c.hurt, "", c.recovery, ""]
     if c.comparison:
         out += ["## Compared with the big-bang rollout", "", md_text(c.comparison), ""]
@@ -414,16 +408,9 @@ def _md_plots_and_files(c: ReportContent) -> list[str]:
 
 def markdown(c: ReportContent) -> str:
     """report.md from :func:`content`."""
-    sections = (
-        _md_opening,
-        _md_scenario,
-        _md_expectations,
-        _md_phases,
-        _md_outcome,
-        _md_dashboard,
-        _md_timeline,
-        _md_plots_and_files,
-    )
+    # A run that never started its timeline measured nothing: no figures to show, not even empty ones.
+    measured = () if c.unplayed else (_md_expectations, _md_phases, _md_outcome)
+    sections = (_md_opening, _md_scenario, *measured, _md_dashboard, _md_timeline, _md_plots_and_files)
     return "\n".join(line for section in sections for line in section(c))
 
 
