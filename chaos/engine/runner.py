@@ -460,17 +460,20 @@ class Runner:
         )
         if held:
             return None
-        problem = {
-            "before": "steady state did not hold before the timeline",
-            "after": "steady state did not return after rollback",
+        # What went wrong, and the usual reason a probe then has no data at all.
+        problem, usual = {
+            "before": (
+                "steady state did not hold before the timeline",
+                "a load generator still starting its users or too busy to be scraped",
+            ),
+            "after": (
+                "steady state did not return after rollback",
+                "a load generator that has stopped or is too busy to be scraped",
+            ),
         }[when]
         if unread := [r.name for r in results if r.value is None]:
             # No data is not a bad value: say so, with the usual reason, or people hunt a bug in the lab.
             users = "" if self.attach else f" ({self.peak_users():,} users at the peak in this run)"
-            usual = {
-                "before": "a load generator still starting its users or too busy to be scraped",
-                "after": "a load generator that has stopped or is too busy to be scraped",
-            }[when]
             problem += f": no data for {', '.join(unread)}, most often {usual}{users}"
         return problem
 
